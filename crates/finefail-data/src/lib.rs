@@ -1,0 +1,26 @@
+//! Canonical QA tables for finefail: importers for the study's datasets, the `qa` / `corpus` /
+//! `chunks` parquet tables, corpus chunking, nested training splits and the contamination check.
+//!
+//! Every later step — fine-tuning, retrieval, answering, scoring — reads what this crate writes,
+//! so its contract (DESIGN.md, "Canonical tables") is pinned: same test questions for every arm,
+//! training subsets nested by construction, nothing half-written.
+
+pub mod atomic;
+pub mod chunk;
+pub mod contamination;
+pub mod dataset;
+pub mod error;
+pub mod importers;
+pub mod normalize;
+pub mod prepare;
+pub mod schema;
+pub mod shuffle;
+pub mod splits;
+pub mod tables;
+
+pub use chunk::{ChunkConfig, ChunkUnit};
+pub use error::{DataError, Result};
+pub use importers::{ColumnMap, Format};
+pub use prepare::{load_stats, prepare, PrepareOptions, Stats};
+pub use schema::{AnswerType, Chunk, Document, Label, QaRecord, ABSTENTION};
+pub use splits::{SplitConfig, SplitUnit, Splits};

@@ -1,0 +1,110 @@
+//! The canonical QA record and document: what every importer produces and every later step reads.
+
+use serde::{Deserialize, Serialize};
+
+/// How a question is answered, which decides the metrics that apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerType {
+    /// Free-form text (NarrativeQA, BioASQ ideal answers, Qasper free-form).
+    Free,
+    /// A span of the passage (SQuAD, Disfl-QA, NQ short answers).
+    Span,
+    /// One of yes / no / maybe (PubMedQA, BoolQ, BioASQ yes/no).
+    Label,
+}
+
+impl AnswerType {
+    /// The name stored in `qa.parquet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Span => "span",
+            Self::Label => "label",
+        }
+    }
+
+    /// Parses the name stored in `qa.parquet`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "free" => Some(Self::Free),
+            "span" => Some(Self::Span),
+            "label" => Some(Self::Label),
+            _ => None,
+        }
+    }
+}
+
+/// The answer of a label question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Label {
+    Yes,
+    No,
+    Maybe,
+}
+
+impl Label {
+    /// The word stored in `qa.parquet` (and the reference answer of a label question).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Maybe => "maybe",
+        }
+    }
+
+    /// Parses yes/no/maybe and the boolean spellings sources use (true/false), case-insensitively.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "true" => Some(Self::Yes),
+            "no" | "false" => Some(Self::No),
+            "maybe" => Some(Self::Maybe),
+            _ => None,
+        }
+    }
+}
+
+/// The constant answer of an unanswerable question: the training target of unanswerable
+/// examples, what the system line asks for, and what the `abstained` metric recognises.
+pub const ABSTENTION: &str = "I don't know.";
+
+/// One question of `qa.parquet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QaRecord {
+    /// Stable id: the source's own when unique, else `{dataset}:{path}:{line}`.
+    pub id: String,
+    /// The dataset name (the `--name` of `data prepare`).
+    pub dataset: String,
+    pub question: String,
+    /// Every reference answer; empty for an unanswerable question.
+    pub answers: Vec<String>,
+    pub answer_type: AnswerType,
+    /// Set only for label questions.
+    pub label: Option<Label>,
+    pub answerable: bool,
+    /// Documents that hold the answer, when the source says (may be empty).
+    pub gold_doc_ids: Vec<String>,
+    /// The source's split or file the record came from (e.g. `pqal/test`).
+    pub source_split: String,
+}
+
+/// One document of `corpus.parquet` (deduplicated by content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    pub doc_id: String,
+    pub title: String,
+    pub text: String,
+}
+
+/// One chunk of `chunks.parquet`: `text` is `document.text[start..end]` in characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// `{doc_id}#{n}`, n counting from 0 within the document.
+    pub chunk_id: String,
+    pub doc_id: String,
+    /// Character (not byte) offsets into the document text, end exclusive.
+    pub start: u64,
+    pub end: u64,
+    pub text: String,
+}

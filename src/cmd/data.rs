@@ -1,0 +1,190 @@
+//! `finefail data prepare | stats | show`.
+
+use crate::exit::BadInput;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use finefail_data::{
+    load_stats, prepare, ChunkConfig, ChunkUnit, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit,
+};
+use std::path::PathBuf;
+
+/// `finefail data` subcommands.
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Import a dataset into DIR/{qa,corpus,chunks}.parquet, splits.json, contamination.json.
+    Prepare(PrepareArgs),
+    /// Print a prepared dataset's counts (questions, documents, chunks, splits, answer types).
+    Stats {
+        /// A directory written by `data prepare`.
+        dir: PathBuf,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one question with its answers and gold documents.
+    Show {
+        /// A directory written by `data prepare`.
+        dir: PathBuf,
+        /// The question id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Arguments of `finefail data prepare`.
+#[derive(Args)]
+pub struct PrepareArgs {
+    /// narrativeqa pubmedqa disflqa boolq squad bioasq nq qasper jsonl csv parquet
+    #[arg(long)]
+    format: String,
+    /// A file, or a folder holding the format's files.
+    #[arg(long)]
+    input: PathBuf,
+    /// The directory to write (replaced atomically when it exists).
+    #[arg(long)]
+    out: PathBuf,
+    /// Dataset name: the `dataset` column and id prefix (default: the format).
+    #[arg(long)]
+    name: Option<String>,
+    /// Column mapping for jsonl/csv/parquet: KEY=COLUMN,… (keys id question answer context doc_id title label).
+    #[arg(long)]
+    map: Option<String>,
+    /// Questions in the test set (with --split-unit document: whole documents until reached).
+    #[arg(long, default_value_t = 200)]
+    test_size: usize,
+    /// Questions in the validation set (default: 10 % of the rest, at most 100).
+    #[arg(long)]
+    val_size: Option<usize>,
+    /// question | document
+    #[arg(long, default_value = "question")]
+    split_unit: String,
+    /// Seed of the test/validation split.
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    /// Training seeds whose orders are written to splits.json (others are computed on demand).
+    #[arg(long, default_value = "0", value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// chars | tokens (tokens of the embedder's tokenizer; needs --tokenizer)
+    #[arg(long, default_value = "chars")]
+    chunk_unit: String,
+    #[arg(long, default_value_t = 1000)]
+    chunk_size: usize,
+    #[arg(long, default_value_t = 150)]
+    chunk_overlap: usize,
+    /// The embedder's tokenizer.json (or its folder), for --chunk-unit tokens.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+}
+
+/// Runs a `finefail data` subcommand.
+pub fn run(command: DataCommand) -> anyhow::Result<()> {
+    match command {
+        DataCommand::Prepare(args) => run_prepare(args),
+        DataCommand::Stats { dir, json } => {
+            let stats = load_stats(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print_stats(&stats);
+            }
+            Ok(())
+        }
+        DataCommand::Show { dir, id } => show(&dir, &id),
+    }
+}
+
+fn run_prepare(a: PrepareArgs) -> anyhow::Result<()> {
+    let format = Format::parse(&a.format).map_err(BadInput)?;
+    let map = ColumnMap::parse(a.map.as_deref().unwrap_or("")).map_err(BadInput)?;
+    let opts = PrepareOptions {
+        format,
+        input: a.input,
+        out: a.out.clone(),
+        name: a.name,
+        map,
+        split: SplitConfig {
+            unit: SplitUnit::parse(&a.split_unit).map_err(BadInput)?,
+            test_size: a.test_size,
+            val_size: a.val_size,
+            split_seed: a.split_seed,
+            seeds: a.seeds,
+        },
+        chunking: ChunkConfig {
+            unit: ChunkUnit::parse(&a.chunk_unit).map_err(BadInput)?,
+            size: a.chunk_size,
+            overlap: a.chunk_overlap,
+        },
+        tokenizer: a.tokenizer,
+    };
+    let spinner = crate::progress::spinner();
+    let stats = prepare(&opts, &mut |msg| spinner.set_message(msg.to_string()))?;
+    spinner.finish_and_clear();
+    eprintln!(
+        "prepared {}: {} questions ({} test, {} val, {} for training) over {} documents, {} chunks → {}",
+        stats.dataset,
+        stats.questions,
+        stats.test,
+        stats.val,
+        stats.train_available,
+        stats.documents,
+        stats.chunks,
+        a.out.display()
+    );
+    if stats.dropped.duplicates + stats.dropped.unlabeled > 0 {
+        eprintln!(
+            "  dropped: {} duplicate questions merged, {} rows without a label",
+            stats.dropped.duplicates, stats.dropped.unlabeled
+        );
+    }
+    Ok(())
+}
+
+fn print_stats(s: &finefail_data::Stats) {
+    println!("dataset          {} ({})", s.dataset, s.format);
+    println!("rows read        {}", s.rows);
+    println!("questions        {} ({} unanswerable)", s.questions, s.unanswerable);
+    let types: Vec<String> = s.answer_types.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("answer types     {}", types.join(", "));
+    println!("documents        {}", s.documents);
+    println!("chunks           {} ({:?}, size {}, overlap {})", s.chunks, s.chunking.unit, s.chunking.size, s.chunking.overlap);
+    println!("test / val       {} / {} (by {:?}, seed {})", s.test, s.val, s.split_unit, s.split_seed);
+    println!("train available  {}", s.train_available);
+    println!("dropped          {} duplicates, {} unlabeled", s.dropped.duplicates, s.dropped.unlabeled);
+}
+
+fn show(dir: &std::path::Path, id: &str) -> anyhow::Result<()> {
+    use finefail_data::prepare::files;
+    let qa = finefail_data::tables::read_qa(&dir.join(files::QA))?;
+    let q = qa
+        .iter()
+        .find(|q| q.id == id)
+        .ok_or_else(|| BadInput(format!("{}: no question with id `{id}`", dir.join(files::QA).display())))?;
+    let splits = finefail_data::Splits::load(&dir.join(files::SPLITS))?;
+    let split = if splits.test.iter().any(|t| t == id) {
+        "test"
+    } else if splits.val.iter().any(|t| t == id) {
+        "val"
+    } else {
+        "pool"
+    };
+    println!("id          {}", q.id);
+    println!("dataset     {} (source {}, split {split})", q.dataset, q.source_split);
+    println!("question    {}", q.question);
+    println!("type        {}{}", q.answer_type.as_str(), q.label.map(|l| format!(" ({})", l.as_str())).unwrap_or_default());
+    if q.answerable {
+        for (i, a) in q.answers.iter().enumerate() {
+            println!("answer {:<4} {a}", i + 1);
+        }
+    } else {
+        println!("answer      (unanswerable: the expected answer is \"{}\")", finefail_data::ABSTENTION);
+    }
+    let corpus = finefail_data::tables::read_corpus(&dir.join(files::CORPUS)).context("reading the corpus")?;
+    for doc_id in &q.gold_doc_ids {
+        if let Some(d) = corpus.iter().find(|d| &d.doc_id == doc_id) {
+            let preview: String = d.text.chars().take(400).collect();
+            let more = if d.text.chars().count() > 400 { " …" } else { "" };
+            println!("gold doc    {} {}\n            {preview}{more}", d.doc_id, if d.title.is_empty() { String::new() } else { format!("({})", d.title) });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! One module per command group; each turns parsed arguments into library calls.
+
+pub mod data;
+pub mod model;

@@ -1,0 +1,218 @@
+//! `finefail model …` and `finefail generate`.
+
+use crate::exit::BadInput;
+use clap::{Args, Subcommand};
+use finefail_model::chat::{ChatMessage, ChatTemplate};
+use finefail_model::config::ModelConfig;
+use finefail_model::convert::convert_gguf;
+use finefail_model::device::parse_device;
+use finefail_model::generate::{check_vocab, ChatModel};
+use finefail_model::llama::Llama;
+use finefail_model::peft::load_adapter;
+use finefail_model::sampling::SamplingConfig;
+use finefail_model::tokenizer::Tokenizer;
+use finefail_model::weights::{write_npy_f32, Checkpoint};
+use std::path::{Path, PathBuf};
+
+/// `finefail model` subcommands.
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Convert a GGUF file into a Hugging Face checkpoint directory.
+    Convert {
+        /// The GGUF file to read.
+        #[arg(long)]
+        gguf: PathBuf,
+        /// The directory to write (config.json, model.safetensors, tokenizer files).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print architecture, parameter count, dtype, tokenizer and chat template of a checkpoint.
+    Info {
+        /// A Hugging Face checkpoint directory.
+        dir: PathBuf,
+    },
+    /// Write the raw logits of every position of TEXT as a float32 .npy [tokens, vocab].
+    Logits {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        adapter: Option<PathBuf>,
+        #[arg(long)]
+        text: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// cpu | cuda:N | tch-cpu | tch-cuda:N
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+}
+
+/// Arguments of `finefail generate`.
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    #[arg(long)]
+    pub system: Option<String>,
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu | cuda:N | tch-cpu | tch-cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Runs a `finefail model` subcommand.
+pub fn run(command: ModelCommand) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::Convert { gguf, out } => convert(&gguf, &out),
+        ModelCommand::Info { dir } => info(&dir),
+        ModelCommand::Logits {
+            model,
+            adapter,
+            text,
+            out,
+            device,
+        } => logits(&model, adapter.as_deref(), &text, &out, &device),
+    }
+}
+
+fn convert(gguf: &Path, out: &Path) -> anyhow::Result<()> {
+    let s = convert_gguf(gguf, out)?;
+    println!(
+        "wrote {}: {} ({} tensors, {} parameters, vocab {}, {} embeddings, {:.1} MB)",
+        s.out.display(),
+        s.architecture,
+        s.n_tensors,
+        s.n_params,
+        s.vocab_size,
+        if s.tied_embeddings { "tied" } else { "untied" },
+        s.safetensors_bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn info(dir: &Path) -> anyhow::Result<()> {
+    let config = ModelConfig::from_dir(dir)?;
+    let checkpoint = Checkpoint::open_dir(dir)?;
+    let dtypes: Vec<String> = checkpoint
+        .dtypes()
+        .into_iter()
+        .map(|(d, n)| format!("{d} ({n} tensors)"))
+        .collect();
+    println!("architecture: {}", config.architecture.as_str());
+    println!("parameters: {}", config.parameter_count());
+    println!(
+        "layers: {}, hidden: {}, heads: {} ({} kv), head dim: {}, ffn: {}",
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.num_attention_heads,
+        config.num_key_value_heads,
+        config.head_dim,
+        config.intermediate_size
+    );
+    if let Some(moe) = config.moe {
+        println!(
+            "experts: {} ({} per token)",
+            moe.num_experts, moe.experts_per_token
+        );
+    }
+    println!(
+        "vocab: {}, tied embeddings: {}",
+        config.vocab_size, config.tie_word_embeddings
+    );
+    println!(
+        "rope theta: {}, scaling: {:?}",
+        config.rope_theta, config.rope_scaling
+    );
+    println!(
+        "dtype: {} (declared: {})",
+        dtypes.join(", "),
+        config.torch_dtype.as_deref().unwrap_or("-")
+    );
+    match Tokenizer::from_dir(dir) {
+        Ok(t) => println!(
+            "tokenizer: {} tokens, eos {:?}, pad {}",
+            t.vocab_size(),
+            t.eos_token_ids(),
+            t.pad_token_id()
+        ),
+        Err(e) => println!("tokenizer: none ({e})"),
+    }
+    match ChatTemplate::from_dir(dir) {
+        Ok(t) => println!(
+            "chat template: {} characters, stop strings {:?}",
+            t.source().len(),
+            t.stop_strings()
+        ),
+        Err(e) => println!("chat template: none ({e})"),
+    }
+    Ok(())
+}
+
+fn logits(
+    dir: &Path,
+    adapter: Option<&Path>,
+    text: &str,
+    out: &Path,
+    device: &str,
+) -> anyhow::Result<()> {
+    let device = parse_device(device)?;
+    let tokenizer = Tokenizer::from_dir(dir)?;
+    let mut model = Llama::load(dir, &device)?;
+    check_vocab(&model, &tokenizer, dir)?;
+    if let Some(adapter) = adapter {
+        load_adapter(&mut model, adapter)?;
+    }
+    let ids = tokenizer.encode(text, true)?;
+    if ids.is_empty() {
+        return Err(BadInput("--text encodes to no tokens".into()).into());
+    }
+    let values = model.logits_of_ids(&ids)?;
+    write_npy_f32(out, &[ids.len(), model.config.vocab_size], &values)?;
+    println!(
+        "{}",
+        ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+    );
+    Ok(())
+}
+
+/// Runs `finefail generate`.
+pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
+        return Err(BadInput(format!(
+            "--temperature must be >= 0, got {}",
+            args.temperature
+        ))
+        .into());
+    }
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        return Err(BadInput(format!("--top-p must be in (0, 1], got {}", args.top_p)).into());
+    }
+    let device = parse_device(&args.device)?;
+    let chat = ChatModel::load(&args.model, args.adapter.as_deref(), &device)?;
+    let mut messages = Vec::new();
+    if let Some(system) = &args.system {
+        messages.push(ChatMessage::new("system", system.as_str()));
+    }
+    messages.push(ChatMessage::new("user", args.prompt.as_str()));
+    let sampling = SamplingConfig {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+    };
+    let config = chat.generation_config(args.max_new_tokens, sampling);
+    let answer = chat.answer(&[messages], &config)?;
+    let text = answer.first().map(|g| g.text.trim()).unwrap_or_default();
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Exit codes and one-line error messages: 0 done, 2 bad input or configuration, 1 anything else.
+
+/// An error the user must fix (bad input, bad configuration): exit code 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// The exit code for an error: 2 when any error in its chain is the user's to fix, else 1.
+pub fn code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<BadInput>().is_some() {
+            return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<finefail_data::DataError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<finefail_model::ModelError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<clap::Error>() {
+            return e.exit_code();
+        }
+    }
+    1
+}
+
+/// The whole error chain on one line (`context: cause: root cause`), newlines flattened.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        // Library errors often repeat their source's text; keep each piece once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,43 @@
+//! `finefail`: the command-line front of the finefail workspace.
+//!
+//! Kept thin on purpose: argument parsing (clap), progress bars (indicatif), one-line errors and exit
+//! codes live here; all the work happens in the `finefail-*` library crates.
+
+mod cmd;
+mod exit;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// Does LoRA fine-tuning on N question-answer pairs help or hurt your RAG pipeline, and at which N?
+#[derive(Parser)]
+#[command(name = "finefail", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import QA datasets into canonical tables, inspect them.
+    #[command(subcommand)]
+    Data(cmd::data::DataCommand),
+    /// Convert, inspect and probe model checkpoints.
+    #[command(subcommand)]
+    Model(cmd::model::ModelCommand),
+    /// Answer one prompt with a model (chat template applied), printing only the answer.
+    Generate(cmd::model::GenerateArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(c) => cmd::data::run(c),
+        Command::Model(c) => cmd::model::run(c),
+        Command::Generate(a) => cmd::model::generate(a),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {}", exit::one_line(&err));
+        std::process::exit(exit::code(&err));
+    }
+}
