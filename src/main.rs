@@ -27,6 +27,8 @@ enum Command {
     Model(cmd::model::ModelCommand),
     /// Answer one prompt with a model (chat template applied), printing only the answer.
     Generate(cmd::model::GenerateArgs),
+    /// Plan or run a whole experiment from a TOML config.
+    Run(cmd::run::RunArgs),
 }
 
 fn main() {
@@ -35,6 +37,7 @@ fn main() {
         Command::Data(c) => cmd::data::run(c),
         Command::Model(c) => cmd::model::run(c),
         Command::Generate(a) => cmd::model::generate(a),
+        Command::Run(a) => cmd::run::run(a),
     };
     if let Err(err) = result {
         eprintln!("error: {}", exit::one_line(&err));

@@ -1,0 +1,347 @@
+//! The experiment config: one TOML file describes the whole study (datasets × models × sizes ×
+//! seeds, and every setting of every step). Every key has a default (docs/config.md lists them);
+//! unknown keys are errors that name the closest valid key.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The run folder name under `experiments/runs/` (default: the config file's stem).
+    pub name: Option<String>,
+    /// `cpu`, `cuda:N`, `tch-cpu` or `tch-cuda:N`.
+    pub device: String,
+    pub datasets: Vec<DatasetConfig>,
+    pub models: Vec<ModelEntry>,
+    pub sweep: Sweep,
+    pub chunking: Chunking,
+    pub retrieval: Retrieval,
+    pub lora: Lora,
+    pub train: Train,
+    pub generation: Generation,
+    pub eval: Eval,
+    /// The LLM judge; absent = deterministic metrics only.
+    pub judge: Option<Judge>,
+    pub stats: Stats,
+    pub slurm: Slurm,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            name: None,
+            device: "cpu".into(),
+            datasets: Vec::new(),
+            models: Vec::new(),
+            sweep: Sweep::default(),
+            chunking: Chunking::default(),
+            retrieval: Retrieval::default(),
+            lora: Lora::default(),
+            train: Train::default(),
+            generation: Generation::default(),
+            eval: Eval::default(),
+            judge: None,
+            stats: Stats::default(),
+            slurm: Slurm::default(),
+        }
+    }
+}
+
+/// One dataset of the study (`[[datasets]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetConfig {
+    pub name: String,
+    /// A `data prepare --format` name.
+    pub format: String,
+    pub input: PathBuf,
+    pub test_size: usize,
+    pub val_size: Option<usize>,
+    /// `question` or `document`.
+    pub split_unit: String,
+    pub split_seed: u64,
+    /// Training sizes for this dataset (overrides `sweep.sizes`, e.g. a smaller pool).
+    pub sizes: Option<Vec<usize>>,
+    /// Column mapping for jsonl/csv/parquet inputs (`question=q,answer=a`).
+    pub map: Option<String>,
+}
+
+impl Default for DatasetConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            format: String::new(),
+            input: PathBuf::new(),
+            test_size: 200,
+            val_size: None,
+            split_unit: "question".into(),
+            split_seed: 0,
+            sizes: None,
+            map: None,
+        }
+    }
+}
+
+/// One base model (`[[models]]`): a local Hugging Face checkpoint directory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelEntry {
+    pub name: String,
+    pub path: PathBuf,
+    /// A Jinja chat template overriding the checkpoint's own.
+    pub chat_template: Option<String>,
+}
+
+/// Training sizes (0 = the base model) and seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sweep {
+    pub sizes: Vec<usize>,
+    pub seeds: Vec<u64>,
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        Self { sizes: vec![0, 50, 100], seeds: vec![0, 1] }
+    }
+}
+
+/// Corpus chunking (see `finefail data prepare`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Chunking {
+    pub unit: String,
+    pub size: usize,
+    pub overlap: usize,
+}
+
+impl Default for Chunking {
+    fn default() -> Self {
+        Self { unit: "chars".into(), size: 1000, overlap: 150 }
+    }
+}
+
+/// Retrieval, computed once per dataset and shared by every arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retrieval {
+    /// `bm25`, `dense` or `hybrid`.
+    pub retriever: String,
+    pub top_k: usize,
+    /// The embedder checkpoint (dense and hybrid retrieval, token chunking).
+    pub embedder: PathBuf,
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Self { retriever: "hybrid".into(), top_k: 3, embedder: "checkpoints/all-minilm-l6-v2".into() }
+    }
+}
+
+/// LoRA adapter settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lora {
+    pub r: usize,
+    pub alpha: f64,
+    pub dropout: f64,
+    pub targets: Vec<String>,
+}
+
+impl Default for Lora {
+    fn default() -> Self {
+        Self {
+            r: 16,
+            alpha: 32.0,
+            dropout: 0.05,
+            targets: ["q_proj", "k_proj", "v_proj", "o_proj"].map(String::from).to_vec(),
+        }
+    }
+}
+
+/// The fine-tuning recipe's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Train {
+    /// `qa` (question → answer, the paper's setting) or `rag` (question + retrieved chunks → answer).
+    pub format: String,
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (overrides epochs when set).
+    pub max_steps: Option<usize>,
+    pub lr: f64,
+    pub betas: [f64; 2],
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub max_grad_norm: f64,
+    /// `linear`, `cosine` or `constant` (after warmup).
+    pub schedule: String,
+    pub warmup_ratio: f64,
+    /// Effective batch size (examples per optimizer step).
+    pub batch_size: usize,
+    /// Examples per forward pass (gradient accumulation makes up the batch); default = batch_size.
+    pub micro_batch_size: Option<usize>,
+    pub max_seq_len: usize,
+    /// Checkpoint every K optimizer steps.
+    pub checkpoint_every: usize,
+    /// Validation every K steps (default: every epoch).
+    pub eval_every: Option<usize>,
+    /// Stop after this many validations without improvement (default: never).
+    pub early_stop_patience: Option<usize>,
+    /// `best` (by validation loss) or `last`.
+    pub keep: String,
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        Self {
+            format: "qa".into(),
+            epochs: 3,
+            max_steps: None,
+            lr: 2e-4,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            schedule: "linear".into(),
+            warmup_ratio: 0.03,
+            batch_size: 8,
+            micro_batch_size: None,
+            max_seq_len: 512,
+            checkpoint_every: 50,
+            eval_every: None,
+            early_stop_patience: None,
+            keep: "best".into(),
+        }
+    }
+}
+
+/// Answer generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Generation {
+    pub max_new_tokens: usize,
+    /// 0 = greedy.
+    pub temperature: f64,
+    pub top_p: f64,
+    pub batch_size: usize,
+    /// Extra stop strings (the chat template's end-of-turn is always one).
+    pub stop: Vec<String>,
+}
+
+impl Default for Generation {
+    fn default() -> Self {
+        Self { max_new_tokens: 64, temperature: 0.0, top_p: 1.0, batch_size: 8, stop: Vec::new() }
+    }
+}
+
+/// What is evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Eval {
+    /// `retrieved` (always), plus opt-in `none` (closed book) and `gold` (gold documents).
+    pub contexts: Vec<String>,
+    /// Metrics to compute (default: every deterministic metric, plus the judge's when configured).
+    pub metrics: Vec<String>,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Self { contexts: vec!["retrieved".into()], metrics: Vec::new() }
+    }
+}
+
+/// An OpenAI-compatible judge endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Judge {
+    pub url: String,
+    pub model: String,
+    /// Name of the environment variable holding the API key (the key itself is never in a config).
+    pub key_env: String,
+    pub repeats: usize,
+    pub concurrency: usize,
+    pub timeout_s: u64,
+    pub max_retries: usize,
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            model: String::new(),
+            key_env: "OPENAI_API_KEY".into(),
+            repeats: 1,
+            concurrency: 4,
+            timeout_s: 60,
+            max_retries: 3,
+        }
+    }
+}
+
+/// Paired statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stats {
+    pub bootstrap: usize,
+    pub alpha: f64,
+    pub seed: u64,
+    /// Primary metrics (default: accuracy + completeness with a judge, else token_f1 +
+    /// answer_recall, label_accuracy for label datasets).
+    pub primary: Vec<String>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self { bootstrap: 10_000, alpha: 0.05, seed: 0, primary: Vec::new() }
+    }
+}
+
+/// Slurm executor settings (used with `--executor slurm`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Slurm {
+    pub partition: Option<String>,
+    pub time: String,
+    /// GPU request for the GPU steps (finetune, answer), e.g. `gpu:1`.
+    pub gres: Option<String>,
+    pub cpus_per_task: usize,
+    pub mem: Option<String>,
+    pub sbatch_args: Vec<String>,
+}
+
+impl Default for Slurm {
+    fn default() -> Self {
+        Self { partition: None, time: "04:00:00".into(), gres: None, cpus_per_task: 2, mem: None, sbatch_args: Vec::new() }
+    }
+}
+
+/// Every valid key, by table (`""` = top level): the source of "did you mean" suggestions and of
+/// the docs/config.md table. A test checks it against the structs above.
+pub const SCHEMA: &[(&str, &[&str])] = &[
+    ("", &["name", "device", "datasets", "models", "sweep", "chunking", "retrieval", "lora", "train", "generation", "eval", "judge", "stats", "slurm"]),
+    ("datasets", &["name", "format", "input", "test_size", "val_size", "split_unit", "split_seed", "sizes", "map"]),
+    ("models", &["name", "path", "chat_template"]),
+    ("sweep", &["sizes", "seeds"]),
+    ("chunking", &["unit", "size", "overlap"]),
+    ("retrieval", &["retriever", "top_k", "embedder"]),
+    ("lora", &["r", "alpha", "dropout", "targets"]),
+    (
+        "train",
+        &[
+            "format", "epochs", "max_steps", "lr", "betas", "eps", "weight_decay", "max_grad_norm", "schedule", "warmup_ratio",
+            "batch_size", "micro_batch_size", "max_seq_len", "checkpoint_every", "eval_every", "early_stop_patience", "keep",
+        ],
+    ),
+    ("generation", &["max_new_tokens", "temperature", "top_p", "batch_size", "stop"]),
+    ("eval", &["contexts", "metrics"]),
+    ("judge", &["url", "model", "key_env", "repeats", "concurrency", "timeout_s", "max_retries"]),
+    ("stats", &["bootstrap", "alpha", "seed", "primary"]),
+    ("slurm", &["partition", "time", "gres", "cpus_per_task", "mem", "sbatch_args"]),
+];
+
+/// The valid keys of `table`.
+pub fn keys_of(table: &str) -> &'static [&'static str] {
+    SCHEMA.iter().find(|(t, _)| *t == table).map(|(_, k)| *k).unwrap_or(&[])
+}

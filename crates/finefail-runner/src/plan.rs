@@ -1,0 +1,167 @@
+//! The step graph of an experiment: prepare → retrieve → finetune(dataset, model, N, seed) →
+//! answer(arm) → score(arm) → compare → report. Each step is a unit with file inputs and outputs,
+//! so a local executor or Slurm can run it.
+
+use crate::config::Config;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The kinds of step, in graph order (`--until` takes these names).
+pub const STEP_KINDS: [&str; 7] = ["prepare", "retrieve", "finetune", "answer", "score", "compare", "report"];
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// Unique id, e.g. `finetune/pubmedqa/smollm2/n50/s0`.
+    pub id: String,
+    pub kind: &'static str,
+    /// Ids of the steps whose outputs this one reads.
+    pub deps: Vec<String>,
+    /// Where its outputs go, relative to the run folder.
+    pub output: PathBuf,
+}
+
+/// The whole plan, plus what only a run can check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub steps: Vec<Step>,
+    pub warnings: Vec<String>,
+}
+
+/// An arm's name: `{dataset}/{model}/n{N}` for the base, `/s{seed}` for fine-tuned, `@ctx` suffix.
+pub fn arm_name(dataset: &str, model: &str, n: usize, seed: Option<u64>, context: &str) -> String {
+    let mut s = format!("{dataset}/{model}/n{n}");
+    if let (Some(seed), true) = (seed, n > 0) {
+        s.push_str(&format!("/s{seed}"));
+    }
+    if context != "retrieved" {
+        s.push('@');
+        s.push_str(context);
+    }
+    s
+}
+
+/// Plans `config`, with the run folder under `runs_root`. Warnings cover what only `run` checks:
+/// missing inputs and model directories, and training sizes beyond an already prepared pool.
+pub fn plan(config: &Config, runs_root: &Path) -> Plan {
+    let name = config.name.clone().unwrap_or_else(|| "experiment".into());
+    let run_dir = runs_root.join(&name);
+    let mut steps = Vec::new();
+    let mut warnings = Vec::new();
+    let mut answers = Vec::new();
+    let mut scores = Vec::new();
+    for d in &config.datasets {
+        if !d.input.exists() {
+            warnings.push(format!("dataset `{}`: input {} does not exist (yet)", d.name, d.input.display()));
+        }
+        let prepare = format!("prepare/{}", d.name);
+        steps.push(Step { id: prepare.clone(), kind: "prepare", deps: vec![], output: PathBuf::from("data").join(&d.name) });
+        let retrieve = format!("retrieve/{}", d.name);
+        steps.push(Step { id: retrieve.clone(), kind: "retrieve", deps: vec![prepare.clone()], output: PathBuf::from("retrieval").join(&d.name) });
+        let sizes = d.sizes.as_ref().unwrap_or(&config.sweep.sizes);
+        if let Some(pool) = prepared_pool(&run_dir.join("data").join(&d.name)) {
+            if let Some(&max) = sizes.iter().max().filter(|&&m| m > pool) {
+                warnings.push(format!("dataset `{}`: size {max} is larger than its training pool ({pool})", d.name));
+            }
+        }
+        for m in &config.models {
+            for &n in sizes {
+                let seeds: Vec<Option<u64>> = if n == 0 { vec![None] } else { config.sweep.seeds.iter().map(|&s| Some(s)).collect() };
+                for seed in seeds {
+                    let mut deps = vec![retrieve.clone()];
+                    if let Some(s) = seed {
+                        let ft = format!("finetune/{}/{}/n{n}/s{s}", d.name, m.name);
+                        let ft_deps = if config.train.format == "rag" { vec![retrieve.clone()] } else { vec![prepare.clone()] };
+                        steps.push(Step {
+                            id: ft.clone(),
+                            kind: "finetune",
+                            deps: ft_deps,
+                            output: PathBuf::from("adapters").join(&d.name).join(&m.name).join(format!("n{n}")).join(format!("s{s}")),
+                        });
+                        deps.push(ft);
+                    }
+                    for ctx in contexts(config) {
+                        let arm = arm_name(&d.name, &m.name, n, seed, ctx);
+                        let answer = format!("answer/{arm}");
+                        steps.push(Step { id: answer.clone(), kind: "answer", deps: deps.clone(), output: PathBuf::from("answers").join(&arm) });
+                        let score = format!("score/{arm}");
+                        steps.push(Step { id: score.clone(), kind: "score", deps: vec![answer.clone()], output: PathBuf::from("scores").join(&arm) });
+                        answers.push(answer);
+                        scores.push(score);
+                    }
+                }
+            }
+        }
+    }
+    for m in &config.models {
+        if !m.path.join("config.json").is_file() {
+            warnings.push(format!("model `{}`: {} has no config.json (yet)", m.name, m.path.display()));
+        }
+    }
+    steps.push(Step { id: "compare".into(), kind: "compare", deps: scores, output: PathBuf::from("comparison.json") });
+    steps.push(Step { id: "report".into(), kind: "report", deps: vec!["compare".into()], output: PathBuf::from("report") });
+    let _ = answers;
+    Plan { name, run_dir, steps, warnings }
+}
+
+/// The contexts evaluated: `retrieved` always first, then the opt-in ones.
+fn contexts(config: &Config) -> Vec<&str> {
+    let mut out = vec!["retrieved"];
+    for c in &config.eval.contexts {
+        if !out.contains(&c.as_str()) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn prepared_pool(dir: &Path) -> Option<usize> {
+    finefail_data::load_stats(dir).ok().map(|s| s.train_available)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DatasetConfig, ModelEntry};
+
+    fn config() -> Config {
+        Config {
+            name: Some("t".into()),
+            datasets: vec![DatasetConfig { name: "d".into(), format: "jsonl".into(), input: "x".into(), ..Default::default() }],
+            models: vec![ModelEntry { name: "m".into(), path: "p".into(), chat_template: None }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn graph_has_one_base_arm_and_an_arm_per_size_and_seed() {
+        let mut c = config();
+        c.sweep.sizes = vec![0, 50, 100];
+        c.sweep.seeds = vec![0, 1];
+        c.eval.contexts = vec!["retrieved".into(), "none".into()];
+        let p = plan(&c, Path::new("runs"));
+        let count = |k: &str| p.steps.iter().filter(|s| s.kind == k).count();
+        assert_eq!(count("prepare"), 1);
+        assert_eq!(count("finetune"), 4);
+        assert_eq!(count("answer"), 10); // (1 base + 4 fine-tuned) × 2 contexts
+        assert!(p.steps.iter().any(|s| s.id == "answer/d/m/n0@none"));
+        assert!(p.steps.iter().any(|s| s.id == "answer/d/m/n50/s1"));
+        let ft = p.steps.iter().find(|s| s.id == "answer/d/m/n100/s0").unwrap();
+        assert!(ft.deps.contains(&"finetune/d/m/n100/s0".to_string()));
+        // Every dependency is a step of the plan that comes earlier.
+        for (i, s) in p.steps.iter().enumerate() {
+            for d in &s.deps {
+                assert!(p.steps[..i].iter().any(|e| &e.id == d), "{} depends on {d}, not planned before it", s.id);
+            }
+        }
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn arm_names_follow_the_contract() {
+        assert_eq!(arm_name("pubmedqa", "smollm2", 0, Some(3), "retrieved"), "pubmedqa/smollm2/n0");
+        assert_eq!(arm_name("pubmedqa", "smollm2", 50, Some(1), "gold"), "pubmedqa/smollm2/n50/s1@gold");
+    }
+}

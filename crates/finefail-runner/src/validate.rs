@@ -1,0 +1,152 @@
+//! Static validation of a config: everything that can be checked without touching the disk.
+//! What only a run can check (paths, pool sizes, compiled devices) is a plan warning instead.
+
+use crate::config::Config;
+use finefail_data::{ChunkConfig, ChunkUnit, Format, SplitUnit};
+use std::collections::HashSet;
+
+/// Metric names as they appear in `scores.parquet`, the report and `--set`.
+pub const METRICS: [&str; 10] = [
+    "exact_match", "token_f1", "rouge_l", "answer_recall", "label_accuracy", "abstained", "faithfulness", "answer_tokens",
+    "accuracy", "completeness",
+];
+/// Linear layers LoRA may wrap.
+pub const LORA_TARGETS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/// Checks `config`; the error is one line naming the key and the fix.
+pub fn validate(c: &Config) -> Result<(), String> {
+    if let Some(name) = &c.name {
+        check_name("name", name)?;
+    }
+    check_device(&c.device)?;
+    if c.datasets.is_empty() {
+        return Err("no [[datasets]]: an experiment needs at least one".into());
+    }
+    if c.models.is_empty() {
+        return Err("no [[models]]: an experiment needs at least one".into());
+    }
+    let mut names = HashSet::new();
+    for d in &c.datasets {
+        check_name("[[datasets]] name", &d.name)?;
+        if !names.insert(&d.name) {
+            return Err(format!("two datasets are named `{}`; names must be unique", d.name));
+        }
+        Format::parse(&d.format).map_err(|e| format!("dataset `{}`: {e}", d.name))?;
+        if d.input.as_os_str().is_empty() {
+            return Err(format!("dataset `{}` has no `input`", d.name));
+        }
+        if d.test_size == 0 {
+            return Err(format!("dataset `{}` has test_size = 0: there would be no test questions", d.name));
+        }
+        SplitUnit::parse(&d.split_unit).map_err(|e| format!("dataset `{}`: {e}", d.name))?;
+        if let Some(sizes) = &d.sizes {
+            check_sizes(&format!("datasets.{}.sizes", d.name), sizes)?;
+        }
+    }
+    let mut names = HashSet::new();
+    for m in &c.models {
+        check_name("[[models]] name", &m.name)?;
+        if !names.insert(&m.name) {
+            return Err(format!("two models are named `{}`; names must be unique", m.name));
+        }
+        if m.path.as_os_str().is_empty() {
+            return Err(format!("model `{}` has no `path`", m.name));
+        }
+    }
+    check_sizes("sweep.sizes", &c.sweep.sizes)?;
+    if c.sweep.seeds.is_empty() {
+        return Err("sweep.seeds is empty: give at least one seed".into());
+    }
+    let unit = ChunkUnit::parse(&c.chunking.unit).map_err(|e| format!("chunking.unit: {e}"))?;
+    ChunkConfig { unit, size: c.chunking.size, overlap: c.chunking.overlap }.validate().map_err(|e| format!("chunking: {e}"))?;
+    one_of("retrieval.retriever", &c.retrieval.retriever, &["bm25", "dense", "hybrid"])?;
+    if c.retrieval.top_k == 0 {
+        return Err("retrieval.top_k must be at least 1".into());
+    }
+    if c.lora.r == 0 || c.lora.alpha <= 0.0 || !(0.0..1.0).contains(&c.lora.dropout) {
+        return Err("lora: r must be ≥ 1, alpha > 0 and 0 ≤ dropout < 1".into());
+    }
+    if c.lora.targets.is_empty() {
+        return Err("lora.targets is empty".into());
+    }
+    for t in &c.lora.targets {
+        one_of("lora.targets", t, &LORA_TARGETS)?;
+    }
+    let t = &c.train;
+    one_of("train.format", &t.format, &["qa", "rag"])?;
+    one_of("train.schedule", &t.schedule, &["linear", "cosine", "constant"])?;
+    one_of("train.keep", &t.keep, &["best", "last"])?;
+    if t.lr <= 0.0 || t.epochs == 0 && t.max_steps.is_none() || t.batch_size == 0 || t.max_seq_len < 8 {
+        return Err("train: lr > 0, epochs ≥ 1 (or max_steps), batch_size ≥ 1 and max_seq_len ≥ 8 are required".into());
+    }
+    if let Some(m) = t.micro_batch_size {
+        if m == 0 || t.batch_size % m != 0 {
+            return Err(format!("train.micro_batch_size ({m}) must divide train.batch_size ({})", t.batch_size));
+        }
+    }
+    if !(0.0..1.0).contains(&t.warmup_ratio) {
+        return Err("train.warmup_ratio must be in [0, 1)".into());
+    }
+    if c.generation.max_new_tokens == 0 || c.generation.batch_size == 0 {
+        return Err("generation: max_new_tokens and batch_size must be at least 1".into());
+    }
+    for ctx in &c.eval.contexts {
+        one_of("eval.contexts", ctx, &["retrieved", "none", "gold"])?;
+    }
+    for m in c.eval.metrics.iter().chain(&c.stats.primary) {
+        one_of("metric", m, &METRICS)?;
+    }
+    if let Some(j) = &c.judge {
+        if j.url.is_empty() || j.model.is_empty() {
+            return Err("judge: url and model are required when [judge] is present".into());
+        }
+        if j.repeats == 0 || j.concurrency == 0 {
+            return Err("judge: repeats and concurrency must be at least 1".into());
+        }
+    }
+    if c.stats.bootstrap < 1000 || !(0.0..1.0).contains(&c.stats.alpha) {
+        return Err("stats: bootstrap ≥ 1000 and 0 < alpha < 1 are required".into());
+    }
+    Ok(())
+}
+
+fn check_sizes(key: &str, sizes: &[usize]) -> Result<(), String> {
+    if !sizes.contains(&0) {
+        return Err(format!("{key} must include 0 (the base model every size is compared with)"));
+    }
+    if sizes.len() < 2 {
+        return Err(format!("{key} needs at least one training size besides 0"));
+    }
+    Ok(())
+}
+
+fn check_name(key: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err(format!("{key} `{name}` may use only letters, digits, `.`, `_` and `-`"));
+    }
+    Ok(())
+}
+
+/// `cpu`, `cuda:N`, `tch-cpu` or `tch-cuda:N`.
+pub fn check_device(device: &str) -> Result<(), String> {
+    let ok = match device {
+        "cpu" | "tch-cpu" => true,
+        d => d
+            .strip_prefix("cuda:")
+            .or_else(|| d.strip_prefix("tch-cuda:"))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("device `{device}` is unknown; use cpu, cuda:N, tch-cpu or tch-cuda:N"))
+    }
+}
+
+fn one_of(key: &str, value: &str, valid: &[&str]) -> Result<(), String> {
+    if valid.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{key}: `{value}` is not one of {}", valid.join(", ")))
+    }
+}
