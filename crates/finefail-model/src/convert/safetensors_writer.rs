@@ -1,0 +1,81 @@
+//! Streams dequantized GGUF tensors into one f32 `model.safetensors`, one tensor in memory at a time.
+//!
+//! Format: u64 little-endian header length, a JSON header `{name: {dtype, shape, data_offsets}}`
+//! padded with spaces to a multiple of 8 (as the `safetensors` crate writes it), then the data.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use crate::convert::hf_files::LlamaParams;
+use crate::convert::tensor_names::{unpermute_rows, TensorPlan};
+use crate::error::{ModelError, Result};
+use crate::gguf::GgufFile;
+
+/// Writes all planned tensors; returns (parameter count, file size in bytes).
+pub(crate) fn write(
+    file: &GgufFile,
+    plan: &[TensorPlan],
+    p: &LlamaParams,
+    path: &Path,
+) -> Result<(u64, u64)> {
+    let mut header = Map::new();
+    header.insert(
+        "__metadata__".into(),
+        json!({"format": "pt", "converted_from": "gguf"}),
+    );
+    let mut offset = 0u64;
+    let mut n_params = 0u64;
+    for t in plan {
+        let n: u64 = t.shape.iter().map(|&d| d as u64).product();
+        header.insert(
+            t.hf_name.clone(),
+            json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * n]}),
+        );
+        offset += 4 * n;
+        n_params += n;
+    }
+    let mut header_bytes =
+        serde_json::to_vec(&Value::Object(header)).map_err(|e| ModelError::Other(e.to_string()))?;
+    while !header_bytes.len().is_multiple_of(8) {
+        header_bytes.push(b' ');
+    }
+    let f = std::fs::File::create(path).map_err(|e| ModelError::io(path, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let io = |e| ModelError::io(path, e);
+    w.write_all(&(header_bytes.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    w.write_all(&header_bytes).map_err(io)?;
+    for t in plan {
+        let (_, mut data) = file.tensor_f32(&t.gguf_name)?;
+        if let Some(heads) = t.unpermute_heads {
+            let rows = t.shape.first().copied().unwrap_or(0);
+            let cols = t.shape.get(1).copied().unwrap_or(1);
+            if t.shape.len() != 2
+                || heads == 0
+                || !rows.is_multiple_of(2 * heads)
+                || rows / heads != p.head_dim
+            {
+                return Err(ModelError::bad_input(
+                    file.path(),
+                    format!(
+                        "tensor `{}` of shape {:?} does not fit {heads} heads of dim {}",
+                        t.gguf_name, t.shape, p.head_dim
+                    ),
+                ));
+            }
+            data = unpermute_rows(&data, heads, cols);
+        }
+        let mut buf = Vec::with_capacity(data.len() * 4);
+        for v in &data {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+        w.write_all(&buf).map_err(io)?;
+    }
+    let f = w
+        .into_inner()
+        .map_err(|e| ModelError::io(path, e.into_error()))?;
+    f.sync_all().map_err(io)?;
+    Ok((n_params, 8 + header_bytes.len() as u64 + offset))
+}

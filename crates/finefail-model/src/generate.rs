@@ -1,0 +1,290 @@
+//! Batched text generation: left-padded prompts with an attention mask, a KV cache, greedy or sampled
+//! decoding, stopping on end-of-sequence tokens, stop strings or the token budget.
+//!
+//! Each row has its own sampler seeded with the same seed, and padding changes neither its positions
+//! nor what it attends to, so a prompt gets the same answer alone or in a batch (tested).
+
+use crate::cache::KvCache;
+use crate::chat::{ChatMessage, ChatTemplate};
+use crate::error::{ModelError, Result};
+use crate::llama::{AttentionInput, Llama};
+use crate::peft::load_adapter;
+use crate::sampling::{Sampler, SamplingConfig};
+use crate::tokenizer::Tokenizer;
+use crate::weights::tensor_values;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use std::path::Path;
+
+/// What to generate and when to stop.
+#[derive(Debug, Clone)]
+pub struct GenerationConfig {
+    /// Upper bound on generated tokens per prompt.
+    pub max_new_tokens: usize,
+    /// Temperature, top-p and seed (temperature 0 = greedy).
+    pub sampling: SamplingConfig,
+    /// Token ids that end a sequence (not included in the answer).
+    pub eos_token_ids: Vec<u32>,
+    /// Strings that end a sequence when they appear in the decoded answer (cut off, not included).
+    pub stop_strings: Vec<String>,
+    /// Use the KV cache (true in practice; false recomputes the whole sequence every step, for tests).
+    pub use_cache: bool,
+}
+
+/// Why a sequence stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// An end-of-sequence token was produced.
+    Eos,
+    /// A stop string appeared in the text.
+    StopString,
+    /// `max_new_tokens` were generated.
+    MaxTokens,
+}
+
+/// One generated answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// Generated token ids (without the end-of-sequence token).
+    pub tokens: Vec<u32>,
+    /// The decoded answer, cut before the first stop string.
+    pub text: String,
+    /// Why generation ended.
+    pub stop: StopReason,
+}
+
+/// Generates an answer for each prompt (token ids, chat template already applied), in one batch.
+///
+/// `decode` turns generated ids into text (the tokenizer's decode, special tokens skipped); it is only
+/// called when there are stop strings and for the final text.
+pub fn generate(
+    model: &Llama,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+    decode: &dyn Fn(&[u32]) -> Result<String>,
+) -> Result<Vec<Generation>> {
+    if prompts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let vocab = model.config.vocab_size;
+    if let Some(i) = prompts.iter().position(Vec::is_empty) {
+        return Err(ModelError::bad_input(
+            "prompt",
+            format!("prompt {i} has no tokens"),
+        ));
+    }
+    if let Some(&id) = prompts.iter().flatten().find(|&&id| id as usize >= vocab) {
+        return Err(ModelError::bad_input(
+            "prompt",
+            format!("token id {id} is outside the vocabulary ({vocab})"),
+        ));
+    }
+    let device = model.embed_tokens.device();
+    let b = prompts.len();
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let mut valid: Vec<Vec<bool>> = prompts
+        .iter()
+        .map(|p| (0..longest).map(|j| j >= longest - p.len()).collect())
+        .collect();
+    // Every token of every row so far, left-padded with id 0 (masked out).
+    let mut seqs: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| {
+            std::iter::repeat_n(0, longest - p.len())
+                .chain(p.iter().copied())
+                .collect()
+        })
+        .collect();
+    let mut cache = config
+        .use_cache
+        .then(|| KvCache::new(&model.config, b, longest + config.max_new_tokens, &device));
+    let mut samplers: Vec<Sampler> = (0..b).map(|_| Sampler::new(config.sampling)).collect();
+    let mut out: Vec<Option<Generation>> = vec![None; b];
+    let mut answers: Vec<Vec<u32>> = vec![Vec::new(); b];
+
+    let mut logits = step(model, &seqs, &valid, longest, cache.as_mut())?;
+    for n in 0..config.max_new_tokens {
+        let mut next = vec![0u32; b];
+        for r in 0..b {
+            if out[r].is_some() {
+                continue;
+            }
+            let id = samplers[r].sample(&logits[r * vocab..(r + 1) * vocab]);
+            next[r] = id;
+            if config.eos_token_ids.contains(&id) {
+                out[r] = Some(finish(&answers[r], StopReason::Eos, config, decode)?);
+                continue;
+            }
+            answers[r].push(id);
+            if !config.stop_strings.is_empty() {
+                let text = decode(&answers[r])?;
+                if config
+                    .stop_strings
+                    .iter()
+                    .any(|s| text.contains(s.as_str()))
+                {
+                    out[r] = Some(finish(&answers[r], StopReason::StopString, config, decode)?);
+                    continue;
+                }
+            }
+            if n + 1 == config.max_new_tokens {
+                out[r] = Some(finish(&answers[r], StopReason::MaxTokens, config, decode)?);
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            break;
+        }
+        for r in 0..b {
+            seqs[r].push(next[r]);
+            valid[r].push(true);
+        }
+        logits = step(model, &seqs, &valid, 1, cache.as_mut())?;
+    }
+    out.into_iter()
+        .zip(answers)
+        .map(|(g, a)| match g {
+            Some(g) => Ok(g),
+            None => finish(&a, StopReason::MaxTokens, config, decode),
+        })
+        .collect()
+}
+
+/// Runs the model on the last `t` tokens of each row (all of them without a cache) and returns the
+/// next-token logits, `[b × vocab]` on the host.
+fn step(
+    model: &Llama,
+    seqs: &[Vec<u32>],
+    valid: &[Vec<bool>],
+    t: usize,
+    cache: Option<&mut KvCache>,
+) -> Result<Vec<f32>> {
+    let device = model.embed_tokens.device();
+    let b = seqs.len();
+    let len = seqs[0].len();
+    let t = if cache.is_some() { t } else { len };
+    let ids: Vec<i64> = seqs
+        .iter()
+        .flat_map(|s| s[len - t..].iter().map(|&x| i64::from(x)))
+        .collect();
+    let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &device);
+    let input = AttentionInput::padded(valid, t, &device);
+    tensor_values(model.forward_last(tokens, &input, cache))
+}
+
+/// Builds the final answer: decoded text, cut before the first stop string.
+fn finish(
+    tokens: &[u32],
+    stop: StopReason,
+    config: &GenerationConfig,
+    decode: &dyn Fn(&[u32]) -> Result<String>,
+) -> Result<Generation> {
+    let mut text = decode(tokens)?;
+    if let Some(cut) = config
+        .stop_strings
+        .iter()
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+    {
+        text.truncate(cut);
+    }
+    Ok(Generation {
+        tokens: tokens.to_vec(),
+        text,
+        stop,
+    })
+}
+
+/// A checkpoint ready to answer chat prompts: the model (with an optional adapter merged in), its
+/// tokenizer and its chat template. This is what `finefail generate` and batched RAG answering use.
+pub struct ChatModel {
+    /// The decoder.
+    pub model: Llama,
+    /// The checkpoint's tokenizer.
+    pub tokenizer: Tokenizer,
+    /// The checkpoint's chat template (or an override).
+    pub template: ChatTemplate,
+}
+
+impl ChatModel {
+    /// Loads `dir` (config, weights, tokenizer, template) onto `device`; with `adapter`, loads that
+    /// PEFT adapter and merges it into the weights (inference pays nothing for it).
+    pub fn load(dir: &Path, adapter: Option<&Path>, device: &Device) -> Result<Self> {
+        let tokenizer = Tokenizer::from_dir(dir)?;
+        let template = ChatTemplate::from_dir(dir)?;
+        let mut model = Llama::load(dir, device)?;
+        check_vocab(&model, &tokenizer, dir)?;
+        if let Some(adapter) = adapter {
+            load_adapter(&mut model, adapter)?;
+            model.merge_lora();
+        }
+        Ok(Self {
+            model,
+            tokenizer,
+            template,
+        })
+    }
+
+    /// Prompt token ids of one conversation, rendered with the chat template and the header of the
+    /// assistant's turn. The template writes the special tokens itself, so none are added.
+    pub fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        let text = self.template.render(messages, true)?;
+        self.tokenizer.encode(&text, false)
+    }
+
+    /// Generation settings for this checkpoint: its end-of-sequence ids, plus the template's stop
+    /// strings (those that are single special tokens become stop ids, the others are matched in text).
+    pub fn generation_config(
+        &self,
+        max_new_tokens: usize,
+        sampling: SamplingConfig,
+    ) -> GenerationConfig {
+        let mut eos = self.tokenizer.eos_token_ids();
+        for id in &self.model.config.eos_token_ids {
+            if !eos.contains(id) {
+                eos.push(*id);
+            }
+        }
+        let mut stop_strings = Vec::new();
+        for s in self.template.stop_strings() {
+            match self.tokenizer.token_to_id(&s) {
+                Some(id) if !eos.contains(&id) => eos.push(id),
+                Some(_) => {}
+                None => stop_strings.push(s),
+            }
+        }
+        GenerationConfig {
+            max_new_tokens,
+            sampling,
+            eos_token_ids: eos,
+            stop_strings,
+            use_cache: true,
+        }
+    }
+
+    /// Answers each conversation (one batch; callers choose the batch size).
+    pub fn answer(
+        &self,
+        conversations: &[Vec<ChatMessage>],
+        config: &GenerationConfig,
+    ) -> Result<Vec<Generation>> {
+        let prompts = conversations
+            .iter()
+            .map(|m| self.prompt_tokens(m))
+            .collect::<Result<Vec<_>>>()?;
+        let decode = |ids: &[u32]| self.tokenizer.decode(ids, true);
+        generate(&self.model, &prompts, config, &decode)
+    }
+}
+
+/// A tokenizer that can produce ids beyond the embedding would index out of range: refuse it.
+pub fn check_vocab(model: &Llama, tokenizer: &Tokenizer, dir: &Path) -> Result<()> {
+    let (tok, emb) = (tokenizer.vocab_size(), model.config.vocab_size);
+    if tok > emb {
+        return Err(ModelError::bad_input(
+            dir,
+            format!(
+                "tokenizer vocabulary ({tok}) is larger than the model's embedding ({emb} rows)"
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,731 @@
+//! The Llama-family decoder (Llama 2/3, Mistral, Mixtral, Qwen2, SmolLM2, TinyLlama), top to bottom
+//! like its equations:
+//!
+//! ```text
+//! h₀      = E[tokens]
+//! hᵢ'     = hᵢ + Attn(RMSNorm(hᵢ))                 attention: GQA, RoPE on q and k, causal
+//! hᵢ₊₁    = hᵢ' + MLP(RMSNorm(hᵢ'))                MLP: SwiGLU, or Mixtral's top-k mixture of SwiGLUs
+//! logits  = RMSNorm(h_L) · W_out                   W_out = Eᵀ when embeddings are tied
+//! ```
+//!
+//! The numeric kernels ([`rms_norm`], [`apply_rope`], [`swiglu`], [`attention_core`], [`lm_head`]) are
+//! small free functions so that fused implementations can replace them one by one. Linear weights are
+//! stored input-major (`[in, out]`), so each projection is a plain `x · W`. Checkpoint tensor names
+//! appear once, in [`Llama::load`]. The module is backend-free: the device comes with the tensors.
+
+use crate::cache::KvCache;
+use crate::config::{ModelConfig, RopeScaling};
+use crate::error::{ModelError, Result};
+use crate::lora::{layer_seed, transpose, Linear, LoraConfig};
+use crate::weights::Checkpoint;
+use burn::module::{Module, Param};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use std::path::Path;
+
+// ---------------------------------------------------------------------------------------------
+// Kernels: each one a swappable function.
+// ---------------------------------------------------------------------------------------------
+
+/// RMSNorm: `x / sqrt(mean(x²) + eps) · γ` over the last dimension.
+pub fn rms_norm(x: Tensor<3>, gamma: Tensor<1>, eps: f64) -> Tensor<3> {
+    let inv_rms = x
+        .clone()
+        .powi_scalar(2)
+        .mean_dim(2)
+        .add_scalar(eps)
+        .sqrt()
+        .recip();
+    x * inv_rms * gamma.unsqueeze::<3>()
+}
+
+/// Rotary embedding in Hugging Face's half-split layout: `x·cos + rotate_half(x)·sin`, where
+/// `rotate_half([x₁, x₂]) = [-x₂, x₁]`. `x` is `[b, heads, t, hd]`, `cos`/`sin` `[b or 1, 1, t, hd]`.
+pub fn apply_rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
+    let hd = x.dims()[3];
+    let x1 = x.clone().narrow(3, 0, hd / 2);
+    let x2 = x.clone().narrow(3, hd / 2, hd / 2);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    x * cos + rotated * sin
+}
+
+/// SwiGLU gate: `silu(gate) ⊙ up`.
+pub fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    silu(gate) * up
+}
+
+/// Scaled dot-product attention with grouped key/value heads.
+///
+/// `q` `[b, h, t, hd]`, `k`/`v` `[b, kvh, tk, hd]`, `mask` additive `[b or 1, 1, t, tk]` (0 = allowed,
+/// -inf = blocked). Query head `j` reads key/value head `j / (h / kvh)`, as Hugging Face's
+/// `repeat_kv`; the groups are folded into the query rows so keys and values are never copied.
+pub fn attention_core(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Tensor<4>) -> Tensor<4> {
+    let [b, h, t, hd] = q.dims();
+    let [_, kvh, tk, _] = k.dims();
+    let g = h / kvh;
+    let q = q
+        .mul_scalar(1.0 / (hd as f64).sqrt())
+        .reshape([b, kvh, g * t, hd]);
+    let scores = q.matmul(k.swap_dims(2, 3)).reshape([b, kvh, g, t, tk]);
+    let scores = scores + mask.unsqueeze_dim::<5>(2);
+    let probs = softmax(scores, 4).reshape([b, kvh, g * t, tk]);
+    probs.matmul(v).reshape([b, h, t, hd])
+}
+
+/// Output head: `hidden · W_out`, with `w_out` `[d, vocab]` (a transposed view when tied).
+pub fn lm_head(hidden: Tensor<3>, w_out: Tensor<2>) -> Tensor<3> {
+    hidden.matmul(w_out.unsqueeze::<3>())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions and masks.
+// ---------------------------------------------------------------------------------------------
+
+/// Where the new tokens of a forward pass sit and what they may attend to.
+#[derive(Debug, Clone)]
+pub struct AttentionInput {
+    /// Rotary position of each new token, one row per sequence (all rows equal when unpadded).
+    pub positions: Vec<Vec<usize>>,
+    /// Additive mask `[b or 1, 1, t, past + t]`: 0 where attention is allowed, -inf where blocked.
+    pub mask: Tensor<4>,
+}
+
+impl AttentionInput {
+    /// Plain causal attention for `t` new tokens after `past` cached ones (same for every row).
+    pub fn causal(t: usize, past: usize, device: &Device) -> Self {
+        let tk = past + t;
+        let mut m = vec![0.0f32; t * tk];
+        for i in 0..t {
+            for j in (past + i + 1)..tk {
+                m[i * tk + j] = f32::NEG_INFINITY;
+            }
+        }
+        Self {
+            positions: vec![(past..past + t).collect()],
+            mask: Tensor::from_data(TensorData::new(m, [1, 1, t, tk]), device),
+        }
+    }
+
+    /// Causal attention with left padding: `key_valid[row]` covers the cached and the `t` new
+    /// positions (false = padding). Positions count real tokens only, as Hugging Face derives them
+    /// from the attention mask, so a padded row sees the same positions as it would alone. A padding
+    /// query may attend to itself only (keeps softmax finite; its output is never used).
+    pub fn padded(key_valid: &[Vec<bool>], t: usize, device: &Device) -> Self {
+        let b = key_valid.len();
+        let tk = key_valid.first().map_or(0, Vec::len);
+        let past = tk - t;
+        let mut m = vec![0.0f32; b * t * tk];
+        let mut positions = Vec::with_capacity(b);
+        for (row, valid) in key_valid.iter().enumerate() {
+            // position of a real token = real tokens before it; a pad gets position 0
+            let pos: Vec<usize> = (past..tk)
+                .map(|j| {
+                    if valid[j] {
+                        valid[..j].iter().filter(|&&v| v).count()
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            positions.push(pos);
+            for i in 0..t {
+                let qi = past + i;
+                for j in 0..tk {
+                    let allowed = j <= qi && (valid[j] || (j == qi && !valid[qi]));
+                    if !allowed {
+                        m[(row * t + i) * tk + j] = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        Self {
+            positions,
+            mask: Tensor::from_data(TensorData::new(m, [b, 1, t, tk]), device),
+        }
+    }
+}
+
+/// Rotary inverse frequencies `θ^(-2i/hd)`, rescaled as the config says.
+fn rope_inv_freq(config: &ModelConfig) -> Vec<f64> {
+    let hd = config.head_dim;
+    let base: Vec<f64> = (0..hd / 2)
+        .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / hd as f64))
+        .collect();
+    match &config.rope_scaling {
+        None => base,
+        Some(RopeScaling::Linear { factor }) => base.iter().map(|f| f / factor).collect(),
+        Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        }) => {
+            let low_wavelen = original_max_position_embeddings / low_freq_factor;
+            let high_wavelen = original_max_position_embeddings / high_freq_factor;
+            base.iter()
+                .map(|&f| {
+                    let wavelen = 2.0 * std::f64::consts::PI / f;
+                    if wavelen < high_wavelen {
+                        f
+                    } else if wavelen > low_wavelen {
+                        f / factor
+                    } else {
+                        let smooth = (original_max_position_embeddings / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * f / factor + smooth * f
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks.
+// ---------------------------------------------------------------------------------------------
+
+/// RMSNorm with its learned scale γ (frozen).
+#[derive(Module, Debug)]
+pub struct RmsNorm {
+    /// γ, `[d]`.
+    pub gamma: Param<Tensor<1>>,
+    /// ε.
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    /// Normalises the last dimension of `x`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        rms_norm(x, self.gamma.val(), self.eps)
+    }
+}
+
+/// Grouped-query self-attention with rotary positions.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Query projection `[d, h·hd]`.
+    pub q_proj: Linear,
+    /// Key projection `[d, kvh·hd]`.
+    pub k_proj: Linear,
+    /// Value projection `[d, kvh·hd]`.
+    pub v_proj: Linear,
+    /// Output projection `[h·hd, d]`.
+    pub o_proj: Linear,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+impl Attention {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &(Tensor<4>, Tensor<4>),
+        mask: Tensor<4>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let split =
+            |y: Tensor<3>, heads: usize| y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2);
+        let q = split(self.q_proj.forward(x.clone()), self.heads);
+        let k = split(self.k_proj.forward(x.clone()), self.kv_heads);
+        let v = split(self.v_proj.forward(x), self.kv_heads);
+        let q = apply_rope(q, rope.0.clone(), rope.1.clone());
+        let k = apply_rope(k, rope.0.clone(), rope.1.clone());
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, k, v),
+            None => (k, v),
+        };
+        let o = attention_core(q, k, v, mask);
+        self.o_proj.forward(
+            o.swap_dims(1, 2)
+                .reshape([b, t, self.heads * self.head_dim]),
+        )
+    }
+}
+
+/// The SwiGLU MLP: `down(silu(gate(x)) ⊙ up(x))` (Mixtral's experts name these w1, w3, w2).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Gate projection `[d, ffn]`.
+    pub gate_proj: Linear,
+    /// Up projection `[d, ffn]`.
+    pub up_proj: Linear,
+    /// Down projection `[ffn, d]`.
+    pub down_proj: Linear,
+}
+
+impl Mlp {
+    /// Applies the MLP to the last dimension.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let g = self.gate_proj.forward(x.clone());
+        let u = self.up_proj.forward(x);
+        let dims = g.dims();
+        let (rows, ffn) = (dims[..D - 1].iter().product::<usize>(), dims[D - 1]);
+        let h = swiglu(g.reshape([1, rows, ffn]), u.reshape([1, rows, ffn])).reshape(dims);
+        self.down_proj.forward(h)
+    }
+}
+
+/// Mixtral's sparse mixture of experts: softmax router, top-k experts per token, weights renormalised
+/// over the chosen k, outputs summed (as Hugging Face's `MixtralSparseMoeBlock`).
+#[derive(Module, Debug)]
+pub struct SparseMoe {
+    /// Router `[d, experts]`, frozen.
+    pub router: Param<Tensor<2>>,
+    /// The experts.
+    pub experts: Vec<Mlp>,
+    /// Experts per token.
+    pub top_k: usize,
+}
+
+impl SparseMoe {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let n = b * t;
+        let device = x.device();
+        let x2 = x.reshape([n, d]);
+        let probs = softmax(x2.clone().matmul(self.router.val()), 1);
+        let (weights, chosen) = probs.topk_with_indices(self.top_k, 1);
+        let weights = weights.clone() / weights.sum_dim(1);
+        let weights = weights.reshape([n * self.top_k]);
+        let chosen: Vec<i64> = chosen.into_data().convert::<i64>().iter::<i64>().collect();
+        let mut out = Tensor::<2>::zeros([n, d], &device);
+        for (e, expert) in self.experts.iter().enumerate() {
+            let slots: Vec<i64> = (0..chosen.len())
+                .filter(|&s| chosen[s] == e as i64)
+                .map(|s| s as i64)
+                .collect();
+            if slots.is_empty() {
+                continue;
+            }
+            let rows: Vec<i64> = slots.iter().map(|s| s / self.top_k as i64).collect();
+            let count = rows.len();
+            let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [count]), &device);
+            let slots = Tensor::<1, Int>::from_data(TensorData::new(slots, [count]), &device);
+            let y = expert.forward(x2.clone().select(0, rows.clone()));
+            let w = weights.clone().select(0, slots).unsqueeze_dim::<2>(1);
+            out = out.select_assign(0, rows, y * w, IndexingUpdateOp::Add);
+        }
+        out.reshape([b, t, d])
+    }
+}
+
+/// The feed-forward half of a block: dense SwiGLU or a mixture of experts.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per layer; boxing would only add an indirection
+pub enum FeedForward {
+    /// Llama, Mistral, Qwen2.
+    Dense(Mlp),
+    /// Mixtral.
+    Moe(SparseMoe),
+}
+
+/// One decoder block: pre-norm attention and pre-norm MLP, each with a residual connection.
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm,
+    /// Self-attention.
+    pub self_attn: Attention,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: RmsNorm,
+    /// The MLP.
+    pub mlp: FeedForward,
+}
+
+impl DecoderLayer {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &(Tensor<4>, Tensor<4>),
+        mask: Tensor<4>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
+        let h = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), rope, mask, cache);
+        let normed = self.post_attention_layernorm.forward(h.clone());
+        let ff = match &self.mlp {
+            FeedForward::Dense(m) => m.forward(normed),
+            FeedForward::Moe(m) => m.forward(normed),
+        };
+        h + ff
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model.
+// ---------------------------------------------------------------------------------------------
+
+/// The decoder with its output head. Base weights are frozen parameters; LoRA adapters (when
+/// attached) are the only trainable ones, so an optimizer stepping this module updates only them.
+#[derive(Module, Debug)]
+pub struct Llama {
+    /// Token embedding E, `[vocab, d]`, frozen.
+    pub embed_tokens: Param<Tensor<2>>,
+    /// The decoder blocks.
+    pub layers: Vec<DecoderLayer>,
+    /// Final norm.
+    pub norm: RmsNorm,
+    /// Untied output head `[d, vocab]`; `None` when tied to the embedding.
+    pub lm_head: Option<Param<Tensor<2>>>,
+    /// The configuration the model was built from.
+    #[module(skip)]
+    pub config: ModelConfig,
+    /// Rotary inverse frequencies (from θ and the scaling).
+    pub inv_freq: Vec<f64>,
+}
+
+impl Llama {
+    /// Loads a Hugging Face checkpoint directory (`config.json` + safetensors) onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let config = ModelConfig::from_dir(dir)?;
+        let ck = Checkpoint::open_dir(dir)?;
+        Self::from_checkpoint(config, &ck, device)
+    }
+
+    /// Builds the model from an opened checkpoint. **The only place checkpoint names are written.**
+    pub fn from_checkpoint(config: ModelConfig, ck: &Checkpoint, device: &Device) -> Result<Self> {
+        let c = &config;
+        let ld = Loader { ck, device };
+        let (d, hd, v) = (c.hidden_size, c.head_dim, c.vocab_size);
+        let (q_out, kv_out) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+        let mlp = |p: &str, names: [&str; 3]| -> Result<Mlp> {
+            Ok(Mlp {
+                gate_proj: ld.linear(
+                    &format!("{p}.{}", names[0]),
+                    d,
+                    c.intermediate_size,
+                    c.mlp_bias,
+                )?,
+                up_proj: ld.linear(
+                    &format!("{p}.{}", names[1]),
+                    d,
+                    c.intermediate_size,
+                    c.mlp_bias,
+                )?,
+                down_proj: ld.linear(
+                    &format!("{p}.{}", names[2]),
+                    c.intermediate_size,
+                    d,
+                    c.mlp_bias,
+                )?,
+            })
+        };
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let ff = match c.moe {
+                None => FeedForward::Dense(mlp(
+                    &format!("{p}.mlp"),
+                    ["gate_proj", "up_proj", "down_proj"],
+                )?),
+                Some(moe) => FeedForward::Moe(SparseMoe {
+                    router: ld.frozen(ld.linear_weight(
+                        &format!("{p}.block_sparse_moe.gate"),
+                        d,
+                        moe.num_experts,
+                    )?),
+                    experts: (0..moe.num_experts)
+                        .map(|e| {
+                            mlp(
+                                &format!("{p}.block_sparse_moe.experts.{e}"),
+                                ["w1", "w3", "w2"],
+                            )
+                        })
+                        .collect::<Result<_>>()?,
+                    top_k: moe.experts_per_token,
+                }),
+            };
+            layers.push(DecoderLayer {
+                input_layernorm: ld.norm(&format!("{p}.input_layernorm"), d, c.rms_norm_eps)?,
+                self_attn: Attention {
+                    q_proj: ld.linear(&format!("{p}.self_attn.q_proj"), d, q_out, c.qkv_bias)?,
+                    k_proj: ld.linear(&format!("{p}.self_attn.k_proj"), d, kv_out, c.qkv_bias)?,
+                    v_proj: ld.linear(&format!("{p}.self_attn.v_proj"), d, kv_out, c.qkv_bias)?,
+                    o_proj: ld.linear(&format!("{p}.self_attn.o_proj"), q_out, d, c.o_bias)?,
+                    heads: c.num_attention_heads,
+                    kv_heads: c.num_key_value_heads,
+                    head_dim: hd,
+                },
+                post_attention_layernorm: ld.norm(
+                    &format!("{p}.post_attention_layernorm"),
+                    d,
+                    c.rms_norm_eps,
+                )?,
+                mlp: ff,
+            });
+        }
+        let embed = ld.matrix("model.embed_tokens.weight", v, d)?;
+        // Some tied checkpoints still carry lm_head.weight; an untied one must.
+        let lm_head = if c.tie_word_embeddings {
+            None
+        } else {
+            Some(ld.frozen(ld.linear_weight("lm_head", d, v)?))
+        };
+        Ok(Self {
+            embed_tokens: ld.frozen(embed),
+            layers,
+            norm: ld.norm("model.norm", d, c.rms_norm_eps)?,
+            lm_head,
+            inv_freq: rope_inv_freq(c),
+            config,
+        })
+    }
+
+    /// Rotary cos/sin tables `[b or 1, 1, t, hd]` for the given positions (computed in f64).
+    fn rope_tables(&self, positions: &[Vec<usize>], device: &Device) -> (Tensor<4>, Tensor<4>) {
+        let hd = self.config.head_dim;
+        let rows = if positions.windows(2).all(|w| w[0] == w[1]) {
+            &positions[..1]
+        } else {
+            positions
+        };
+        let t = rows.first().map_or(0, Vec::len);
+        let mut cos = Vec::with_capacity(rows.len() * t * hd);
+        let mut sin = Vec::with_capacity(rows.len() * t * hd);
+        for row in rows {
+            for &p in row {
+                let angles: Vec<f64> = self.inv_freq.iter().map(|f| p as f64 * f).collect();
+                // Hugging Face concatenates the frequencies with themselves: [f, f].
+                for _ in 0..2 {
+                    cos.extend(angles.iter().map(|a| a.cos() as f32));
+                    sin.extend(angles.iter().map(|a| a.sin() as f32));
+                }
+            }
+        }
+        let shape = [rows.len(), 1, t, hd];
+        (
+            Tensor::from_data(TensorData::new(cos, shape), device),
+            Tensor::from_data(TensorData::new(sin, shape), device),
+        )
+    }
+
+    /// Final-norm hidden states `[b, t, d]` of the new tokens `[b, t]`.
+    ///
+    /// With a cache, keys and values of these tokens are appended to it and the tokens attend to
+    /// everything cached before them; `input` must then cover `cache.len() + t` key positions.
+    pub fn forward_hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        input: &AttentionInput,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        let [b, t] = tokens.dims();
+        let device = tokens.device();
+        let d = self.config.hidden_size;
+        let mut h = self
+            .embed_tokens
+            .val()
+            .select(0, tokens.reshape([b * t]))
+            .reshape([b, t, d]);
+        let rope = self.rope_tables(&input.positions, &device);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| (c, i));
+            h = layer.forward(h, &rope, input.mask.clone(), c);
+        }
+        if let Some(c) = cache {
+            c.advance(t);
+        }
+        self.norm.forward(h)
+    }
+
+    /// The output head `[d, vocab]` as a tensor (a transposed view of E when tied).
+    pub fn output_weight(&self) -> Tensor<2> {
+        match &self.lm_head {
+            Some(w) => w.val(),
+            None => self.embed_tokens.val().transpose(),
+        }
+    }
+
+    /// Logits `[b, t, vocab]` of hidden states `[b, t, d]`.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        lm_head(hidden, self.output_weight())
+    }
+
+    /// Logits of every position of unpadded token rows `[b, t]` (training, scoring, `model logits`).
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let t = tokens.dims()[1];
+        let input = AttentionInput::causal(t, 0, &tokens.device());
+        self.logits(self.forward_hidden(tokens, &input, None))
+    }
+
+    /// Logits of every position of one sequence of ids, on the host, row-major `[t × vocab]`
+    /// (for `model logits` and callers that do not want to touch tensors).
+    pub fn logits_of_ids(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let vocab = self.config.vocab_size;
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= vocab) {
+            return Err(ModelError::bad_input(
+                "tokens",
+                format!("token id {bad} is outside the vocabulary ({vocab})"),
+            ));
+        }
+        let device = self.embed_tokens.device();
+        let row: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(row, [1, ids.len()]), &device);
+        crate::weights::tensor_values(self.forward(tokens))
+    }
+
+    /// Logits `[b, vocab]` at the last position only (inference: the head is the costliest matmul).
+    pub fn forward_last(
+        &self,
+        tokens: Tensor<2, Int>,
+        input: &AttentionInput,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<2> {
+        let hidden = self.forward_hidden(tokens, input, cache);
+        let [b, t, _] = hidden.dims();
+        self.logits(hidden.narrow(1, t - 1, 1))
+            .reshape([b, self.config.vocab_size])
+    }
+
+    /// Every projection, with its checkpoint path (`model.layers.N.self_attn.q_proj`, …).
+    pub fn linears(&self) -> Vec<(String, &Linear)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &l.self_attn;
+            for (name, lin) in [
+                ("q_proj", &a.q_proj),
+                ("k_proj", &a.k_proj),
+                ("v_proj", &a.v_proj),
+                ("o_proj", &a.o_proj),
+            ] {
+                out.push((format!("{p}.self_attn.{name}"), lin));
+            }
+            if let FeedForward::Dense(m) = &l.mlp {
+                for (name, lin) in [
+                    ("gate_proj", &m.gate_proj),
+                    ("up_proj", &m.up_proj),
+                    ("down_proj", &m.down_proj),
+                ] {
+                    out.push((format!("{p}.mlp.{name}"), lin));
+                }
+            }
+        }
+        out
+    }
+
+    /// Mutable access to the projections LoRA may wrap, with their checkpoint paths. Mixtral's experts
+    /// are not offered (PEFT targets them as w1/w2/w3, which finefail does not train).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &mut l.self_attn;
+            out.push((format!("{p}.self_attn.q_proj"), &mut a.q_proj));
+            out.push((format!("{p}.self_attn.k_proj"), &mut a.k_proj));
+            out.push((format!("{p}.self_attn.v_proj"), &mut a.v_proj));
+            out.push((format!("{p}.self_attn.o_proj"), &mut a.o_proj));
+            if let FeedForward::Dense(m) = &mut l.mlp {
+                out.push((format!("{p}.mlp.gate_proj"), &mut m.gate_proj));
+                out.push((format!("{p}.mlp.up_proj"), &mut m.up_proj));
+                out.push((format!("{p}.mlp.down_proj"), &mut m.down_proj));
+            }
+        }
+        out
+    }
+
+    /// Attaches fresh adapters to every projection named in `lora.targets` (the output is unchanged
+    /// until they are trained). Replaces adapters already attached.
+    pub fn attach_lora(&mut self, lora: &LoraConfig) -> Result<()> {
+        lora.validate()
+            .map_err(|m| ModelError::bad_input("lora", m))?;
+        for (path, lin) in self.linears_mut() {
+            if lora
+                .targets
+                .iter()
+                .any(|t| path.ends_with(&format!(".{t}")))
+            {
+                lin.unmerge();
+                lin.attach_lora(
+                    lora.r,
+                    lora.alpha,
+                    lora.dropout,
+                    layer_seed(lora.seed, &path),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds every adapter into its base weight (fast inference; undo with [`Llama::unmerge_lora`]).
+    pub fn merge_lora(&mut self) {
+        for (_, lin) in self.linears_mut() {
+            lin.merge();
+        }
+    }
+
+    /// Takes every merged adapter back out of its base weight.
+    pub fn unmerge_lora(&mut self) {
+        for (_, lin) in self.linears_mut() {
+            lin.unmerge();
+        }
+    }
+
+    /// Removes every adapter (unmerging first), giving back the base model.
+    pub fn remove_lora(&mut self) {
+        for (_, lin) in self.linears_mut() {
+            lin.unmerge();
+            lin.lora = None;
+        }
+    }
+}
+
+/// Reads tensors by checkpoint name into frozen parameters on the target device.
+struct Loader<'a> {
+    ck: &'a Checkpoint,
+    device: &'a Device,
+}
+
+impl Loader<'_> {
+    fn frozen<const D: usize>(&self, t: Tensor<D>) -> Param<Tensor<D>> {
+        Param::from_tensor(t).set_require_grad(false)
+    }
+
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
+        let values = self.ck.read_f32(name, &[rows, cols])?;
+        Ok(Tensor::from_data(
+            TensorData::new(values, [rows, cols]),
+            self.device,
+        ))
+    }
+
+    fn vector(&self, name: &str, n: usize) -> Result<Tensor<1>> {
+        let values = self.ck.read_f32(name, &[n])?;
+        Ok(Tensor::from_data(TensorData::new(values, [n]), self.device))
+    }
+
+    /// `{prefix}.weight`, stored `[out, in]`, returned input-major `[in, out]`.
+    fn linear_weight(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Tensor<2>> {
+        let values = self
+            .ck
+            .read_f32(&format!("{prefix}.weight"), &[d_out, d_in])?;
+        Ok(Tensor::from_data(
+            TensorData::new(transpose(&values, d_out, d_in), [d_in, d_out]),
+            self.device,
+        ))
+    }
+
+    fn linear(&self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
+        let w = self.linear_weight(prefix, d_in, d_out)?;
+        let b = if bias {
+            Some(self.vector(&format!("{prefix}.bias"), d_out)?)
+        } else {
+            None
+        };
+        Ok(Linear::frozen(w, b))
+    }
+
+    fn norm(&self, prefix: &str, d: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm {
+            gamma: self.frozen(self.vector(&format!("{prefix}.weight"), d)?),
+            eps,
+        })
+    }
+}

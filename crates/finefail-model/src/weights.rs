@@ -1,0 +1,412 @@
+//! Checkpoint I/O for Hugging Face safetensors: reading tensors by name from a single
+//! `model.safetensors` or a sharded set with `model.safetensors.index.json`, and writing them.
+//!
+//! Reading is by name with the expected shape given by the caller, so a wrong checkpoint fails with
+//! the tensor's name and both shapes. Files are memory-mapped and converted to f32 one tensor at a
+//! time (f32, f16 and bf16 storage), which keeps peak memory near the size of the f32 model.
+
+use crate::error::{ModelError, Result};
+use memmap2::Mmap;
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// One memory-mapped safetensors file and its parsed header.
+struct Shard {
+    path: PathBuf,
+    map: Mmap,
+    /// Byte offset where the tensor data section starts (8 + header length).
+    data_start: usize,
+    metadata: Metadata,
+}
+
+/// A read-only view of a checkpoint's tensors, possibly spread over shards.
+pub struct Checkpoint {
+    dir: PathBuf,
+    shards: Vec<Shard>,
+    /// Tensor name → index into `shards`.
+    index: HashMap<String, usize>,
+}
+
+/// The name of the single-file checkpoint inside a Hugging Face directory.
+pub const SINGLE_FILE: &str = "model.safetensors";
+/// The name of the shard index of a sharded Hugging Face checkpoint.
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+impl Checkpoint {
+    /// Opens `dir/model.safetensors`, or the shards listed in `dir/model.safetensors.index.json`.
+    pub fn open_dir(dir: &Path) -> Result<Self> {
+        let single = dir.join(SINGLE_FILE);
+        let index = dir.join(INDEX_FILE);
+        let files = if single.is_file() {
+            vec![single]
+        } else if index.is_file() {
+            shard_files(&index)?
+        } else {
+            return Err(ModelError::bad_input(
+                dir,
+                format!("no {SINGLE_FILE} or {INDEX_FILE} in the checkpoint directory"),
+            ));
+        };
+        Self::open_files(dir, &files)
+    }
+
+    /// Opens explicit safetensors files (one checkpoint split over several files).
+    pub fn open_files(dir: &Path, files: &[PathBuf]) -> Result<Self> {
+        let mut shards = Vec::with_capacity(files.len());
+        let mut index = HashMap::new();
+        for path in files {
+            let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+            // SAFETY: the map is read-only; a checkpoint being rewritten while we read it is a user error
+            // that at worst yields wrong numbers, which the shape and header checks below partly catch.
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+            let (header_len, metadata) = SafeTensors::read_metadata(&map).map_err(|e| {
+                ModelError::bad_input(
+                    path,
+                    format!("not a valid safetensors file (truncated or corrupt): {e}"),
+                )
+            })?;
+            for name in metadata.tensors().keys() {
+                if index.insert(name.clone(), shards.len()).is_some() {
+                    return Err(ModelError::bad_input(
+                        path,
+                        format!("tensor `{name}` appears in two shards"),
+                    ));
+                }
+            }
+            shards.push(Shard {
+                path: path.clone(),
+                map,
+                data_start: 8 + header_len,
+                metadata,
+            });
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            shards,
+            index,
+        })
+    }
+
+    /// The directory (or the file's directory) the checkpoint was opened from, for messages.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every tensor name in the checkpoint.
+    pub fn names(&self) -> Vec<&str> {
+        self.index.keys().map(String::as_str).collect()
+    }
+
+    /// Whether a tensor of this name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// The stored shape and dtype of a tensor, if present.
+    pub fn info(&self, name: &str) -> Option<(Vec<usize>, Dtype)> {
+        let shard = &self.shards[*self.index.get(name)?];
+        shard
+            .metadata
+            .info(name)
+            .map(|i| (i.shape.clone(), i.dtype))
+    }
+
+    /// The dtypes stored in the checkpoint, with their tensor counts (for `model info`).
+    pub fn dtypes(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for shard in &self.shards {
+            for info in shard.metadata.tensors().values() {
+                *out.entry(format!("{:?}", info.dtype).to_lowercase())
+                    .or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    /// Reads tensor `name` as f32, checking that its shape is `expected`.
+    pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let Some(&shard_idx) = self.index.get(name) else {
+            return Err(ModelError::bad_input(
+                &self.dir,
+                format!("tensor `{name}` is missing (expected shape {expected:?})"),
+            ));
+        };
+        let shard = &self.shards[shard_idx];
+        let info = shard.metadata.info(name).ok_or_else(|| {
+            ModelError::Other(format!("tensor `{name}` vanished from its shard index"))
+        })?;
+        if info.shape != expected {
+            return Err(ModelError::bad_input(
+                &shard.path,
+                format!(
+                    "tensor `{name}` has shape {:?}, expected {expected:?}",
+                    info.shape
+                ),
+            ));
+        }
+        let (start, end) = info.data_offsets;
+        let bytes = shard
+            .map
+            .get(shard.data_start + start..shard.data_start + end)
+            .ok_or_else(|| {
+                ModelError::bad_input(
+                    &shard.path,
+                    format!("tensor `{name}` lies outside the file"),
+                )
+            })?;
+        to_f32(bytes, info.dtype)
+            .map_err(|m| ModelError::bad_input(&shard.path, format!("tensor `{name}`: {m}")))
+    }
+}
+
+/// Copies a tensor's values to the host as f32 (whatever its device and float dtype).
+pub fn tensor_values<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| ModelError::Other(format!("reading a tensor back from the device: {e:?}")))
+}
+
+/// Decodes little-endian tensor bytes of a floating dtype into f32.
+fn to_f32(bytes: &[u8], dtype: Dtype) -> std::result::Result<Vec<f32>, String> {
+    match dtype {
+        Dtype::F32 => Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
+        Dtype::F16 => Ok(bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect()),
+        Dtype::BF16 => Ok(bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect()),
+        Dtype::F64 => Ok(bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect()),
+        other => Err(format!(
+            "unsupported dtype {other:?} (supported: F32, F16, BF16, F64)"
+        )),
+    }
+}
+
+/// The shard file names listed in a `model.safetensors.index.json`, in first-seen order.
+fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ModelError::bad_input(index, format!("not valid JSON: {e}")))?;
+    let map = value
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ModelError::bad_input(index, "missing object `weight_map`"))?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut files: Vec<PathBuf> = Vec::new();
+    for (name, file) in map {
+        let file = file.as_str().ok_or_else(|| {
+            ModelError::bad_input(index, format!("`weight_map.{name}` is not a file name"))
+        })?;
+        if file.contains('/') || file.contains('\\') || file.starts_with('.') {
+            return Err(ModelError::bad_input(
+                index,
+                format!("shard name `{file}` must be a plain file name"),
+            ));
+        }
+        let path = dir.join(file);
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(ModelError::bad_input(index, "`weight_map` lists no shards"));
+    }
+    Ok(files)
+}
+
+/// Writes f32 tensors `(name, shape, values)` as one safetensors file, atomically (temp file in the
+/// same directory, then rename). Shared by the GGUF converter and the PEFT adapter writer.
+pub fn write_safetensors(path: &Path, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<()> {
+    write_safetensors_with_metadata(path, tensors, None)
+}
+
+/// [`write_safetensors`] with the optional string metadata of the safetensors header
+/// (e.g. `{"format": "pt"}`, which PyTorch loaders like to see).
+pub fn write_safetensors_with_metadata(
+    path: &Path,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, shape, values) in tensors {
+        let numel: usize = shape.iter().product();
+        if numel != values.len() {
+            return Err(ModelError::Other(format!(
+                "tensor `{name}`: shape {shape:?} holds {numel} values but {} were given",
+                values.len()
+            )));
+        }
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes.push((name, shape, raw));
+    }
+    let mut views = Vec::with_capacity(bytes.len());
+    for (name, shape, raw) in &bytes {
+        let view = TensorView::new(Dtype::F32, shape.clone(), raw)
+            .map_err(|e| ModelError::Other(format!("tensor `{name}`: {e}")))?;
+        views.push((name.clone(), view));
+    }
+    let serialized = safetensors::serialize(views, metadata)
+        .map_err(|e| ModelError::Other(format!("{}: {e}", path.display())))?;
+    write_atomically(path, &serialized)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees a half-written file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| ModelError::bad_input(path, "not a file path"))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        ModelError::io(path, e)
+    })
+}
+
+/// Writes a float32 array as a NumPy `.npy` file (format 1.0, C order), atomically. Used by
+/// `finefail model logits` so users can compare logits with other implementations.
+pub fn write_npy_f32(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
+    let numel: usize = shape.iter().product();
+    if numel != values.len() {
+        return Err(ModelError::Other(format!(
+            "npy: shape {shape:?} holds {numel} values, got {}",
+            values.len()
+        )));
+    }
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64, ending in \n.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(10 + header.len() + 4 * values.len());
+    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+    let header_len =
+        u16::try_from(header.len()).map_err(|_| ModelError::Other("npy header too long".into()))?;
+    bytes.extend_from_slice(&header_len.to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    write_atomically(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_aligned_and_parsable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        write_npy_f32(&path, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(
+            header.contains("'shape': (2, 3)") && header.ends_with('\n'),
+            "{header}"
+        );
+        assert_eq!(bytes.len(), 10 + header_len + 24);
+        assert_eq!(
+            f32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap()),
+            6.0
+        );
+    }
+
+    #[test]
+    fn round_trip_and_shape_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SINGLE_FILE);
+        write_safetensors(
+            &path,
+            vec![("a.weight".into(), vec![2, 3], vec![1., 2., 3., 4., 5., 6.])],
+        )
+        .unwrap();
+        let ck = Checkpoint::open_dir(dir.path()).unwrap();
+        assert_eq!(
+            ck.read_f32("a.weight", &[2, 3]).unwrap(),
+            vec![1., 2., 3., 4., 5., 6.]
+        );
+        let err = ck.read_f32("a.weight", &[3, 2]).unwrap_err();
+        assert!(err.is_bad_input());
+        let msg = err.to_string();
+        assert!(
+            msg.contains("a.weight") && msg.contains("[2, 3]") && msg.contains("[3, 2]"),
+            "{msg}"
+        );
+        let err = ck.read_f32("b.weight", &[1]).unwrap_err();
+        assert!(err.is_bad_input() && err.to_string().contains("b.weight"));
+    }
+
+    #[test]
+    fn truncated_file_is_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SINGLE_FILE);
+        write_safetensors(&path, vec![("w".into(), vec![4], vec![1., 2., 3., 4.])]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let err = Checkpoint::open_dir(dir.path()).err().unwrap();
+        assert!(err.is_bad_input(), "{err}");
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn bf16_and_f16_decode_to_f32() {
+        let bf: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect();
+        assert_eq!(to_f32(&bf, Dtype::BF16).unwrap(), vec![1.5, -2.0]);
+        let f: Vec<u8> = [0.25f32, 3.0]
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+            .collect();
+        assert_eq!(to_f32(&f, Dtype::F16).unwrap(), vec![0.25, 3.0]);
+    }
+
+    #[test]
+    fn sharded_checkpoint_reads_across_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write_safetensors(
+            &dir.path().join("model-00001-of-00002.safetensors"),
+            vec![("x".into(), vec![1], vec![7.])],
+        )
+        .unwrap();
+        write_safetensors(
+            &dir.path().join("model-00002-of-00002.safetensors"),
+            vec![("y".into(), vec![1], vec![8.])],
+        )
+        .unwrap();
+        let index = r#"{"metadata":{},"weight_map":{"x":"model-00001-of-00002.safetensors","y":"model-00002-of-00002.safetensors"}}"#;
+        std::fs::write(dir.path().join(INDEX_FILE), index).unwrap();
+        let ck = Checkpoint::open_dir(dir.path()).unwrap();
+        assert_eq!(ck.read_f32("y", &[1]).unwrap(), vec![8.]);
+        assert_eq!(ck.read_f32("x", &[1]).unwrap(), vec![7.]);
+    }
+}

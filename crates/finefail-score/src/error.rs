@@ -1,0 +1,59 @@
+//! The crate's error type: every fallible public function returns [`ScoreError`].
+
+use std::path::PathBuf;
+
+/// Why scoring, judging, statistics or table I/O failed.
+///
+/// The binary maps [`ScoreError::is_bad_input`] to exit code 2 and everything else to 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// The caller handed us something unusable (unknown metric, mismatched arms, bad config).
+    #[error("{0}")]
+    BadInput(String),
+    /// The judge endpoint cannot be used at all (unreachable, key rejected or missing).
+    #[error("{0}")]
+    JudgeUnavailable(String),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A table could not be built, written or read.
+    #[error("{path}: {message}")]
+    Table {
+        /// The table file involved.
+        path: PathBuf,
+        /// What went wrong (from polars or from our schema check).
+        message: String,
+    },
+    /// Anything else that is our fault, not the user's.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ScoreError {
+    /// True when the user can fix this by changing inputs or configuration (exit code 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            ScoreError::BadInput(_) | ScoreError::JudgeUnavailable(_)
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ScoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn table(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        ScoreError::Table {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+}

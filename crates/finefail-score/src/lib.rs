@@ -1,0 +1,50 @@
+//! Scoring for finefail: deterministic answer metrics, an LLM judge over any OpenAI-compatible
+//! endpoint, paired statistics (bootstrap CI, Wilcoxon, McNemar, Holm), failure attribution, and
+//! the `scores.parquet` / `comparison.json` tables.
+//!
+//! The crate takes plain Rust inputs ([`Question`], [`Answer`]) and never prints or exits.
+//! A `finefail score` run is: [`score_answers`] → optionally [`judge_answers`] with an
+//! [`HttpJudge`] → [`write_scores`] → [`compare_run`] → [`write_comparison`]; [`attribute_losses`]
+//! explains the questions a fine-tuned arm lost.
+
+mod abstain;
+mod attribution;
+mod error;
+mod faithfulness;
+pub mod judge;
+mod label;
+mod lexical;
+mod losses;
+mod metric;
+mod normalize;
+mod record;
+pub mod stats;
+mod tables;
+
+pub use abstain::{
+    abstained, ABSTENTION, ABSTENTION_EXACT, ABSTENTION_PHRASES, ABSTENTION_PREFIXES,
+};
+pub use attribution::{
+    attribute, chunk_doc_id, AttributionInput, FailureCause, FAITHFULNESS_THRESHOLD, LENGTH_RATIO,
+};
+pub use error::ScoreError;
+pub use faithfulness::{content_tokens, faithfulness, STOPWORDS};
+pub use judge::cache::JudgeCache;
+pub use judge::http::HttpJudge;
+pub use judge::prompt::{Judgment, JUDGE_PROMPT_VERSION};
+pub use judge::{judge_answers, judge_label, Judge, JudgeConfig, JudgeItem, JudgeRequest};
+pub use label::{first_label, label_accuracy, LABELS};
+pub use lexical::{answer_recall, exact_match, rouge_l, token_f1};
+pub use losses::{attribute_losses, Loss};
+pub use metric::Metric;
+pub use normalize::{normalize_answer, tokens};
+pub use record::{score_answer, score_answers, Answer, Question, ScoreRow};
+pub use stats::arm::ArmName;
+pub use stats::compare::{
+    apply_holm, compare, default_primary, verdict, Comparison, ComparisonInput, QuestionScores,
+    StatsConfig, Verdict, MIN_BOOTSTRAP,
+};
+pub use stats::run::compare_run;
+pub use tables::{
+    read_comparison, read_scores, write_comparison, write_scores, ComparisonFile, SCORE_COLUMNS,
+};

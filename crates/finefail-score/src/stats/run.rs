@@ -1,0 +1,132 @@
+//! All comparisons of a run from its score rows: group arms, check they share a test set, compare
+//! every fine-tuned arm with its base arm for every metric, then Holm over the primary entries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::arm::ArmName;
+use super::compare::{
+    apply_holm, compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig,
+};
+use crate::{Metric, ScoreError, ScoreRow};
+
+/// (dataset, model, context): arms in one group are comparable.
+type GroupKey = (String, String, String);
+
+/// Every `comparison.json` entry for the score rows of a run (all arms, base arms included).
+///
+/// Bad input: an unparsable arm name, a group with fine-tuned arms but no base arm (or several),
+/// a fine-tuned arm scored on a different question set than its base arm, or a primary metric with
+/// no paired question. Secondary metrics with nothing to pair (e.g. `faithfulness` without
+/// retrieval) are skipped. Entries are ordered by dataset, model, context, N, then metric.
+pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Comparison>, ScoreError> {
+    // arm -> metric -> question -> values; plus every arm's question set (error rows included).
+    let mut by_arm: BTreeMap<ArmName, BTreeMap<Metric, QuestionScores>> = BTreeMap::new();
+    let mut questions: BTreeMap<ArmName, BTreeSet<&str>> = BTreeMap::new();
+    let mut has_metric: BTreeMap<GroupKey, BTreeSet<Metric>> = BTreeMap::new();
+    for r in rows {
+        let arm: ArmName = r.arm.parse()?;
+        let key = (arm.dataset.clone(), arm.model.clone(), arm.context.clone());
+        has_metric.entry(key).or_default().insert(r.metric);
+        questions
+            .entry(arm.clone())
+            .or_default()
+            .insert(r.question_id.as_str());
+        let q = by_arm
+            .entry(arm)
+            .or_default()
+            .entry(r.metric)
+            .or_default()
+            .entry(r.question_id.clone())
+            .or_default();
+        if let (Some(v), None) = (r.value, &r.error) {
+            q.push(v);
+        }
+    }
+
+    // group -> base arm, and group -> n -> seed -> arm
+    let mut bases: BTreeMap<GroupKey, Vec<&ArmName>> = BTreeMap::new();
+    let mut tuned: BTreeMap<GroupKey, BTreeMap<u64, BTreeMap<u64, &ArmName>>> = BTreeMap::new();
+    for arm in by_arm.keys() {
+        let key = (arm.dataset.clone(), arm.model.clone(), arm.context.clone());
+        if arm.n == 0 {
+            bases.entry(key).or_default().push(arm);
+        } else {
+            tuned
+                .entry(key)
+                .or_default()
+                .entry(arm.n)
+                .or_default()
+                .insert(arm.seed.unwrap_or(0), arm);
+        }
+    }
+
+    let empty = BTreeMap::new();
+    let mut out = Vec::new();
+    for (key, sizes) in &tuned {
+        let (dataset, model, context) = key;
+        let base = match bases.get(key).map(Vec::as_slice) {
+            Some([one]) => *one,
+            Some(many) => {
+                let names: Vec<String> = many.iter().map(|a| a.to_string()).collect();
+                return Err(ScoreError::BadInput(format!(
+                    "several base arms for {dataset}/{model} ({context}): {}",
+                    names.join(", ")
+                )));
+            }
+            None => {
+                return Err(ScoreError::BadInput(format!(
+                    "no base arm {dataset}/{model}/n0{} among the scored answers",
+                    if context == "retrieved" {
+                        String::new()
+                    } else {
+                        format!("@{context}")
+                    }
+                )))
+            }
+        };
+        let metrics = has_metric.get(key).cloned().unwrap_or_default();
+        let judge_ran = metrics.iter().any(|m| m.is_judge());
+        let label = metrics.contains(&Metric::LabelAccuracy);
+        let primary = cfg
+            .primary
+            .clone()
+            .unwrap_or_else(|| default_primary(judge_ran, label));
+        for (n, seeds) in sizes {
+            for arm in seeds.values() {
+                if questions.get(*arm) != questions.get(base) {
+                    return Err(ScoreError::BadInput(format!(
+                        "arm {arm} was scored on a different set of questions than base arm {base}"
+                    )));
+                }
+            }
+            for metric in Metric::ALL {
+                let is_primary = primary.contains(&metric);
+                if !metrics.contains(&metric) && !is_primary {
+                    continue;
+                }
+                let base_scores = by_arm[base].get(&metric).unwrap_or(&empty);
+                let seed_scores: Vec<(u64, QuestionScores)> = seeds
+                    .iter()
+                    .map(|(s, arm)| (*s, by_arm[*arm].get(&metric).cloned().unwrap_or_default()))
+                    .collect();
+                let input = ComparisonInput {
+                    dataset,
+                    model,
+                    n: *n,
+                    context,
+                    metric,
+                    primary: is_primary,
+                    base: base_scores,
+                    seeds: &seed_scores,
+                };
+                match compare(&input, cfg) {
+                    Ok(c) => out.push(c),
+                    Err(e) if is_primary => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+    apply_holm(&mut out, cfg.alpha);
+    Ok(out)
+}
