@@ -27,6 +27,10 @@ enum Command {
     Model(cmd::model::ModelCommand),
     /// Answer one prompt with a model (chat template applied), printing only the answer.
     Generate(cmd::model::GenerateArgs),
+    /// LoRA-fine-tune a base model on the first N training questions of a prepared dataset.
+    Finetune(cmd::finetune::FinetuneArgs),
+    /// Score answers (metrics, optional LLM judge) and compare every arm with its base arm.
+    Score(cmd::score::ScoreArgs),
     /// Plan or run a whole experiment from a TOML config.
     Run(cmd::run::RunArgs),
 }
@@ -38,6 +42,8 @@ fn main() {
         Command::Model(c) => cmd::model::run(c),
         Command::Generate(a) => cmd::model::generate(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Score(a) => cmd::score::run(a),
+        Command::Finetune(a) => cmd::finetune::run(a),
     };
     if let Err(err) = result {
         eprintln!("error: {}", exit::one_line(&err));

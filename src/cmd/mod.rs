@@ -1,5 +1,7 @@
 //! One module per command group; each turns parsed arguments into library calls.
 
 pub mod data;
+pub mod finetune;
 pub mod model;
 pub mod run;
+pub mod score;

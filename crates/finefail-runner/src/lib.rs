@@ -3,6 +3,7 @@
 //! skipping those whose inputs' hash matches a finished output.
 
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod load;
 pub mod plan;

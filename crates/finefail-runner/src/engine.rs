@@ -1,0 +1,304 @@
+//! Executing a plan: each step is a function of its inputs. A step's input hash covers its kind,
+//! its slice of the config and the output hashes of the steps it reads; a finished step whose
+//! recorded input hash matches is skipped. A step works in `<output>.partial` (kept across crashes
+//! so long steps can resume inside) and is renamed into place only when it succeeded, so a run
+//! killed at any moment never leaves a half-written artefact and simply continues when rerun.
+
+use crate::error::{Result, RunnerError};
+use crate::plan::{Plan, Step, STEP_KINDS};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a step kind does. The binary (or a test) supplies one implementation per run.
+pub trait StepWork {
+    /// The part of the config (and any external input, e.g. a model's sha256) this step depends on,
+    /// as canonical JSON. It goes into the step's input hash.
+    fn config_slice(&self, step: &Step) -> Result<serde_json::Value>;
+    /// Runs the step, writing its outputs under `work` (a directory; for a file output, the file
+    /// `work/<file name>`). `run_dir` holds the outputs of earlier steps.
+    fn run(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()>;
+}
+
+/// The record of one step in `steps/<id>/state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub input_hash: String,
+    /// sha256 over the step's output files (names and bytes).
+    pub output_hash: Option<String>,
+    pub wall_s: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// What happened to each step in one execution.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub ran: Vec<String>,
+    pub cached: Vec<String>,
+    pub records: Vec<StepRecord>,
+}
+
+/// Progress events for the binary to draw.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    Start { step: &'a Step, index: usize, total: usize },
+    Cached { step: &'a Step, index: usize, total: usize },
+    Done { step: &'a Step, wall_s: f64 },
+}
+
+/// Runs `plan` with `work`, stopping after the steps of kind `until` (and everything before them).
+pub fn execute(plan: &Plan, work: &dyn StepWork, until: Option<&str>, progress: &mut dyn FnMut(Event)) -> Result<RunSummary> {
+    let run_dir = &plan.run_dir;
+    std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io { path: run_dir.clone(), source: e })?;
+    let last_kind = until.and_then(|u| STEP_KINDS.iter().position(|k| *k == u)).unwrap_or(STEP_KINDS.len() - 1);
+    let steps: Vec<&Step> = plan.steps.iter().filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last_kind).collect();
+    let mut outputs: BTreeMap<String, String> = BTreeMap::new();
+    let mut summary = RunSummary::default();
+    let total = steps.len();
+    for (index, step) in steps.into_iter().enumerate() {
+        let mut h = Sha256::new();
+        h.update(step.kind.as_bytes());
+        h.update(b"\0");
+        h.update(step.id.as_bytes());
+        h.update(b"\0");
+        h.update(serde_json::to_string(&work.config_slice(step)?).unwrap_or_default().as_bytes());
+        for dep in &step.deps {
+            let out = outputs.get(dep).ok_or_else(|| RunnerError::config(run_dir, format!("step {} needs {dep}, which has not run", step.id)))?;
+            h.update(dep.as_bytes());
+            h.update(out.as_bytes());
+        }
+        let input_hash = hex::encode(h.finalize());
+        let record_path = record_path(run_dir, &step.id);
+        let output = run_dir.join(&step.output);
+        if let Some(rec) = read_record(&record_path) {
+            if rec.state == "done" && rec.input_hash == input_hash && output.exists() {
+                if let Some(out) = &rec.output_hash {
+                    outputs.insert(step.id.clone(), out.clone());
+                    progress(Event::Cached { step, index, total });
+                    summary.cached.push(step.id.clone());
+                    summary.records.push(rec);
+                    continue;
+                }
+            }
+        }
+        progress(Event::Start { step, index, total });
+        let mut rec = StepRecord {
+            id: step.id.clone(),
+            kind: step.kind.to_string(),
+            state: "running".into(),
+            input_hash: input_hash.clone(),
+            output_hash: None,
+            wall_s: None,
+            error: None,
+        };
+        write_record(&record_path, &rec)?;
+        let partial = partial_dir(&output, &input_hash);
+        std::fs::create_dir_all(&partial).map_err(|e| RunnerError::Io { path: partial.clone(), source: e })?;
+        let started = Instant::now();
+        if let Err(e) = work.run(step, run_dir, &partial) {
+            rec.state = "failed".into();
+            rec.error = Some(e.to_string());
+            write_record(&record_path, &rec)?;
+            return Err(e);
+        }
+        let file_output = output.extension().is_some();
+        let produced = if file_output { partial.join(output.file_name().unwrap_or_default()) } else { partial.clone() };
+        if !produced.exists() {
+            return Err(RunnerError::config(&output, format!("step {} finished without writing its output", step.id)));
+        }
+        replace(&produced, &output)?;
+        if file_output {
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        rec.output_hash = Some(hash_path(&output)?);
+        rec.wall_s = Some(started.elapsed().as_secs_f64());
+        rec.state = "done".into();
+        write_record(&record_path, &rec)?;
+        progress(Event::Done { step, wall_s: rec.wall_s.unwrap_or(0.0) });
+        outputs.insert(step.id.clone(), rec.output_hash.clone().unwrap_or_default());
+        summary.ran.push(step.id.clone());
+        summary.records.push(rec);
+    }
+    Ok(summary)
+}
+
+/// `steps/<id with / → __>/state.json`.
+pub fn record_path(run_dir: &Path, id: &str) -> PathBuf {
+    run_dir.join("steps").join(id.replace('/', "__").replace('@', "_at_")).join("state.json")
+}
+
+/// The recorded state of a step, if any (an unreadable record counts as none: the step reruns).
+pub fn read_record(path: &Path) -> Option<StepRecord> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn write_record(path: &Path, rec: &StepRecord) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| RunnerError::Io { path: dir.to_path_buf(), source: e })?;
+    let tmp = dir.join(".state.json.tmp");
+    let text = serde_json::to_string_pretty(rec).unwrap_or_default();
+    std::fs::write(&tmp, text).map_err(|e| RunnerError::Io { path: tmp.clone(), source: e })?;
+    std::fs::rename(&tmp, path).map_err(|e| RunnerError::Io { path: path.to_path_buf(), source: e })
+}
+
+/// The working directory of a step: beside its output, keyed by the input hash so work from a
+/// different configuration is never resumed by mistake.
+fn partial_dir(output: &Path, input_hash: &str) -> PathBuf {
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    output.with_file_name(format!(".{name}.partial-{}", &input_hash[..16]))
+}
+
+/// Moves `from` over `to` (a file or a directory), replacing what was there.
+fn replace(from: &Path, to: &Path) -> Result<()> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| RunnerError::Io { path: p, source: e }
+    };
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    if to.is_dir() {
+        let old = to.with_file_name(format!(".{}.old", to.file_name().unwrap_or_default().to_string_lossy()));
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(to, &old).map_err(io(to))?;
+        std::fs::rename(from, to).map_err(io(to))?;
+        let _ = std::fs::remove_dir_all(&old);
+    } else {
+        std::fs::rename(from, to).map_err(io(to))?;
+    }
+    Ok(())
+}
+
+/// sha256 over a file, or over a directory's files (sorted relative names and bytes).
+pub fn hash_path(path: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    collect(path, path, &mut files)?;
+    files.sort();
+    let mut h = Sha256::new();
+    for (rel, full) in files {
+        let bytes = std::fs::read(&full).map_err(|e| RunnerError::Io { path: full.clone(), source: e })?;
+        h.update(rel.as_bytes());
+        h.update(b"\0");
+        h.update(Sha256::digest(&bytes));
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn collect(root: &Path, p: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    if p.is_file() {
+        let rel = p.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push((rel, p.to_path_buf()));
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(p).map_err(|e| RunnerError::Io { path: p.to_path_buf(), source: e })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        // Step-internal scratch (checkpoints, part files) does not define the output.
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "checkpoints" || name == "parts" {
+            continue;
+        }
+        collect(root, &path, out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Step;
+    use std::cell::RefCell;
+
+    /// A toy step graph: a → b → c.txt, each step writing the concatenation of its inputs.
+    struct Toy {
+        runs: RefCell<Vec<String>>,
+        fail_at: Option<&'static str>,
+        salt: &'static str,
+    }
+
+    impl StepWork for Toy {
+        fn config_slice(&self, step: &Step) -> Result<serde_json::Value> {
+            Ok(serde_json::json!({ "salt": if step.id == "b" { self.salt } else { "" } }))
+        }
+        fn run(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()> {
+            self.runs.borrow_mut().push(step.id.clone());
+            if self.fail_at == Some(step.id.as_str()) {
+                std::fs::write(work.join("half"), "x").unwrap();
+                return Err(RunnerError::config(work, "boom"));
+            }
+            let mut text = format!("{}:{}", step.id, self.salt);
+            for d in &step.deps {
+                text.push_str(&std::fs::read_to_string(run_dir.join(d).join("out")).unwrap_or_default());
+            }
+            if step.id == "c" {
+                std::fs::write(work.join("c.txt"), text).unwrap();
+            } else {
+                std::fs::write(work.join("out"), text).unwrap();
+            }
+            Ok(())
+        }
+    }
+
+    fn plan(dir: &Path) -> Plan {
+        let step = |id: &str, kind: &'static str, deps: &[&str], out: &str| Step {
+            id: id.into(),
+            kind,
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            output: out.into(),
+        };
+        Plan {
+            name: "toy".into(),
+            run_dir: dir.to_path_buf(),
+            steps: vec![step("a", "prepare", &[], "a"), step("b", "retrieve", &["a"], "b"), step("c", "compare", &["b"], "c.txt")],
+            warnings: vec![],
+        }
+    }
+
+    fn toy(fail_at: Option<&'static str>, salt: &'static str) -> Toy {
+        Toy { runs: RefCell::new(vec![]), fail_at, salt }
+    }
+
+    #[test]
+    fn finished_steps_are_skipped_and_changes_rerun_what_is_below() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        let t = toy(None, "1");
+        execute(&p, &t, None, &mut |_| {}).unwrap();
+        assert_eq!(*t.runs.borrow(), vec!["a", "b", "c"]);
+        assert_eq!(std::fs::read_to_string(tmp.path().join("c.txt")).unwrap(), "c:1b:1a:1");
+        let t = toy(None, "1");
+        let s = execute(&p, &t, None, &mut |_| {}).unwrap();
+        assert!(t.runs.borrow().is_empty());
+        assert_eq!(s.cached.len(), 3);
+        // A changed config slice of b reruns b and c, not a.
+        let t = toy(None, "2");
+        execute(&p, &t, None, &mut |_| {}).unwrap();
+        assert_eq!(*t.runs.borrow(), vec!["a", "b", "c"].into_iter().skip(1).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failed_step_leaves_no_output_and_reruns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        assert!(execute(&p, &toy(Some("b"), "1"), None, &mut |_| {}).is_err());
+        assert!(!tmp.path().join("b").exists());
+        assert_eq!(read_record(&record_path(tmp.path(), "b")).unwrap().state, "failed");
+        let t = toy(None, "1");
+        execute(&p, &t, None, &mut |_| {}).unwrap();
+        assert_eq!(*t.runs.borrow(), vec!["b", "c"]);
+    }
+
+    #[test]
+    fn until_stops_after_a_kind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        let t = toy(None, "1");
+        execute(&p, &t, Some("retrieve"), &mut |_| {}).unwrap();
+        assert_eq!(*t.runs.borrow(), vec!["a", "b"]);
+    }
+}
