@@ -37,10 +37,14 @@ pub enum ScoreError {
 impl ScoreError {
     /// True when the user can fix this by changing inputs or configuration (exit code 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            ScoreError::BadInput(_) | ScoreError::JudgeUnavailable(_)
-        )
+        match self {
+            ScoreError::BadInput(_) | ScoreError::JudgeUnavailable(_) | ScoreError::Table { .. } => true,
+            ScoreError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ),
+            ScoreError::Internal(_) => false,
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -11,6 +11,7 @@ mod abstain;
 mod attribution;
 mod error;
 mod faithfulness;
+mod inputs;
 pub mod judge;
 mod label;
 mod lexical;
@@ -28,6 +29,9 @@ pub use attribution::{
     attribute, chunk_doc_id, AttributionInput, FailureCause, FAITHFULNESS_THRESHOLD, LENGTH_RATIO,
 };
 pub use error::ScoreError;
+pub use inputs::{
+    check_question_ids, read_answers, read_questions, read_retrieved_ids, retrieved_contexts, AnswerRow,
+};
 pub use faithfulness::{content_tokens, faithfulness, STOPWORDS};
 pub use judge::cache::JudgeCache;
 pub use judge::http::HttpJudge;
