@@ -2,6 +2,8 @@
 
 use crate::exit::BadInput;
 use clap::Args;
+use finefail_runner::engine::{execute, read_record, record_path, Event};
+use finefail_runner::work::LocalWork;
 use finefail_runner::{load, plan, STEP_KINDS};
 use std::path::PathBuf;
 
@@ -42,6 +44,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return Err(BadInput(format!("--executor `{}` is unknown; use local or slurm", args.executor)).into());
     }
     let p = plan(&config, &args.runs_dir);
+    if args.status {
+        print_status(&p);
+        return Ok(());
+    }
     if args.plan {
         println!("plan `{}` → {} ({} steps)", p.name, p.run_dir.display(), p.steps.len());
         for kind in STEP_KINDS {
@@ -59,9 +65,80 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    anyhow::bail!(
-        "running experiments is not available yet: the runner's step execution (issue 6) is still being built; \
-         `finefail run {} --plan` validates the config and shows the steps",
-        args.config.display()
-    )
+    let until = args.until.as_deref();
+    let needs_models = until.is_none_or(|u| !matches!(u, "prepare" | "retrieve"));
+    if let Some(w) = p.warnings.iter().find(|w| needs_models || !w.starts_with("model")) {
+        return Err(BadInput(format!("{}: {w}", args.config.display())).into());
+    }
+    if args.executor == "slurm" {
+        anyhow::bail!("--executor slurm is not available yet (issue 7)");
+    }
+    let work = LocalWork::new(&config);
+    let bar = crate::progress::bar(0, "steps");
+    let started = std::time::Instant::now();
+    let summary = execute(&p, &work, until, &mut |event| match event {
+        Event::Start { step, index, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(index as u64);
+            bar.set_message(step.id.clone());
+        }
+        Event::Cached { index, total, .. } => {
+            bar.set_length(total as u64);
+            bar.set_position(index as u64 + 1);
+        }
+        Event::Done { step, wall_s } => {
+            bar.inc(1);
+            bar.println(format!("done  {} ({wall_s:.1} s)", step.id));
+        }
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    write_manifest(&p.run_dir, &config, &work.config_hash, &summary)?;
+    eprintln!(
+        "run `{}`: {} steps ran, {} cached, {:.1} s → {}",
+        p.name,
+        summary.ran.len(),
+        summary.cached.len(),
+        started.elapsed().as_secs_f64(),
+        p.run_dir.display()
+    );
+    Ok(())
+}
+
+fn print_status(p: &finefail_runner::Plan) {
+    for s in &p.steps {
+        let rec = read_record(&record_path(&p.run_dir, &s.id));
+        let state = rec.as_ref().map(|r| r.state.as_str()).unwrap_or("pending");
+        let wall = rec.as_ref().and_then(|r| r.wall_s).map(|w| format!("{w:.1} s")).unwrap_or_default();
+        println!("{state:<8} {:<50} {wall}", s.id);
+    }
+}
+
+/// `manifest.json`: config and its hash, versions, git commit, seeds, every step's artefact hash
+/// and wall time — so every result file can be traced to what made it.
+fn write_manifest(run_dir: &std::path::Path, config: &finefail_runner::Config, config_hash: &str, summary: &finefail_runner::engine::RunSummary) -> anyhow::Result<()> {
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let steps: Vec<_> = summary
+        .records
+        .iter()
+        .map(|r| serde_json::json!({"id": r.id, "kind": r.kind, "state": r.state, "input_hash": r.input_hash, "output_sha256": r.output_hash, "wall_s": r.wall_s}))
+        .collect();
+    let manifest = serde_json::json!({
+        "config": config,
+        "config_hash": config_hash,
+        "finefail_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": git,
+        "seeds": config.sweep.seeds,
+        "steps": steps,
+    });
+    let path = run_dir.join("manifest.json");
+    let tmp = run_dir.join(".manifest.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
 }

@@ -8,6 +8,9 @@ pub enum RunnerError {
     /// The config (or an override) is wrong: names the file, the key and the fix.
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
+    /// A step's library call failed; `bad_input` says whose fault it is.
+    #[error("{message}")]
+    Step { message: String, bad_input: bool },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -27,6 +30,7 @@ impl RunnerError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Self::Config { .. } => true,
+            Self::Step { bad_input, .. } => *bad_input,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied

@@ -8,6 +8,7 @@ pub mod error;
 pub mod load;
 pub mod plan;
 pub mod validate;
+pub mod work;
 
 pub use config::Config;
 pub use error::{Result, RunnerError};

@@ -1,0 +1,173 @@
+//! The local implementation of every step kind: each turns its slice of the config and the outputs
+//! of earlier steps into its own output, by calling the library crates.
+
+use crate::config::Config;
+use crate::engine::StepWork;
+use crate::error::{Result, RunnerError};
+use crate::plan::Step;
+use finefail_data::{ChunkConfig, ChunkUnit, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Runs steps in this process.
+pub struct LocalWork<'a> {
+    pub config: &'a Config,
+    /// sha256 of the config (the manifest's and comparison.json's `config_hash`).
+    pub config_hash: String,
+}
+
+impl<'a> LocalWork<'a> {
+    /// Work for `config`.
+    pub fn new(config: &'a Config) -> Self {
+        let text = serde_json::to_string(config).unwrap_or_default();
+        Self { config, config_hash: hex::encode(Sha256::digest(text.as_bytes())) }
+    }
+
+    fn dataset(&self, name: &str) -> Result<&crate::config::DatasetConfig> {
+        self.config.datasets.iter().find(|d| d.name == name).ok_or_else(|| RunnerError::config("config", format!("no dataset `{name}`")))
+    }
+}
+
+/// The parts of an arm name `{dataset}/{model}/n{N}[/s{seed}][@context]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmParts {
+    pub dataset: String,
+    pub model: String,
+    pub n: usize,
+    pub seed: Option<u64>,
+    pub context: String,
+}
+
+/// Parses an arm name.
+pub fn parse_arm(arm: &str) -> Option<ArmParts> {
+    let (body, context) = match arm.split_once('@') {
+        Some((b, c)) => (b, c.to_string()),
+        None => (arm, "retrieved".to_string()),
+    };
+    let parts: Vec<&str> = body.split('/').collect();
+    let n = parts.get(2)?.strip_prefix('n')?.parse().ok()?;
+    let seed = match parts.get(3) {
+        Some(s) => Some(s.strip_prefix('s')?.parse().ok()?),
+        None => None,
+    };
+    Some(ArmParts { dataset: parts.first()?.to_string(), model: parts.get(1)?.to_string(), n, seed, context })
+}
+
+impl StepWork for LocalWork<'_> {
+    fn config_slice(&self, step: &Step) -> Result<Value> {
+        let c = self.config;
+        let rest = step.id.split_once('/').map(|(_, r)| r).unwrap_or("");
+        Ok(match step.kind {
+            "prepare" => json!({ "dataset": self.dataset(rest)?, "chunking": c.chunking, "seeds": c.sweep.seeds }),
+            "retrieve" => json!({ "retrieval": c.retrieval }),
+            "finetune" => json!({ "lora": c.lora, "train": c.train, "models": c.models }),
+            "answer" => json!({ "generation": c.generation, "models": c.models, "device": c.device }),
+            "score" => json!({ "judge": c.judge, "metrics": c.eval.metrics }),
+            "compare" => json!({ "stats": c.stats }),
+            _ => json!({}),
+        })
+    }
+
+    fn run(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()> {
+        let rest = step.id.split_once('/').map(|(_, r)| r).unwrap_or("");
+        match step.kind {
+            "prepare" => self.prepare(rest, work),
+            "score" => self.score(rest, run_dir, work),
+            "compare" => self.compare(step, run_dir, work),
+            kind => Err(RunnerError::config(
+                run_dir,
+                format!("step kind `{kind}` cannot run yet: its crate is still being built (issues 4–6); run with --until prepare"),
+            )),
+        }
+    }
+}
+
+impl LocalWork<'_> {
+    fn prepare(&self, name: &str, work: &Path) -> Result<()> {
+        let d = self.dataset(name)?;
+        let bad = |m: String| RunnerError::config("config", format!("dataset `{name}`: {m}"));
+        let opts = PrepareOptions {
+            format: Format::parse(&d.format).map_err(bad)?,
+            input: d.input.clone(),
+            out: work.to_path_buf(),
+            name: Some(d.name.clone()),
+            map: ColumnMap::parse(d.map.as_deref().unwrap_or("")).map_err(bad)?,
+            split: SplitConfig {
+                unit: SplitUnit::parse(&d.split_unit).map_err(bad)?,
+                test_size: d.test_size,
+                val_size: d.val_size,
+                split_seed: d.split_seed,
+                seeds: self.config.sweep.seeds.clone(),
+            },
+            chunking: ChunkConfig {
+                unit: ChunkUnit::parse(&self.config.chunking.unit).map_err(bad)?,
+                size: self.config.chunking.size,
+                overlap: self.config.chunking.overlap,
+            },
+            tokenizer: Some(self.config.retrieval.embedder.clone()),
+        };
+        finefail_data::prepare(&opts, &mut |_| {}).map_err(data_err)?;
+        Ok(())
+    }
+
+    fn score(&self, arm: &str, run_dir: &Path, work: &Path) -> Result<()> {
+        let parts = parse_arm(arm).ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
+        let data = run_dir.join("data").join(&parts.dataset);
+        let retrieval = run_dir.join("retrieval").join(&parts.dataset);
+        let answers_path = run_dir.join("answers").join(arm).join("answers.parquet");
+        let questions = finefail_score::read_questions(&data).map_err(score_err)?;
+        let answers = finefail_score::read_answers(&answers_path).map_err(score_err)?;
+        finefail_score::check_question_ids(&answers, &questions, &answers_path).map_err(score_err)?;
+        let contexts = if retrieval.join("retrieval.parquet").is_file() {
+            finefail_score::retrieved_contexts(&retrieval, &data).map_err(score_err)?
+        } else {
+            Default::default()
+        };
+        let plain: Vec<_> = answers.iter().map(|a| a.answer.clone()).collect();
+        let empty = Default::default();
+        let ctx = if parts.context == "retrieved" { &contexts } else { &empty };
+        let rows = finefail_score::score_answers(&questions, &plain, ctx).map_err(score_err)?;
+        finefail_score::write_scores(&work.join("scores.parquet"), &rows).map_err(score_err)
+    }
+
+    fn compare(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()> {
+        let mut rows = Vec::new();
+        for dep in &step.deps {
+            let arm = dep.trim_start_matches("score/");
+            rows.extend(finefail_score::read_scores(&run_dir.join("scores").join(arm).join("scores.parquet")).map_err(score_err)?);
+        }
+        let s = &self.config.stats;
+        let primary = if s.primary.is_empty() {
+            None
+        } else {
+            Some(s.primary.iter().filter_map(|m| m.parse().ok()).collect())
+        };
+        let cfg = finefail_score::StatsConfig { bootstrap: s.bootstrap, alpha: s.alpha, seed: s.seed, primary };
+        let comparisons = finefail_score::compare_run(&rows, &cfg).map_err(score_err)?;
+        let file = finefail_score::ComparisonFile { config_hash: self.config_hash.clone(), comparisons };
+        finefail_score::write_comparison(&work.join("comparison.json"), &file).map_err(score_err)
+    }
+}
+
+fn data_err(e: finefail_data::DataError) -> RunnerError {
+    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
+}
+
+fn score_err(e: finefail_score::ScoreError) -> RunnerError {
+    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm_names_parse() {
+        let p = parse_arm("pubmedqa/smollm2/n50/s1@gold").unwrap();
+        assert_eq!((p.dataset.as_str(), p.model.as_str(), p.n, p.seed, p.context.as_str()), ("pubmedqa", "smollm2", 50, Some(1), "gold"));
+        let b = parse_arm("d/m/n0").unwrap();
+        assert_eq!((b.n, b.seed, b.context.as_str()), (0, None, "retrieved"));
+        assert!(parse_arm("d/m/x").is_none());
+    }
+}
