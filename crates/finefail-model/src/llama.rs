@@ -545,7 +545,18 @@ impl Llama {
 
     /// Logits `[b, t, vocab]` of hidden states `[b, t, d]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        lm_head(hidden, self.output_weight())
+        let [b, t, d] = hidden.dims();
+        match &self.lm_head {
+            // Tied head, few rows (decoding): `E · hᵀ` reads E row by row, ~8× faster on flex than a
+            // product with the transposed view of E, which is what the general path does.
+            None if b * t <= 64 => {
+                let e = self.embed_tokens.val();
+                e.matmul(hidden.reshape([b * t, d]).transpose())
+                    .transpose()
+                    .reshape([b, t, self.config.vocab_size])
+            }
+            _ => lm_head(hidden, self.output_weight()),
+        }
     }
 
     /// Logits of every position of unpadded token rows `[b, t]` (training, scoring, `model logits`).

@@ -2,23 +2,92 @@
 //! `model.safetensors` or a sharded set with `model.safetensors.index.json`, and writing them.
 //!
 //! Reading is by name with the expected shape given by the caller, so a wrong checkpoint fails with
-//! the tensor's name and both shapes. Files are memory-mapped and converted to f32 one tensor at a
-//! time (f32, f16 and bf16 storage), which keeps peak memory near the size of the f32 model.
+//! the tensor's name and both shapes. Tensors are read (not memory-mapped) and converted to f32 one at
+//! a time (f32, f16 and bf16 storage), which keeps peak memory near the size of the f32 model.
 
 use crate::error::{ModelError, Result};
-use memmap2::Mmap;
-use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, TensorInfo, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// One memory-mapped safetensors file and its parsed header.
+/// One safetensors file: its parsed header and an open handle. Tensors are read with positioned
+/// reads rather than a memory map, so the file's pages never count towards the process's memory.
 struct Shard {
     path: PathBuf,
-    map: Mmap,
+    file: File,
     /// Byte offset where the tensor data section starts (8 + header length).
-    data_start: usize,
-    metadata: Metadata,
+    data_start: u64,
+    tensors: HashMap<String, TensorInfo>,
+}
+
+impl Shard {
+    /// Opens a file and checks its header against its length (a truncated file fails here).
+    fn open(path: &Path) -> Result<Self> {
+        let bad = |m: String| {
+            ModelError::bad_input(
+                path,
+                format!("not a valid safetensors file (truncated or corrupt): {m}"),
+            )
+        };
+        let mut file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+        let mut len_bytes = [0u8; 8];
+        file.read_exact(&mut len_bytes)
+            .map_err(|_| bad("no header".into()))?;
+        let header_len = u64::from_le_bytes(len_bytes);
+        if header_len > 100_000_000 || 8 + header_len > file_len {
+            return Err(bad("bad header length".into()));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        file.read_exact(&mut header)
+            .map_err(|e| ModelError::io(path, e))?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+        let data_len = file_len - 8 - header_len;
+        let mut tensors = HashMap::new();
+        let mut end = 0u64;
+        for (name, value) in header {
+            if name == "__metadata__" {
+                continue;
+            }
+            let info: TensorInfo = serde_json::from_value(value)
+                .map_err(|e| bad(format!("tensor `{name}`: unreadable entry ({e})")))?;
+            let (a, b) = info.data_offsets;
+            let bytes = info.shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
+            if b < a || b - a != bytes {
+                return Err(bad(format!(
+                    "tensor `{name}`: data offsets do not match its shape"
+                )));
+            }
+            end = end.max(b as u64);
+            tensors.insert(name, info);
+        }
+        if end != data_len {
+            return Err(bad(format!(
+                "header describes {end} data bytes, the file holds {data_len}"
+            )));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            data_start: 8 + header_len,
+            tensors,
+        })
+    }
+
+    /// The raw bytes of one tensor.
+    fn read_bytes(&self, info: &TensorInfo) -> Result<Vec<u8>> {
+        let (a, b) = info.data_offsets;
+        let mut buf = vec![0u8; b - a];
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(self.data_start + a as u64))
+            .map_err(|e| ModelError::io(&self.path, e))?;
+        f.read_exact(&mut buf)
+            .map_err(|e| ModelError::io(&self.path, e))?;
+        Ok(buf)
+    }
 }
 
 /// A read-only view of a checkpoint's tensors, possibly spread over shards.
@@ -57,17 +126,8 @@ impl Checkpoint {
         let mut shards = Vec::with_capacity(files.len());
         let mut index = HashMap::new();
         for path in files {
-            let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
-            // SAFETY: the map is read-only; a checkpoint being rewritten while we read it is a user error
-            // that at worst yields wrong numbers, which the shape and header checks below partly catch.
-            let map = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
-            let (header_len, metadata) = SafeTensors::read_metadata(&map).map_err(|e| {
-                ModelError::bad_input(
-                    path,
-                    format!("not a valid safetensors file (truncated or corrupt): {e}"),
-                )
-            })?;
-            for name in metadata.tensors().keys() {
+            let shard = Shard::open(path)?;
+            for name in shard.tensors.keys() {
                 if index.insert(name.clone(), shards.len()).is_some() {
                     return Err(ModelError::bad_input(
                         path,
@@ -75,12 +135,7 @@ impl Checkpoint {
                     ));
                 }
             }
-            shards.push(Shard {
-                path: path.clone(),
-                map,
-                data_start: 8 + header_len,
-                metadata,
-            });
+            shards.push(shard);
         }
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -107,17 +162,14 @@ impl Checkpoint {
     /// The stored shape and dtype of a tensor, if present.
     pub fn info(&self, name: &str) -> Option<(Vec<usize>, Dtype)> {
         let shard = &self.shards[*self.index.get(name)?];
-        shard
-            .metadata
-            .info(name)
-            .map(|i| (i.shape.clone(), i.dtype))
+        shard.tensors.get(name).map(|i| (i.shape.clone(), i.dtype))
     }
 
     /// The dtypes stored in the checkpoint, with their tensor counts (for `model info`).
     pub fn dtypes(&self) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for shard in &self.shards {
-            for info in shard.metadata.tensors().values() {
+            for info in shard.tensors.values() {
                 *out.entry(format!("{:?}", info.dtype).to_lowercase())
                     .or_insert(0) += 1;
             }
@@ -134,7 +186,7 @@ impl Checkpoint {
             ));
         };
         let shard = &self.shards[shard_idx];
-        let info = shard.metadata.info(name).ok_or_else(|| {
+        let info = shard.tensors.get(name).ok_or_else(|| {
             ModelError::Other(format!("tensor `{name}` vanished from its shard index"))
         })?;
         if info.shape != expected {
@@ -146,17 +198,8 @@ impl Checkpoint {
                 ),
             ));
         }
-        let (start, end) = info.data_offsets;
-        let bytes = shard
-            .map
-            .get(shard.data_start + start..shard.data_start + end)
-            .ok_or_else(|| {
-                ModelError::bad_input(
-                    &shard.path,
-                    format!("tensor `{name}` lies outside the file"),
-                )
-            })?;
-        to_f32(bytes, info.dtype)
+        let bytes = shard.read_bytes(info)?;
+        to_f32(&bytes, info.dtype)
             .map_err(|m| ModelError::bad_input(&shard.path, format!("tensor `{name}`: {m}")))
     }
 }

@@ -14,8 +14,13 @@ use std::path::Path;
 fn copy_with_config(edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let src = fixture("tiny_llama");
-    std::fs::copy(src.join("model.safetensors"), dir.path().join("model.safetensors")).unwrap();
-    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    std::fs::copy(
+        src.join("model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     edit(&mut cfg);
     std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
     dir
@@ -31,7 +36,12 @@ fn load_err(dir: &Path) -> String {
 fn wrong_shape_names_tensor_and_both_shapes() {
     let dir = copy_with_config(|c| c["intermediate_size"] = serde_json::json!(40));
     let msg = load_err(dir.path());
-    assert!(msg.contains("model.layers.0.mlp.gate_proj.weight") && msg.contains("[48, 32]") && msg.contains("[40, 32]"), "{msg}");
+    assert!(
+        msg.contains("model.layers.0.mlp.gate_proj.weight")
+            && msg.contains("[48, 32]")
+            && msg.contains("[40, 32]"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -44,12 +54,19 @@ fn missing_tensor_is_named() {
         .filter(|n| *n != "model.norm.weight")
         .map(|n| {
             let (shape, _) = ck.info(n).unwrap();
-            (n.to_string(), shape.clone(), ck.read_f32(n, &shape).unwrap())
+            (
+                n.to_string(),
+                shape.clone(),
+                ck.read_f32(n, &shape).unwrap(),
+            )
         })
         .collect();
     write_safetensors(&dir.path().join("model.safetensors"), tensors).unwrap();
     let msg = load_err(dir.path());
-    assert!(msg.contains("model.norm.weight") && msg.contains("missing"), "{msg}");
+    assert!(
+        msg.contains("model.norm.weight") && msg.contains("missing"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -67,7 +84,10 @@ fn unknown_architecture_and_inconsistent_config() {
     assert!(load_err(dir.path()).contains("gpt_neox"));
     let dir = copy_with_config(|c| c["num_key_value_heads"] = serde_json::json!(3));
     let msg = load_err(dir.path());
-    assert!(msg.contains("config.json") && msg.contains("num_key_value_heads"), "{msg}");
+    assert!(
+        msg.contains("config.json") && msg.contains("num_key_value_heads"),
+        "{msg}"
+    );
     let dir = copy_with_config(|c| {
         c.as_object_mut().unwrap().remove("vocab_size");
     });

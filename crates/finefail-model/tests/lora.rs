@@ -259,3 +259,21 @@ fn adamw_step_changes_only_adapters() {
     // 2 layers × (2 norms + 7 projections) + embedding + final norm + untied head.
     assert_eq!((trainable, frozen), (28, 2 * 9 + 3));
 }
+
+#[test]
+fn lora_backward_runs_through_moe_and_qkv_bias() {
+    for name in ["tiny_mixtral", "tiny_qwen2"] {
+        let dev = Device::flex().autodiff();
+        let mut model = Llama::load(&fixture(name), &dev).unwrap();
+        let mut cfg = all_targets();
+        if name == "tiny_mixtral" {
+            cfg.targets = vec!["q_proj".into(), "v_proj".into(), "o_proj".into()];
+        }
+        model.attach_lora(&cfg).unwrap();
+        let tokens = ref_tokens(&reference(name));
+        let loss = next_token_loss(&model, &tokens, &dev);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let adapted = model.linears().iter().filter(|(_, l)| l.lora.is_some()).count();
+        assert_eq!(grads.len(), 2 * adapted, "{name}: only adapter tensors get gradients");
+    }
+}

@@ -240,7 +240,7 @@ concurrency = 2
 timeout_s = 10
 max_retries = 1
 [stats]
-bootstrap = 1000
+bootstrap = 20000
 alpha = 0.01
 seed = 3
 primary = ["token_f1"]

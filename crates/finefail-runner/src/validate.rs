@@ -104,8 +104,8 @@ pub fn validate(c: &Config) -> Result<(), String> {
             return Err("judge: repeats and concurrency must be at least 1".into());
         }
     }
-    if c.stats.bootstrap < 1000 || !(0.0..1.0).contains(&c.stats.alpha) {
-        return Err("stats: bootstrap ≥ 1000 and 0 < alpha < 1 are required".into());
+    if c.stats.bootstrap < 10_000 || !(0.0..1.0).contains(&c.stats.alpha) {
+        return Err("stats: bootstrap ≥ 10000 and 0 < alpha < 1 are required".into());
     }
     Ok(())
 }
