@@ -27,6 +27,12 @@ pub fn code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<finefail_score::ScoreError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }
+        if let Some(e) = cause.downcast_ref::<finefail_train::TrainError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<finefail_rag::RagError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
         if let Some(e) = cause.downcast_ref::<finefail_runner::RunnerError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }

@@ -29,6 +29,10 @@ enum Command {
     Generate(cmd::model::GenerateArgs),
     /// LoRA-fine-tune a base model on the first N training questions of a prepared dataset.
     Finetune(cmd::finetune::FinetuneArgs),
+    /// Retrieve the top-k chunks for every question of a prepared dataset (once, shared by all arms).
+    Retrieve(cmd::rag::RetrieveArgs),
+    /// Answer a dataset's test set with one arm (base model, or base + adapter).
+    Answer(cmd::rag::AnswerArgs),
     /// Score answers (metrics, optional LLM judge) and compare every arm with its base arm.
     Score(cmd::score::ScoreArgs),
     /// Plan or run a whole experiment from a TOML config.
@@ -43,6 +47,8 @@ fn main() {
         Command::Generate(a) => cmd::model::generate(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Score(a) => cmd::score::run(a),
+        Command::Retrieve(a) => cmd::rag::retrieve(a),
+        Command::Answer(a) => cmd::rag::answer(a),
         Command::Finetune(a) => cmd::finetune::run(a),
     };
     if let Err(err) = result {

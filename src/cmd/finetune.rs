@@ -2,6 +2,8 @@
 //! questions of a prepared dataset for one seed.
 
 use clap::Args;
+use finefail_train::{finetune, Event, FinetuneRequest, FinetuneSettings};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 /// Arguments of `finefail finetune`.
@@ -39,8 +41,55 @@ pub struct FinetuneArgs {
     pub device: String,
 }
 
-/// Runs `finefail finetune`.
+/// Runs `finefail finetune`: builds the request from the flags (`--format` first, then every
+/// `--set` in order), draws a progress bar from the recipe's events, prints a one-line summary.
 pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
-    let _ = args;
-    anyhow::bail!("`finefail finetune` is not available yet (issue 4: the fine-tuning crate is being built)")
+    let mut settings = FinetuneSettings::default();
+    settings.train.format = args.format.clone();
+    for assignment in &args.set {
+        settings.apply_set(assignment)?;
+    }
+    let mut req = FinetuneRequest::new(&args.data, args.size, args.seed, &args.model, &args.out);
+    req.retrieval_dir = args.retrieval;
+    req.resume = args.resume;
+    req.device = args.device;
+    req.settings = settings;
+
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("finetune [{bar:30}] step {pos}/{len} {msg} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut last_val = String::new();
+    let summary = finetune(&req, &mut |event| match event {
+        Event::Started { total_steps, start_step, .. } => {
+            bar.set_length(*total_steps as u64);
+            bar.set_position(*start_step as u64);
+            bar.reset_eta();
+        }
+        Event::Step(m) => {
+            bar.set_position(m.step as u64);
+            bar.set_message(format!(
+                "loss {:.4} lr {:.2e} {:.0} tok/s{last_val}",
+                m.loss, m.lr, m.tokens_per_s
+            ));
+        }
+        Event::Eval { val_loss, .. } => last_val = format!(" val {val_loss:.4}"),
+        Event::Checkpoint { .. } => {}
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    println!(
+        "finetuned {} examples, {} steps, {} tokens in {:.1}s; final loss {}, best val loss {}; adapter ({}) at {}",
+        summary.examples,
+        summary.steps,
+        summary.tokens,
+        summary.wall_time_s,
+        summary.final_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        summary.best_val_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        summary.kept,
+        req.out_dir.join("adapter").display()
+    );
+    Ok(())
 }

@@ -3,5 +3,6 @@
 pub mod data;
 pub mod finetune;
 pub mod model;
+pub mod rag;
 pub mod run;
 pub mod score;

@@ -679,6 +679,15 @@ impl Llama {
         }
     }
 
+    /// Number of trainable (adapter) parameters: what the optimizer updates.
+    pub fn trainable_parameter_count(&self) -> usize {
+        self.linears()
+            .iter()
+            .filter_map(|(_, l)| l.lora.as_ref())
+            .map(|l| l.a.dims().iter().product::<usize>() + l.b.dims().iter().product::<usize>())
+            .sum()
+    }
+
     /// Removes every adapter (unmerging first), giving back the base model.
     pub fn remove_lora(&mut self) {
         for (_, lin) in self.linears_mut() {
@@ -738,5 +747,71 @@ impl Loader<'_> {
             gamma: self.frozen(self.vector(&format!("{prefix}.weight"), d)?),
             eps,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask_rows(input: &AttentionInput) -> Vec<Vec<bool>> {
+        let [b, _, t, tk] = input.mask.dims();
+        let m = crate::weights::tensor_values(input.mask.clone()).unwrap();
+        (0..b * t)
+            .map(|r| (0..tk).map(|j| m[r * tk + j] == 0.0).collect())
+            .collect()
+    }
+
+    /// Hand-checked: row 0 = [pad, a, b], row 1 = [c, d, e]; every query allowed where `true`.
+    #[test]
+    fn padded_input_positions_and_mask() {
+        let dev = Device::flex();
+        let valid = vec![vec![false, true, true], vec![true, true, true]];
+        let input = AttentionInput::padded(&valid, 3, &dev);
+        assert_eq!(input.positions, vec![vec![0, 0, 1], vec![0, 1, 2]]);
+        let (t, f) = (true, false);
+        assert_eq!(
+            mask_rows(&input),
+            vec![
+                vec![t, f, f], // the pad query sees only itself
+                vec![f, t, f],
+                vec![f, t, t],
+                vec![t, f, f],
+                vec![t, t, f],
+                vec![t, t, t],
+            ]
+        );
+        // One decode step after the prompt: the new token is row 0's third real token.
+        let mut longer = valid.clone();
+        longer.iter_mut().for_each(|r| r.push(true));
+        let step = AttentionInput::padded(&longer, 1, &dev);
+        assert_eq!(step.positions, vec![vec![2], vec![3]]);
+        assert_eq!(mask_rows(&step), vec![vec![f, t, t, t], vec![t, t, t, t]]);
+    }
+
+    #[test]
+    fn causal_input_after_cache() {
+        let input = AttentionInput::causal(2, 3, &Device::flex());
+        assert_eq!(input.positions, vec![vec![3, 4]]);
+        let (t, f) = (true, false);
+        assert_eq!(
+            mask_rows(&input),
+            vec![vec![t, t, t, t, f], vec![t, t, t, t, t]]
+        );
+    }
+
+    #[test]
+    fn linear_rope_scaling_divides_frequencies() {
+        let text = r#"{"model_type":"llama","hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+            "num_attention_heads":1,"vocab_size":4,"rope_theta":10000.0,
+            "rope_scaling":{"type":"linear","factor":4.0}}"#;
+        let c = ModelConfig::from_json_str(text, Path::new("config.json")).unwrap();
+        // head_dim 8: θ^(-2i/8) for i = 0..4 → 1, 0.1, 0.01, 0.001; then / 4.
+        let got = rope_inv_freq(&c);
+        let want = [0.25, 0.025, 0.0025, 0.00025];
+        assert!(
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
+            "{got:?}"
+        );
     }
 }

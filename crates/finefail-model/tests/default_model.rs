@@ -66,4 +66,29 @@ fn default_model_matches_reference_and_answers_paris() {
     );
     let answer = chat.answer(&[messages], &config).unwrap().remove(0);
     assert!(answer.text.contains("Paris"), "answer: {:?}", answer.text);
+
+    // A left-padded batch answers exactly as one conversation at a time.
+    let conversations = vec![
+        vec![ChatMessage::new("user", "What is the capital of France?")],
+        vec![
+            ChatMessage::new("system", "You answer in one short sentence."),
+            ChatMessage::new("user", "Which planet is known as the red planet?"),
+        ],
+    ];
+    let config = chat.generation_config(
+        12,
+        SamplingConfig {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        },
+    );
+    let batched = chat.answer(&conversations, &config).unwrap();
+    for (conversation, together) in conversations.iter().zip(&batched) {
+        let alone = chat
+            .answer(std::slice::from_ref(conversation), &config)
+            .unwrap()
+            .remove(0);
+        assert_eq!(alone.tokens, together.tokens);
+    }
 }

@@ -273,7 +273,15 @@ fn lora_backward_runs_through_moe_and_qkv_bias() {
         let tokens = ref_tokens(&reference(name));
         let loss = next_token_loss(&model, &tokens, &dev);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let adapted = model.linears().iter().filter(|(_, l)| l.lora.is_some()).count();
-        assert_eq!(grads.len(), 2 * adapted, "{name}: only adapter tensors get gradients");
+        let adapted = model
+            .linears()
+            .iter()
+            .filter(|(_, l)| l.lora.is_some())
+            .count();
+        assert_eq!(
+            grads.len(),
+            2 * adapted,
+            "{name}: only adapter tensors get gradients"
+        );
     }
 }

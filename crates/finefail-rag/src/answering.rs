@@ -1,0 +1,290 @@
+//! Batched answering of a dataset's test set by one arm (a base model, or base + adapter) with the
+//! RAG prompt. Batches are fixed by question order; each finished batch is one atomic part file
+//! under `OUT/parts/`, so an interrupted run resumes at the first unanswered batch and gives the
+//! same answers; `OUT/answers.parquet` is assembled atomically at the end.
+
+use crate::error::{RagError, Result};
+use crate::rag_prompt::{fit_chunks, rag_messages};
+use finefail_data::prepare::files;
+use finefail_data::{Chunk, QaRecord, Splits};
+use finefail_model::generate::ChatModel;
+use finefail_model::sampling::SamplingConfig;
+use polars::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What an arm answers from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerContext {
+    /// The top-k retrieved chunks (the study's setting).
+    Retrieved,
+    /// No context: closed book.
+    None,
+    /// The gold documents' chunks (retrieval taken out of the picture).
+    Gold,
+}
+
+impl AnswerContext {
+    /// Parses `retrieved`, `none` or `gold`.
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "retrieved" => Ok(Self::Retrieved),
+            "none" => Ok(Self::None),
+            "gold" => Ok(Self::Gold),
+            _ => Err(format!("context `{s}` is unknown; use retrieved, none or gold")),
+        }
+    }
+
+    /// The name stored in `answers.parquet` and used as arm suffix (`@none`, `@gold`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retrieved => "retrieved",
+            Self::None => "none",
+            Self::Gold => "gold",
+        }
+    }
+}
+
+/// Checks an arm name against the contract and the context's suffix.
+pub fn check_arm(arm: &str, context: AnswerContext) -> std::result::Result<(), String> {
+    let (body, suffix) = match arm.split_once('@') {
+        Some((b, s)) => (b, Some(s)),
+        None => (arm, None),
+    };
+    let ok_part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let parts: Vec<&str> = body.split('/').collect();
+    let well_formed = matches!(parts.len(), 3 | 4)
+        && ok_part(parts[0])
+        && ok_part(parts[1])
+        && parts[2].strip_prefix('n').is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        && parts.get(3).is_none_or(|s| s.strip_prefix('s').is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())));
+    if !well_formed {
+        return Err(format!("arm `{arm}` must look like DATASET/MODEL/nN[/sSEED][@none|@gold]"));
+    }
+    let expected = match context {
+        AnswerContext::Retrieved => None,
+        c => Some(c.as_str()),
+    };
+    if suffix != expected {
+        return Err(format!(
+            "arm `{arm}` does not match --context {}: {}",
+            context.as_str(),
+            match expected {
+                Some(s) => format!("its name must end in @{s}"),
+                None => "retrieved-context arms have no @ suffix".to_string(),
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// How to answer.
+#[derive(Debug, Clone)]
+pub struct AnswerOptions {
+    pub arm: String,
+    pub context: AnswerContext,
+    pub top_k: usize,
+    pub max_new_tokens: usize,
+    pub sampling: SamplingConfig,
+    pub batch_size: usize,
+}
+
+/// One row of `answers.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerRecord {
+    pub arm: String,
+    pub question_id: String,
+    pub context: String,
+    pub answer: String,
+    pub prompt_tokens: u64,
+    pub answer_tokens: u64,
+    /// Wall time of the question's batch divided by the batch size.
+    pub ms: u64,
+}
+
+/// Answers the test set of `data_dir` into `out_dir/answers.parquet`; `progress(done, total)`.
+pub fn answer_test_set(
+    model: &ChatModel,
+    data_dir: &Path,
+    retrieval_dir: Option<&Path>,
+    opts: &AnswerOptions,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    check_arm(&opts.arm, opts.context).map_err(RagError::bad_input)?;
+    if opts.batch_size == 0 {
+        return Err(RagError::bad_input("batch size must be at least 1"));
+    }
+    let data_err = |e: finefail_data::DataError| RagError::bad_input(e.to_string());
+    let questions: HashMap<String, QaRecord> =
+        finefail_data::tables::read_qa(&data_dir.join(files::QA)).map_err(data_err)?.into_iter().map(|q| (q.id.clone(), q)).collect();
+    let splits = Splits::load(&data_dir.join(files::SPLITS)).map_err(data_err)?;
+    let chunks: Vec<Chunk> = finefail_data::tables::read_chunks(&data_dir.join(files::CHUNKS)).map_err(data_err)?;
+    let contexts = contexts_for(opts, &splits.test, &questions, &chunks, retrieval_dir)?;
+
+    let parts = out_dir.join("parts");
+    std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
+    let budget = model.model.config.max_position_embeddings.saturating_sub(opts.max_new_tokens).max(16);
+    let gen = model.generation_config(opts.max_new_tokens, opts.sampling.clone());
+    let total = splits.test.len();
+    let batches: Vec<&[String]> = splits.test.chunks(opts.batch_size).collect();
+    let mut done = 0;
+    for (b, ids) in batches.iter().enumerate() {
+        let part = part_path(&parts, b);
+        if part.is_file() {
+            done += ids.len();
+            progress(done, total);
+            continue;
+        }
+        let count = |m: &[finefail_model::chat::ChatMessage]| model.prompt_tokens(m).map(|t| t.len()).unwrap_or(usize::MAX);
+        let mut conversations = Vec::with_capacity(ids.len());
+        let mut prompt_lens = Vec::with_capacity(ids.len());
+        for id in ids.iter() {
+            let q = questions.get(id).ok_or_else(|| RagError::bad_input(format!("splits.json names `{id}`, which is not in qa.parquet")))?;
+            let fitted = fit_chunks(&q.question, contexts.get(id).map(Vec::as_slice).unwrap_or(&[]), budget, &count);
+            let messages = rag_messages(&q.question, &fitted);
+            prompt_lens.push(count(&messages) as u64);
+            conversations.push(messages);
+        }
+        let started = Instant::now();
+        let generations = model.answer(&conversations, &gen).map_err(|e| RagError::Other(e.to_string()))?;
+        let ms = (started.elapsed().as_millis() as u64) / ids.len() as u64;
+        let rows: Vec<AnswerRecord> = ids
+            .iter()
+            .zip(generations)
+            .zip(prompt_lens)
+            .map(|((id, g), p)| AnswerRecord {
+                arm: opts.arm.clone(),
+                question_id: id.clone(),
+                context: opts.context.as_str().to_string(),
+                answer: g.text.trim().to_string(),
+                prompt_tokens: p,
+                answer_tokens: g.tokens.len() as u64,
+                ms,
+            })
+            .collect();
+        write_answers(&part, &rows)?;
+        done += ids.len();
+        progress(done, total);
+    }
+    let mut all = Vec::with_capacity(total);
+    for b in 0..batches.len() {
+        all.extend(read_answer_records(&part_path(&parts, b))?);
+    }
+    write_answers(&out_dir.join("answers.parquet"), &all)?;
+    Ok(all.len())
+}
+
+fn part_path(parts: &Path, batch: usize) -> PathBuf {
+    parts.join(format!("part-{batch:05}.parquet"))
+}
+
+/// The chunk texts each test question is given.
+fn contexts_for(
+    opts: &AnswerOptions,
+    test: &[String],
+    questions: &HashMap<String, QaRecord>,
+    chunks: &[Chunk],
+    retrieval_dir: Option<&Path>,
+) -> Result<HashMap<String, Vec<String>>> {
+    let text: HashMap<&str, &str> = chunks.iter().map(|c| (c.chunk_id.as_str(), c.text.as_str())).collect();
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    match opts.context {
+        AnswerContext::None => {}
+        AnswerContext::Retrieved => {
+            let dir = retrieval_dir.ok_or_else(|| RagError::bad_input("retrieved context needs --retrieval DIR"))?;
+            let mut rows = crate::tables::read_retrieval(&dir.join("retrieval.parquet"))?;
+            rows.sort_by(|a, b| a.question_id.cmp(&b.question_id).then(a.rank.cmp(&b.rank)));
+            for r in rows.into_iter().filter(|r| r.rank as usize <= opts.top_k) {
+                let t = text.get(r.chunk_id.as_str()).ok_or_else(|| RagError::bad_input(format!("retrieval names chunk `{}`, which is not in chunks.parquet", r.chunk_id)))?;
+                out.entry(r.question_id).or_default().push(t.to_string());
+            }
+            if let Some(missing) = test.iter().find(|id| !out.contains_key(*id)) {
+                return Err(RagError::bad_input(format!("{}: no retrieval for test question `{missing}`; was it computed for this dataset?", dir.display())));
+            }
+        }
+        AnswerContext::Gold => {
+            // The first top_k chunks of the question's gold documents, in document order.
+            for id in test {
+                let Some(q) = questions.get(id) else { continue };
+                let gold: Vec<String> = chunks
+                    .iter()
+                    .filter(|c| q.gold_doc_ids.contains(&c.doc_id))
+                    .take(opts.top_k)
+                    .map(|c| c.text.clone())
+                    .collect();
+                out.insert(id.clone(), gold);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes answer rows as parquet, atomically.
+pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
+    let n = rows.len();
+    let col_s = |name: &str, f: &dyn Fn(&AnswerRecord) -> &str| Column::new(name.into(), rows.iter().map(f).collect::<Vec<&str>>());
+    let col_u = |name: &str, f: &dyn Fn(&AnswerRecord) -> u64| Column::new(name.into(), rows.iter().map(f).collect::<Vec<u64>>());
+    let mut df = DataFrame::new(
+        n,
+        vec![
+            col_s("arm", &|r| &r.arm),
+            col_s("question_id", &|r| &r.question_id),
+            col_s("context", &|r| &r.context),
+            col_s("answer", &|r| &r.answer),
+            col_u("prompt_tokens", &|r| r.prompt_tokens),
+            col_u("answer_tokens", &|r| r.answer_tokens),
+            col_u("ms", &|r| r.ms),
+        ],
+    )
+    .map_err(|e| RagError::Other(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| RagError::io(dir, e))?;
+    ParquetWriter::new(tmp.as_file()).finish(&mut df).map_err(|e| RagError::Other(format!("{}: {e}", path.display())))?;
+    tmp.persist(path).map_err(|e| RagError::io(path, e.error))?;
+    Ok(())
+}
+
+/// Reads answer rows back.
+pub fn read_answer_records(path: &Path) -> Result<Vec<AnswerRecord>> {
+    let file = std::fs::File::open(path).map_err(|e| RagError::io(path, e))?;
+    let df = ParquetReader::new(file).finish().map_err(|e| RagError::bad_input(format!("{}: {e}", path.display())))?;
+    let bad = |e: PolarsError| RagError::bad_input(format!("{}: {e}", path.display()));
+    let s = |name: &str| -> Result<Vec<String>> {
+        let c = df.column(name).map_err(bad)?;
+        Ok(c.as_materialized_series().str().map_err(bad)?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    };
+    let u = |name: &str| -> Result<Vec<u64>> {
+        let c = df.column(name).map_err(bad)?.as_materialized_series().cast(&DataType::UInt64).map_err(bad)?;
+        Ok(c.u64().map_err(bad)?.iter().map(|v| v.unwrap_or(0)).collect())
+    };
+    let (arm, qid, ctx, ans) = (s("arm")?, s("question_id")?, s("context")?, s("answer")?);
+    let (pt, at, ms) = (u("prompt_tokens")?, u("answer_tokens")?, u("ms")?);
+    Ok((0..df.height())
+        .map(|i| AnswerRecord {
+            arm: arm[i].clone(),
+            question_id: qid[i].clone(),
+            context: ctx[i].clone(),
+            answer: ans[i].clone(),
+            prompt_tokens: pt[i],
+            answer_tokens: at[i],
+            ms: ms[i],
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm_names_are_checked_against_the_context() {
+        assert!(check_arm("pubmedqa/smollm2/n0", AnswerContext::Retrieved).is_ok());
+        assert!(check_arm("pubmedqa/smollm2/n50/s1@none", AnswerContext::None).is_ok());
+        assert!(check_arm("pubmedqa/smollm2/n50/s1", AnswerContext::Gold).is_err());
+        assert!(check_arm("pubmedqa/smollm2/n50/s1@gold", AnswerContext::Retrieved).is_err());
+        assert!(check_arm("pubmedqa/smollm2/50", AnswerContext::Retrieved).is_err());
+        assert!(check_arm("pub med/smollm2/n5", AnswerContext::Retrieved).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! Retrieval for finefail: BM25 (tantivy), dense retrieval with a MiniLM/BERT embedder written in burn,
+//! and hybrid reciprocal-rank fusion. Retrieval is computed once per dataset and written to
+//! `retrieval.parquet`, so every arm of an experiment sees the same chunks and differs only in the
+//! generator. The library never prints: progress goes through callbacks, errors through [`RagError`].
+
+pub mod answering;
+pub mod atomic;
+pub mod bert;
+pub mod bm25;
+pub mod dense;
+pub mod embed_cache;
+pub mod error;
+pub mod hybrid;
+pub mod metrics;
+pub mod rag_prompt;
+pub mod ranking;
+pub mod retrieve;
+pub mod tables;
+
+pub use bert::{Bert, BertConfig};
+pub use bm25::Bm25Index;
+pub use dense::{Embedder, Embeddings};
+pub use error::{RagError, Result};
+pub use metrics::RetrievalMetrics;
+pub use ranking::Hit;
+pub use retrieve::{
+    retrieve, run_retrieve, DenseSetup, RetrieveOptions, Retriever, DEFAULT_EMBEDDER_DIR,
+    DEFAULT_TOP_K,
+};
+pub use tables::{
+    read_chunks, read_questions, read_retrieval, write_retrieval, Chunk, Question, RetrievalRow,
+};

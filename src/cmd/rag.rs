@@ -1,0 +1,117 @@
+//! `finefail retrieve` (once per dataset, shared by every arm) and `finefail answer` (one arm's
+//! answers to the test set).
+
+use crate::exit::BadInput;
+use clap::Args;
+use finefail_model::device::parse_device;
+use finefail_model::generate::ChatModel;
+use finefail_model::sampling::SamplingConfig;
+use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
+use finefail_rag::retrieve::{run_retrieve, RetrieveOptions, Retriever};
+use std::path::PathBuf;
+
+/// Arguments of `finefail retrieve`.
+#[derive(Args)]
+pub struct RetrieveArgs {
+    /// A directory written by `finefail data prepare`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output directory: retrieval.parquet, retrieval_metrics.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// bm25 | dense | hybrid
+    #[arg(long, default_value = "hybrid")]
+    retriever: String,
+    #[arg(long, default_value_t = 3)]
+    top_k: usize,
+    /// The embedder checkpoint (dense and hybrid).
+    #[arg(long, default_value = "checkpoints/all-minilm-l6-v2")]
+    embedder: PathBuf,
+    /// cpu | cuda:N | tch-cpu | tch-cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// Runs `finefail retrieve`.
+pub fn retrieve(a: RetrieveArgs) -> anyhow::Result<()> {
+    let retriever: Retriever = a.retriever.parse().map_err(|e: finefail_rag::RagError| BadInput(e.to_string()))?;
+    let options = RetrieveOptions { retriever, top_k: a.top_k, embedder_dir: a.embedder, cache_dir: None, device: parse_device(&a.device)? };
+    let bar = crate::progress::bar(0, "embedding");
+    let metrics = run_retrieve(&a.data, &a.out, &options, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let quality = match (metrics.recall_at_k, metrics.mrr) {
+        (Some(r), Some(m)) => format!("recall@{} {r:.3}, MRR {m:.3}", metrics.top_k),
+        _ => "no gold documents to measure recall".to_string(),
+    };
+    eprintln!("retrieved top {} for {} questions ({}) → {}", metrics.top_k, metrics.questions, quality, a.out.display());
+    Ok(())
+}
+
+/// Arguments of `finefail answer`.
+#[derive(Args)]
+pub struct AnswerArgs {
+    /// A directory written by `finefail data prepare`.
+    #[arg(long)]
+    data: PathBuf,
+    /// The dataset's retrieval directory (needed for --context retrieved).
+    #[arg(long)]
+    retrieval: Option<PathBuf>,
+    /// The base model (Hugging Face checkpoint directory).
+    #[arg(long)]
+    model: PathBuf,
+    /// A PEFT adapter directory (fine-tuned arms).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// Arm name: DATASET/MODEL/nN[/sSEED][@none|@gold].
+    #[arg(long)]
+    arm: String,
+    /// Output directory: answers.parquet (and parts/ while running).
+    #[arg(long)]
+    out: PathBuf,
+    /// retrieved | none | gold
+    #[arg(long, default_value = "retrieved")]
+    context: String,
+    #[arg(long, default_value_t = 3)]
+    top_k: usize,
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// cpu | cuda:N | tch-cpu | tch-cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// Runs `finefail answer`.
+pub fn answer(a: AnswerArgs) -> anyhow::Result<()> {
+    let context = AnswerContext::parse(&a.context).map_err(BadInput)?;
+    finefail_rag::answering::check_arm(&a.arm, context).map_err(BadInput)?;
+    let device = parse_device(&a.device)?;
+    let model = ChatModel::load(&a.model, a.adapter.as_deref(), &device)?;
+    let opts = AnswerOptions {
+        arm: a.arm.clone(),
+        context,
+        top_k: a.top_k,
+        max_new_tokens: a.max_new_tokens,
+        sampling: SamplingConfig { temperature: a.temperature, top_p: a.top_p, seed: a.seed },
+        batch_size: a.batch_size,
+    };
+    let bar = crate::progress::bar(0, "answering");
+    let started = std::time::Instant::now();
+    let n = answer_test_set(&model, &a.data, a.retrieval.as_deref(), &opts, &a.out, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    eprintln!("answered {n} questions as {} in {:.1} s → {}", a.arm, started.elapsed().as_secs_f64(), a.out.join("answers.parquet").display());
+    Ok(())
+}
