@@ -37,6 +37,9 @@ enum Command {
     Score(cmd::score::ScoreArgs),
     /// Plan or run a whole experiment from a TOML config.
     Run(cmd::run::RunArgs),
+    /// Run one step of an experiment's plan (used by the Slurm executor).
+    #[command(hide = true)]
+    Step(cmd::run::StepArgs),
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Command::Model(c) => cmd::model::run(c),
         Command::Generate(a) => cmd::model::generate(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Step(a) => cmd::run::step(a),
         Command::Score(a) => cmd::score::run(a),
         Command::Retrieve(a) => cmd::rag::retrieve(a),
         Command::Answer(a) => cmd::rag::answer(a),

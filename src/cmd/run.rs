@@ -2,7 +2,7 @@
 
 use crate::exit::BadInput;
 use clap::Args;
-use finefail_runner::engine::{execute, read_record, record_path, Event};
+use finefail_runner::engine::{execute, execute_scope, read_record, record_path, Event, Scope};
 use finefail_runner::work::LocalWork;
 use finefail_runner::{load, plan, STEP_KINDS};
 use std::path::PathBuf;
@@ -140,5 +140,30 @@ fn write_manifest(run_dir: &std::path::Path, config: &finefail_runner::Config, c
     let tmp = run_dir.join(".manifest.json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)?)?;
     std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
+
+/// Arguments of the hidden `finefail step`: one step of a plan, as an external scheduler runs it.
+#[derive(Args)]
+pub struct StepArgs {
+    /// The experiment config.
+    config: PathBuf,
+    /// The step id, as `finefail run CONFIG --plan` prints it.
+    #[arg(long)]
+    id: String,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    #[arg(long, default_value = "experiments/runs")]
+    runs_dir: PathBuf,
+}
+
+/// Runs one step whose dependencies are done (a cached step returns at once).
+pub fn step(args: StepArgs) -> anyhow::Result<()> {
+    let config = load(&args.config, &args.set)?;
+    let p = plan(&config, &args.runs_dir);
+    let work = LocalWork::new(&config);
+    let summary = execute_scope(&p, &work, Scope::Only(&args.id), &mut |_| {})?;
+    let state = if summary.ran.iter().any(|s| s == &args.id) { "done" } else { "cached" };
+    eprintln!("step {}: {state}", args.id);
     Ok(())
 }

@@ -51,12 +51,42 @@ pub enum Event<'a> {
     Done { step: &'a Step, wall_s: f64 },
 }
 
+/// Which steps an execution covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every step up to and including the steps of this kind (None = all).
+    Until(Option<&'a str>),
+    /// Exactly this step; the steps it depends on must already be done (an external scheduler such
+    /// as Slurm runs them as separate jobs).
+    Only(&'a str),
+}
+
 /// Runs `plan` with `work`, stopping after the steps of kind `until` (and everything before them).
 pub fn execute(plan: &Plan, work: &dyn StepWork, until: Option<&str>, progress: &mut dyn FnMut(Event)) -> Result<RunSummary> {
+    execute_scope(plan, work, Scope::Until(until), progress)
+}
+
+/// Runs the steps of `scope`.
+pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &mut dyn FnMut(Event)) -> Result<RunSummary> {
     let run_dir = &plan.run_dir;
     std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io { path: run_dir.clone(), source: e })?;
-    let last_kind = until.and_then(|u| STEP_KINDS.iter().position(|k| *k == u)).unwrap_or(STEP_KINDS.len() - 1);
-    let steps: Vec<&Step> = plan.steps.iter().filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last_kind).collect();
+    let steps: Vec<&Step> = match scope {
+        Scope::Until(until) => {
+            let last_kind = until.and_then(|u| STEP_KINDS.iter().position(|k| *k == u)).unwrap_or(STEP_KINDS.len() - 1);
+            plan.steps.iter().filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last_kind).collect()
+        }
+        Scope::Only(id) => {
+            if !plan.steps.iter().any(|s| s.id == id) {
+                return Err(RunnerError::config(run_dir, format!("no step `{id}` in the plan")));
+            }
+            let ancestors = ancestors(plan, id);
+            plan.steps.iter().filter(|s| s.id == id || ancestors.contains(s.id.as_str())).collect()
+        }
+    };
+    let only = match scope {
+        Scope::Only(id) => Some(id),
+        Scope::Until(_) => None,
+    };
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     let mut summary = RunSummary::default();
     let total = steps.len();
@@ -85,6 +115,12 @@ pub fn execute(plan: &Plan, work: &dyn StepWork, until: Option<&str>, progress: 
                     continue;
                 }
             }
+        }
+        if only.is_some_and(|id| id != step.id) {
+            return Err(RunnerError::Step {
+                message: format!("step {} needs {}, which is not finished (or its inputs changed); run it first", only.unwrap_or_default(), step.id),
+                bad_input: true,
+            });
         }
         progress(Event::Start { step, index, total });
         let mut rec = StepRecord {
@@ -125,6 +161,21 @@ pub fn execute(plan: &Plan, work: &dyn StepWork, until: Option<&str>, progress: 
         summary.records.push(rec);
     }
     Ok(summary)
+}
+
+/// Every step `id` depends on, directly or not.
+fn ancestors<'a>(plan: &'a Plan, id: &str) -> std::collections::HashSet<&'a str> {
+    let by_id: BTreeMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut out = std::collections::HashSet::new();
+    let mut stack: Vec<&str> = by_id.get(id).map(|s| s.deps.iter().map(String::as_str).collect()).unwrap_or_default();
+    while let Some(d) = stack.pop() {
+        if out.insert(d) {
+            if let Some(s) = by_id.get(d) {
+                stack.extend(s.deps.iter().map(String::as_str));
+            }
+        }
+    }
+    out
 }
 
 /// `steps/<id with / → __>/state.json`.
@@ -291,6 +342,19 @@ mod tests {
         let t = toy(None, "1");
         execute(&p, &t, None, &mut |_| {}).unwrap();
         assert_eq!(*t.runs.borrow(), vec!["b", "c"]);
+    }
+
+    #[test]
+    fn only_runs_one_step_whose_dependencies_are_done() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        let err = execute_scope(&p, &toy(None, "1"), Scope::Only("b"), &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("needs a"), "{err}");
+        let t = toy(None, "1");
+        execute_scope(&p, &t, Scope::Only("a"), &mut |_| {}).unwrap();
+        execute_scope(&p, &t, Scope::Only("b"), &mut |_| {}).unwrap();
+        assert_eq!(*t.runs.borrow(), vec!["a", "b"]);
+        assert!(!tmp.path().join("c.txt").exists());
     }
 
     #[test]
