@@ -126,7 +126,7 @@ pub fn answer_test_set(
     let parts = out_dir.join("parts");
     std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
     let budget = model.model.config.max_position_embeddings.saturating_sub(opts.max_new_tokens).max(16);
-    let gen = model.generation_config(opts.max_new_tokens, opts.sampling.clone());
+    let gen = model.generation_config(opts.max_new_tokens, opts.sampling);
     let total = splits.test.len();
     let batches: Vec<&[String]> = splits.test.chunks(opts.batch_size).collect();
     let mut done = 0;

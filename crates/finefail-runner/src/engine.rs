@@ -91,18 +91,8 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
     let mut summary = RunSummary::default();
     let total = steps.len();
     for (index, step) in steps.into_iter().enumerate() {
-        let mut h = Sha256::new();
-        h.update(step.kind.as_bytes());
-        h.update(b"\0");
-        h.update(step.id.as_bytes());
-        h.update(b"\0");
-        h.update(serde_json::to_string(&work.config_slice(step)?).unwrap_or_default().as_bytes());
-        for dep in &step.deps {
-            let out = outputs.get(dep).ok_or_else(|| RunnerError::config(run_dir, format!("step {} needs {dep}, which has not run", step.id)))?;
-            h.update(dep.as_bytes());
-            h.update(out.as_bytes());
-        }
-        let input_hash = hex::encode(h.finalize());
+        let input_hash = input_hash(step, work, &outputs)?
+            .ok_or_else(|| RunnerError::config(run_dir, format!("step {} needs {:?}, which has not run", step.id, step.deps)))?;
         let record_path = record_path(run_dir, &step.id);
         let output = run_dir.join(&step.output);
         if let Some(rec) = read_record(&record_path) {
@@ -161,6 +151,40 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
         summary.records.push(rec);
     }
     Ok(summary)
+}
+
+/// A step's input hash from its kind, id, config slice and the output hashes of its dependencies
+/// (`None` when a dependency has no current output yet).
+pub fn input_hash(step: &Step, work: &dyn StepWork, outputs: &BTreeMap<String, String>) -> Result<Option<String>> {
+    let mut h = Sha256::new();
+    h.update(step.kind.as_bytes());
+    h.update(b"\0");
+    h.update(step.id.as_bytes());
+    h.update(b"\0");
+    h.update(serde_json::to_string(&work.config_slice(step)?).unwrap_or_default().as_bytes());
+    for dep in &step.deps {
+        let Some(out) = outputs.get(dep) else { return Ok(None) };
+        h.update(dep.as_bytes());
+        h.update(out.as_bytes());
+    }
+    Ok(Some(hex::encode(h.finalize())))
+}
+
+/// The steps of `plan` whose recorded output is current (done, input hash matching, output
+/// present), with their output hashes: what an external scheduler need not run again.
+pub fn current_outputs(plan: &Plan, work: &dyn StepWork) -> Result<BTreeMap<String, String>> {
+    let mut outputs = BTreeMap::new();
+    for step in &plan.steps {
+        let Some(hash) = input_hash(step, work, &outputs)? else { continue };
+        if let Some(rec) = read_record(&record_path(&plan.run_dir, &step.id)) {
+            if rec.state == "done" && rec.input_hash == hash && plan.run_dir.join(&step.output).exists() {
+                if let Some(out) = rec.output_hash {
+                    outputs.insert(step.id.clone(), out);
+                }
+            }
+        }
+    }
+    Ok(outputs)
 }
 
 /// Every step `id` depends on, directly or not.

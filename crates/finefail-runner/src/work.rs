@@ -73,6 +73,9 @@ impl StepWork for LocalWork<'_> {
         let rest = step.id.split_once('/').map(|(_, r)| r).unwrap_or("");
         match step.kind {
             "prepare" => self.prepare(rest, work),
+            "retrieve" => self.retrieve(rest, run_dir, work),
+            "answer" => self.answer(rest, run_dir, work),
+            "finetune" => self.finetune(rest, run_dir, work),
             "score" => self.score(rest, run_dir, work),
             "compare" => self.compare(step, run_dir, work),
             kind => Err(RunnerError::config(
@@ -108,6 +111,73 @@ impl LocalWork<'_> {
             tokenizer: Some(self.config.retrieval.embedder.clone()),
         };
         finefail_data::prepare(&opts, &mut |_| {}).map_err(data_err)?;
+        Ok(())
+    }
+
+    fn retrieve(&self, dataset: &str, run_dir: &Path, work: &Path) -> Result<()> {
+        let r = &self.config.retrieval;
+        let options = finefail_rag::retrieve::RetrieveOptions {
+            retriever: r.retriever.parse().map_err(rag_err)?,
+            top_k: r.top_k,
+            embedder_dir: r.embedder.clone(),
+            cache_dir: None,
+            device: finefail_model::device::parse_device(&self.config.device).map_err(model_err)?,
+        };
+        finefail_rag::retrieve::run_retrieve(&run_dir.join("data").join(dataset), work, &options, &mut |_, _| {}).map_err(rag_err)?;
+        Ok(())
+    }
+
+    /// `finetune/{dataset}/{model}/n{N}/s{seed}`: trains in the step's work folder with `resume`, so a
+    /// killed run continues from its last checkpoint.
+    fn finetune(&self, rest: &str, run_dir: &Path, work: &Path) -> Result<()> {
+        let parts = parse_arm(rest).ok_or_else(|| RunnerError::config(run_dir, format!("bad finetune step `{rest}`")))?;
+        let seed = parts.seed.ok_or_else(|| RunnerError::config(run_dir, format!("finetune step `{rest}` has no seed")))?;
+        let entry = self.model(&parts.model)?;
+        let settings: finefail_train::FinetuneSettings = serde_json::from_value(json!({ "train": self.config.train, "lora": self.config.lora }))
+            .map_err(|e| RunnerError::config("config", format!("train/lora settings: {e}")))?;
+        let data = run_dir.join("data").join(&parts.dataset);
+        let mut req = finefail_train::FinetuneRequest::new(&data, parts.n, seed, &entry.path, work);
+        req.settings = settings;
+        req.rag_top_k = self.config.retrieval.top_k;
+        req.device = self.config.device.clone();
+        req.resume = work.join("checkpoints").is_dir();
+        if self.config.train.format == "rag" {
+            req.retrieval_dir = Some(run_dir.join("retrieval").join(&parts.dataset));
+        }
+        finefail_train::finetune(&req, &mut |_| {}).map_err(|e| RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() })?;
+        Ok(())
+    }
+
+    fn model(&self, name: &str) -> Result<&crate::config::ModelEntry> {
+        self.config.models.iter().find(|m| m.name == name).ok_or_else(|| RunnerError::config("config", format!("no model `{name}`")))
+    }
+
+    fn answer(&self, arm: &str, run_dir: &Path, work: &Path) -> Result<()> {
+        use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
+        let parts = parse_arm(arm).ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
+        let entry = self
+            .config
+            .models
+            .iter()
+            .find(|m| m.name == parts.model)
+            .ok_or_else(|| RunnerError::config("config", format!("no model `{}`", parts.model)))?;
+        let adapter = match parts.seed.filter(|_| parts.n > 0) {
+            Some(seed) => Some(adapter_dir(run_dir, &parts.dataset, &parts.model, parts.n, seed).join("adapter")),
+            None => None,
+        };
+        let model = finefail_model::generate::ChatModel::load(&entry.path, adapter.as_deref(), &finefail_model::device::parse_device(&self.config.device).map_err(model_err)?)
+            .map_err(model_err)?;
+        let g = &self.config.generation;
+        let opts = AnswerOptions {
+            arm: arm.to_string(),
+            context: AnswerContext::parse(&parts.context).map_err(|m| RunnerError::config("config", m))?,
+            top_k: self.config.retrieval.top_k,
+            max_new_tokens: g.max_new_tokens,
+            sampling: finefail_model::sampling::SamplingConfig { temperature: g.temperature as f32, top_p: g.top_p as f32, seed: parts.seed.unwrap_or(0) },
+            batch_size: g.batch_size,
+        };
+        let retrieval = run_dir.join("retrieval").join(&parts.dataset);
+        answer_test_set(&model, &run_dir.join("data").join(&parts.dataset), Some(&retrieval), &opts, work, &mut |_, _| {}).map_err(rag_err)?;
         Ok(())
     }
 
@@ -148,6 +218,19 @@ impl LocalWork<'_> {
         let file = finefail_score::ComparisonFile { config_hash: self.config_hash.clone(), comparisons };
         finefail_score::write_comparison(&work.join("comparison.json"), &file).map_err(score_err)
     }
+}
+
+/// Where the adapter of (dataset, model, N, seed) lives in a run folder.
+pub fn adapter_dir(run_dir: &Path, dataset: &str, model: &str, n: usize, seed: u64) -> std::path::PathBuf {
+    run_dir.join("adapters").join(dataset).join(model).join(format!("n{n}")).join(format!("s{seed}"))
+}
+
+fn rag_err(e: finefail_rag::RagError) -> RunnerError {
+    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
+}
+
+fn model_err(e: finefail_model::ModelError) -> RunnerError {
+    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
 }
 
 fn data_err(e: finefail_data::DataError) -> RunnerError {

@@ -1,0 +1,119 @@
+//! The whole experiment on a tiny random model and a tiny dataset, through the binary: prepare →
+//! retrieve → finetune (2 sizes × 2 seeds) → answer → score → compare → report. Then the same run
+//! is killed at several moments and restarted until it finishes: the comparison must be identical.
+
+#[path = "../crates/finefail-train/tests/common/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn write_inputs(dir: &Path) -> PathBuf {
+    let model = dir.join("model");
+    common::write_tiny_model(&model, 7);
+    let lines: Vec<String> = common::records()
+        .iter()
+        .map(|r| {
+            let item = r.question.trim_start_matches("what is the colour of the ").trim_end_matches(" ?");
+            let answer: serde_json::Value = if r.answerable { r.answers[0].clone().into() } else { serde_json::json!([]) };
+            serde_json::json!({"id": r.id, "question": r.question, "answer": answer, "context": format!("the {item} is {} .", r.answers[0])}).to_string()
+        })
+        .collect();
+    std::fs::write(dir.join("tiny.jsonl"), lines.join("\n")).unwrap();
+    let config = format!(
+        r#"name = "e2e"
+device = "cpu"
+[[datasets]]
+name = "tiny"
+format = "jsonl"
+input = "{input}"
+test_size = 6
+val_size = 1
+[[models]]
+name = "tiny-llama"
+path = "{model}"
+[sweep]
+sizes = [0, 4]
+seeds = [0, 1]
+[chunking]
+size = 200
+overlap = 20
+[retrieval]
+retriever = "bm25"
+top_k = 2
+[lora]
+r = 4
+alpha = 8.0
+dropout = 0.0
+[train]
+epochs = 1
+batch_size = 2
+lr = 1e-2
+warmup_ratio = 0.0
+max_seq_len = 128
+checkpoint_every = 1
+[generation]
+max_new_tokens = 6
+batch_size = 4
+"#,
+        input = dir.join("tiny.jsonl").display(),
+        model = model.display()
+    );
+    let path = dir.join("e2e.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn run(config: &Path, runs: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_finefail"))
+        .args(["run", config.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--until", "compare"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn whole_experiment_survives_being_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_inputs(tmp.path());
+
+    let clean = tmp.path().join("clean");
+    let started = Instant::now();
+    let o = run(&config, &clean);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let uninterrupted = started.elapsed();
+    let run_dir = clean.join("e2e");
+    for f in ["comparison.json", "manifest.json"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(run_dir.join("adapters/tiny/tiny-llama/n4/s1/adapter/adapter_model.safetensors").is_file());
+    assert!(run_dir.join("answers/tiny/tiny-llama/n0/answers.parquet").is_file());
+    let reference = std::fs::read_to_string(run_dir.join("comparison.json")).unwrap();
+    let cmp: serde_json::Value = serde_json::from_str(&reference).unwrap();
+    let entries = cmp["comparisons"].as_array().unwrap();
+    assert!(entries.iter().any(|c| c["metric"] == "token_f1" && c["n"] == 4 && c["seeds"].as_array().unwrap().len() == 2), "{reference}");
+
+    // A second run does nothing.
+    let o = run(&config, &clean);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0 steps ran"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Killed at several moments, then rerun until done: the same comparison.
+    let killed = tmp.path().join("killed");
+    let total = uninterrupted.as_secs_f64();
+    for fraction in [0.1, 0.35, 0.6, 0.85] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_finefail"))
+            .args(["run", config.to_str().unwrap(), "--runs-dir", killed.to_str().unwrap(), "--until", "compare"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(total * fraction));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let o = run(&config, &killed);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resumed = std::fs::read_to_string(killed.join("e2e/comparison.json")).unwrap();
+    assert_eq!(resumed, reference, "a killed and resumed run must give the same comparison.json");
+}
