@@ -3,20 +3,22 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-PROFILE ?= release
+# dev = the profile `make test` builds: dependencies and the numeric crates at opt-level 3, so the
+# experiment reuses the test build; PROFILE=release for a fully optimised binary.
+PROFILE ?= dev
 # Build outputs; .ci/run points this outside the clone so repeated CI runs stay warm.
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/finefail
 PREPARED := data/prepared
 
-.PHONY: all setup build data prepare model finetune evaluate experiment test test-quick bench check-gpu clippy fmt clean-runs
+.PHONY: all setup build data prepare model finetune evaluate experiment test test-quick bench check-gpu clippy fmt
 
 all: experiment
 
 ## build: the finefail binary (release profile by default; PROFILE=dev for a quick build)
 build:
-	$(CARGO) build --profile $(PROFILE) --bin finefail
+	$(CARGO) build $(if $(filter dev,$(PROFILE)),,--profile $(PROFILE)) --bin finefail
 
 ## setup: build, fetch the default data and model
 setup: build data model
@@ -38,18 +40,18 @@ prepare: build data
 model: build
 	FINEFAIL=$(BIN) bash scripts/fetch_model.sh
 
-## experiment: the main job on the embedded default (see README for what exists today)
-experiment: prepare
-	@if [ -x scripts/fetch_model.sh ]; then $(MAKE) --no-print-directory model; fi
-	@echo
-	@echo "experiment: data are prepared in $(PREPARED)/ (see: $(BIN) data stats $(PREPARED)/pubmedqa)."
-	@echo "experiment: NOT YET AVAILABLE: fine-tuning (issue 4), retrieval/answering/scoring (issue 5)"
-	@echo "            and the experiment runner + report (issue 6) are still being built;"
-	@echo "            this target stops after the steps that exist."
+## experiment: the main job: the default study (experiments/default.toml), report at the end
+experiment: build data model
+	$(BIN) run experiments/default.toml
+	@echo "report: experiments/runs/default/report/report.md (and report.html)"
 
-## finetune / evaluate: the two halves of the experiment (need the runner, issue 6)
-finetune evaluate:
-	@echo "make $@: not available yet — needs the experiment runner (issue 6)" >&2; exit 1
+## finetune: the default study up to the fine-tuned adapters
+finetune: build data model
+	$(BIN) run experiments/default.toml --until finetune
+
+## evaluate: the whole default study, reusing the adapters `make finetune` made
+evaluate: build data model
+	$(BIN) run experiments/default.toml
 
 ## test: the full suite, exactly what CI runs
 test:
