@@ -68,7 +68,7 @@ batch_size = 4
 
 fn run(config: &Path, runs: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_finefail"))
-        .args(["run", config.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--until", "compare"])
+        .args(["run", config.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()])
         .output()
         .unwrap()
 }
@@ -84,7 +84,7 @@ fn whole_experiment_survives_being_killed() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let uninterrupted = started.elapsed();
     let run_dir = clean.join("e2e");
-    for f in ["comparison.json", "manifest.json"] {
+    for f in ["comparison.json", "manifest.json", "report/report.md", "report/report.html", "per_question.parquet", "per_question.csv"] {
         assert!(run_dir.join(f).is_file(), "{f} missing");
     }
     assert!(run_dir.join("adapters/tiny/tiny-llama/n4/s1/adapter/adapter_model.safetensors").is_file());
@@ -103,7 +103,7 @@ fn whole_experiment_survives_being_killed() {
     let total = uninterrupted.as_secs_f64();
     for fraction in [0.1, 0.35, 0.6, 0.85] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_finefail"))
-            .args(["run", config.to_str().unwrap(), "--runs-dir", killed.to_str().unwrap(), "--until", "compare"])
+            .args(["run", config.to_str().unwrap(), "--runs-dir", killed.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -91,8 +91,10 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
     let mut summary = RunSummary::default();
     let total = steps.len();
     for (index, step) in steps.into_iter().enumerate() {
-        let input_hash = input_hash(step, work, &outputs)?
-            .ok_or_else(|| RunnerError::config(run_dir, format!("step {} needs {:?}, which has not run", step.id, step.deps)))?;
+        let input_hash = input_hash(step, work, &outputs)?.ok_or_else(|| {
+            let dep = step.deps.iter().find(|d| !outputs.contains_key(*d)).cloned().unwrap_or_default();
+            RunnerError::config(run_dir, format!("step {} needs {dep}, which has not run", step.id))
+        })?;
         let record_path = record_path(run_dir, &step.id);
         let output = run_dir.join(&step.output);
         if let Some(rec) = read_record(&record_path) {

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod load;
 pub mod plan;
+pub mod slurm;
 pub mod validate;
 pub mod work;
 

@@ -76,6 +76,7 @@ impl StepWork for LocalWork<'_> {
             "retrieve" => self.retrieve(rest, run_dir, work),
             "answer" => self.answer(rest, run_dir, work),
             "finetune" => self.finetune(rest, run_dir, work),
+            "report" => self.report(step, run_dir, work),
             "score" => self.score(rest, run_dir, work),
             "compare" => self.compare(step, run_dir, work),
             kind => Err(RunnerError::config(
@@ -146,6 +147,41 @@ impl LocalWork<'_> {
         }
         finefail_train::finetune(&req, &mut |_| {}).map_err(|e| RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() })?;
         Ok(())
+    }
+
+    /// The report folder (the step's output) plus `per_question.{parquet,csv}` at the run root.
+    fn report(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()> {
+        let report_err = |e: finefail_report::ReportError| RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() };
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| RunnerError::Io { path: p, source: e }
+        };
+        let name = self.config.name.clone().unwrap_or_default();
+        let datasets: Vec<&str> = self.config.datasets.iter().map(|d| d.name.as_str()).collect();
+        // The arms are those the compare step read.
+        let plan = crate::plan::plan(self.config, run_dir.parent().unwrap_or(Path::new(".")));
+        let arms: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|s| s.kind == "score")
+            .map(|s| s.id.trim_start_matches("score/").to_string())
+            .collect();
+        let _ = step;
+        let arm_refs: Vec<&str> = arms.iter().map(String::as_str).collect();
+        let input = finefail_report::ReportInput::load(&name, run_dir, &datasets, &arm_refs).map_err(report_err)?;
+        let scratch = work.join(".scratch");
+        let _ = std::fs::remove_dir_all(&scratch);
+        finefail_report::write_report(&input, &scratch).map_err(report_err)?;
+        for entry in std::fs::read_dir(scratch.join("report")).map_err(io(&scratch))? {
+            let entry = entry.map_err(io(&scratch))?;
+            let to = work.join(entry.file_name());
+            let _ = std::fs::remove_dir_all(&to);
+            std::fs::rename(entry.path(), &to).map_err(io(&to))?;
+        }
+        for f in ["per_question.parquet", "per_question.csv"] {
+            std::fs::rename(scratch.join(f), run_dir.join(f)).map_err(io(&run_dir.join(f)))?;
+        }
+        std::fs::remove_dir_all(&scratch).map_err(io(&scratch))
     }
 
     fn model(&self, name: &str) -> Result<&crate::config::ModelEntry> {

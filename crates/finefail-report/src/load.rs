@@ -1,0 +1,96 @@
+//! Filling a [`ReportInput`] from a run folder laid out as DESIGN.md "Runner" says:
+//! `data/{dataset}/` (qa.parquet, contamination.json), `retrieval/{dataset}/` (retrieval.parquet,
+//! retrieval_metrics.json), `answers/{arm}/answers.parquet`, `scores/{arm}/scores.parquet` and
+//! `comparison.json`. Optional files (contamination, retrieval) are skipped when absent.
+
+use std::path::Path;
+
+use finefail_data::prepare::files;
+use finefail_data::tables::read_qa;
+use finefail_score::{read_comparison, read_scores};
+
+use crate::input::{read_answers, read_contamination, read_retrieval, read_retrieval_metrics};
+use crate::{DatasetInput, ReportError, ReportInput};
+
+/// `retrieval.parquet`, as the rag crate names it.
+pub const RETRIEVAL_FILE: &str = "retrieval.parquet";
+/// `retrieval_metrics.json`, as the rag crate names it.
+pub const RETRIEVAL_METRICS_FILE: &str = "retrieval_metrics.json";
+
+impl DatasetInput {
+    /// Reads one dataset: `data_dir/qa.parquet` (required), `data_dir/contamination.json`,
+    /// `retrieval_dir/retrieval.parquet` and `retrieval_dir/retrieval_metrics.json` (each optional).
+    pub fn load(
+        name: &str,
+        data_dir: &Path,
+        retrieval_dir: Option<&Path>,
+    ) -> Result<Self, ReportError> {
+        let questions = read_qa(&data_dir.join(files::QA))?;
+        let contamination_path = data_dir.join(files::CONTAMINATION);
+        let contamination = if contamination_path.is_file() {
+            Some(read_contamination(&contamination_path)?)
+        } else {
+            None
+        };
+        let (mut retrieval, mut retrieval_metrics) = (Default::default(), None);
+        if let Some(dir) = retrieval_dir {
+            let table = dir.join(RETRIEVAL_FILE);
+            if table.is_file() {
+                retrieval = read_retrieval(&table)?;
+            }
+            let metrics = dir.join(RETRIEVAL_METRICS_FILE);
+            if metrics.is_file() {
+                retrieval_metrics = Some(read_retrieval_metrics(&metrics)?);
+            }
+        }
+        Ok(DatasetInput {
+            name: name.to_owned(),
+            questions,
+            retrieval,
+            retrieval_metrics,
+            contamination,
+        })
+    }
+}
+
+impl ReportInput {
+    /// Reads a whole run folder: `comparison.json`, each arm's `answers/{arm}/answers.parquet` and
+    /// `scores/{arm}/scores.parquet`, and each dataset's `data/{dataset}/` and
+    /// `retrieval/{dataset}/`. The config hash is the one `comparison.json` records.
+    pub fn load(
+        run_name: &str,
+        run_dir: &Path,
+        datasets: &[&str],
+        arms: &[&str],
+    ) -> Result<Self, ReportError> {
+        let comparison = read_comparison(&run_dir.join("comparison.json"))?;
+        let mut scores = Vec::new();
+        let mut answers = Vec::new();
+        for arm in arms {
+            answers.extend(read_answers(
+                &run_dir.join("answers").join(arm).join("answers.parquet"),
+            )?);
+            scores.extend(read_scores(
+                &run_dir.join("scores").join(arm).join("scores.parquet"),
+            )?);
+        }
+        let datasets = datasets
+            .iter()
+            .map(|d| {
+                DatasetInput::load(
+                    d,
+                    &run_dir.join("data").join(d),
+                    Some(&run_dir.join("retrieval").join(d)),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ReportInput {
+            run_name: run_name.to_owned(),
+            config_hash: comparison.config_hash.clone(),
+            comparison,
+            scores,
+            answers,
+            datasets,
+        })
+    }
+}

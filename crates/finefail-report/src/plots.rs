@@ -1,0 +1,311 @@
+//! The report's plots, drawn with plotters into SVG (text as `<text>` elements) and PNG (the
+//! in-memory bitmap backend, encoded with the `png` crate). Text is laid out and rasterised with
+//! ab_glyph from a DejaVu Sans subset shipped in `assets/`, so no system font is needed anywhere.
+//!
+//! Two kinds: metric vs N with a CI band, one line per model ([`CurvePlot`]); and per-question
+//! base vs fine-tuned scores with the diagonal ([`ScatterPlot`]).
+
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::ReportError;
+
+/// DejaVu Sans, subset to the characters the plots use (see `assets/make_font.py`).
+const FONT: &[u8] = include_bytes!("../assets/report-sans.ttf");
+/// The font family name plots ask for.
+const FAMILY: &str = "sans-serif";
+/// Plot size in pixels (PNG) and user units (SVG).
+const SIZE: (u32, u32) = (720, 450);
+/// Scatter plots are square.
+const SCATTER_SIZE: (u32, u32) = (520, 520);
+
+/// Registers the shipped font with plotters once per process.
+fn font_ready() -> Result<(), ReportError> {
+    static READY: OnceLock<bool> = OnceLock::new();
+    let ok = *READY
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ReportError::plot(
+            "font",
+            "the shipped font could not be parsed",
+        ))
+    }
+}
+
+/// One point of a curve: the mean at N and the band around it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CurvePoint {
+    pub n: f64,
+    pub mean: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// One model's line.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CurveLine {
+    pub label: String,
+    pub points: Vec<CurvePoint>,
+}
+
+/// Metric vs training size N, one line per model, the band drawn from `low` to `high`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CurvePlot {
+    pub title: String,
+    pub y_label: String,
+    pub lines: Vec<CurveLine>,
+}
+
+/// Per-question base score (x) against fine-tuned score (y).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScatterPlot {
+    pub title: String,
+    pub axis: String,
+    pub points: Vec<(f64, f64)>,
+    /// Jitter amplitude as a share of the axis range (larger for 0/1 metrics, whose points pile
+    /// up in the corners).
+    pub jitter: f64,
+}
+
+/// A plot rendered both ways.
+pub(crate) struct Rendered {
+    pub svg: String,
+    pub png: Vec<u8>,
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-9 {
+        return (lo - 0.5, hi + 0.5);
+    }
+    let pad = 0.06 * (hi - lo);
+    (lo - pad, hi + pad)
+}
+
+fn color(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(255, 127, 14),
+        RGBColor(23, 190, 207),
+    ];
+    COLORS[i % COLORS.len()]
+}
+
+fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let all = p.lines.iter().flat_map(|l| &l.points);
+    let (mut y0, mut y1, mut x1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+    for pt in all {
+        y0 = y0.min(pt.low).min(pt.mean);
+        y1 = y1.max(pt.high).max(pt.mean);
+        x1 = x1.max(pt.n);
+    }
+    let (y0, y1) = padded(y0, y1);
+    let x1 = if x1 > 0.0 { x1 } else { 1.0 };
+    let mut chart = ChartBuilder::on(root)
+        .caption(&p.title, (FAMILY, 20))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(58)
+        .build_cartesian_2d(-0.03 * x1..1.04 * x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc("training examples N (0 = base model)")
+        .y_desc(p.y_label.as_str())
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    for (i, line) in p.lines.iter().enumerate() {
+        let c = color(i);
+        let mut band: Vec<(f64, f64)> = line.points.iter().map(|q| (q.n, q.high)).collect();
+        band.extend(line.points.iter().rev().map(|q| (q.n, q.low)));
+        chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
+        chart
+            .draw_series(LineSeries::new(
+                line.points.iter().map(|q| (q.n, q.mean)),
+                c.stroke_width(2),
+            ))?
+            .label(line.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        chart.draw_series(
+            line.points
+                .iter()
+                .map(|q| Circle::new((q.n, q.mean), 4, c.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FAMILY, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()?;
+    root.present()
+}
+
+/// Deterministic jitter in [-1, 1] for point `i` (so tied discrete scores stay visible).
+fn jitter(i: usize, salt: u64) -> f64 {
+    let mut z = (i as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(salt);
+    z ^= z >> 31;
+    z = z.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z ^= z >> 29;
+    (z % 2001) as f64 / 1000.0 - 1.0
+}
+
+fn draw_scatter<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    p: &ScatterPlot,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (x, y) in &p.points {
+        lo = lo.min(*x).min(*y);
+        hi = hi.max(*x).max(*y);
+    }
+    let (lo, hi) = padded(lo, hi);
+    let amp = p.jitter * (hi - lo);
+    let mut chart = ChartBuilder::on(root)
+        .caption(&p.title, (FAMILY, 17))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(52)
+        .build_cartesian_2d(lo..hi, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("base (N = 0) {}", p.axis))
+        .y_desc(format!("fine-tuned {}", p.axis))
+        .x_label_formatter(&|x| format!("{x:.2}"))
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    chart.draw_series(LineSeries::new(
+        vec![(lo, lo), (hi, hi)],
+        RGBColor(120, 120, 120).stroke_width(1),
+    ))?;
+    chart.draw_series(p.points.iter().enumerate().map(|(i, (x, y))| {
+        let c = if y > x {
+            RGBColor(26, 127, 55)
+        } else if y < x {
+            RGBColor(198, 40, 40)
+        } else {
+            RGBColor(90, 90, 90)
+        };
+        let at = (x + amp * jitter(i, 1), y + amp * jitter(i, 2));
+        Circle::new(at, 3, c.mix(0.6).filled())
+    }))?;
+    root.present()
+}
+
+fn render(
+    name: &str,
+    size: (u32, u32),
+    draw_svg: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+    draw_png: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<Rendered, ReportError> {
+    font_ready()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        draw_svg(&root).map_err(|e| ReportError::plot(name, e))?;
+    }
+    let (w, h) = size;
+    let mut rgb = vec![255u8; w as usize * h as usize * 3];
+    {
+        let backend = BitMapBackend::with_buffer_and_format(&mut rgb, size)
+            .map_err(|e| ReportError::plot(name, e))?;
+        let root = backend.into_drawing_area();
+        draw_png(&root).map_err(|e| ReportError::plot(name, e))?;
+    }
+    let png = encode_png(&rgb, size).map_err(|e| ReportError::plot(name, e))?;
+    Ok(Rendered { svg, png })
+}
+
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header()?;
+        writer.write_image_data(rgb)?;
+        writer.finish()?;
+    }
+    Ok(out)
+}
+
+/// Renders a metric-vs-N plot.
+pub(crate) fn curve(name: &str, p: &CurvePlot) -> Result<Rendered, ReportError> {
+    render(
+        name,
+        SIZE,
+        |a| draw_curve(a, p).map_err(|e| e.to_string()),
+        |a| draw_curve(a, p).map_err(|e| e.to_string()),
+    )
+}
+
+/// Renders a base-vs-fine-tuned scatter plot.
+pub(crate) fn scatter(name: &str, p: &ScatterPlot) -> Result<Rendered, ReportError> {
+    render(
+        name,
+        SCATTER_SIZE,
+        |a| draw_scatter(a, p).map_err(|e| e.to_string()),
+        |a| draw_scatter(a, p).map_err(|e| e.to_string()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_valid_svg_and_png() -> Result<(), ReportError> {
+        let pt = |n, mean| CurvePoint {
+            n,
+            mean,
+            low: mean - 0.05,
+            high: mean + 0.05,
+        };
+        let p = CurvePlot {
+            title: "ds: token_f1 vs N".into(),
+            y_label: "token_f1".into(),
+            lines: vec![CurveLine {
+                label: "m".into(),
+                points: vec![pt(0.0, 0.4), pt(50.0, 0.45), pt(100.0, 0.38)],
+            }],
+        };
+        let r = curve("c", &p)?;
+        assert!(r.svg.contains("<svg") && r.svg.contains("</svg>"));
+        assert!(r.svg.contains("token_f1 vs N"));
+        assert_eq!(&r.png[..8], b"\x89PNG\r\n\x1a\n");
+        let s = scatter(
+            "s",
+            &ScatterPlot {
+                title: "t".into(),
+                axis: "token_f1".into(),
+                points: vec![(0.0, 1.0), (0.5, 0.25), (1.0, 1.0)],
+                jitter: 0.012,
+            },
+        )?;
+        assert!(s.svg.contains("<circle"));
+        assert_eq!(&s.png[..8], b"\x89PNG\r\n\x1a\n");
+        Ok(())
+    }
+}

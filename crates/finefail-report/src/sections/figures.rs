@@ -1,0 +1,143 @@
+//! The plots' specifications: metric vs N per dataset (one line per model, CI band) and
+//! per-question base-vs-fine-tuned scatters per (dataset, model, N), with their captions.
+
+use std::collections::BTreeSet;
+
+use finefail_score::{Comparison, Metric};
+
+use super::{context_suffix, PlotSpec, CONTEXTS};
+use crate::analysis::{base_arm, Analysis};
+use crate::document::Block;
+use crate::format::percent;
+use crate::plots::{CurveLine, CurvePlot, CurvePoint, ScatterPlot};
+
+pub(super) fn curves(
+    a: &Analysis<'_>,
+    dataset: &str,
+    models: &[String],
+    blocks: &mut Vec<Block>,
+    plots: &mut Vec<(String, PlotSpec)>,
+) {
+    let mut metrics: BTreeSet<Metric> = BTreeSet::new();
+    for m in models {
+        metrics.extend(a.primary_metrics(dataset, m));
+    }
+    for ctx in CONTEXTS {
+        for &metric in &metrics {
+            let mut lines = Vec::new();
+            for model in models {
+                let mut entries: Vec<&Comparison> = a
+                    .comparisons(dataset, Some(model))
+                    .into_iter()
+                    .filter(|c| c.context == ctx && c.metric == metric)
+                    .collect();
+                entries.sort_by_key(|c| c.n);
+                let base = entries
+                    .first()
+                    .map(|c| c.base_mean)
+                    .or_else(|| a.arm_mean(&base_arm(dataset, model, ctx), metric));
+                let Some(base) = base else { continue };
+                let mut points = vec![CurvePoint {
+                    n: 0.0,
+                    mean: base,
+                    low: base,
+                    high: base,
+                }];
+                points.extend(entries.iter().map(|c| CurvePoint {
+                    n: c.n as f64,
+                    mean: c.ft_mean,
+                    low: c.ci_low.map_or(c.ft_mean, |l| c.base_mean + l),
+                    high: c.ci_high.map_or(c.ft_mean, |h| c.base_mean + h),
+                }));
+                lines.push(CurveLine {
+                    label: model.clone(),
+                    points,
+                });
+            }
+            if lines.is_empty() || lines.iter().all(|l| l.points.len() < 2) && ctx != "retrieved" {
+                continue;
+            }
+            let stem = format!("{dataset}__{metric}__vs_n{}", context_suffix(ctx));
+            let ctx_note = if ctx == "retrieved" {
+                String::new()
+            } else {
+                format!(" ({ctx} context)")
+            };
+            blocks.push(Block::Figure {
+                stem: stem.clone(),
+                caption: format!(
+                    "{dataset}: {metric} vs training size N{ctx_note}, one line per model; points \
+                     are means (N > 0: per question averaged over seeds), the band is the base mean \
+                     plus the 95 % bootstrap CI of the paired difference."
+                ),
+            });
+            plots.push((
+                stem,
+                PlotSpec::Curve(CurvePlot {
+                    title: format!("{dataset}: {metric} vs N{ctx_note}"),
+                    y_label: metric.to_string(),
+                    lines,
+                }),
+            ));
+        }
+    }
+}
+
+pub(super) fn scatters(
+    a: &Analysis<'_>,
+    dataset: &str,
+    model: &str,
+    primary: &[Metric],
+    blocks: &mut Vec<Block>,
+    plots: &mut Vec<(String, PlotSpec)>,
+) {
+    for ctx in CONTEXTS {
+        let ns: BTreeSet<u64> = a
+            .arms
+            .values()
+            .filter(|x| x.dataset == dataset && x.model == model && x.context == ctx && x.n > 0)
+            .map(|x| x.n)
+            .collect();
+        for n in ns {
+            let seeds = a.seed_arms(dataset, model, n, ctx).len();
+            for &metric in primary {
+                let pts = a.paired_points(dataset, model, n, ctx, metric);
+                if pts.is_empty() {
+                    continue;
+                }
+                let above = pts.iter().filter(|(_, b, f)| f > b).count();
+                let below = pts.iter().filter(|(_, b, f)| f < b).count();
+                let tie = pts.len() - above - below;
+                let jitter = if metric.is_binary() { 0.05 } else { 0.012 };
+                let stem = format!(
+                    "{dataset}__{model}__n{n}__{metric}__scatter{}",
+                    context_suffix(ctx)
+                );
+                let ctx_note = if ctx == "retrieved" {
+                    String::new()
+                } else {
+                    format!(", {ctx} context")
+                };
+                blocks.push(Block::Figure {
+                    stem: stem.clone(),
+                    caption: format!(
+                        "{dataset} × {model}, N = {n}{ctx_note}: {metric} per question, base model \
+                         (x) against the fine-tuned model averaged over {seeds} seed(s) (y). {above} \
+                         question(s) above the diagonal (fine-tuned better), {below} below, {tie} on \
+                         it. Points are jittered by at most {} of the axis so ties stay visible.",
+                        percent(jitter)
+                    ),
+                });
+                plots.push((
+                    stem,
+                    PlotSpec::Scatter(ScatterPlot {
+                        title: format!("{dataset} / {model}: N = {n} vs base{ctx_note}"),
+                        axis: metric.to_string(),
+                        points: pts.into_iter().map(|(_, b, f)| (b, f)).collect(),
+                        jitter,
+                    }),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The report's content: which tables, paragraphs and plots it has, in which order. Built once as
+//! [`Block`]s (rendered to Markdown and HTML elsewhere) plus the plot specifications.
+
+use finefail_score::{Comparison, Verdict};
+
+use crate::analysis::Analysis;
+use crate::document::Block;
+use crate::format::{interval, num, opt_num, p_value, percent, signed, MISSING};
+use crate::plots::{CurvePlot, ScatterPlot};
+use crate::ReportError;
+
+mod figures;
+mod losses;
+mod tables;
+
+use figures::{curves, scatters};
+use losses::{attribution_table, failure_counts, worst_regressions, LossCounts};
+use tables::{baselines, metric_table};
+
+/// Context kinds in report order.
+pub(super) const CONTEXTS: [&str; 3] = ["retrieved", "none", "gold"];
+
+/// A plot to draw: its file stem and what to draw.
+pub(crate) enum PlotSpec {
+    /// Metric vs N.
+    Curve(CurvePlot),
+    /// Base vs fine-tuned per question.
+    Scatter(ScatterPlot),
+}
+
+/// The report's blocks and the plots they refer to.
+pub(crate) struct Content {
+    pub title: String,
+    pub blocks: Vec<Block>,
+    pub plots: Vec<(String, PlotSpec)>,
+}
+
+/// The verdict's word, as `comparison.json` spells it.
+pub(crate) fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Helps => "helps",
+        Verdict::Hurts => "hurts",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+fn context_title(context: &str) -> &'static str {
+    match context {
+        "none" => "closed book (`@none`: no context)",
+        "gold" => "gold context (`@gold`: the gold documents' chunks)",
+        _ => "retrieved context (the RAG pipeline)",
+    }
+}
+
+pub(super) fn context_suffix(context: &str) -> String {
+    if context == "retrieved" {
+        String::new()
+    } else {
+        format!("__{context}")
+    }
+}
+
+const HOW_TO_READ: &str = "Each arm is a (dataset, model, N, seed): N = 0 is the base model, N > 0 \
+the base model fine-tuned with LoRA on N training questions. All arms of a dataset answer the same \
+test questions from the same retrieved chunks, so they differ only in the generator. For every N > 0 \
+the report pairs questions with the base arm: per question, the fine-tuned score is the mean over \
+seeds (and judge repeats), and **diff** is the mean of the per-question differences against N = 0. \
+**95 % CI** is a seeded paired bootstrap interval of that difference; **p** is the two-sided Wilcoxon \
+signed-rank p (McNemar with one seed and a binary metric); **p (Holm)** adjusts p over every primary \
+comparison of the run. The **verdict** is `helps` or `hurts` only when the Holm-adjusted p is below \
+0.05 and the CI excludes 0 on that side; otherwise `inconclusive`. **MDE** is the smallest difference \
+this test set could detect with 80 % power (≈ 2.8 · sd(diff) / √questions): an inconclusive result \
+says only that any effect is probably smaller than that. **seed sd** is the spread of the per-seed \
+means (training variance); **judge sd** the judge's spread across repeats. Secondary metrics are \
+exploratory (unadjusted p, no verdict); `abstained` and `answer_tokens` are descriptive.";
+
+/// Builds the report's content from the analysed inputs.
+pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
+    let input = a.input;
+    let title = format!("finefail report: {}", input.run_name);
+    let mut blocks = vec![Block::Heading(1, title.clone())];
+    let comps = &input.comparison.comparisons;
+    let primary: Vec<&Comparison> = comps.iter().filter(|c| c.primary).collect();
+    blocks.push(Block::Para(format!(
+        "Config hash `{}`. {} dataset(s), {} arm(s), {} comparison(s), {} of them primary (the Holm family).",
+        input.config_hash,
+        input.datasets.len(),
+        a.arms.len(),
+        comps.len(),
+        primary.len()
+    )));
+    blocks.push(Block::Heading(2, "How to read this".into()));
+    blocks.push(Block::Para(HOW_TO_READ.into()));
+    summary(&primary, &mut blocks);
+    judge_errors(a, &mut blocks);
+
+    let mut plots = Vec::new();
+    for d in &input.datasets {
+        dataset_section(a, &d.name, &mut blocks, &mut plots)?;
+    }
+    Ok(Content {
+        title,
+        blocks,
+        plots,
+    })
+}
+
+fn summary(primary: &[&Comparison], blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading(2, "Summary: primary comparisons".into()));
+    if primary.is_empty() {
+        blocks.push(Block::Para(
+            "No primary comparison: the run has no fine-tuned arm (N > 0) to compare with the base model."
+                .into(),
+        ));
+        return;
+    }
+    let count = |v: Verdict| primary.iter().filter(|c| c.verdict == Some(v)).count();
+    blocks.push(Block::Para(format!(
+        "{} helps, {} hurts, {} inconclusive (of {} primary comparisons, Holm-adjusted over all of them).",
+        count(Verdict::Helps),
+        count(Verdict::Hurts),
+        count(Verdict::Inconclusive),
+        primary.len()
+    )));
+    let rows = primary
+        .iter()
+        .map(|c| {
+            vec![
+                c.dataset.clone(),
+                c.model.clone(),
+                c.context.clone(),
+                c.n.to_string(),
+                c.metric.to_string(),
+                num(c.base_mean),
+                num(c.ft_mean),
+                signed(c.diff),
+                interval(c.ci_low, c.ci_high),
+                p_value(c.p_holm),
+                c.verdict.map_or(MISSING, verdict_word).to_owned(),
+                opt_num(c.mde),
+            ]
+        })
+        .collect();
+    blocks.push(Block::Table {
+        header: [
+            "dataset",
+            "model",
+            "context",
+            "N",
+            "metric",
+            "base",
+            "fine-tuned",
+            "diff",
+            "95 % CI",
+            "p (Holm)",
+            "verdict",
+            "MDE",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    });
+}
+
+fn judge_errors(a: &Analysis<'_>, blocks: &mut Vec<Block>) {
+    let total: usize = a.errors.values().sum();
+    blocks.push(Block::Heading(2, "Judge errors".into()));
+    if total == 0 {
+        blocks.push(Block::Para(
+            "0 score rows with an error: every judgment (if a judge ran) returned a score.".into(),
+        ));
+        return;
+    }
+    blocks.push(Block::Para(format!(
+        "{total} score row(s) have an error (a judgment that failed after retries). They are left out \
+         of every mean and test; a question missing in an arm drops out of that arm's pairing."
+    )));
+    blocks.push(Block::Table {
+        header: vec!["arm".into(), "error rows".into()],
+        rows: a
+            .errors
+            .iter()
+            .map(|(arm, n)| vec![arm.clone(), n.to_string()])
+            .collect(),
+    });
+}
+
+fn dataset_section(
+    a: &Analysis<'_>,
+    dataset: &str,
+    blocks: &mut Vec<Block>,
+    plots: &mut Vec<(String, PlotSpec)>,
+) -> Result<(), ReportError> {
+    blocks.push(Block::Heading(2, format!("Dataset `{dataset}`")));
+    data_checks(a, dataset, blocks);
+    let models = a.models(dataset);
+    if models.is_empty() {
+        blocks.push(Block::Para("No arm of this dataset was scored.".into()));
+        return Ok(());
+    }
+    curves(a, dataset, &models, blocks, plots);
+    let losses = failure_counts(a, dataset)?;
+    for model in &models {
+        model_section(a, dataset, model, &losses, blocks, plots);
+    }
+    Ok(())
+}
+
+fn data_checks(a: &Analysis<'_>, dataset: &str, blocks: &mut Vec<Block>) {
+    let Some(d) = a.input.datasets.iter().find(|d| d.name == dataset) else {
+        return;
+    };
+    let mut items = Vec::new();
+    match &d.retrieval_metrics {
+        Some(r) => {
+            let quality = match (r.recall_at_k, r.mrr) {
+                (Some(rk), Some(mrr)) => format!(
+                    "recall@{k} {} and MRR {} on the {} question(s) with known gold documents",
+                    num(rk),
+                    num(mrr),
+                    r.questions_with_gold,
+                    k = r.top_k
+                ),
+                _ => "no gold documents are known, so recall and MRR cannot be computed".into(),
+            };
+            items.push(format!(
+                "Retrieval: `{}`, top {} chunks for {} question(s): {quality}; {} question(s) got fewer than {} chunks.",
+                r.retriever, r.top_k, r.questions, r.questions_short, r.top_k
+            ));
+        }
+        None => {
+            items.push("Retrieval quality: not available (no `retrieval_metrics.json`).".into())
+        }
+    }
+    match &d.contamination {
+        Some(c) => items.push(format!(
+            "Contamination (test {} vs training pool {}): {} exact duplicate question(s), {} near \
+             duplicate(s) (Jaccard ≥ {} on word {}-grams), {} test answer(s) found verbatim in a \
+             training answer.",
+            c.test,
+            c.pool,
+            c.exact_duplicates,
+            c.near_duplicates,
+            c.jaccard_threshold,
+            c.ngram,
+            c.answer_leaks
+        )),
+        None => items.push("Contamination check: not available (no `contamination.json`).".into()),
+    }
+    if a.is_label_dataset(dataset) {
+        if let Some((label, share, n)) = a.majority_label(dataset) {
+            items.push(format!(
+                "Majority-label baseline: always answering `{}` scores label_accuracy {} on the {n} \
+                 test question(s) ({}); a model below that has learnt less than the label frequencies.",
+                label.as_str(),
+                num(share),
+                percent(share)
+            ));
+        }
+    }
+    blocks.push(Block::Heading(3, "Data checks".into()));
+    blocks.push(Block::List(items));
+}
+
+/// Contexts that have comparisons or a base arm for (dataset, model).
+fn contexts_of(a: &Analysis<'_>, dataset: &str, model: &str) -> Vec<&'static str> {
+    CONTEXTS
+        .into_iter()
+        .filter(|ctx| {
+            a.comparisons(dataset, Some(model))
+                .iter()
+                .any(|c| c.context == *ctx)
+                || a.arms
+                    .values()
+                    .any(|x| x.dataset == dataset && x.model == model && x.context == *ctx)
+        })
+        .collect()
+}
+
+fn model_section(
+    a: &Analysis<'_>,
+    dataset: &str,
+    model: &str,
+    losses: &LossCounts,
+    blocks: &mut Vec<Block>,
+    plots: &mut Vec<(String, PlotSpec)>,
+) {
+    blocks.push(Block::Heading(3, format!("{dataset} × `{model}`")));
+    let primary = a.primary_metrics(dataset, model);
+    let secondary = a.secondary_metrics(dataset, model);
+    for ctx in contexts_of(a, dataset, model) {
+        blocks.push(Block::Heading(
+            4,
+            format!("Primary metrics, {}", context_title(ctx)),
+        ));
+        match metric_table(a, dataset, model, ctx, &primary) {
+            Some(t) => blocks.push(t),
+            None => blocks.push(Block::Para("No scores for the primary metrics.".into())),
+        }
+        if let Some(t) = metric_table(a, dataset, model, ctx, &secondary) {
+            blocks.push(Block::Para(format!(
+                "Secondary metrics, {} — exploratory: unadjusted p, no verdict.",
+                context_title(ctx)
+            )));
+            blocks.push(t);
+        }
+    }
+    baselines(a, dataset, model, &primary, blocks);
+    attribution_table(a, dataset, model, losses, blocks);
+    if let Some(&metric) = primary.first() {
+        worst_regressions(a, dataset, model, metric, blocks);
+    }
+    scatters(a, dataset, model, &primary, blocks, plots);
+}

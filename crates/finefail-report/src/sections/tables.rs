@@ -1,0 +1,143 @@
+//! The metric tables of a (dataset, model): one row per N with the comparison's numbers, and the
+//! baselines (closed book, gold context, majority label).
+
+use finefail_score::{Comparison, Metric};
+
+use super::verdict_word;
+use crate::analysis::{base_arm, Analysis};
+use crate::document::Block;
+use crate::format::{interval, num, opt_num, p_value, signed, MISSING};
+
+fn comparison_row(c: &Comparison) -> Vec<String> {
+    let verdict = match c.verdict {
+        Some(v) => verdict_word(v).to_owned(),
+        None if c.metric.is_descriptive() => "descriptive".to_owned(),
+        None => "exploratory".to_owned(),
+    };
+    let p_holm = if c.primary {
+        p_value(c.p_holm)
+    } else {
+        MISSING.to_owned()
+    };
+    let seed_means: Vec<String> = c.seed_means.iter().map(|m| num(*m)).collect();
+    let seeds: Vec<String> = c.seeds.iter().map(u64::to_string).collect();
+    vec![
+        c.metric.to_string(),
+        c.n.to_string(),
+        num(c.ft_mean),
+        signed(c.diff),
+        interval(c.ci_low, c.ci_high),
+        p_value(c.p),
+        p_holm,
+        verdict,
+        opt_num(c.mde),
+        seed_means.join(", "),
+        opt_num(c.seed_sd),
+        opt_num(c.judge_sd),
+        seeds.join(", "),
+        c.questions.to_string(),
+    ]
+}
+
+pub(super) fn metric_table(
+    a: &Analysis<'_>,
+    dataset: &str,
+    model: &str,
+    context: &str,
+    metrics: &[Metric],
+) -> Option<Block> {
+    let mut rows = Vec::new();
+    for &metric in metrics {
+        let mut entries: Vec<&Comparison> = a
+            .comparisons(dataset, Some(model))
+            .into_iter()
+            .filter(|c| c.context == context && c.metric == metric)
+            .collect();
+        entries.sort_by_key(|c| c.n);
+        let base_name = base_arm(dataset, model, context);
+        let base_mean = entries
+            .first()
+            .map(|c| c.base_mean)
+            .or_else(|| a.arm_mean(&base_name, metric));
+        if let Some(b) = base_mean {
+            let questions = a.arm_values(&base_name, metric).map_or(0, |v| v.len());
+            let mut row = vec![metric.to_string(), "0".into(), num(b)];
+            row.extend(std::iter::repeat_n(MISSING.to_owned(), 10));
+            row.push(questions.to_string());
+            rows.push(row);
+        }
+        rows.extend(entries.into_iter().map(comparison_row));
+    }
+    (!rows.is_empty()).then(|| Block::Table {
+        header: [
+            "metric",
+            "N",
+            "mean",
+            "diff vs N=0",
+            "95 % CI",
+            "p",
+            "p (Holm)",
+            "verdict",
+            "MDE",
+            "seed means",
+            "seed sd",
+            "judge sd",
+            "seeds",
+            "questions",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    })
+}
+
+pub(super) fn baselines(
+    a: &Analysis<'_>,
+    dataset: &str,
+    model: &str,
+    primary: &[Metric],
+    blocks: &mut Vec<Block>,
+) {
+    let mut rows = Vec::new();
+    for (ctx, label) in [
+        ("retrieved", "base model, retrieved context (n0)"),
+        ("none", "closed book (n0@none)"),
+        ("gold", "gold context (n0@gold)"),
+    ] {
+        let arm = base_arm(dataset, model, ctx);
+        if !a.arms.contains_key(&arm) {
+            continue;
+        }
+        let mut row = vec![label.to_owned()];
+        row.extend(
+            primary
+                .iter()
+                .map(|m| a.arm_mean(&arm, *m).map_or(MISSING.to_owned(), num)),
+        );
+        rows.push(row);
+    }
+    if a.is_label_dataset(dataset) {
+        if let Some((label, share, _)) = a.majority_label(dataset) {
+            let mut row = vec![format!("majority label (`{}`)", label.as_str())];
+            row.extend(primary.iter().map(|m| {
+                if *m == Metric::LabelAccuracy {
+                    num(share)
+                } else {
+                    MISSING.to_owned()
+                }
+            }));
+            rows.push(row);
+        }
+    }
+    if rows.len() < 2 {
+        return;
+    }
+    blocks.push(Block::Para(
+        "Baselines (means over each arm's scored questions): what the base model does without \
+         context, with perfect retrieval, and what a constant answer scores."
+            .into(),
+    ));
+    let mut header = vec!["baseline".to_owned()];
+    header.extend(primary.iter().map(Metric::to_string));
+    blocks.push(Block::Table { header, rows });
+}

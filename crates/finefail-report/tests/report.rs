@@ -1,0 +1,256 @@
+//! End-to-end test of `write_report` on a small synthetic run (tests/common): two datasets
+//! (free-form and label), two models, two training sizes and two seeds. Expected strings and
+//! numbers below are written by hand from the inputs (formatting rules: 3 decimals, signed
+//! differences, p < 0.001 as `3.2e-5`).
+
+mod common;
+
+use std::path::Path;
+
+use common::{answer, input};
+use finefail_report::{write_report, ReportError};
+use polars::prelude::*;
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn writes_every_artefact_with_the_comparison_numbers() -> Result<(), ReportError> {
+    let dir = tempfile::tempdir().map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let input = input();
+    let summary = write_report(&input, dir.path())?;
+    let md = read(&summary.markdown);
+
+    // Each comparison's row, formatted by hand: metric | N | mean | diff | CI | p | p (Holm) |
+    // verdict | MDE | seed means | seed sd | judge sd | seeds | questions.
+    for row in [
+        "| token_f1 | 50 | 0.889 | -0.111 | [-0.222, 0.000] | 0.031 | 0.062 | inconclusive | 0.081 | 0.800, 0.900 | 0.071 | — | 0, 1 | 6 |",
+        "| answer_recall | 50 | 0.875 | -0.125 | [-0.250, -0.042] | 2.0e-5 | 3.2e-5 | hurts | 0.081 |",
+        "| token_f1 | 100 | 1.000 | 0.000 | [0.000, 0.000] | 1.000 | 1.000 | inconclusive |",
+        "| exact_match | 50 | 0.750 | -0.250 | [-0.500, 0.000] | 0.250 | — | exploratory |",
+        "| token_f1 | 50 | 0.623 | +0.123 | [+0.051, +0.199] | 4.0e-4 | 0.002 | helps |",
+        "| label_accuracy | 50 | 0.600 | -0.400 | [-0.800, 0.000] | 0.157 | 0.472 | inconclusive |",
+        // Base rows (N = 0) from the comparisons' base means, 6 scored questions.
+        "| token_f1 | 0 | 1.000 | — | — | — | — | — | — | — | — | — | — | 6 |",
+        "| token_f1 | 0 | 0.500 | — |",
+    ] {
+        assert!(md.contains(row), "report.md lacks the row\n{row}\n---\n{md}");
+    }
+    // Summary row and verdict counts (1 helps, 1 hurts, 4 inconclusive).
+    assert!(md.contains("1 helps, 1 hurts, 4 inconclusive (of 6 primary comparisons"));
+    assert_eq!(summary.verdicts, (1, 1, 4));
+    assert!(md.contains("| nqa | m2 | retrieved | 50 | token_f1 | 0.500 | 0.623 | +0.123 | [+0.051, +0.199] | 0.002 | helps | 0.081 |"));
+    // Baselines: closed book n0@none answered everything right; majority label yes on 3 of 5.
+    assert!(
+        md.contains("| closed book (n0@none) | 1.000 | 1.000 |"),
+        "{md}"
+    );
+    assert!(md.contains("| majority label (`yes`) | 0.600 |"), "{md}");
+    assert!(md.contains(
+        "always answering `yes` scores label_accuracy 0.600 on the 5 test question(s) (60.0 %)"
+    ));
+    // Data checks.
+    assert!(md.contains("recall@2 0.833 and MRR 0.833 on the 6 question(s)"));
+    assert!(md.contains("1 exact duplicate question(s), 2 near duplicate(s)"));
+    assert!(md.contains("3 test answer(s) found verbatim"));
+    assert!(md.contains("not available (no `retrieval_metrics.json`)"));
+    // Failure attribution of n50/s0 on token_f1: q1 retrieval_miss, q3 context_ignored.
+    assert!(
+        md.contains("| nqa/m1/n50/s0 | token_f1 | 2 | 1 | 1 | 0 | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| nqa/m1/n50/s1 | token_f1 | 1 | 1 | 0 | 0 | 0 |"),
+        "{md}"
+    );
+    // pqa n50 answers `yes` everywhere: loses p4 and p5; no retrieval, short answers: other.
+    assert!(
+        md.contains("| pqa/m1/n50/s0 | label_accuracy | 2 | 0 | 0 | 0 | 2 |"),
+        "{md}"
+    );
+    // Largest regressions on token_f1 for m1: q3 (F1 0 in s0, 1 in s1: mean 0.5), then q1
+    // (2/3 in both seeds).
+    assert!(md.contains("| 50 | q3 | Question q3? | 1.000 | 0.500 | -0.500 |\n| 50 | q1 | Question q1? | 1.000 | 0.667 | -0.333 |\n"), "{md}");
+    // Judge errors.
+    assert!(md.contains("| nqa/m1/n50/s1 | 1 |"));
+    assert!(md.contains("How to read this"));
+
+    // Plots: every figure exists as SVG and PNG and is valid.
+    let plots = summary.report_dir.join("plots");
+    let figures: Vec<&str> = md
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("![")
+                .and_then(|l| l.split("](plots/").nth(1))
+        })
+        .map(|l| l.trim_end_matches(".svg)"))
+        .collect();
+    assert_eq!(figures.len(), summary.plots);
+    // Curves: nqa token_f1, nqa answer_recall, pqa label_accuracy; scatters: nqa m1 n50 and n100
+    // (2 metrics each), m2 n50 (1: m2's primary is token_f1 only), pqa n50.
+    assert_eq!(summary.plots, 3 + 4 + 1 + 1, "{figures:?}");
+    for stem in &figures {
+        let svg = read(&plots.join(format!("{stem}.svg")));
+        assert!(
+            svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{stem}"
+        );
+        let png = std::fs::read(plots.join(format!("{stem}.png")))
+            .map_err(|e| ReportError::BadInput(e.to_string()))?;
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}");
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let reader = decoder
+            .read_info()
+            .map_err(|e| ReportError::BadInput(e.to_string()))?;
+        assert!(reader.info().width >= 400 && reader.info().height >= 400);
+    }
+    assert!(figures.contains(&"nqa__token_f1__vs_n"));
+    assert!(figures.contains(&"nqa__m1__n50__token_f1__scatter"));
+
+    // HTML: self-contained, the same numbers, one inline SVG per figure.
+    let html = read(&summary.html);
+    for banned in ["http://", "https://", "<link", "<script", "src=", "<img"] {
+        let outside_svg = html
+            .split("<svg")
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part
+                } else {
+                    part.split("</svg>").nth(1).unwrap_or("")
+                }
+            })
+            .any(|text| text.contains(banned));
+        assert!(!outside_svg, "report.html refers outside itself: {banned}");
+    }
+    assert!(!html.contains("xlink:href=\"http"));
+    assert_eq!(html.matches("<svg").count(), summary.plots);
+    assert!(html.contains("<td class=\"hurts\">hurts</td>"));
+    assert!(html.contains("<td>[-0.250, -0.042]</td>"));
+
+    // Per-question tables: one row per answer (questions × arms).
+    let arms_rows = 6 * 9 + 5 * 2;
+    assert_eq!(summary.per_question_rows, arms_rows);
+    let file = std::fs::File::open(&summary.per_question_parquet)
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    assert_eq!(df.height(), arms_rows);
+    for c in finefail_report::per_question::FIXED_COLUMNS {
+        assert!(df.column(c).is_ok(), "missing column {c}");
+    }
+    assert!(df.column("token_f1_vs_base").is_ok() && df.column("label_accuracy").is_ok());
+    assert!(
+        df.column("accuracy").is_err(),
+        "only an error row has accuracy"
+    );
+    // nqa/m1/n50/s0 on q1: F1("Broncos", "Denver Broncos") = 2/3 against the base's 1.
+    let mask = df
+        .column("arm")
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let qid = df
+        .column("question_id")
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let diff = df
+        .column("token_f1_vs_base")
+        .and_then(|c| c.f64().cloned())
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let chunks = df
+        .column("retrieved_chunk_ids")
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let errors = df
+        .column("judge_error_rows")
+        .and_then(|c| c.i64().cloned())
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let mut found = 0;
+    for i in 0..df.height() {
+        match (mask.get(i), qid.get(i)) {
+            (Some("nqa/m1/n50/s0"), Some("q1")) => {
+                let d = diff.get(i).unwrap_or(f64::NAN);
+                assert!((d + 1.0 / 3.0).abs() < 1e-12, "{d}");
+                let ids = chunks.get(i).map(|v| v.to_string()).unwrap_or_default();
+                assert!(ids.contains("d9#0") && ids.contains("d8#1"), "{ids}");
+                found += 1;
+            }
+            (Some("nqa/m1/n50/s1"), Some("q2")) => {
+                assert_eq!(errors.get(i), Some(1));
+                found += 1;
+            }
+            (Some("nqa/m1/n0"), Some("q1")) => {
+                assert_eq!(diff.get(i), Some(0.0));
+                found += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(found, 3);
+    let csv = read(&summary.per_question_csv);
+    assert_eq!(csv.lines().count(), arms_rows + 1);
+    assert!(
+        csv.contains("\"[\"\"d9#0\"\",\"\"d8#1\"\"]\""),
+        "lists as JSON in the CSV"
+    );
+
+    // Rewriting replaces the report, removes what a killed run left behind, and leaves no
+    // temporary files.
+    std::fs::create_dir(dir.path().join(".report.tmp-1-0"))
+        .and_then(|()| std::fs::write(dir.path().join(".per_question.csv.tmp-1-1"), "x"))
+        .map_err(|e| ReportError::BadInput(e.to_string()))?;
+    write_report(&input, dir.path())?;
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .map_err(|e| ReportError::BadInput(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["per_question.csv", "per_question.parquet", "report"]
+    );
+    Ok(())
+}
+
+#[test]
+fn arm_of_an_unknown_dataset_is_bad_input() {
+    let mut input = input();
+    input.answers.push(answer("other/m1/n0", "q1", "x"));
+    let dir = tempfile::tempdir().map_err(|e| e.to_string());
+    let Ok(dir) = dir else { panic!("tempdir") };
+    let err = write_report(&input, dir.path()).err();
+    assert!(
+        err.as_ref()
+            .is_some_and(|e| e.is_bad_input() && e.to_string().contains("other")),
+        "{err:?}"
+    );
+    assert!(!dir.path().join("report").exists());
+}
+
+#[test]
+fn answer_to_an_unknown_question_is_bad_input() {
+    let mut input = input();
+    input.answers.push(answer("nqa/m1/n0", "q99", "x"));
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let err = write_report(&input, dir.path()).err();
+    assert!(err.is_some_and(|e| e.is_bad_input() && e.to_string().contains("q99")));
+}
+
+#[test]
+fn a_run_without_arms_still_gets_a_report() -> Result<(), ReportError> {
+    let mut input = input();
+    input.answers.clear();
+    input.scores.clear();
+    input.comparison.comparisons.clear();
+    let dir = tempfile::tempdir().map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let summary = write_report(&input, dir.path())?;
+    assert_eq!((summary.per_question_rows, summary.plots), (0, 0));
+    let md = read(&summary.markdown);
+    assert!(md.contains("No primary comparison"));
+    assert!(md.contains("No arm of this dataset was scored."));
+    assert!(summary.per_question_parquet.is_file() && summary.per_question_csv.is_file());
+    Ok(())
+}

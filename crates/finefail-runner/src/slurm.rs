@@ -1,0 +1,242 @@
+//! The Slurm executor: hands the step graph to Slurm instead of growing a scheduler. Each pending
+//! step becomes one `sbatch` job running `finefail step CONFIG --id ID` (the same step code as the
+//! local executor), with `--dependency=afterok:…` edges from the graph. Steps already finished are
+//! not submitted, nor are steps whose job is still queued or running, so resubmitting after a
+//! failure submits only what is missing. The job id of each step is kept in
+//! `steps/<id>/slurm.json`; state comes from `squeue` and the step's own `state.json`, not `sacct`.
+
+pub mod cluster;
+pub mod lock;
+pub mod spec;
+
+use crate::engine::{current_outputs, read_record, record_path, StepWork};
+use crate::error::{Result, RunnerError};
+use crate::plan::Plan;
+use cluster::JobState;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use spec::{build_specs, SlurmOptions, SubmitSpec, GPU_KINDS};
+
+/// `steps/<id>/slurm.json`: the step's latest Slurm job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    /// Seconds since the Unix epoch.
+    pub submitted_at: u64,
+}
+
+/// The latest job recorded for a step, if any.
+pub fn read_job(run_dir: &Path, id: &str) -> Option<JobRecord> {
+    serde_json::from_str(&std::fs::read_to_string(spec::step_dir(run_dir, id).join("slurm.json")).ok()?).ok()
+}
+
+fn write_job(run_dir: &Path, id: &str, rec: &JobRecord) -> Result<()> {
+    let dir = spec::step_dir(run_dir, id);
+    let tmp = dir.join(".slurm.json.tmp");
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| RunnerError::Io { path: p, source: e }
+    };
+    std::fs::write(&tmp, serde_json::to_string_pretty(rec).unwrap_or_default()).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, dir.join("slurm.json")).map_err(io(&dir))
+}
+
+/// Where a job's output goes (`--output=…/slurm-%j.log`).
+pub fn log_path(run_dir: &Path, id: &str, job_id: &str) -> PathBuf {
+    spec::step_dir(run_dir, id).join(format!("slurm-{job_id}.log"))
+}
+
+/// The last `n` non-empty lines of a job's log (empty when it has none yet).
+pub fn log_tail(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// What one submission did.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    /// Step id → job id, for the jobs submitted now, in plan order.
+    pub submitted: Vec<(String, String)>,
+    /// Steps whose job from an earlier submission is still queued or running.
+    pub queued: Vec<(String, String)>,
+    /// Steps already finished.
+    pub cached: Vec<String>,
+}
+
+impl Submission {
+    /// Every job this run is waiting for (new and earlier ones).
+    pub fn jobs(&self) -> BTreeMap<String, String> {
+        self.submitted.iter().chain(&self.queued).cloned().collect()
+    }
+}
+
+/// Submits every pending step of `plan` (within `opts.until`). `work` decides which steps are
+/// finished (same input hashes as the local executor). Holds `RUN/.submit.lock` while submitting.
+/// Jobs blocked forever behind a failed dependency are cancelled and submitted afresh.
+pub fn submit(plan: &Plan, work: &dyn StepWork, opts: &SlurmOptions) -> Result<Submission> {
+    let queue = cluster::queue()?;
+    let _lock = lock::SubmitLock::acquire(&plan.run_dir)?;
+    let current: BTreeSet<String> = current_outputs(plan, work)?.into_keys().collect();
+    let mut live = BTreeMap::new();
+    let mut blocked = Vec::new();
+    let mut out = Submission::default();
+    for step in spec::in_scope(plan, opts.until.as_deref()) {
+        if current.contains(&step.id) {
+            out.cached.push(step.id.clone());
+            continue;
+        }
+        let Some(job) = read_job(&plan.run_dir, &step.id) else { continue };
+        match queue.get(&job.job_id) {
+            Some(s) if s.is_active() => {
+                live.insert(step.id.clone(), job.job_id.clone());
+                out.queued.push((step.id.clone(), job.job_id));
+            }
+            Some(s) if s.is_blocked() => blocked.push(job.job_id),
+            _ => {}
+        }
+    }
+    cluster::scancel(&blocked)?;
+    let mut job_ids = live.clone();
+    for s in build_specs(plan, opts, &current, &live) {
+        let dir = spec::step_dir(&plan.run_dir, &s.step_id);
+        std::fs::create_dir_all(&dir).map_err(|e| RunnerError::Io { path: dir.clone(), source: e })?;
+        let id = cluster::sbatch(&s.command(&job_ids)).map_err(|e| RunnerError::Step {
+            message: format!("step `{}` was not submitted ({} submitted before it, kept): {e}", s.step_id, out.submitted.len()),
+            bad_input: e.is_bad_input(),
+        })?;
+        write_job(&plan.run_dir, &s.step_id, &JobRecord { job_id: id.clone(), submitted_at: now() })?;
+        job_ids.insert(s.step_id.clone(), id.clone());
+        out.submitted.push((s.step_id, id));
+    }
+    Ok(out)
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// One step's state for `run --status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepStatus {
+    pub id: String,
+    /// cached (finished, not by a Slurm job), done (finished by its Slurm job), pending (not
+    /// submitted, or queued), running, failed.
+    pub state: String,
+    pub job_id: Option<String>,
+    pub log: Option<PathBuf>,
+    /// The job's Slurm state and reason, when `squeue` still lists it.
+    pub slurm: Option<String>,
+    /// For failed steps: the last lines of the log (or the step's recorded error).
+    pub tail: Vec<String>,
+}
+
+/// Every step's state, from `squeue` (when `queue` is given) and the step's marker files.
+pub fn status(plan: &Plan, work: &dyn StepWork, queue: Option<&BTreeMap<String, JobState>>) -> Result<Vec<StepStatus>> {
+    let current = current_outputs(plan, work)?;
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        let job = read_job(&plan.run_dir, &step.id);
+        let log = job.as_ref().map(|j| log_path(&plan.run_dir, &step.id, &j.job_id));
+        let js = job.as_ref().and_then(|j| queue.and_then(|q| q.get(&j.job_id)));
+        let record = read_record(&record_path(&plan.run_dir, &step.id));
+        let state = if current.contains_key(&step.id) {
+            if job.is_some() { "done" } else { "cached" }
+        } else if let Some(s) = js.filter(|s| s.is_active()) {
+            if s.state == "PENDING" { "pending" } else { "running" }
+        } else if js.is_some_and(JobState::is_blocked) {
+            "pending"
+        } else if job.is_some() && queue.is_some() && record.as_ref().is_none_or(|r| r.state != "done") {
+            // The job has ended without an output: it failed, was cancelled or timed out. (A done
+            // record with other inputs is merely out of date: pending.)
+            "failed"
+        } else if record.as_ref().is_some_and(|r| r.state == "failed") {
+            "failed"
+        } else {
+            "pending"
+        };
+        let mut tail = Vec::new();
+        if state == "failed" {
+            tail = log.as_deref().map(|l| log_tail(l, 5)).unwrap_or_default();
+            if tail.is_empty() {
+                tail.extend(record.as_ref().and_then(|r| r.error.clone()));
+            }
+        }
+        out.push(StepStatus {
+            id: step.id.clone(),
+            state: state.into(),
+            job_id: job.map(|j| j.job_id),
+            log,
+            slurm: js.map(|s| if s.reason.is_empty() || s.reason == "None" { s.state.clone() } else { format!("{} ({})", s.state, s.reason) }),
+            tail,
+        });
+    }
+    Ok(out)
+}
+
+/// Progress while waiting: a step finished, or a periodic count.
+#[derive(Debug, Clone)]
+pub enum WaitEvent<'a> {
+    Done { id: &'a str, job_id: &'a str },
+    Progress { done: usize, running: usize, pending: usize, total: usize },
+}
+
+/// Polls until every job of `jobs` (step id → job id) has finished. A failed job ends the wait with
+/// an error naming the step, its job, its log and the log's last lines; jobs blocked behind it are
+/// cancelled (resubmitting reruns them), and independent jobs keep running.
+pub fn wait(plan: &Plan, work: &dyn StepWork, jobs: &BTreeMap<String, String>, poll: Duration, progress: &mut dyn FnMut(WaitEvent)) -> Result<()> {
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    let mut last = (usize::MAX, usize::MAX);
+    loop {
+        let queue = cluster::queue()?;
+        let current = current_outputs(plan, work)?;
+        let (mut running, mut pending) = (0, 0);
+        let mut failed = None;
+        for (id, job) in jobs {
+            if current.contains_key(id) {
+                if reported.insert(id.clone()) {
+                    progress(WaitEvent::Done { id, job_id: job });
+                }
+                continue;
+            }
+            match queue.get(job) {
+                Some(s) if s.is_active() && s.state == "PENDING" => pending += 1,
+                Some(s) if s.is_active() => running += 1,
+                Some(s) if s.is_blocked() => pending += 1,
+                // Ended (or forgotten by squeue) without a current output. squeue was read before
+                // the records, so a job that succeeded has its output counted above.
+                other => {
+                    if failed.is_none() {
+                        failed = Some((id.clone(), job.clone(), other.map(|s| s.state.clone()).unwrap_or_else(|| "ENDED".into())));
+                    }
+                }
+            }
+        }
+        if let Some((id, job, state)) = failed {
+            let blocked: Vec<String> = jobs.values().filter(|j| queue.get(*j).is_some_and(JobState::is_blocked)).cloned().collect();
+            let _ = cluster::scancel(&blocked);
+            let log = log_path(&plan.run_dir, &id, &job);
+            let mut message = format!("step `{id}` failed (Slurm job {job}, {state}; log {}); fix it and rerun to submit only what is missing", log.display());
+            let mut tail = log_tail(&log, 5);
+            if tail.is_empty() {
+                tail.extend(read_record(&record_path(&plan.run_dir, &id)).and_then(|r| r.error));
+            }
+            for l in tail {
+                message.push_str("\n  | ");
+                message.push_str(&l);
+            }
+            return Err(RunnerError::Step { message, bad_input: true });
+        }
+        if reported.len() == jobs.len() {
+            return Ok(());
+        }
+        if (running, pending) != last {
+            last = (running, pending);
+            progress(WaitEvent::Progress { done: reported.len(), running, pending, total: jobs.len() });
+        }
+        std::thread::sleep(poll);
+    }
+}
