@@ -63,7 +63,11 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     );
     let mut last_val = String::new();
     let summary = finetune(&req, &mut |event| match event {
-        Event::Started { total_steps, start_step, .. } => {
+        Event::Started {
+            total_steps,
+            start_step,
+            ..
+        } => {
             bar.set_length(*total_steps as u64);
             bar.set_position(*start_step as u64);
             bar.reset_eta();

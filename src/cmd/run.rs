@@ -7,6 +7,8 @@ use finefail_runner::work::LocalWork;
 use finefail_runner::{load, plan, STEP_KINDS};
 use std::path::PathBuf;
 
+mod slurm;
+
 /// Arguments of `finefail run`.
 #[derive(Args)]
 pub struct RunArgs {
@@ -30,6 +32,21 @@ pub struct RunArgs {
     /// Where run folders live.
     #[arg(long, default_value = "experiments/runs")]
     runs_dir: PathBuf,
+    /// Slurm partition (overrides [slurm] partition).
+    #[arg(long)]
+    partition: Option<String>,
+    /// Slurm GPU request for finetune and answer steps, e.g. gpu:1 (overrides [slurm] gres).
+    #[arg(long)]
+    gres: Option<String>,
+    /// Slurm time limit per job, HH:MM:SS (overrides [slurm] time).
+    #[arg(long)]
+    time: Option<String>,
+    /// An extra sbatch argument for every job (repeatable), e.g. --sbatch-arg=--account=lab.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    sbatch_arg: Vec<String>,
+    /// With --executor slurm: submit and return instead of waiting for the jobs.
+    #[arg(long)]
+    no_wait: bool,
 }
 
 /// Runs `finefail run`.
@@ -45,6 +62,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let p = plan(&config, &args.runs_dir);
     if args.status {
+        if args.executor == "slurm" || slurm::used(&p) {
+            return slurm::status(&config, &p);
+        }
         print_status(&p);
         return Ok(());
     }
@@ -71,7 +91,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return Err(BadInput(format!("{}: {w}", args.config.display())).into());
     }
     if args.executor == "slurm" {
-        anyhow::bail!("--executor slurm is not available yet (issue 7)");
+        return slurm::run(&args, &config);
     }
     let work = LocalWork::new(&config);
     let bar = crate::progress::bar(0, "steps");
