@@ -80,7 +80,7 @@ pub fn validate(c: &Config) -> Result<(), String> {
         return Err("train: lr > 0, epochs ≥ 1 (or max_steps), batch_size ≥ 1 and max_seq_len ≥ 8 are required".into());
     }
     if let Some(m) = t.micro_batch_size {
-        if m == 0 || t.batch_size % m != 0 {
+        if m == 0 || !t.batch_size.is_multiple_of(m) {
             return Err(format!("train.micro_batch_size ({m}) must divide train.batch_size ({})", t.batch_size));
         }
     }

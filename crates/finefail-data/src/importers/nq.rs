@@ -83,10 +83,15 @@ pub fn import(input: &Path) -> Result<Imported> {
 fn strip_html(tokens: &[&str]) -> String {
     tokens
         .iter()
-        .filter(|t| !(t.starts_with('<') && t.ends_with('>')) && !t.is_empty())
+        .filter(|t| !t.is_empty() && !is_html_tag(t))
         .copied()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// NQ marks HTML structure with tag tokens such as `<P>`, `</Td>`.
+fn is_html_tag(token: &str) -> bool {
+    token.starts_with('<') && token.ends_with('>')
 }
 
 /// The page title from a Wikipedia URL (`…?title=Foo_bar&…` or `…/wiki/Foo_bar`).
