@@ -1,0 +1,64 @@
+//! The trainable tensors of a model with LoRA attached, moved between the device and host vectors
+//! keyed by name (`model.layers.0.self_attn.q_proj.a`, input-major `[in, r]`; `.b` is `[r, out]`).
+//! The optimizer works on these vectors; gradients come out the same way.
+
+use crate::error::{Result, TrainError};
+use burn::tensor::Device;
+use burn::tensor::Gradients;
+use finefail_model::llama::Llama;
+use finefail_model::weights::tensor_values;
+use std::collections::BTreeMap;
+
+/// Host copies of every adapter tensor, by name.
+pub fn values(model: &Llama) -> Result<BTreeMap<String, Vec<f32>>> {
+    let mut out = BTreeMap::new();
+    for (path, lin) in model.linears() {
+        if let Some(l) = &lin.lora {
+            out.insert(format!("{path}.a"), tensor_values(l.a.val())?);
+            out.insert(format!("{path}.b"), tensor_values(l.b.val())?);
+        }
+    }
+    if out.is_empty() {
+        return Err(TrainError::Other("the model has no LoRA adapters".into()));
+    }
+    Ok(out)
+}
+
+/// Gradients of every adapter tensor after `loss.backward()`; a tensor the loss does not reach gets zeros.
+pub fn gradients(model: &Llama, grads: &Gradients) -> Result<BTreeMap<String, Vec<f32>>> {
+    let mut out = BTreeMap::new();
+    for (path, lin) in model.linears() {
+        if let Some(l) = &lin.lora {
+            for (suffix, p) in [("a", &l.a), ("b", &l.b)] {
+                let v = match p.val().grad(grads) {
+                    Some(g) => tensor_values(g)?,
+                    None => vec![0.0; p.dims().iter().product()],
+                };
+                out.insert(format!("{path}.{suffix}"), v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes host values back into the adapters (new parameters on `device`, same rank/scale/dropout).
+pub fn set_values(
+    model: &mut Llama,
+    values: &BTreeMap<String, Vec<f32>>,
+    dropout: f64,
+    device: &Device,
+) -> Result<()> {
+    for (path, lin) in model.linears_mut() {
+        let Some(l) = &lin.lora else { continue };
+        let (r, scale) = (l.a.dims()[1], l.scale);
+        let get = |s: &str| {
+            values
+                .get(&format!("{path}.{s}"))
+                .cloned()
+                .ok_or_else(|| TrainError::Other(format!("no value for adapter tensor {path}.{s}")))
+        };
+        let (a, b) = (get("a")?, get("b")?);
+        lin.set_lora(a, b, r, scale, dropout, device);
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Resumable checkpoints: `OUT/checkpoints/step-N/` holds the adapter (PEFT layout), the AdamW
+//! moments (`optimizer.safetensors`, keyed by adapter tensor name) and `state.json` (scheduler step,
+//! shuffling RNG state, the epoch's batch plan and cursor, early-stopping state, the run's fingerprint).
+//! A checkpoint is built in a temporary sibling directory and renamed into place, so a `step-N`
+//! directory is always complete; leftovers of an interrupted write are ignored and cleaned up.
+
+use crate::adamw::{AdamWState, Moments};
+use crate::error::{Result, TrainError};
+use finefail_model::llama::Llama;
+use finefail_model::peft::{save_adapter, AdapterConfig};
+use finefail_model::weights::{write_safetensors, Checkpoint};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Adapter subdirectory of a checkpoint.
+pub const ADAPTER_DIR: &str = "adapter";
+/// Optimizer moments of a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// Loop state of a checkpoint.
+pub const STATE_FILE: &str = "state.json";
+/// How many `step-N` checkpoints are kept (older ones are deleted after a new one is complete).
+pub const KEEP_CHECKPOINTS: usize = 2;
+
+/// Everything besides tensors that a resumed run needs to continue exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Hash of settings, seed, examples and base model; a resume must match it.
+    pub fingerprint: String,
+    /// The settings (to explain a mismatch).
+    pub settings: serde_json::Value,
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Epochs started (1 = in the first epoch).
+    pub epoch: usize,
+    /// Next batch of `plan` to run.
+    pub cursor: usize,
+    /// The current epoch's batches.
+    pub plan: Vec<Vec<usize>>,
+    /// Shuffling RNG state after drawing `plan`.
+    pub rng_state: u64,
+    /// Lowest validation loss so far, and the step it was measured at.
+    pub best_val: Option<(f64, usize)>,
+    /// Validations since the last improvement.
+    pub bad_evals: usize,
+    /// True once early stopping triggered.
+    pub stopped_early: bool,
+    /// Tokens (prompt + answer) processed.
+    pub tokens: u64,
+    /// Answer tokens (loss targets) processed.
+    pub answer_tokens: u64,
+    /// Training seconds before this process.
+    pub elapsed_s: f64,
+    /// Loss of the last step.
+    pub last_loss: Option<f64>,
+    /// Last validation loss.
+    pub last_val: Option<f64>,
+}
+
+/// Path of the checkpoint of `step`.
+pub fn step_dir(root: &Path, step: usize) -> PathBuf {
+    root.join(format!("step-{step}"))
+}
+
+/// Path of the adapter kept for the validation at `step` (for `keep = "best"`).
+pub fn best_dir(root: &Path, step: usize) -> PathBuf {
+    root.join(format!("best-step-{step}"))
+}
+
+/// Complete checkpoints under `root`, by step, ascending.
+pub fn list(root: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(TrainError::io(root, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| TrainError::io(root, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix("step-")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            if entry.path().join(STATE_FILE).is_file() {
+                out.push((n, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Removes leftovers of interrupted writes (`.tmp-*` directories) under `root`.
+pub fn clean_partial(root: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let p = entry.path();
+            std::fs::remove_dir_all(&p).map_err(|e| TrainError::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes checkpoint `step-N` atomically and prunes older ones.
+pub fn save(
+    root: &Path,
+    model: &Llama,
+    adapter_cfg: &AdapterConfig,
+    adam: &AdamWState,
+    state: &LoopState,
+) -> Result<()> {
+    std::fs::create_dir_all(root).map_err(|e| TrainError::io(root, e))?;
+    let tmp = root.join(format!(".tmp-step-{}-{}", state.step, std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::create_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    save_adapter(model, &tmp.join(ADAPTER_DIR), adapter_cfg)?;
+    let mut tensors = Vec::new();
+    for (name, m) in &adam.moments {
+        tensors.push((format!("{name}.m"), vec![m.m.len()], m.m.clone()));
+        tensors.push((format!("{name}.v"), vec![m.v.len()], m.v.clone()));
+    }
+    if tensors.is_empty() {
+        // safetensors needs at least a header; keep an explicit marker of an unstepped optimizer
+        tensors.push(("__empty__".into(), vec![1], vec![0.0]));
+    }
+    write_safetensors(&tmp.join(OPTIMIZER_FILE), tensors)?;
+    let mut json = serde_json::to_value(state).map_err(|e| TrainError::Other(e.to_string()))?;
+    json["adam_step"] = adam.step.into();
+    let text = serde_json::to_string_pretty(&json).map_err(|e| TrainError::Other(e.to_string()))?;
+    let state_path = tmp.join(STATE_FILE);
+    std::fs::write(&state_path, text).map_err(|e| TrainError::io(&state_path, e))?;
+    let dst = step_dir(root, state.step);
+    if dst.exists() {
+        std::fs::remove_dir_all(&dst).map_err(|e| TrainError::io(&dst, e))?;
+    }
+    std::fs::rename(&tmp, &dst).map_err(|e| TrainError::io(&dst, e))?;
+    let all = list(root)?;
+    if all.len() > KEEP_CHECKPOINTS {
+        for (_, p) in &all[..all.len() - KEEP_CHECKPOINTS] {
+            std::fs::remove_dir_all(p).map_err(|e| TrainError::io(p, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint's loop state and optimizer state (the adapter is loaded by the caller).
+pub fn load(dir: &Path) -> Result<(LoopState, AdamWState)> {
+    let state_path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        TrainError::bad_input(&state_path, format!("corrupt checkpoint state: {e}"))
+    })?;
+    let adam_step = json.get("adam_step").and_then(|v| v.as_u64()).unwrap_or(0);
+    let state: LoopState = serde_json::from_value(json).map_err(|e| {
+        TrainError::bad_input(&state_path, format!("corrupt checkpoint state: {e}"))
+    })?;
+    let opt_path = dir.join(OPTIMIZER_FILE);
+    let ck = Checkpoint::open_files(dir, std::slice::from_ref(&opt_path))?;
+    let mut moments: BTreeMap<String, Moments> = BTreeMap::new();
+    for name in ck.names() {
+        let Some(base) = name.strip_suffix(".m") else {
+            continue;
+        };
+        let len = ck.info(name).map(|(s, _)| s.iter().product()).unwrap_or(0);
+        let m = ck.read_f32(name, &[len])?;
+        let v = ck.read_f32(&format!("{base}.v"), &[len])?;
+        moments.insert(base.to_string(), Moments { m, v });
+    }
+    Ok((
+        state,
+        AdamWState {
+            step: adam_step,
+            moments,
+        },
+    ))
+}

@@ -1,0 +1,277 @@
+//! The recipe's settings: `train.*` and `lora.*`, with the defaults of DESIGN.md (Contract details)
+//! and common LoRA practice (r 16, alpha 32, dropout 0.05 on q/k/v/o; AdamW lr 2e-4, betas
+//! (0.9, 0.999), eps 1e-8, no weight decay; clip 1.0; 3 % linear warmup then linear decay; effective
+//! batch 8; 3 epochs; 512 tokens). The runner maps its own config onto these structs; the CLI applies
+//! `--set train.KEY=VALUE` overrides with [`FinetuneSettings::apply_set`] (values parsed as TOML).
+
+use crate::error::{Result, TrainError};
+use serde::{Deserialize, Serialize};
+
+/// LoRA settings (`lora.*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraSettings {
+    /// Rank r.
+    pub r: usize,
+    /// Scale numerator (update × alpha / r).
+    pub alpha: f64,
+    /// Dropout on the adapter input.
+    pub dropout: f64,
+    /// Projections to wrap.
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        Self {
+            r: 16,
+            alpha: 32.0,
+            dropout: 0.05,
+            targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// Training settings (`train.*`); key names match the runner's `[train]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// `qa` (question → answer) or `rag` (question + retrieved chunks → answer).
+    pub format: String,
+    /// Passes over the training subset (ignored when `max_steps` is set).
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (overrides epochs).
+    pub max_steps: Option<usize>,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW β₁, β₂.
+    pub betas: [f64; 2],
+    /// AdamW ε.
+    pub eps: f64,
+    /// Decoupled weight decay (PyTorch AdamW).
+    pub weight_decay: f64,
+    /// Global gradient-norm clip (0 = off).
+    pub max_grad_norm: f64,
+    /// `linear`, `cosine` or `constant` after warmup.
+    pub schedule: String,
+    /// Warmup steps = ceil(warmup_ratio × total steps).
+    pub warmup_ratio: f64,
+    /// Effective batch size (examples per optimizer step).
+    pub batch_size: usize,
+    /// Examples per forward pass; gradient accumulation makes up the batch (default = batch_size).
+    pub micro_batch_size: Option<usize>,
+    /// Longest example in tokens (prompt + answer); prompts are trimmed to fit, answers never.
+    pub max_seq_len: usize,
+    /// Checkpoint every K optimizer steps (0 = only at the end).
+    pub checkpoint_every: usize,
+    /// Validate every K steps (default: at the end of every epoch).
+    pub eval_every: Option<usize>,
+    /// Stop after this many validations without improvement (default: never).
+    pub early_stop_patience: Option<usize>,
+    /// `best` (lowest validation loss) or `last`.
+    pub keep: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            format: "qa".into(),
+            epochs: 3,
+            max_steps: None,
+            lr: 2e-4,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            schedule: "linear".into(),
+            warmup_ratio: 0.03,
+            batch_size: 8,
+            micro_batch_size: None,
+            max_seq_len: 512,
+            checkpoint_every: 50,
+            eval_every: None,
+            early_stop_patience: None,
+            keep: "best".into(),
+        }
+    }
+}
+
+/// Both tables together, as `--set` addresses them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetuneSettings {
+    /// `train.*`.
+    pub train: TrainConfig,
+    /// `lora.*`.
+    pub lora: LoraSettings,
+}
+
+impl FinetuneSettings {
+    /// Applies one `train.KEY=VALUE` or `lora.KEY=VALUE` override; VALUE is TOML (`1e-4`, `"cosine"`,
+    /// `["q_proj","v_proj"]`); a bare word that is not TOML is taken as a string (`schedule=cosine`).
+    pub fn apply_set(&mut self, assignment: &str) -> Result<()> {
+        let bad = |m: String| TrainError::bad_input("--set", m);
+        let (key, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{assignment}` is not KEY=VALUE")))?;
+        let (table, field) = key
+            .trim()
+            .split_once('.')
+            .ok_or_else(|| bad(format!("`{key}`: expected train.KEY or lora.KEY")))?;
+        if table != "train" && table != "lora" {
+            return Err(bad(format!(
+                "`{key}`: finetune takes only train.* and lora.* settings"
+            )));
+        }
+        let value = parse_toml_value(raw.trim());
+        let mut json =
+            serde_json::to_value(&*self).map_err(|e| TrainError::Other(e.to_string()))?;
+        let obj = json
+            .get_mut(table)
+            .and_then(|t| t.as_object_mut())
+            .ok_or_else(|| TrainError::Other("settings are not a table".into()))?;
+        if !obj.contains_key(field) {
+            let known: Vec<&String> = obj.keys().collect();
+            return Err(bad(format!("unknown key `{key}` (known: {known:?})")));
+        }
+        obj.insert(field.to_string(), value);
+        *self = serde_json::from_value(json).map_err(|e| bad(format!("`{assignment}`: {e}")))?;
+        Ok(())
+    }
+
+    /// Checks value ranges and enumerations; the message names the key.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        let bad = |k: &str, m: String| TrainError::bad_input(format!("train.{k}"), m);
+        if t.format != "qa" && t.format != "rag" {
+            return Err(bad("format", format!("`{}`: expected qa or rag", t.format)));
+        }
+        if !["linear", "cosine", "constant"].contains(&t.schedule.as_str()) {
+            return Err(bad(
+                "schedule",
+                format!("`{}`: expected linear, cosine or constant", t.schedule),
+            ));
+        }
+        if t.keep != "best" && t.keep != "last" {
+            return Err(bad("keep", format!("`{}`: expected best or last", t.keep)));
+        }
+        if t.batch_size == 0 || t.micro_batch_size == Some(0) {
+            return Err(bad("batch_size", "batch sizes must be positive".into()));
+        }
+        if t.max_steps.is_none() && t.epochs == 0 {
+            return Err(bad("epochs", "epochs must be positive".into()));
+        }
+        if t.max_steps == Some(0) {
+            return Err(bad("max_steps", "max_steps must be positive".into()));
+        }
+        if !(t.lr.is_finite() && t.lr >= 0.0) {
+            return Err(bad("lr", format!("{} is not a valid learning rate", t.lr)));
+        }
+        if t.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+            return Err(bad(
+                "betas",
+                format!("{:?}: each must be in [0, 1)", t.betas),
+            ));
+        }
+        if t.eps.is_nan() || t.eps <= 0.0 || t.weight_decay < 0.0 || t.max_grad_norm < 0.0 {
+            return Err(bad(
+                "eps",
+                "eps must be positive, weight_decay and max_grad_norm non-negative".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&t.warmup_ratio) {
+            return Err(bad("warmup_ratio", "must be in [0, 1]".into()));
+        }
+        if t.max_seq_len < 2 {
+            return Err(bad("max_seq_len", "must be at least 2".into()));
+        }
+        if t.eval_every == Some(0) || t.early_stop_patience == Some(0) {
+            return Err(bad(
+                "eval_every",
+                "eval_every and early_stop_patience must be positive".into(),
+            ));
+        }
+        self.lora_config(0)
+            .validate()
+            .map_err(|m| TrainError::bad_input("lora", m))
+    }
+
+    /// Examples per forward pass.
+    pub fn micro_batch(&self) -> usize {
+        self.train
+            .micro_batch_size
+            .unwrap_or(self.train.batch_size)
+            .min(self.train.batch_size)
+    }
+
+    /// The model crate's LoRA config, with the adapter-initialisation seed.
+    pub fn lora_config(&self, seed: u64) -> finefail_model::lora::LoraConfig {
+        finefail_model::lora::LoraConfig {
+            r: self.lora.r,
+            alpha: self.lora.alpha,
+            dropout: self.lora.dropout,
+            targets: self.lora.targets.clone(),
+            seed,
+        }
+    }
+}
+
+/// A TOML value as JSON: `lr=1e-4` → number, `targets=["q_proj"]` → list, `schedule=cosine` → string.
+fn parse_toml_value(raw: &str) -> serde_json::Value {
+    #[derive(Deserialize)]
+    struct Wrap {
+        v: toml::Value,
+    }
+    match toml::from_str::<Wrap>(&format!("v = {raw}")) {
+        Ok(w) => serde_json::to_value(w.v).unwrap_or(serde_json::Value::Null),
+        Err(_) => serde_json::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_parses_toml_values_and_names_unknown_keys() {
+        let mut s = FinetuneSettings::default();
+        s.apply_set("train.lr=1e-4").unwrap();
+        s.apply_set("train.schedule=cosine").unwrap();
+        s.apply_set("train.max_steps=7").unwrap();
+        s.apply_set("lora.targets=[\"q_proj\", \"v_proj\"]")
+            .unwrap();
+        s.apply_set("train.betas=[0.8, 0.9]").unwrap();
+        assert_eq!(s.train.lr, 1e-4);
+        assert_eq!(s.train.schedule, "cosine");
+        assert_eq!(s.train.max_steps, Some(7));
+        assert_eq!(s.train.betas, [0.8, 0.9]);
+        assert_eq!(s.lora.targets, vec!["q_proj", "v_proj"]);
+        let e = s.apply_set("train.lrr=1").unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("lrr"), "{e}");
+        assert!(s.apply_set("model.x=1").unwrap_err().is_bad_input());
+        assert!(s
+            .apply_set("train.epochs=\"x\"")
+            .unwrap_err()
+            .is_bad_input());
+        s.apply_set("train.schedule=\"weird\"").unwrap();
+        assert!(s.validate().unwrap_err().to_string().contains("schedule"));
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = FinetuneSettings::default();
+        assert_eq!((s.lora.r, s.lora.alpha, s.lora.dropout), (16, 32.0, 0.05));
+        assert_eq!(
+            (s.train.lr, s.train.eps, s.train.weight_decay),
+            (2e-4, 1e-8, 0.0)
+        );
+        assert_eq!(
+            (s.train.batch_size, s.train.epochs, s.train.max_seq_len),
+            (8, 3, 512)
+        );
+        assert_eq!(s.micro_batch(), 8);
+        s.validate().unwrap();
+    }
+}

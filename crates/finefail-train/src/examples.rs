@@ -1,0 +1,176 @@
+//! Training examples: a question (and, for `rag`, its retrieved chunks) rendered with the model's chat
+//! template, tokenized, with the answer span marked for the loss.
+//!
+//! * Target: the first reference answer (one example per question, even when a dataset lists
+//!   several), or [`finefail_data::ABSTENTION`] for unanswerable questions. An answerable question
+//!   with no non-blank reference is bad input.
+//! * Prompt: exactly the evaluation's prompt, `finefail_rag::rag_prompt::rag_messages`: for `rag`, its
+//!   system line (answer from the numbered context, else "I don't know.") and a user turn with the
+//!   numbered chunks then the question; for `qa`, the same function without chunks, i.e. the
+//!   closed-book system line and the bare question.
+//! * Tokens: prompt and answer continuation are split with `render_prompt_and_answer` and tokenized
+//!   separately without extra special tokens (as transformers' `apply_chat_template`), so the loss
+//!   covers exactly the answer continuation (answer text and the template's end-of-turn tokens).
+//! * Truncation to `max_seq_len`: the answer is never cut. The prompt shrinks: first the
+//!   lowest-ranked chunk loses tokens from its end (and is dropped when empty), then the next one;
+//!   with no chunk left, the question loses tokens from its middle (head and tail kept, joined by
+//!   " … "). If the prompt with an empty question still does not leave room for the answer, the
+//!   example is bad input naming the question id.
+
+use crate::error::{Result, TrainError};
+use finefail_data::QaRecord;
+use finefail_model::chat::{ChatMessage, ChatTemplate};
+use finefail_model::tokenizer::Tokenizer;
+use finefail_rag::rag_prompt::rag_messages;
+use std::collections::HashMap;
+
+/// One tokenized example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// Question id.
+    pub id: String,
+    /// Prompt tokens followed by answer tokens.
+    pub tokens: Vec<u32>,
+    /// Number of prompt tokens; `tokens[prompt_len..]` are the answer (the loss targets).
+    pub prompt_len: usize,
+}
+
+impl Example {
+    /// Number of answer tokens (loss targets).
+    pub fn answer_len(&self) -> usize {
+        self.tokens.len() - self.prompt_len
+    }
+}
+
+/// The training target of a question: the first reference, or the abstention answer.
+pub fn target_answer(rec: &QaRecord) -> Result<String> {
+    if !rec.answerable {
+        return Ok(finefail_data::ABSTENTION.to_string());
+    }
+    match rec.answers.first().map(|a| a.trim()) {
+        Some(a) if !a.is_empty() => Ok(a.to_string()),
+        _ => Err(TrainError::bad_input(
+            "qa.parquet",
+            format!(
+                "question `{}` is answerable but has an empty answer",
+                rec.id
+            ),
+        )),
+    }
+}
+
+/// What an example is made of before tokenization.
+struct Parts {
+    question: String,
+    chunks: Option<Vec<String>>,
+}
+
+impl Parts {
+    fn messages(&self) -> Vec<ChatMessage> {
+        rag_messages(&self.question, self.chunks.as_deref().unwrap_or(&[]))
+    }
+}
+
+/// Tokenizes the examples of `ids` (in that order). `contexts` holds each question's chunk texts by
+/// rank for the `rag` format (`None` = `qa`).
+pub fn build_examples(
+    ids: &[String],
+    records: &HashMap<String, QaRecord>,
+    contexts: Option<&HashMap<String, Vec<String>>>,
+    template: &ChatTemplate,
+    tokenizer: &Tokenizer,
+    max_seq_len: usize,
+) -> Result<Vec<Example>> {
+    ids.iter()
+        .map(|id| {
+            let rec = records.get(id).ok_or_else(|| {
+                TrainError::bad_input(
+                    "splits.json",
+                    format!("question `{id}` is not in qa.parquet"),
+                )
+            })?;
+            let chunks = match contexts {
+                None => None,
+                Some(map) => Some(map.get(id).cloned().ok_or_else(|| {
+                    TrainError::bad_input(
+                        "retrieval.parquet",
+                        format!("no retrieved chunks for question `{id}`"),
+                    )
+                })?),
+            };
+            let parts = Parts {
+                question: rec.question.clone(),
+                chunks,
+            };
+            fit_example(
+                id,
+                parts,
+                &target_answer(rec)?,
+                template,
+                tokenizer,
+                max_seq_len,
+            )
+        })
+        .collect()
+}
+
+/// Renders and tokenizes, shrinking the prompt until prompt + answer fit `max_seq_len`.
+fn fit_example(
+    id: &str,
+    mut parts: Parts,
+    answer: &str,
+    template: &ChatTemplate,
+    tokenizer: &Tokenizer,
+    max_seq_len: usize,
+) -> Result<Example> {
+    let mut rounds = 0;
+    loop {
+        let (prompt, answer_text) = template.render_prompt_and_answer(&parts.messages(), answer)?;
+        let p = tokenizer.encode(&prompt, false)?;
+        let a = tokenizer.encode(&answer_text, false)?;
+        let total = p.len() + a.len();
+        if total <= max_seq_len && !p.is_empty() {
+            let prompt_len = p.len();
+            let mut tokens = p;
+            tokens.extend(a);
+            return Ok(Example {
+                id: id.to_string(),
+                tokens,
+                prompt_len,
+            });
+        }
+        let over = total.saturating_sub(max_seq_len).max(1);
+        if let Some(chunks) = parts.chunks.as_mut().filter(|c| !c.is_empty()) {
+            let last = chunks.len() - 1;
+            let toks = tokenizer.encode(&chunks[last], false)?;
+            if toks.len() <= over {
+                chunks.pop();
+            } else {
+                chunks[last] = tokenizer.decode(&toks[..toks.len() - over], false)?;
+            }
+            continue;
+        }
+        let q = tokenizer.encode(&parts.question, false)?;
+        if q.is_empty() {
+            return Err(TrainError::bad_input(
+                "train.max_seq_len",
+                format!(
+                    "question `{id}`: the answer ({} tokens) and the prompt template do not fit in \
+                     max_seq_len = {max_seq_len} tokens even with the question removed",
+                    a.len()
+                ),
+            ));
+        }
+        rounds += 1;
+        // Cut a few more tokens than the overflow to pay for the ellipsis; give up on the question
+        // after a bounded number of rounds (a tokenizer that re-merges the cut text differently).
+        let keep = q.len().saturating_sub(over + 4);
+        parts.question = if keep == 0 || rounds > 16 {
+            String::new()
+        } else {
+            let head = tokenizer.decode(&q[..keep / 2], false)?;
+            let tail = tokenizer.decode(&q[q.len() - (keep - keep / 2)..], false)?;
+            format!("{} … {}", head.trim(), tail.trim())
+        };
+    }
+}
