@@ -68,7 +68,12 @@ batch_size = 4
 
 fn run(config: &Path, runs: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_finefail"))
-        .args(["run", config.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()])
+        .args([
+            "run",
+            config.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ])
         .output()
         .unwrap()
 }
@@ -84,26 +89,51 @@ fn whole_experiment_survives_being_killed() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let uninterrupted = started.elapsed();
     let run_dir = clean.join("e2e");
-    for f in ["comparison.json", "manifest.json", "report/report.md", "report/report.html", "per_question.parquet", "per_question.csv"] {
+    for f in [
+        "comparison.json",
+        "manifest.json",
+        "report/report.md",
+        "report/report.html",
+        "per_question.parquet",
+        "per_question.csv",
+    ] {
         assert!(run_dir.join(f).is_file(), "{f} missing");
     }
-    assert!(run_dir.join("adapters/tiny/tiny-llama/n4/s1/adapter/adapter_model.safetensors").is_file());
-    assert!(run_dir.join("answers/tiny/tiny-llama/n0/answers.parquet").is_file());
+    assert!(run_dir
+        .join("adapters/tiny/tiny-llama/n4/s1/adapter/adapter_model.safetensors")
+        .is_file());
+    assert!(run_dir
+        .join("answers/tiny/tiny-llama/n0/answers.parquet")
+        .is_file());
     let reference = std::fs::read_to_string(run_dir.join("comparison.json")).unwrap();
     let cmp: serde_json::Value = serde_json::from_str(&reference).unwrap();
     let entries = cmp["comparisons"].as_array().unwrap();
-    assert!(entries.iter().any(|c| c["metric"] == "token_f1" && c["n"] == 4 && c["seeds"].as_array().unwrap().len() == 2), "{reference}");
+    assert!(
+        entries.iter().any(|c| c["metric"] == "token_f1"
+            && c["n"] == 4
+            && c["seeds"].as_array().unwrap().len() == 2),
+        "{reference}"
+    );
 
     // A second run does nothing.
     let o = run(&config, &clean);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("0 steps ran"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("0 steps ran"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // Killed at several moments, then rerun until done: the same comparison.
     let killed = tmp.path().join("killed");
     let total = uninterrupted.as_secs_f64();
     for fraction in [0.1, 0.35, 0.6, 0.85] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_finefail"))
-            .args(["run", config.to_str().unwrap(), "--runs-dir", killed.to_str().unwrap()])
+            .args([
+                "run",
+                config.to_str().unwrap(),
+                "--runs-dir",
+                killed.to_str().unwrap(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,5 +145,8 @@ fn whole_experiment_survives_being_killed() {
     let o = run(&config, &killed);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let resumed = std::fs::read_to_string(killed.join("e2e/comparison.json")).unwrap();
-    assert_eq!(resumed, reference, "a killed and resumed run must give the same comparison.json");
+    assert_eq!(
+        resumed, reference,
+        "a killed and resumed run must give the same comparison.json"
+    );
 }

@@ -12,17 +12,34 @@ fn finefail(args: &[&str]) -> Output {
 
 #[test]
 fn shipped_configs_plan_cleanly() {
-    for config in ["experiments/default.toml", "experiments/langtest.toml", "experiments/paper.toml"] {
+    for config in [
+        "experiments/default.toml",
+        "experiments/langtest.toml",
+        "experiments/paper.toml",
+    ] {
         let o = finefail(&["run", config, "--plan", "--runs-dir", "/nonexistent-runs"]);
-        assert!(o.status.success(), "{config}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{config}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains("compare") && out.contains("report"), "{out}");
     }
-    let o = finefail(&["run", "experiments/paper.toml", "--plan", "--runs-dir", "/nonexistent-runs"]);
+    let o = finefail(&[
+        "run",
+        "experiments/paper.toml",
+        "--plan",
+        "--runs-dir",
+        "/nonexistent-runs",
+    ]);
     let out = String::from_utf8_lossy(&o.stdout);
     // 3 datasets × 2 models × 3 sizes × 3 seeds fine-tunes.
     assert!(out.contains("finetune (54)"), "{out}");
-    assert!(out.contains("answer/qasper/llama-2-7b-chat/n1000/s2"), "{out}");
+    assert!(
+        out.contains("answer/qasper/llama-2-7b-chat/n1000/s2"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -33,14 +50,29 @@ fn config_errors_are_one_line_exit_2() {
     let o = finefail(&["run", bad.to_str().unwrap(), "--plan"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("unknown key `sweep.seedz`; did you mean `sweep.seeds`?"), "{err}");
+    assert!(
+        err.contains("unknown key `sweep.seedz`; did you mean `sweep.seeds`?"),
+        "{err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 
-    let o = finefail(&["run", "experiments/default.toml", "--plan", "--set", "sweep.sizes=[50]"]);
+    let o = finefail(&[
+        "run",
+        "experiments/default.toml",
+        "--plan",
+        "--set",
+        "sweep.sizes=[50]",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("must include 0"));
 
-    let o = finefail(&["run", "experiments/default.toml", "--plan", "--set", "datasets.pubmedqa.test_size=0"]);
+    let o = finefail(&[
+        "run",
+        "experiments/default.toml",
+        "--plan",
+        "--set",
+        "datasets.pubmedqa.test_size=0",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no test questions"));
 

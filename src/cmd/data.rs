@@ -4,7 +4,8 @@ use crate::exit::BadInput;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use finefail_data::{
-    load_stats, prepare, ChunkConfig, ChunkUnit, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit,
+    load_stats, prepare, ChunkConfig, ChunkUnit, ColumnMap, Format, PrepareOptions, SplitConfig,
+    SplitUnit,
 };
 use std::path::PathBuf;
 
@@ -142,23 +143,41 @@ fn run_prepare(a: PrepareArgs) -> anyhow::Result<()> {
 fn print_stats(s: &finefail_data::Stats) {
     println!("dataset          {} ({})", s.dataset, s.format);
     println!("rows read        {}", s.rows);
-    println!("questions        {} ({} unanswerable)", s.questions, s.unanswerable);
-    let types: Vec<String> = s.answer_types.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "questions        {} ({} unanswerable)",
+        s.questions, s.unanswerable
+    );
+    let types: Vec<String> = s
+        .answer_types
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     println!("answer types     {}", types.join(", "));
     println!("documents        {}", s.documents);
-    println!("chunks           {} ({:?}, size {}, overlap {})", s.chunks, s.chunking.unit, s.chunking.size, s.chunking.overlap);
-    println!("test / val       {} / {} (by {:?}, seed {})", s.test, s.val, s.split_unit, s.split_seed);
+    println!(
+        "chunks           {} ({:?}, size {}, overlap {})",
+        s.chunks, s.chunking.unit, s.chunking.size, s.chunking.overlap
+    );
+    println!(
+        "test / val       {} / {} (by {:?}, seed {})",
+        s.test, s.val, s.split_unit, s.split_seed
+    );
     println!("train available  {}", s.train_available);
-    println!("dropped          {} duplicates, {} unlabeled", s.dropped.duplicates, s.dropped.unlabeled);
+    println!(
+        "dropped          {} duplicates, {} unlabeled",
+        s.dropped.duplicates, s.dropped.unlabeled
+    );
 }
 
 fn show(dir: &std::path::Path, id: &str) -> anyhow::Result<()> {
     use finefail_data::prepare::files;
     let qa = finefail_data::tables::read_qa(&dir.join(files::QA))?;
-    let q = qa
-        .iter()
-        .find(|q| q.id == id)
-        .ok_or_else(|| BadInput(format!("{}: no question with id `{id}`", dir.join(files::QA).display())))?;
+    let q = qa.iter().find(|q| q.id == id).ok_or_else(|| {
+        BadInput(format!(
+            "{}: no question with id `{id}`",
+            dir.join(files::QA).display()
+        ))
+    })?;
     let splits = finefail_data::Splits::load(&dir.join(files::SPLITS))?;
     let split = if splits.test.iter().any(|t| t == id) {
         "test"
@@ -168,22 +187,47 @@ fn show(dir: &std::path::Path, id: &str) -> anyhow::Result<()> {
         "pool"
     };
     println!("id          {}", q.id);
-    println!("dataset     {} (source {}, split {split})", q.dataset, q.source_split);
+    println!(
+        "dataset     {} (source {}, split {split})",
+        q.dataset, q.source_split
+    );
     println!("question    {}", q.question);
-    println!("type        {}{}", q.answer_type.as_str(), q.label.map(|l| format!(" ({})", l.as_str())).unwrap_or_default());
+    println!(
+        "type        {}{}",
+        q.answer_type.as_str(),
+        q.label
+            .map(|l| format!(" ({})", l.as_str()))
+            .unwrap_or_default()
+    );
     if q.answerable {
         for (i, a) in q.answers.iter().enumerate() {
             println!("answer {:<4} {a}", i + 1);
         }
     } else {
-        println!("answer      (unanswerable: the expected answer is \"{}\")", finefail_data::ABSTENTION);
+        println!(
+            "answer      (unanswerable: the expected answer is \"{}\")",
+            finefail_data::ABSTENTION
+        );
     }
-    let corpus = finefail_data::tables::read_corpus(&dir.join(files::CORPUS)).context("reading the corpus")?;
+    let corpus = finefail_data::tables::read_corpus(&dir.join(files::CORPUS))
+        .context("reading the corpus")?;
     for doc_id in &q.gold_doc_ids {
         if let Some(d) = corpus.iter().find(|d| &d.doc_id == doc_id) {
             let preview: String = d.text.chars().take(400).collect();
-            let more = if d.text.chars().count() > 400 { " …" } else { "" };
-            println!("gold doc    {} {}\n            {preview}{more}", d.doc_id, if d.title.is_empty() { String::new() } else { format!("({})", d.title) });
+            let more = if d.text.chars().count() > 400 {
+                " …"
+            } else {
+                ""
+            };
+            println!(
+                "gold doc    {} {}\n            {preview}{more}",
+                d.doc_id,
+                if d.title.is_empty() {
+                    String::new()
+                } else {
+                    format!("({})", d.title)
+                }
+            );
         }
     }
     Ok(())

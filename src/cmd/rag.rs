@@ -34,8 +34,17 @@ pub struct RetrieveArgs {
 
 /// Runs `finefail retrieve`.
 pub fn retrieve(a: RetrieveArgs) -> anyhow::Result<()> {
-    let retriever: Retriever = a.retriever.parse().map_err(|e: finefail_rag::RagError| BadInput(e.to_string()))?;
-    let options = RetrieveOptions { retriever, top_k: a.top_k, embedder_dir: a.embedder, cache_dir: None, device: parse_device(&a.device)? };
+    let retriever: Retriever = a
+        .retriever
+        .parse()
+        .map_err(|e: finefail_rag::RagError| BadInput(e.to_string()))?;
+    let options = RetrieveOptions {
+        retriever,
+        top_k: a.top_k,
+        embedder_dir: a.embedder,
+        cache_dir: None,
+        device: parse_device(&a.device)?,
+    };
     let bar = crate::progress::bar(0, "embedding");
     let metrics = run_retrieve(&a.data, &a.out, &options, &mut |done, total| {
         bar.set_length(total as u64);
@@ -46,7 +55,13 @@ pub fn retrieve(a: RetrieveArgs) -> anyhow::Result<()> {
         (Some(r), Some(m)) => format!("recall@{} {r:.3}, MRR {m:.3}", metrics.top_k),
         _ => "no gold documents to measure recall".to_string(),
     };
-    eprintln!("retrieved top {} for {} questions ({}) → {}", metrics.top_k, metrics.questions, quality, a.out.display());
+    eprintln!(
+        "retrieved top {} for {} questions ({}) → {}",
+        metrics.top_k,
+        metrics.questions,
+        quality,
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -102,16 +117,32 @@ pub fn answer(a: AnswerArgs) -> anyhow::Result<()> {
         context,
         top_k: a.top_k,
         max_new_tokens: a.max_new_tokens,
-        sampling: SamplingConfig { temperature: a.temperature, top_p: a.top_p, seed: a.seed },
+        sampling: SamplingConfig {
+            temperature: a.temperature,
+            top_p: a.top_p,
+            seed: a.seed,
+        },
         batch_size: a.batch_size,
     };
     let bar = crate::progress::bar(0, "answering");
     let started = std::time::Instant::now();
-    let n = answer_test_set(&model, &a.data, a.retrieval.as_deref(), &opts, &a.out, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let n = answer_test_set(
+        &model,
+        &a.data,
+        a.retrieval.as_deref(),
+        &opts,
+        &a.out,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
     bar.finish_and_clear();
-    eprintln!("answered {n} questions as {} in {:.1} s → {}", a.arm, started.elapsed().as_secs_f64(), a.out.join("answers.parquet").display());
+    eprintln!(
+        "answered {n} questions as {} in {:.1} s → {}",
+        a.arm,
+        started.elapsed().as_secs_f64(),
+        a.out.join("answers.parquet").display()
+    );
     Ok(())
 }

@@ -5,9 +5,9 @@ use crate::exit::BadInput;
 use anyhow::Context;
 use clap::Args;
 use finefail_score::{
-    check_question_ids, compare_run, judge_answers, read_answers, read_questions, retrieved_contexts, score_answers,
-    write_comparison, write_scores, AnswerRow, ComparisonFile, HttpJudge, JudgeCache, JudgeConfig, JudgeRequest,
-    Question, ScoreRow, StatsConfig,
+    check_question_ids, compare_run, judge_answers, read_answers, read_questions,
+    retrieved_contexts, score_answers, write_comparison, write_scores, AnswerRow, ComparisonFile,
+    HttpJudge, JudgeCache, JudgeConfig, JudgeRequest, Question, ScoreRow, StatsConfig,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -70,7 +70,10 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     let judge_failure = match &a.judge_url {
         None => None,
         Some(url) => {
-            let model = a.judge_model.clone().ok_or_else(|| BadInput("--judge-url needs --judge-model".into()))?;
+            let model = a
+                .judge_model
+                .clone()
+                .ok_or_else(|| BadInput("--judge-url needs --judge-model".into()))?;
             let mut cfg = JudgeConfig::new(url.clone(), model);
             cfg.key_env = a.judge_key_env.clone();
             cfg.repeats = a.judge_repeats;
@@ -88,10 +91,22 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     // Deterministic scores are written whatever the judge did.
     write_scores(&a.out.join("scores.parquet"), &rows)?;
     if let Some(e) = judge_failure {
-        return Err(anyhow::Error::new(e).context("judge failed; deterministic scores were written"));
+        return Err(
+            anyhow::Error::new(e).context("judge failed; deterministic scores were written")
+        );
     }
-    let comparisons = compare_run(&rows, &StatsConfig { bootstrap: a.bootstrap, seed: a.stats_seed, ..StatsConfig::default() })?;
-    let file = ComparisonFile { config_hash: hex::encode(hasher.finalize()), comparisons };
+    let comparisons = compare_run(
+        &rows,
+        &StatsConfig {
+            bootstrap: a.bootstrap,
+            seed: a.stats_seed,
+            ..StatsConfig::default()
+        },
+    )?;
+    let file = ComparisonFile {
+        config_hash: hex::encode(hasher.finalize()),
+        comparisons,
+    };
     write_comparison(&a.out.join("comparison.json"), &file)?;
     let errors = rows.iter().filter(|r| r.error.is_some()).count();
     eprintln!(
@@ -112,7 +127,8 @@ pub fn score_rows(
     answers: &[AnswerRow],
     contexts: &HashMap<String, String>,
 ) -> Result<Vec<ScoreRow>, finefail_score::ScoreError> {
-    let (retrieved, other): (Vec<&AnswerRow>, Vec<&AnswerRow>) = answers.iter().partition(|a| a.context == "retrieved");
+    let (retrieved, other): (Vec<&AnswerRow>, Vec<&AnswerRow>) =
+        answers.iter().partition(|a| a.context == "retrieved");
     let plain = |v: Vec<&AnswerRow>| v.into_iter().map(|a| a.answer.clone()).collect::<Vec<_>>();
     let mut rows = score_answers(questions, &plain(retrieved), contexts)?;
     rows.extend(score_answers(questions, &plain(other), &HashMap::new())?);
@@ -120,7 +136,11 @@ pub fn score_rows(
 }
 
 /// Preflight, then every answer judged (`repeats` times), cached on disk.
-fn judge(cfg: &JudgeConfig, questions: &HashMap<String, Question>, answers: &[AnswerRow]) -> Result<Vec<ScoreRow>, finefail_score::ScoreError> {
+fn judge(
+    cfg: &JudgeConfig,
+    questions: &HashMap<String, Question>,
+    answers: &[AnswerRow],
+) -> Result<Vec<ScoreRow>, finefail_score::ScoreError> {
     use finefail_score::Judge;
     let requests: Vec<JudgeRequest> = answers
         .iter()
@@ -139,7 +159,14 @@ fn judge(cfg: &JudgeConfig, questions: &HashMap<String, Question>, answers: &[An
     judge.preflight()?;
     let cache = JudgeCache::open(&cache_root().join("judgments"))?;
     let bar = crate::progress::bar(requests.len() as u64 * cfg.repeats as u64, "judging");
-    let result = judge_answers(&judge, &requests, cfg.repeats, cfg.concurrency, Some(&cache), &|done, _| bar.set_position(done as u64));
+    let result = judge_answers(
+        &judge,
+        &requests,
+        cfg.repeats,
+        cfg.concurrency,
+        Some(&cache),
+        &|done, _| bar.set_position(done as u64),
+    );
     bar.finish_and_clear();
     result
 }

@@ -24,7 +24,10 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// A temporary name beside `path` (same directory, so the final rename is atomic).
 pub fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let unique = format!(".{name}.tmp-{}-{}", std::process::id(), unique_counter());
     path.with_file_name(unique)
 }
@@ -51,7 +54,11 @@ impl StagedDir {
         }
         let tmp = temp_sibling(target);
         std::fs::create_dir(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-        Ok(Self { tmp, target: target.to_path_buf(), committed: false })
+        Ok(Self {
+            tmp,
+            target: target.to_path_buf(),
+            committed: false,
+        })
     }
 
     /// Where to write the files of the directory.

@@ -37,7 +37,11 @@ pub struct ChunkConfig {
 
 impl Default for ChunkConfig {
     fn default() -> Self {
-        Self { unit: ChunkUnit::Chars, size: 1000, overlap: 150 }
+        Self {
+            unit: ChunkUnit::Chars,
+            size: 1000,
+            overlap: 150,
+        }
     }
 }
 
@@ -48,7 +52,10 @@ impl ChunkConfig {
             return Err("chunk size must be at least 1".into());
         }
         if self.overlap >= self.size {
-            return Err(format!("chunk overlap ({}) must be smaller than the chunk size ({})", self.overlap, self.size));
+            return Err(format!(
+                "chunk overlap ({}) must be smaller than the chunk size ({})",
+                self.overlap, self.size
+            ));
         }
         Ok(())
     }
@@ -56,12 +63,26 @@ impl ChunkConfig {
 
 /// Cuts every document; `tokenizer` (a `tokenizer.json` or a folder holding one) is needed for
 /// token chunks.
-pub fn chunk_corpus(documents: &[Document], config: &ChunkConfig, tokenizer: Option<&Path>) -> Result<Vec<Chunk>> {
-    config.validate().map_err(|m| DataError::bad_input("--chunk-size", m))?;
+pub fn chunk_corpus(
+    documents: &[Document],
+    config: &ChunkConfig,
+    tokenizer: Option<&Path>,
+) -> Result<Vec<Chunk>> {
+    config
+        .validate()
+        .map_err(|m| DataError::bad_input("--chunk-size", m))?;
     match config.unit {
-        ChunkUnit::Chars => Ok(documents.iter().flat_map(|d| chunk_chars(d, config.size, config.overlap)).collect()),
+        ChunkUnit::Chars => Ok(documents
+            .iter()
+            .flat_map(|d| chunk_chars(d, config.size, config.overlap))
+            .collect()),
         ChunkUnit::Tokens => {
-            let path = tokenizer.ok_or_else(|| DataError::bad_input("--tokenizer", "token chunks need the embedder's tokenizer: pass --tokenizer DIR"))?;
+            let path = tokenizer.ok_or_else(|| {
+                DataError::bad_input(
+                    "--tokenizer",
+                    "token chunks need the embedder's tokenizer: pass --tokenizer DIR",
+                )
+            })?;
             let tok = load_tokenizer(path)?;
             let mut out = Vec::new();
             for d in documents {
@@ -83,7 +104,10 @@ pub fn chunk_chars(doc: &Document, size: usize, overlap: usize) -> Vec<Chunk> {
     while start < n || (n == 0 && bounds.is_empty()) {
         let mut end = (start + size).min(n);
         if end < n {
-            if let Some(p) = (start + size / 2 + 1..end).rev().find(|&p| chars[p].is_whitespace()) {
+            if let Some(p) = (start + size / 2 + 1..end)
+                .rev()
+                .find(|&p| chars[p].is_whitespace())
+            {
                 end = p;
             }
         }
@@ -117,11 +141,16 @@ fn make_chunks(doc: &Document, chars: &[char], bounds: &[(usize, usize)]) -> Vec
 }
 
 fn load_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
-    let file = if path.is_dir() { path.join("tokenizer.json") } else { path.to_path_buf() };
+    let file = if path.is_dir() {
+        path.join("tokenizer.json")
+    } else {
+        path.to_path_buf()
+    };
     let mut tok = tokenizers::Tokenizer::from_file(&file)
         .map_err(|e| DataError::bad_input(&file, format!("cannot load tokenizer: {e}")))?;
     // The embedder's file pads and truncates at 128; chunking must see every token.
-    tok.with_truncation(None).map_err(|e| DataError::bad_input(&file, e.to_string()))?;
+    tok.with_truncation(None)
+        .map_err(|e| DataError::bad_input(&file, e.to_string()))?;
     tok.with_padding(None);
     Ok(tok)
 }
@@ -129,11 +158,22 @@ fn load_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
 /// Token chunks: windows of `size` tokens advancing by `size - overlap`; the first chunk starts at
 /// character 0, the last ends at the document's end, and a chunk reaches at least to the next
 /// chunk's start, so the text between tokens is never lost.
-pub fn chunk_tokens(doc: &Document, tok: &tokenizers::Tokenizer, size: usize, overlap: usize, path: &Path) -> Result<Vec<Chunk>> {
+pub fn chunk_tokens(
+    doc: &Document,
+    tok: &tokenizers::Tokenizer,
+    size: usize,
+    overlap: usize,
+    path: &Path,
+) -> Result<Vec<Chunk>> {
     let chars: Vec<char> = doc.text.chars().collect();
     let enc = tok
         .encode_char_offsets(doc.text.as_str(), false)
-        .map_err(|e| DataError::bad_input(path, format!("tokenizer failed on document `{}`: {e}", doc.doc_id)))?;
+        .map_err(|e| {
+            DataError::bad_input(
+                path,
+                format!("tokenizer failed on document `{}`: {e}", doc.doc_id),
+            )
+        })?;
     let offsets = enc.get_offsets();
     let t = offsets.len();
     if t == 0 {
@@ -154,7 +194,11 @@ pub fn chunk_tokens(doc: &Document, tok: &tokenizers::Tokenizer, size: usize, ov
     let mut bounds = Vec::with_capacity(k);
     for (w, &(s, e)) in windows.iter().enumerate() {
         let start = if w == 0 { 0 } else { s };
-        let end = if w + 1 == k { chars.len() } else { e.max(windows[w + 1].0) };
+        let end = if w + 1 == k {
+            chars.len()
+        } else {
+            e.max(windows[w + 1].0)
+        };
         bounds.push((start.min(chars.len()), end.min(chars.len())));
     }
     Ok(make_chunks(doc, &chars, &bounds))
@@ -165,7 +209,11 @@ mod tests {
     use super::*;
 
     fn doc(text: &str) -> Document {
-        Document { doc_id: "d".into(), title: String::new(), text: text.into() }
+        Document {
+            doc_id: "d".into(),
+            title: String::new(),
+            text: text.into(),
+        }
     }
 
     /// Chunks must cover the document: each chunk is the document slice it names, the first starts
@@ -226,8 +274,20 @@ mod tests {
 
     #[test]
     fn config_is_validated() {
-        assert!(ChunkConfig { unit: ChunkUnit::Chars, size: 10, overlap: 10 }.validate().is_err());
-        assert!(ChunkConfig { unit: ChunkUnit::Chars, size: 0, overlap: 0 }.validate().is_err());
+        assert!(ChunkConfig {
+            unit: ChunkUnit::Chars,
+            size: 10,
+            overlap: 10
+        }
+        .validate()
+        .is_err());
+        assert!(ChunkConfig {
+            unit: ChunkUnit::Chars,
+            size: 0,
+            overlap: 0
+        }
+        .validate()
+        .is_err());
         assert!(ChunkConfig::default().validate().is_ok());
     }
 }

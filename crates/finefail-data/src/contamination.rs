@@ -43,19 +43,28 @@ pub struct ContaminationExample {
 
 /// Checks `test` questions against `pool` questions.
 pub fn check(test: &[&QaRecord], pool: &[&QaRecord]) -> ContaminationReport {
-    let pool_grams: Vec<HashSet<String>> = pool.iter().map(|q| grams(&words(&q.question))).collect();
+    let pool_grams: Vec<HashSet<String>> =
+        pool.iter().map(|q| grams(&words(&q.question))).collect();
     let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, g) in pool_grams.iter().enumerate() {
         for gram in g {
             index.entry(gram.as_str()).or_default().push(i);
         }
     }
-    let pool_norm: HashMap<String, usize> =
-        pool.iter().enumerate().map(|(i, q)| (words(&q.question).join(" "), i)).rev().collect();
+    let pool_norm: HashMap<String, usize> = pool
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (words(&q.question).join(" "), i))
+        .rev()
+        .collect();
     let pool_answers: Vec<(usize, String)> = pool
         .iter()
         .enumerate()
-        .flat_map(|(i, q)| q.answers.iter().map(move |a| (i, format!(" {} ", words(a).join(" ")))))
+        .flat_map(|(i, q)| {
+            q.answers
+                .iter()
+                .map(move |a| (i, format!(" {} ", words(a).join(" "))))
+        })
         .collect();
 
     let mut report = ContaminationReport {
@@ -70,7 +79,12 @@ pub fn check(test: &[&QaRecord], pool: &[&QaRecord]) -> ContaminationReport {
     };
     let example = |r: &mut ContaminationReport, kind: &str, t: &QaRecord, p: usize, sim: f64| {
         if r.examples.len() < MAX_EXAMPLES {
-            r.examples.push(ContaminationExample { kind: kind.into(), test_id: t.id.clone(), train_id: pool[p].id.clone(), similarity: sim });
+            r.examples.push(ContaminationExample {
+                kind: kind.into(),
+                test_id: t.id.clone(),
+                train_id: pool[p].id.clone(),
+                similarity: sim,
+            });
         }
     };
     for t in test {
@@ -88,7 +102,12 @@ pub fn check(test: &[&QaRecord], pool: &[&QaRecord]) -> ContaminationReport {
             }
             let best = overlap
                 .into_iter()
-                .map(|(p, inter)| (p, inter as f64 / (g.len() + pool_grams[p].len() - inter) as f64))
+                .map(|(p, inter)| {
+                    (
+                        p,
+                        inter as f64 / (g.len() + pool_grams[p].len() - inter) as f64,
+                    )
+                })
                 .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
             if let Some((p, sim)) = best.filter(|(_, s)| *s >= JACCARD_THRESHOLD) {
                 report.near_duplicates += 1;
@@ -96,10 +115,18 @@ pub fn check(test: &[&QaRecord], pool: &[&QaRecord]) -> ContaminationReport {
             }
         }
         if t.answer_type != AnswerType::Label {
-            let leak = t.answers.iter().map(|a| words(a)).filter(|w| w.len() >= 2).find_map(|w| {
-                let needle = format!(" {} ", w.join(" "));
-                pool_answers.iter().find(|(_, hay)| hay.contains(&needle)).map(|(p, _)| *p)
-            });
+            let leak = t
+                .answers
+                .iter()
+                .map(|a| words(a))
+                .filter(|w| w.len() >= 2)
+                .find_map(|w| {
+                    let needle = format!(" {} ", w.join(" "));
+                    pool_answers
+                        .iter()
+                        .find(|(_, hay)| hay.contains(&needle))
+                        .map(|(p, _)| *p)
+                });
             if let Some(p) = leak {
                 report.answer_leaks += 1;
                 example(&mut report, "answer", t, p, 1.0);
@@ -138,14 +165,30 @@ mod tests {
     #[test]
     fn finds_exact_near_and_answer_overlap() {
         let pool = [
-            q("p1", "Who wrote the play about Phoebe?", "J. M. Barrie wrote it"),
-            q("p2", "What is the name of the dog in the story of the old house by the lake?", "Rex"),
-            q("p3", "Where does Mark live?", "in a quiet suburb of Phoenix"),
+            q(
+                "p1",
+                "Who wrote the play about Phoebe?",
+                "J. M. Barrie wrote it",
+            ),
+            q(
+                "p2",
+                "What is the name of the dog in the story of the old house by the lake?",
+                "Rex",
+            ),
+            q(
+                "p3",
+                "Where does Mark live?",
+                "in a quiet suburb of Phoenix",
+            ),
         ];
         let test = [
             q("t1", "who wrote THE play about phoebe", "Barrie"),
             // 10 trigrams each after normalisation, 9 shared: Jaccard 9/11 ≈ 0.82 (computed by hand).
-            q("t2", "What is the name of the dog in the story of the old house by the river?", "Rex"),
+            q(
+                "t2",
+                "What is the name of the dog in the story of the old house by the river?",
+                "Rex",
+            ),
             q("t3", "Why does Mark run the station?", "a quiet suburb"),
             q("t4", "Completely unrelated question here", "nothing"),
         ];
@@ -155,6 +198,9 @@ mod tests {
         assert_eq!(r.exact_duplicates, 1);
         assert_eq!(r.near_duplicates, 1);
         assert_eq!(r.answer_leaks, 1, "{:?}", r.examples);
-        assert!(r.examples.iter().any(|e| e.kind == "answer" && e.test_id == "t3" && e.train_id == "p3"));
+        assert!(r
+            .examples
+            .iter()
+            .any(|e| e.kind == "answer" && e.test_id == "t3" && e.train_id == "p3"));
     }
 }

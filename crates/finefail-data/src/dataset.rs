@@ -30,14 +30,23 @@ pub struct Dataset {
 
 /// Builds the dataset named `name` from an import.
 pub fn build(name: &str, imported: Imported) -> Result<Dataset> {
-    let Imported { records, extra_documents, rows, dropped_unlabeled } = imported;
+    let Imported {
+        records,
+        extra_documents,
+        rows,
+        dropped_unlabeled,
+    } = imported;
     let mut corpus = Corpus::new(name);
     for doc in &extra_documents {
         corpus.add(doc);
     }
     // Documents given with text first, so text-less references (BioASQ, generic doc_id) resolve.
     for rec in &records {
-        for doc in rec.gold_documents.iter().filter(|d| !d.text.trim().is_empty()) {
+        for doc in rec
+            .gold_documents
+            .iter()
+            .filter(|d| !d.text.trim().is_empty())
+        {
             corpus.add(doc);
         }
     }
@@ -45,14 +54,25 @@ pub fn build(name: &str, imported: Imported) -> Result<Dataset> {
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     let mut questions: Vec<QaRecord> = Vec::new();
     let mut by_key: HashMap<(String, Vec<String>), usize> = HashMap::new();
-    let mut dropped = Dropped { duplicates: 0, unlabeled: dropped_unlabeled };
+    let mut dropped = Dropped {
+        duplicates: 0,
+        unlabeled: dropped_unlabeled,
+    };
     for rec in records {
         let loc = &rec.locator;
         if rec.question.trim().is_empty() {
-            return Err(DataError::bad_record(&loc.file, loc.describe(), "empty question"));
+            return Err(DataError::bad_record(
+                &loc.file,
+                loc.describe(),
+                "empty question",
+            ));
         }
         if rec.answerable && rec.answers.iter().all(|a| a.trim().is_empty()) {
-            return Err(DataError::bad_record(&loc.file, loc.describe(), "empty answer for an answerable question"));
+            return Err(DataError::bad_record(
+                &loc.file,
+                loc.describe(),
+                "empty answer for an answerable question",
+            ));
         }
         let id = match &rec.source_id {
             Some(id) => {
@@ -74,7 +94,10 @@ pub fn build(name: &str, imported: Imported) -> Result<Dataset> {
                 DataError::bad_record(
                     &loc.file,
                     loc.describe(),
-                    format!("gold document `{}` has no text anywhere in the input", doc.source_id.as_deref().unwrap_or("?")),
+                    format!(
+                        "gold document `{}` has no text anywhere in the input",
+                        doc.source_id.as_deref().unwrap_or("?")
+                    ),
                 )
             })?;
             if !gold.contains(&doc_id) {
@@ -111,10 +134,18 @@ pub fn build(name: &str, imported: Imported) -> Result<Dataset> {
     if questions.is_empty() {
         return Err(DataError::bad_input(
             "<input>",
-            format!("no questions found ({rows} records read, {} without a label)", dropped.unlabeled),
+            format!(
+                "no questions found ({rows} records read, {} without a label)",
+                dropped.unlabeled
+            ),
         ));
     }
-    Ok(Dataset { questions, documents: corpus.documents, rows, dropped })
+    Ok(Dataset {
+        questions,
+        documents: corpus.documents,
+        rows,
+        dropped,
+    })
 }
 
 /// Documents deduplicated by content hash; a source id maps to the first document it named.
@@ -127,7 +158,12 @@ struct Corpus {
 
 impl Corpus {
     fn new(dataset: &str) -> Self {
-        Self { dataset: dataset.to_string(), documents: Vec::new(), by_hash: HashMap::new(), by_source: BTreeMap::new() }
+        Self {
+            dataset: dataset.to_string(),
+            documents: Vec::new(),
+            by_hash: HashMap::new(),
+            by_source: BTreeMap::new(),
+        }
     }
 
     fn add(&mut self, doc: &RawDocument) {
@@ -142,7 +178,11 @@ impl Corpus {
                     Some(id) if !self.by_source.contains_key(id) => id.clone(),
                     _ => format!("{}:doc:{}", self.dataset, &hash[..12]),
                 };
-                self.documents.push(Document { doc_id, title: doc.title.clone(), text: doc.text.clone() });
+                self.documents.push(Document {
+                    doc_id,
+                    title: doc.title.clone(),
+                    text: doc.text.clone(),
+                });
                 self.by_hash.insert(hash, self.documents.len() - 1);
                 self.documents.len() - 1
             }

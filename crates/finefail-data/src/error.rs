@@ -27,7 +27,11 @@ pub enum DataError {
 impl DataError {
     /// A bad-input error about a whole file.
     pub fn bad_input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::BadInput { path: path.into(), record: None, message: message.into() }
+        Self::BadInput {
+            path: path.into(),
+            record: None,
+            message: message.into(),
+        }
     }
 
     /// A bad-input error about one record of a file (`line 12`, `record 3`, `question 5`…).
@@ -36,17 +40,27 @@ impl DataError {
         record: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Self::BadInput { path: path.into(), record: Some(record.into()), message: message.into() }
+        Self::BadInput {
+            path: path.into(),
+            record: Some(record.into()),
+            message: message.into(),
+        }
     }
 
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Wraps a polars error with the table path it concerns.
     pub fn table(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
-        Self::Table { path: path.into(), message: err.to_string() }
+        Self::Table {
+            path: path.into(),
+            message: err.to_string(),
+        }
     }
 
     /// True when the user must fix something (exit code 2): bad records, missing or unreadable

@@ -5,7 +5,10 @@
 /// `string.punctuation`, deleted rather than replaced by a space, as SQuAD does).
 pub fn normalize(text: &str) -> String {
     let lowered = text.to_lowercase();
-    let no_punct: String = lowered.chars().filter(|c| !c.is_ascii_punctuation()).collect();
+    let no_punct: String = lowered
+        .chars()
+        .filter(|c| !c.is_ascii_punctuation())
+        .collect();
     no_punct
         .split_whitespace()
         .filter(|w| !matches!(*w, "a" | "an" | "the"))
@@ -15,7 +18,11 @@ pub fn normalize(text: &str) -> String {
 
 /// The normalised words of `text`.
 pub fn words(text: &str) -> Vec<String> {
-    normalize(text).split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    normalize(text)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Collapses runs of whitespace to one space and trims: used for document identity, where

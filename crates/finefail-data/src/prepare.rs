@@ -63,34 +63,71 @@ pub struct Stats {
 
 /// Runs `data prepare`; `progress` hears one line per stage (the binary shows it).
 pub fn prepare(opts: &PrepareOptions, progress: &mut dyn FnMut(&str)) -> Result<Stats> {
-    opts.chunking.validate().map_err(|m| DataError::bad_input("--chunk-size", m))?;
-    let name = opts.name.clone().unwrap_or_else(|| opts.format.name().to_string());
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(DataError::bad_input("--name", format!("dataset name `{name}` may use only letters, digits, `.`, `_` and `-`")));
+    opts.chunking
+        .validate()
+        .map_err(|m| DataError::bad_input("--chunk-size", m))?;
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| opts.format.name().to_string());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(DataError::bad_input(
+            "--name",
+            format!("dataset name `{name}` may use only letters, digits, `.`, `_` and `-`"),
+        ));
     }
     // Fail on an unwritable output before the (possibly long) import.
     let staged = StagedDir::new(&opts.out)?;
 
-    progress(&format!("reading {} input from {}", opts.format.name(), opts.input.display()));
+    progress(&format!(
+        "reading {} input from {}",
+        opts.format.name(),
+        opts.input.display()
+    ));
     let imported = import(opts.format, &opts.input, &opts.map)?;
     if imported.rows == 0 {
-        return Err(DataError::bad_input(&opts.input, "the input holds no records"));
+        return Err(DataError::bad_input(
+            &opts.input,
+            "the input holds no records",
+        ));
     }
     let dataset = build(&name, imported)?;
-    progress(&format!("{} questions over {} documents", dataset.questions.len(), dataset.documents.len()));
+    progress(&format!(
+        "{} questions over {} documents",
+        dataset.questions.len(),
+        dataset.documents.len()
+    ));
 
     progress("chunking the corpus");
-    let chunks = chunk_corpus(&dataset.documents, &opts.chunking, opts.tokenizer.as_deref())?;
+    let chunks = chunk_corpus(
+        &dataset.documents,
+        &opts.chunking,
+        opts.tokenizer.as_deref(),
+    )?;
     progress("splitting");
     let splits = Splits::make(&dataset.questions, &opts.split)?;
     progress("checking contamination");
-    let by_id: HashMap<&str, &QaRecord> = dataset.questions.iter().map(|q| (q.id.as_str(), q)).collect();
-    let pick = |ids: &[String]| ids.iter().filter_map(|id| by_id.get(id.as_str()).copied()).collect::<Vec<_>>();
+    let by_id: HashMap<&str, &QaRecord> = dataset
+        .questions
+        .iter()
+        .map(|q| (q.id.as_str(), q))
+        .collect();
+    let pick = |ids: &[String]| {
+        ids.iter()
+            .filter_map(|id| by_id.get(id.as_str()).copied())
+            .collect::<Vec<_>>()
+    };
     let report = contamination::check(&pick(&splits.test), &pick(&splits.pool));
 
     let mut answer_types = BTreeMap::new();
     for q in &dataset.questions {
-        *answer_types.entry(q.answer_type.as_str().to_string()).or_insert(0) += 1;
+        *answer_types
+            .entry(q.answer_type.as_str().to_string())
+            .or_insert(0) += 1;
     }
     let stats = Stats {
         dataset: name,
@@ -124,13 +161,23 @@ pub fn prepare(opts: &PrepareOptions, progress: &mut dyn FnMut(&str)) -> Result<
 
 /// Reads `stats.json` of a prepared directory (checking the tables are there too).
 pub fn load_stats(dir: &Path) -> Result<Stats> {
-    for f in [files::QA, files::CORPUS, files::CHUNKS, files::SPLITS, files::STATS] {
+    for f in [
+        files::QA,
+        files::CORPUS,
+        files::CHUNKS,
+        files::SPLITS,
+        files::STATS,
+    ] {
         let p = dir.join(f);
         if !p.is_file() {
-            return Err(DataError::bad_input(&p, "missing; is this a directory written by `finefail data prepare`?"));
+            return Err(DataError::bad_input(
+                &p,
+                "missing; is this a directory written by `finefail data prepare`?",
+            ));
         }
     }
     let p = dir.join(files::STATS);
     let text = std::fs::read_to_string(&p).map_err(|e| DataError::io(&p, e))?;
-    serde_json::from_str(&text).map_err(|e| DataError::bad_input(&p, format!("not a valid stats.json: {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| DataError::bad_input(&p, format!("not a valid stats.json: {e}")))
 }

@@ -48,7 +48,11 @@ mod tests {
     fn splitmix_reference_values() {
         // Reference values of SplitMix64 seeded with 1234567 (Vigna's splitmix64.c).
         let mut r = SplitMix64::new(1234567, 0);
-        let expected = [6457827717110365317u64, 3203168211198807973, 9817491932198370423];
+        let expected = [
+            6457827717110365317u64,
+            3203168211198807973,
+            9817491932198370423,
+        ];
         for e in expected {
             assert_eq!(r.next_u64(), e);
         }

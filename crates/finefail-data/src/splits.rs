@@ -27,7 +27,9 @@ impl SplitUnit {
         match s {
             "question" => Ok(Self::Question),
             "document" => Ok(Self::Document),
-            _ => Err(format!("split unit `{s}` is unknown; use question or document")),
+            _ => Err(format!(
+                "split unit `{s}` is unknown; use question or document"
+            )),
         }
     }
 }
@@ -63,7 +65,10 @@ impl Splits {
     pub fn make(questions: &[QaRecord], config: &SplitConfig) -> Result<Self> {
         let total = questions.len();
         if config.test_size == 0 {
-            return Err(DataError::bad_input("--test-size", "the test set must hold at least one question"));
+            return Err(DataError::bad_input(
+                "--test-size",
+                "the test set must hold at least one question",
+            ));
         }
         if config.test_size >= total {
             return Err(DataError::bad_input(
@@ -78,7 +83,11 @@ impl Splits {
             SplitUnit::Document => {
                 let mut by_doc: HashMap<&str, usize> = HashMap::new();
                 for (i, q) in questions.iter().enumerate() {
-                    let key = q.gold_doc_ids.first().map(String::as_str).unwrap_or(q.id.as_str());
+                    let key = q
+                        .gold_doc_ids
+                        .first()
+                        .map(String::as_str)
+                        .unwrap_or(q.id.as_str());
                     match by_doc.get(key) {
                         Some(&g) => groups[g].push(i),
                         None => {
@@ -104,11 +113,18 @@ impl Splits {
         let val_size = config.val_size.unwrap_or_else(|| (left / 10).min(100));
         let mut val = take(val_size);
         let in_split: std::collections::HashSet<usize> = test.iter().chain(&val).copied().collect();
-        let pool: Vec<String> = (0..total).filter(|i| !in_split.contains(i)).map(|i| questions[i].id.clone()).collect();
+        let pool: Vec<String> = (0..total)
+            .filter(|i| !in_split.contains(i))
+            .map(|i| questions[i].id.clone())
+            .collect();
         // Within test and val keep table order: stable, and readable in reports.
         test.sort_unstable();
         val.sort_unstable();
-        let ids = |v: &[usize]| v.iter().map(|&i| questions[i].id.clone()).collect::<Vec<_>>();
+        let ids = |v: &[usize]| {
+            v.iter()
+                .map(|&i| questions[i].id.clone())
+                .collect::<Vec<_>>()
+        };
         let mut splits = Splits {
             unit: config.unit,
             split_seed: config.split_seed,
@@ -118,7 +134,9 @@ impl Splits {
             train_order: BTreeMap::new(),
         };
         for &seed in &config.seeds {
-            splits.train_order.insert(seed.to_string(), splits.compute_train_order(seed));
+            splits
+                .train_order
+                .insert(seed.to_string(), splits.compute_train_order(seed));
         }
         Ok(splits)
     }
@@ -132,7 +150,10 @@ impl Splits {
 
     /// The training order for `seed`: the stored one, or computed on demand.
     pub fn train_order(&self, seed: u64) -> Vec<String> {
-        self.train_order.get(&seed.to_string()).cloned().unwrap_or_else(|| self.compute_train_order(seed))
+        self.train_order
+            .get(&seed.to_string())
+            .cloned()
+            .unwrap_or_else(|| self.compute_train_order(seed))
     }
 
     /// The training subset of size `n` for `seed`: the first `n` of the seed's order.
@@ -151,7 +172,8 @@ impl Splits {
     /// Reads `splits.json`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| DataError::bad_input(path, format!("not a valid splits.json: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| DataError::bad_input(path, format!("not a valid splits.json: {e}")))
     }
 
     /// Writes `splits.json` atomically.
@@ -182,7 +204,13 @@ mod tests {
     }
 
     fn config(unit: SplitUnit, test: usize, seeds: Vec<u64>) -> SplitConfig {
-        SplitConfig { unit, test_size: test, val_size: None, split_seed: 0, seeds }
+        SplitConfig {
+            unit,
+            test_size: test,
+            val_size: None,
+            split_seed: 0,
+            seeds,
+        }
     }
 
     #[test]
@@ -205,13 +233,23 @@ mod tests {
         let test: std::collections::HashSet<_> = s.test.iter().chain(&s.val).collect();
         for seed in [0u64, 1, 2, 17] {
             let sizes = [0usize, 50, 200, 500, 1000];
-            let subsets: Vec<Vec<String>> = sizes.iter().map(|&n| s.train_subset(seed, n).unwrap()).collect();
+            let subsets: Vec<Vec<String>> = sizes
+                .iter()
+                .map(|&n| s.train_subset(seed, n).unwrap())
+                .collect();
             for w in subsets.windows(2) {
-                assert_eq!(&w[1][..w[0].len()], &w[0][..], "seed {seed}: smaller subset is not a prefix");
+                assert_eq!(
+                    &w[1][..w[0].len()],
+                    &w[0][..],
+                    "seed {seed}: smaller subset is not a prefix"
+                );
             }
             assert!(subsets.last().unwrap().iter().all(|id| !test.contains(id)));
         }
-        assert_ne!(s.train_subset(0, 50).unwrap(), s.train_subset(1, 50).unwrap());
+        assert_ne!(
+            s.train_subset(0, 50).unwrap(),
+            s.train_subset(1, 50).unwrap()
+        );
         // A stored order equals the on-demand computation.
         assert_eq!(s.train_order(1), s.compute_train_order(1));
     }
@@ -230,7 +268,8 @@ mod tests {
         let s = Splits::make(&qs, &config(SplitUnit::Document, 50, vec![0])).unwrap();
         assert_eq!(s.test.len(), 60); // two whole documents
         let doc_of = |id: &String| qs.iter().find(|q| &q.id == id).unwrap().gold_doc_ids[0].clone();
-        let test_docs: std::collections::HashSet<_> = s.test.iter().chain(&s.val).map(doc_of).collect();
+        let test_docs: std::collections::HashSet<_> =
+            s.test.iter().chain(&s.val).map(doc_of).collect();
         assert!(s.pool.iter().all(|id| !test_docs.contains(&doc_of(id))));
     }
 

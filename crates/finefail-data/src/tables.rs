@@ -13,11 +13,20 @@ pub fn write_qa(path: &Path, rows: &[QaRecord]) -> Result<()> {
         str_col("dataset", rows.iter().map(|r| Some(r.dataset.as_str()))),
         str_col("question", rows.iter().map(|r| Some(r.question.as_str()))),
         list_col("answers", rows.iter().map(|r| &r.answers)),
-        str_col("answer_type", rows.iter().map(|r| Some(r.answer_type.as_str()))),
+        str_col(
+            "answer_type",
+            rows.iter().map(|r| Some(r.answer_type.as_str())),
+        ),
         str_col("label", rows.iter().map(|r| r.label.map(Label::as_str))),
-        Column::new("answerable".into(), rows.iter().map(|r| r.answerable).collect::<Vec<_>>()),
+        Column::new(
+            "answerable".into(),
+            rows.iter().map(|r| r.answerable).collect::<Vec<_>>(),
+        ),
         list_col("gold_doc_ids", rows.iter().map(|r| &r.gold_doc_ids)),
-        str_col("source_split", rows.iter().map(|r| Some(r.source_split.as_str()))),
+        str_col(
+            "source_split",
+            rows.iter().map(|r| Some(r.source_split.as_str())),
+        ),
     ];
     write(path, rows.len(), columns)
 }
@@ -27,15 +36,34 @@ pub fn read_qa(path: &Path) -> Result<Vec<QaRecord>> {
     let df = read(path)?;
     let t = Reader { df: &df, path };
     let (ids, datasets, questions) = (t.strs("id")?, t.strs("dataset")?, t.strs("question")?);
-    let (answers, types, labels) = (t.lists("answers")?, t.strs("answer_type")?, t.opt_strs("label")?);
-    let (answerable, gold, splits) = (t.bools("answerable")?, t.lists("gold_doc_ids")?, t.strs("source_split")?);
+    let (answers, types, labels) = (
+        t.lists("answers")?,
+        t.strs("answer_type")?,
+        t.opt_strs("label")?,
+    );
+    let (answerable, gold, splits) = (
+        t.bools("answerable")?,
+        t.lists("gold_doc_ids")?,
+        t.strs("source_split")?,
+    );
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
-        let answer_type = AnswerType::parse(&types[i])
-            .ok_or_else(|| DataError::bad_record(path, format!("row {}", i + 1), format!("unknown answer_type `{}`", types[i])))?;
+        let answer_type = AnswerType::parse(&types[i]).ok_or_else(|| {
+            DataError::bad_record(
+                path,
+                format!("row {}", i + 1),
+                format!("unknown answer_type `{}`", types[i]),
+            )
+        })?;
         let label = match &labels[i] {
             None => None,
-            Some(l) => Some(Label::parse(l).ok_or_else(|| DataError::bad_record(path, format!("row {}", i + 1), format!("unknown label `{l}`")))?),
+            Some(l) => Some(Label::parse(l).ok_or_else(|| {
+                DataError::bad_record(
+                    path,
+                    format!("row {}", i + 1),
+                    format!("unknown label `{l}`"),
+                )
+            })?),
         };
         out.push(QaRecord {
             id: ids[i].clone(),
@@ -67,7 +95,13 @@ pub fn read_corpus(path: &Path) -> Result<Vec<Document>> {
     let df = read(path)?;
     let t = Reader { df: &df, path };
     let (ids, titles, texts) = (t.strs("doc_id")?, t.strs("title")?, t.strs("text")?);
-    Ok((0..df.height()).map(|i| Document { doc_id: ids[i].clone(), title: titles[i].clone(), text: texts[i].clone() }).collect())
+    Ok((0..df.height())
+        .map(|i| Document {
+            doc_id: ids[i].clone(),
+            title: titles[i].clone(),
+            text: texts[i].clone(),
+        })
+        .collect())
 }
 
 /// Writes `chunks.parquet`.
@@ -75,8 +109,14 @@ pub fn write_chunks(path: &Path, chunks: &[Chunk]) -> Result<()> {
     let columns = vec![
         str_col("chunk_id", chunks.iter().map(|c| Some(c.chunk_id.as_str()))),
         str_col("doc_id", chunks.iter().map(|c| Some(c.doc_id.as_str()))),
-        Column::new("start".into(), chunks.iter().map(|c| c.start).collect::<Vec<u64>>()),
-        Column::new("end".into(), chunks.iter().map(|c| c.end).collect::<Vec<u64>>()),
+        Column::new(
+            "start".into(),
+            chunks.iter().map(|c| c.start).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "end".into(),
+            chunks.iter().map(|c| c.end).collect::<Vec<u64>>(),
+        ),
         str_col("text", chunks.iter().map(|c| Some(c.text.as_str()))),
     ];
     write(path, chunks.len(), columns)
@@ -89,7 +129,13 @@ pub fn read_chunks(path: &Path) -> Result<Vec<Chunk>> {
     let (ids, docs, texts) = (t.strs("chunk_id")?, t.strs("doc_id")?, t.strs("text")?);
     let (starts, ends) = (t.u64s("start")?, t.u64s("end")?);
     Ok((0..df.height())
-        .map(|i| Chunk { chunk_id: ids[i].clone(), doc_id: docs[i].clone(), start: starts[i], end: ends[i], text: texts[i].clone() })
+        .map(|i| Chunk {
+            chunk_id: ids[i].clone(),
+            doc_id: docs[i].clone(),
+            start: starts[i],
+            end: ends[i],
+            text: texts[i].clone(),
+        })
         .collect())
 }
 
@@ -98,13 +144,17 @@ fn str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Col
 }
 
 fn list_col<'a>(name: &str, values: impl Iterator<Item = &'a Vec<String>>) -> Column {
-    let series: Vec<Series> = values.map(|v| Series::new(PlSmallStr::EMPTY, v.as_slice())).collect();
+    let series: Vec<Series> = values
+        .map(|v| Series::new(PlSmallStr::EMPTY, v.as_slice()))
+        .collect();
     let mut s = Series::new(name.into(), series.as_slice());
     if series.is_empty() {
         s = Series::new_empty(name.into(), &DataType::List(Box::new(DataType::String)));
     }
     // Lists that happen to be all empty must still be typed list<str>.
-    let s = s.cast(&DataType::List(Box::new(DataType::String))).unwrap_or(s);
+    let s = s
+        .cast(&DataType::List(Box::new(DataType::String)))
+        .unwrap_or(s);
     s.into_column()
 }
 
@@ -123,7 +173,9 @@ fn write(path: &Path, height: usize, columns: Vec<Column>) -> Result<()> {
 
 fn read(path: &Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    ParquetReader::new(file).finish().map_err(|e| DataError::table(path, format!("not a readable parquet table: {e}")))
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| DataError::table(path, format!("not a readable parquet table: {e}")))
 }
 
 /// Typed column access with errors that name the table and the column.
@@ -142,36 +194,55 @@ impl Reader<'_> {
 
     fn opt_strs(&self, name: &str) -> Result<Vec<Option<String>>> {
         let s = self.series(name)?;
-        let ca = s.str().map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+        let ca = s
+            .str()
+            .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
         Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
     }
 
     fn strs(&self, name: &str) -> Result<Vec<String>> {
-        Ok(self.opt_strs(name)?.into_iter().map(Option::unwrap_or_default).collect())
+        Ok(self
+            .opt_strs(name)?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect())
     }
 
     fn bools(&self, name: &str) -> Result<Vec<bool>> {
         let s = self.series(name)?;
-        let ca = s.bool().map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+        let ca = s
+            .bool()
+            .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
         Ok(ca.iter().map(|v| v.unwrap_or(false)).collect())
     }
 
     fn u64s(&self, name: &str) -> Result<Vec<u64>> {
-        let s = self.series(name)?.cast(&DataType::UInt64).map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
-        let ca = s.u64().map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+        let s = self
+            .series(name)?
+            .cast(&DataType::UInt64)
+            .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+        let ca = s
+            .u64()
+            .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
         Ok(ca.iter().map(|v| v.unwrap_or(0)).collect())
     }
 
     fn lists(&self, name: &str) -> Result<Vec<Vec<String>>> {
         let s = self.series(name)?;
-        let ca = s.list().map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+        let ca = s
+            .list()
+            .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
         let mut out = Vec::with_capacity(ca.len());
         for item in ca.amortized_iter() {
             let v = match item {
                 None => Vec::new(),
                 Some(inner) => {
-                    let strs = inner.as_ref().str().map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
-                    strs.iter().map(|x| x.unwrap_or_default().to_string()).collect()
+                    let strs = inner.as_ref().str().map_err(|e| {
+                        DataError::table(self.path, format!("column `{name}`: {e}"))
+                    })?;
+                    strs.iter()
+                        .map(|x| x.unwrap_or_default().to_string())
+                        .collect()
                 }
             };
             out.push(v);

@@ -26,12 +26,18 @@ pub enum ModelError {
 impl ModelError {
     /// Shorthand for a bad-input error about `path`.
     pub fn bad_input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::BadInput { path: path.into(), message: message.into() }
+        Self::BadInput {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// True when the error is the user's to fix (exit code 2), false for internal failures (exit 1).

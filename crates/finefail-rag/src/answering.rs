@@ -32,7 +32,9 @@ impl AnswerContext {
             "retrieved" => Ok(Self::Retrieved),
             "none" => Ok(Self::None),
             "gold" => Ok(Self::Gold),
-            _ => Err(format!("context `{s}` is unknown; use retrieved, none or gold")),
+            _ => Err(format!(
+                "context `{s}` is unknown; use retrieved, none or gold"
+            )),
         }
     }
 
@@ -52,15 +54,26 @@ pub fn check_arm(arm: &str, context: AnswerContext) -> std::result::Result<(), S
         Some((b, s)) => (b, Some(s)),
         None => (arm, None),
     };
-    let ok_part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
     let parts: Vec<&str> = body.split('/').collect();
     let well_formed = matches!(parts.len(), 3 | 4)
         && ok_part(parts[0])
         && ok_part(parts[1])
-        && parts[2].strip_prefix('n').is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        && parts.get(3).is_none_or(|s| s.strip_prefix('s').is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())));
+        && parts[2]
+            .strip_prefix('n')
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        && parts.get(3).is_none_or(|s| {
+            s.strip_prefix('s')
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        });
     if !well_formed {
-        return Err(format!("arm `{arm}` must look like DATASET/MODEL/nN[/sSEED][@none|@gold]"));
+        return Err(format!(
+            "arm `{arm}` must look like DATASET/MODEL/nN[/sSEED][@none|@gold]"
+        ));
     }
     let expected = match context {
         AnswerContext::Retrieved => None,
@@ -118,14 +131,24 @@ pub fn answer_test_set(
     }
     let data_err = |e: finefail_data::DataError| RagError::bad_input(e.to_string());
     let questions: HashMap<String, QaRecord> =
-        finefail_data::tables::read_qa(&data_dir.join(files::QA)).map_err(data_err)?.into_iter().map(|q| (q.id.clone(), q)).collect();
+        finefail_data::tables::read_qa(&data_dir.join(files::QA))
+            .map_err(data_err)?
+            .into_iter()
+            .map(|q| (q.id.clone(), q))
+            .collect();
     let splits = Splits::load(&data_dir.join(files::SPLITS)).map_err(data_err)?;
-    let chunks: Vec<Chunk> = finefail_data::tables::read_chunks(&data_dir.join(files::CHUNKS)).map_err(data_err)?;
+    let chunks: Vec<Chunk> =
+        finefail_data::tables::read_chunks(&data_dir.join(files::CHUNKS)).map_err(data_err)?;
     let contexts = contexts_for(opts, &splits.test, &questions, &chunks, retrieval_dir)?;
 
     let parts = out_dir.join("parts");
     std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
-    let budget = model.model.config.max_position_embeddings.saturating_sub(opts.max_new_tokens).max(16);
+    let budget = model
+        .model
+        .config
+        .max_position_embeddings
+        .saturating_sub(opts.max_new_tokens)
+        .max(16);
     let gen = model.generation_config(opts.max_new_tokens, opts.sampling);
     let total = splits.test.len();
     let batches: Vec<&[String]> = splits.test.chunks(opts.batch_size).collect();
@@ -137,18 +160,34 @@ pub fn answer_test_set(
             progress(done, total);
             continue;
         }
-        let count = |m: &[finefail_model::chat::ChatMessage]| model.prompt_tokens(m).map(|t| t.len()).unwrap_or(usize::MAX);
+        let count = |m: &[finefail_model::chat::ChatMessage]| {
+            model
+                .prompt_tokens(m)
+                .map(|t| t.len())
+                .unwrap_or(usize::MAX)
+        };
         let mut conversations = Vec::with_capacity(ids.len());
         let mut prompt_lens = Vec::with_capacity(ids.len());
         for id in ids.iter() {
-            let q = questions.get(id).ok_or_else(|| RagError::bad_input(format!("splits.json names `{id}`, which is not in qa.parquet")))?;
-            let fitted = fit_chunks(&q.question, contexts.get(id).map(Vec::as_slice).unwrap_or(&[]), budget, &count);
+            let q = questions.get(id).ok_or_else(|| {
+                RagError::bad_input(format!(
+                    "splits.json names `{id}`, which is not in qa.parquet"
+                ))
+            })?;
+            let fitted = fit_chunks(
+                &q.question,
+                contexts.get(id).map(Vec::as_slice).unwrap_or(&[]),
+                budget,
+                &count,
+            );
             let messages = rag_messages(&q.question, &fitted);
             prompt_lens.push(count(&messages) as u64);
             conversations.push(messages);
         }
         let started = Instant::now();
-        let generations = model.answer(&conversations, &gen).map_err(|e| RagError::Other(e.to_string()))?;
+        let generations = model
+            .answer(&conversations, &gen)
+            .map_err(|e| RagError::Other(e.to_string()))?;
         let ms = (started.elapsed().as_millis() as u64) / ids.len() as u64;
         let rows: Vec<AnswerRecord> = ids
             .iter()
@@ -188,16 +227,25 @@ fn contexts_for(
     chunks: &[Chunk],
     retrieval_dir: Option<&Path>,
 ) -> Result<HashMap<String, Vec<String>>> {
-    let text: HashMap<&str, &str> = chunks.iter().map(|c| (c.chunk_id.as_str(), c.text.as_str())).collect();
+    let text: HashMap<&str, &str> = chunks
+        .iter()
+        .map(|c| (c.chunk_id.as_str(), c.text.as_str()))
+        .collect();
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     match opts.context {
         AnswerContext::None => {}
         AnswerContext::Retrieved => {
-            let dir = retrieval_dir.ok_or_else(|| RagError::bad_input("retrieved context needs --retrieval DIR"))?;
+            let dir = retrieval_dir
+                .ok_or_else(|| RagError::bad_input("retrieved context needs --retrieval DIR"))?;
             let mut rows = crate::tables::read_retrieval(&dir.join("retrieval.parquet"))?;
             rows.sort_by(|a, b| a.question_id.cmp(&b.question_id).then(a.rank.cmp(&b.rank)));
             for r in rows.into_iter().filter(|r| r.rank as usize <= opts.top_k) {
-                let t = text.get(r.chunk_id.as_str()).ok_or_else(|| RagError::bad_input(format!("retrieval names chunk `{}`, which is not in chunks.parquet", r.chunk_id)))?;
+                let t = text.get(r.chunk_id.as_str()).ok_or_else(|| {
+                    RagError::bad_input(format!(
+                        "retrieval names chunk `{}`, which is not in chunks.parquet",
+                        r.chunk_id
+                    ))
+                })?;
                 out.entry(r.question_id).or_default().push(t.to_string());
             }
             if let Some(missing) = test.iter().find(|id| !out.contains_key(*id)) {
@@ -224,8 +272,12 @@ fn contexts_for(
 /// Writes answer rows as parquet, atomically.
 pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
     let n = rows.len();
-    let col_s = |name: &str, f: &dyn Fn(&AnswerRecord) -> &str| Column::new(name.into(), rows.iter().map(f).collect::<Vec<&str>>());
-    let col_u = |name: &str, f: &dyn Fn(&AnswerRecord) -> u64| Column::new(name.into(), rows.iter().map(f).collect::<Vec<u64>>());
+    let col_s = |name: &str, f: &dyn Fn(&AnswerRecord) -> &str| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<&str>>())
+    };
+    let col_u = |name: &str, f: &dyn Fn(&AnswerRecord) -> u64| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<u64>>())
+    };
     let mut df = DataFrame::new(
         n,
         vec![
@@ -241,7 +293,9 @@ pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
     .map_err(|e| RagError::Other(e.to_string()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| RagError::io(dir, e))?;
-    ParquetWriter::new(tmp.as_file()).finish(&mut df).map_err(|e| RagError::Other(format!("{}: {e}", path.display())))?;
+    ParquetWriter::new(tmp.as_file())
+        .finish(&mut df)
+        .map_err(|e| RagError::Other(format!("{}: {e}", path.display())))?;
     tmp.persist(path).map_err(|e| RagError::io(path, e.error))?;
     Ok(())
 }
@@ -249,15 +303,31 @@ pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
 /// Reads answer rows back.
 pub fn read_answer_records(path: &Path) -> Result<Vec<AnswerRecord>> {
     let file = std::fs::File::open(path).map_err(|e| RagError::io(path, e))?;
-    let df = ParquetReader::new(file).finish().map_err(|e| RagError::bad_input(format!("{}: {e}", path.display())))?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| RagError::bad_input(format!("{}: {e}", path.display())))?;
     let bad = |e: PolarsError| RagError::bad_input(format!("{}: {e}", path.display()));
     let s = |name: &str| -> Result<Vec<String>> {
         let c = df.column(name).map_err(bad)?;
-        Ok(c.as_materialized_series().str().map_err(bad)?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+        Ok(c.as_materialized_series()
+            .str()
+            .map_err(bad)?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
     };
     let u = |name: &str| -> Result<Vec<u64>> {
-        let c = df.column(name).map_err(bad)?.as_materialized_series().cast(&DataType::UInt64).map_err(bad)?;
-        Ok(c.u64().map_err(bad)?.iter().map(|v| v.unwrap_or(0)).collect())
+        let c = df
+            .column(name)
+            .map_err(bad)?
+            .as_materialized_series()
+            .cast(&DataType::UInt64)
+            .map_err(bad)?;
+        Ok(c.u64()
+            .map_err(bad)?
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect())
     };
     let (arm, qid, ctx, ans) = (s("arm")?, s("question_id")?, s("context")?, s("answer")?);
     let (pt, at, ms) = (u("prompt_tokens")?, u("answer_tokens")?, u("ms")?);

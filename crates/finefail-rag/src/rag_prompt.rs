@@ -6,17 +6,22 @@
 use finefail_model::chat::ChatMessage;
 
 /// The system line of the RAG prompt (retrieved or gold context).
-pub const SYSTEM_WITH_CONTEXT: &str = "Answer the question using only the numbered context passages. \
+pub const SYSTEM_WITH_CONTEXT: &str =
+    "Answer the question using only the numbered context passages. \
 Be brief. If the context does not contain the answer, reply exactly: I don't know.";
 
 /// The system line of the closed-book prompt (`@none` arms): what the model knows by itself.
-pub const SYSTEM_CLOSED_BOOK: &str = "Answer the question. Be brief. If you do not know the answer, reply exactly: I don't know.";
+pub const SYSTEM_CLOSED_BOOK: &str =
+    "Answer the question. Be brief. If you do not know the answer, reply exactly: I don't know.";
 
 /// The conversation for one question: system line, then a user turn with the numbered chunks (none
 /// for closed book) and the question.
 pub fn rag_messages(question: &str, chunks: &[String]) -> Vec<ChatMessage> {
     if chunks.is_empty() {
-        return vec![ChatMessage::new("system", SYSTEM_CLOSED_BOOK), ChatMessage::new("user", question)];
+        return vec![
+            ChatMessage::new("system", SYSTEM_CLOSED_BOOK),
+            ChatMessage::new("user", question),
+        ];
     }
     let mut user = String::from("Context:\n");
     for (i, c) in chunks.iter().enumerate() {
@@ -24,7 +29,10 @@ pub fn rag_messages(question: &str, chunks: &[String]) -> Vec<ChatMessage> {
     }
     user.push_str("Question: ");
     user.push_str(question);
-    vec![ChatMessage::new("system", SYSTEM_WITH_CONTEXT), ChatMessage::new("user", user)]
+    vec![
+        ChatMessage::new("system", SYSTEM_WITH_CONTEXT),
+        ChatMessage::new("user", user),
+    ]
 }
 
 /// Shortens the chunks until `count(messages)` fits `budget` tokens: the last non-empty chunk loses
@@ -38,7 +46,9 @@ pub fn fit_chunks(
 ) -> Vec<String> {
     let mut chunks: Vec<String> = chunks.to_vec();
     while count(&rag_messages(question, &chunks)) > budget {
-        let Some(last) = chunks.iter().rposition(|c| !c.is_empty()) else { break };
+        let Some(last) = chunks.iter().rposition(|c| !c.is_empty()) else {
+            break;
+        };
         let chars: Vec<char> = chunks[last].chars().collect();
         let keep = chars.len().saturating_sub((chars.len() / 4).max(16));
         chunks[last] = chars[..keep].iter().collect();
@@ -58,7 +68,10 @@ mod tests {
     fn chunks_are_numbered_and_the_question_comes_last() {
         let m = rag_messages("Who?", &["alpha".into(), "beta".into()]);
         assert_eq!(m[0].content, SYSTEM_WITH_CONTEXT);
-        assert_eq!(m[1].content, "Context:\n[1] alpha\n\n[2] beta\n\nQuestion: Who?");
+        assert_eq!(
+            m[1].content,
+            "Context:\n[1] alpha\n\n[2] beta\n\nQuestion: Who?"
+        );
         assert_eq!(rag_messages("Who?", &[])[0].content, SYSTEM_CLOSED_BOOK);
     }
 
@@ -71,7 +84,11 @@ mod tests {
         let budget = count(&rag_messages(question, &chunks[..1])) + 100;
         let fitted = fit_chunks(question, &chunks, budget, &count);
         assert_eq!(fitted[0], "a".repeat(200));
-        assert!(fitted[1].len() < 200 && fitted[1].len() > 50, "{}", fitted[1].len());
+        assert!(
+            fitted[1].len() < 200 && fitted[1].len() > 50,
+            "{}",
+            fitted[1].len()
+        );
         let m = rag_messages(question, &fitted);
         assert!(count(&m) <= budget && m[1].content.ends_with(question));
         // A budget below the bare question drops every chunk but still asks the question.

@@ -104,7 +104,10 @@ pub struct Sweep {
 
 impl Default for Sweep {
     fn default() -> Self {
-        Self { sizes: vec![0, 50, 100], seeds: vec![0, 1] }
+        Self {
+            sizes: vec![0, 50, 100],
+            seeds: vec![0, 1],
+        }
     }
 }
 
@@ -119,7 +122,11 @@ pub struct Chunking {
 
 impl Default for Chunking {
     fn default() -> Self {
-        Self { unit: "chars".into(), size: 1000, overlap: 150 }
+        Self {
+            unit: "chars".into(),
+            size: 1000,
+            overlap: 150,
+        }
     }
 }
 
@@ -136,7 +143,11 @@ pub struct Retrieval {
 
 impl Default for Retrieval {
     fn default() -> Self {
-        Self { retriever: "hybrid".into(), top_k: 3, embedder: "checkpoints/all-minilm-l6-v2".into() }
+        Self {
+            retriever: "hybrid".into(),
+            top_k: 3,
+            embedder: "checkpoints/all-minilm-l6-v2".into(),
+        }
     }
 }
 
@@ -156,7 +167,9 @@ impl Default for Lora {
             r: 16,
             alpha: 32.0,
             dropout: 0.05,
-            targets: ["q_proj", "k_proj", "v_proj", "o_proj"].map(String::from).to_vec(),
+            targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -232,7 +245,13 @@ pub struct Generation {
 
 impl Default for Generation {
     fn default() -> Self {
-        Self { max_new_tokens: 64, temperature: 0.0, top_p: 1.0, batch_size: 8, stop: Vec::new() }
+        Self {
+            max_new_tokens: 64,
+            temperature: 0.0,
+            top_p: 1.0,
+            batch_size: 8,
+            stop: Vec::new(),
+        }
     }
 }
 
@@ -248,7 +267,10 @@ pub struct Eval {
 
 impl Default for Eval {
     fn default() -> Self {
-        Self { contexts: vec!["retrieved".into()], metrics: Vec::new() }
+        Self {
+            contexts: vec!["retrieved".into()],
+            metrics: Vec::new(),
+        }
     }
 }
 
@@ -294,7 +316,12 @@ pub struct Stats {
 
 impl Default for Stats {
     fn default() -> Self {
-        Self { bootstrap: 10_000, alpha: 0.05, seed: 0, primary: Vec::new() }
+        Self {
+            bootstrap: 10_000,
+            alpha: 0.05,
+            seed: 0,
+            primary: Vec::new(),
+        }
     }
 }
 
@@ -313,15 +340,53 @@ pub struct Slurm {
 
 impl Default for Slurm {
     fn default() -> Self {
-        Self { partition: None, time: "04:00:00".into(), gres: None, cpus_per_task: 2, mem: None, sbatch_args: Vec::new() }
+        Self {
+            partition: None,
+            time: "04:00:00".into(),
+            gres: None,
+            cpus_per_task: 2,
+            mem: None,
+            sbatch_args: Vec::new(),
+        }
     }
 }
 
 /// Every valid key, by table (`""` = top level): the source of "did you mean" suggestions and of
 /// the docs/config.md table. A test checks it against the structs above.
 pub const SCHEMA: &[(&str, &[&str])] = &[
-    ("", &["name", "device", "datasets", "models", "sweep", "chunking", "retrieval", "lora", "train", "generation", "eval", "judge", "stats", "slurm"]),
-    ("datasets", &["name", "format", "input", "test_size", "val_size", "split_unit", "split_seed", "sizes", "map"]),
+    (
+        "",
+        &[
+            "name",
+            "device",
+            "datasets",
+            "models",
+            "sweep",
+            "chunking",
+            "retrieval",
+            "lora",
+            "train",
+            "generation",
+            "eval",
+            "judge",
+            "stats",
+            "slurm",
+        ],
+    ),
+    (
+        "datasets",
+        &[
+            "name",
+            "format",
+            "input",
+            "test_size",
+            "val_size",
+            "split_unit",
+            "split_seed",
+            "sizes",
+            "map",
+        ],
+    ),
     ("models", &["name", "path", "chat_template"]),
     ("sweep", &["sizes", "seeds"]),
     ("chunking", &["unit", "size", "overlap"]),
@@ -330,18 +395,67 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
     (
         "train",
         &[
-            "format", "epochs", "max_steps", "lr", "betas", "eps", "weight_decay", "max_grad_norm", "schedule", "warmup_ratio",
-            "batch_size", "micro_batch_size", "max_seq_len", "checkpoint_every", "eval_every", "early_stop_patience", "keep",
+            "format",
+            "epochs",
+            "max_steps",
+            "lr",
+            "betas",
+            "eps",
+            "weight_decay",
+            "max_grad_norm",
+            "schedule",
+            "warmup_ratio",
+            "batch_size",
+            "micro_batch_size",
+            "max_seq_len",
+            "checkpoint_every",
+            "eval_every",
+            "early_stop_patience",
+            "keep",
         ],
     ),
-    ("generation", &["max_new_tokens", "temperature", "top_p", "batch_size", "stop"]),
+    (
+        "generation",
+        &[
+            "max_new_tokens",
+            "temperature",
+            "top_p",
+            "batch_size",
+            "stop",
+        ],
+    ),
     ("eval", &["contexts", "metrics"]),
-    ("judge", &["url", "model", "key_env", "repeats", "concurrency", "timeout_s", "max_retries"]),
+    (
+        "judge",
+        &[
+            "url",
+            "model",
+            "key_env",
+            "repeats",
+            "concurrency",
+            "timeout_s",
+            "max_retries",
+        ],
+    ),
     ("stats", &["bootstrap", "alpha", "seed", "primary"]),
-    ("slurm", &["partition", "time", "gres", "cpus_per_task", "mem", "sbatch_args"]),
+    (
+        "slurm",
+        &[
+            "partition",
+            "time",
+            "gres",
+            "cpus_per_task",
+            "mem",
+            "sbatch_args",
+        ],
+    ),
 ];
 
 /// The valid keys of `table`.
 pub fn keys_of(table: &str) -> &'static [&'static str] {
-    SCHEMA.iter().find(|(t, _)| *t == table).map(|(_, k)| *k).unwrap_or(&[])
+    SCHEMA
+        .iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, k)| *k)
+        .unwrap_or(&[])
 }

@@ -46,9 +46,20 @@ pub struct RunSummary {
 /// Progress events for the binary to draw.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
-    Start { step: &'a Step, index: usize, total: usize },
-    Cached { step: &'a Step, index: usize, total: usize },
-    Done { step: &'a Step, wall_s: f64 },
+    Start {
+        step: &'a Step,
+        index: usize,
+        total: usize,
+    },
+    Cached {
+        step: &'a Step,
+        index: usize,
+        total: usize,
+    },
+    Done {
+        step: &'a Step,
+        wall_s: f64,
+    },
 }
 
 /// Which steps an execution covers.
@@ -62,25 +73,49 @@ pub enum Scope<'a> {
 }
 
 /// Runs `plan` with `work`, stopping after the steps of kind `until` (and everything before them).
-pub fn execute(plan: &Plan, work: &dyn StepWork, until: Option<&str>, progress: &mut dyn FnMut(Event)) -> Result<RunSummary> {
+pub fn execute(
+    plan: &Plan,
+    work: &dyn StepWork,
+    until: Option<&str>,
+    progress: &mut dyn FnMut(Event),
+) -> Result<RunSummary> {
     execute_scope(plan, work, Scope::Until(until), progress)
 }
 
 /// Runs the steps of `scope`.
-pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &mut dyn FnMut(Event)) -> Result<RunSummary> {
+pub fn execute_scope(
+    plan: &Plan,
+    work: &dyn StepWork,
+    scope: Scope,
+    progress: &mut dyn FnMut(Event),
+) -> Result<RunSummary> {
     let run_dir = &plan.run_dir;
-    std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io { path: run_dir.clone(), source: e })?;
+    std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io {
+        path: run_dir.clone(),
+        source: e,
+    })?;
     let steps: Vec<&Step> = match scope {
         Scope::Until(until) => {
-            let last_kind = until.and_then(|u| STEP_KINDS.iter().position(|k| *k == u)).unwrap_or(STEP_KINDS.len() - 1);
-            plan.steps.iter().filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last_kind).collect()
+            let last_kind = until
+                .and_then(|u| STEP_KINDS.iter().position(|k| *k == u))
+                .unwrap_or(STEP_KINDS.len() - 1);
+            plan.steps
+                .iter()
+                .filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last_kind)
+                .collect()
         }
         Scope::Only(id) => {
             if !plan.steps.iter().any(|s| s.id == id) {
-                return Err(RunnerError::config(run_dir, format!("no step `{id}` in the plan")));
+                return Err(RunnerError::config(
+                    run_dir,
+                    format!("no step `{id}` in the plan"),
+                ));
             }
             let ancestors = ancestors(plan, id);
-            plan.steps.iter().filter(|s| s.id == id || ancestors.contains(s.id.as_str())).collect()
+            plan.steps
+                .iter()
+                .filter(|s| s.id == id || ancestors.contains(s.id.as_str()))
+                .collect()
         }
     };
     let only = match scope {
@@ -92,8 +127,16 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
     let total = steps.len();
     for (index, step) in steps.into_iter().enumerate() {
         let input_hash = input_hash(step, work, &outputs)?.ok_or_else(|| {
-            let dep = step.deps.iter().find(|d| !outputs.contains_key(*d)).cloned().unwrap_or_default();
-            RunnerError::config(run_dir, format!("step {} needs {dep}, which has not run", step.id))
+            let dep = step
+                .deps
+                .iter()
+                .find(|d| !outputs.contains_key(*d))
+                .cloned()
+                .unwrap_or_default();
+            RunnerError::config(
+                run_dir,
+                format!("step {} needs {dep}, which has not run", step.id),
+            )
         })?;
         let record_path = record_path(run_dir, &step.id);
         let output = run_dir.join(&step.output);
@@ -110,7 +153,11 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
         }
         if only.is_some_and(|id| id != step.id) {
             return Err(RunnerError::Step {
-                message: format!("step {} needs {}, which is not finished (or its inputs changed); run it first", only.unwrap_or_default(), step.id),
+                message: format!(
+                    "step {} needs {}, which is not finished (or its inputs changed); run it first",
+                    only.unwrap_or_default(),
+                    step.id
+                ),
                 bad_input: true,
             });
         }
@@ -126,7 +173,10 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
         };
         write_record(&record_path, &rec)?;
         let partial = partial_dir(&output, &input_hash);
-        std::fs::create_dir_all(&partial).map_err(|e| RunnerError::Io { path: partial.clone(), source: e })?;
+        std::fs::create_dir_all(&partial).map_err(|e| RunnerError::Io {
+            path: partial.clone(),
+            source: e,
+        })?;
         let started = Instant::now();
         if let Err(e) = work.run(step, run_dir, &partial) {
             rec.state = "failed".into();
@@ -135,9 +185,16 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
             return Err(e);
         }
         let file_output = output.extension().is_some();
-        let produced = if file_output { partial.join(output.file_name().unwrap_or_default()) } else { partial.clone() };
+        let produced = if file_output {
+            partial.join(output.file_name().unwrap_or_default())
+        } else {
+            partial.clone()
+        };
         if !produced.exists() {
-            return Err(RunnerError::config(&output, format!("step {} finished without writing its output", step.id)));
+            return Err(RunnerError::config(
+                &output,
+                format!("step {} finished without writing its output", step.id),
+            ));
         }
         replace(&produced, &output)?;
         if file_output {
@@ -147,7 +204,10 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
         rec.wall_s = Some(started.elapsed().as_secs_f64());
         rec.state = "done".into();
         write_record(&record_path, &rec)?;
-        progress(Event::Done { step, wall_s: rec.wall_s.unwrap_or(0.0) });
+        progress(Event::Done {
+            step,
+            wall_s: rec.wall_s.unwrap_or(0.0),
+        });
         outputs.insert(step.id.clone(), rec.output_hash.clone().unwrap_or_default());
         summary.ran.push(step.id.clone());
         summary.records.push(rec);
@@ -157,15 +217,25 @@ pub fn execute_scope(plan: &Plan, work: &dyn StepWork, scope: Scope, progress: &
 
 /// A step's input hash from its kind, id, config slice and the output hashes of its dependencies
 /// (`None` when a dependency has no current output yet).
-pub fn input_hash(step: &Step, work: &dyn StepWork, outputs: &BTreeMap<String, String>) -> Result<Option<String>> {
+pub fn input_hash(
+    step: &Step,
+    work: &dyn StepWork,
+    outputs: &BTreeMap<String, String>,
+) -> Result<Option<String>> {
     let mut h = Sha256::new();
     h.update(step.kind.as_bytes());
     h.update(b"\0");
     h.update(step.id.as_bytes());
     h.update(b"\0");
-    h.update(serde_json::to_string(&work.config_slice(step)?).unwrap_or_default().as_bytes());
+    h.update(
+        serde_json::to_string(&work.config_slice(step)?)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     for dep in &step.deps {
-        let Some(out) = outputs.get(dep) else { return Ok(None) };
+        let Some(out) = outputs.get(dep) else {
+            return Ok(None);
+        };
         h.update(dep.as_bytes());
         h.update(out.as_bytes());
     }
@@ -177,9 +247,14 @@ pub fn input_hash(step: &Step, work: &dyn StepWork, outputs: &BTreeMap<String, S
 pub fn current_outputs(plan: &Plan, work: &dyn StepWork) -> Result<BTreeMap<String, String>> {
     let mut outputs = BTreeMap::new();
     for step in &plan.steps {
-        let Some(hash) = input_hash(step, work, &outputs)? else { continue };
+        let Some(hash) = input_hash(step, work, &outputs)? else {
+            continue;
+        };
         if let Some(rec) = read_record(&record_path(&plan.run_dir, &step.id)) {
-            if rec.state == "done" && rec.input_hash == hash && plan.run_dir.join(&step.output).exists() {
+            if rec.state == "done"
+                && rec.input_hash == hash
+                && plan.run_dir.join(&step.output).exists()
+            {
                 if let Some(out) = rec.output_hash {
                     outputs.insert(step.id.clone(), out);
                 }
@@ -193,7 +268,10 @@ pub fn current_outputs(plan: &Plan, work: &dyn StepWork) -> Result<BTreeMap<Stri
 fn ancestors<'a>(plan: &'a Plan, id: &str) -> std::collections::HashSet<&'a str> {
     let by_id: BTreeMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut out = std::collections::HashSet::new();
-    let mut stack: Vec<&str> = by_id.get(id).map(|s| s.deps.iter().map(String::as_str).collect()).unwrap_or_default();
+    let mut stack: Vec<&str> = by_id
+        .get(id)
+        .map(|s| s.deps.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     while let Some(d) = stack.pop() {
         if out.insert(d) {
             if let Some(s) = by_id.get(d) {
@@ -206,7 +284,10 @@ fn ancestors<'a>(plan: &'a Plan, id: &str) -> std::collections::HashSet<&'a str>
 
 /// `steps/<id with / → __>/state.json`.
 pub fn record_path(run_dir: &Path, id: &str) -> PathBuf {
-    run_dir.join("steps").join(id.replace('/', "__").replace('@', "_at_")).join("state.json")
+    run_dir
+        .join("steps")
+        .join(id.replace('/', "__").replace('@', "_at_"))
+        .join("state.json")
 }
 
 /// The recorded state of a step, if any (an unreadable record counts as none: the step reruns).
@@ -216,17 +297,29 @@ pub fn read_record(path: &Path) -> Option<StepRecord> {
 
 fn write_record(path: &Path, rec: &StepRecord) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| RunnerError::Io { path: dir.to_path_buf(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| RunnerError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let tmp = dir.join(".state.json.tmp");
     let text = serde_json::to_string_pretty(rec).unwrap_or_default();
-    std::fs::write(&tmp, text).map_err(|e| RunnerError::Io { path: tmp.clone(), source: e })?;
-    std::fs::rename(&tmp, path).map_err(|e| RunnerError::Io { path: path.to_path_buf(), source: e })
+    std::fs::write(&tmp, text).map_err(|e| RunnerError::Io {
+        path: tmp.clone(),
+        source: e,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| RunnerError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }
 
 /// The working directory of a step: beside its output, keyed by the input hash so work from a
 /// different configuration is never resumed by mistake.
 fn partial_dir(output: &Path, input_hash: &str) -> PathBuf {
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     output.with_file_name(format!(".{name}.partial-{}", &input_hash[..16]))
 }
 
@@ -240,7 +333,10 @@ fn replace(from: &Path, to: &Path) -> Result<()> {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     if to.is_dir() {
-        let old = to.with_file_name(format!(".{}.old", to.file_name().unwrap_or_default().to_string_lossy()));
+        let old = to.with_file_name(format!(
+            ".{}.old",
+            to.file_name().unwrap_or_default().to_string_lossy()
+        ));
         let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(to, &old).map_err(io(to))?;
         std::fs::rename(from, to).map_err(io(to))?;
@@ -258,7 +354,10 @@ pub fn hash_path(path: &Path) -> Result<String> {
     files.sort();
     let mut h = Sha256::new();
     for (rel, full) in files {
-        let bytes = std::fs::read(&full).map_err(|e| RunnerError::Io { path: full.clone(), source: e })?;
+        let bytes = std::fs::read(&full).map_err(|e| RunnerError::Io {
+            path: full.clone(),
+            source: e,
+        })?;
         h.update(rel.as_bytes());
         h.update(b"\0");
         h.update(Sha256::digest(&bytes));
@@ -268,11 +367,17 @@ pub fn hash_path(path: &Path) -> Result<String> {
 
 fn collect(root: &Path, p: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
     if p.is_file() {
-        let rel = p.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or_default();
+        let rel = p
+            .strip_prefix(root)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_default();
         out.push((rel, p.to_path_buf()));
         return Ok(());
     }
-    let entries = std::fs::read_dir(p).map_err(|e| RunnerError::Io { path: p.to_path_buf(), source: e })?;
+    let entries = std::fs::read_dir(p).map_err(|e| RunnerError::Io {
+        path: p.to_path_buf(),
+        source: e,
+    })?;
     for entry in entries.flatten() {
         let path = entry.path();
         // Step-internal scratch (checkpoints, part files) does not define the output.
@@ -310,7 +415,9 @@ mod tests {
             }
             let mut text = format!("{}:{}", step.id, self.salt);
             for d in &step.deps {
-                text.push_str(&std::fs::read_to_string(run_dir.join(d).join("out")).unwrap_or_default());
+                text.push_str(
+                    &std::fs::read_to_string(run_dir.join(d).join("out")).unwrap_or_default(),
+                );
             }
             if step.id == "c" {
                 std::fs::write(work.join("c.txt"), text).unwrap();
@@ -331,13 +438,21 @@ mod tests {
         Plan {
             name: "toy".into(),
             run_dir: dir.to_path_buf(),
-            steps: vec![step("a", "prepare", &[], "a"), step("b", "retrieve", &["a"], "b"), step("c", "compare", &["b"], "c.txt")],
+            steps: vec![
+                step("a", "prepare", &[], "a"),
+                step("b", "retrieve", &["a"], "b"),
+                step("c", "compare", &["b"], "c.txt"),
+            ],
             warnings: vec![],
         }
     }
 
     fn toy(fail_at: Option<&'static str>, salt: &'static str) -> Toy {
-        Toy { runs: RefCell::new(vec![]), fail_at, salt }
+        Toy {
+            runs: RefCell::new(vec![]),
+            fail_at,
+            salt,
+        }
     }
 
     #[test]
@@ -347,7 +462,10 @@ mod tests {
         let t = toy(None, "1");
         execute(&p, &t, None, &mut |_| {}).unwrap();
         assert_eq!(*t.runs.borrow(), vec!["a", "b", "c"]);
-        assert_eq!(std::fs::read_to_string(tmp.path().join("c.txt")).unwrap(), "c:1b:1a:1");
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("c.txt")).unwrap(),
+            "c:1b:1a:1"
+        );
         let t = toy(None, "1");
         let s = execute(&p, &t, None, &mut |_| {}).unwrap();
         assert!(t.runs.borrow().is_empty());
@@ -355,7 +473,10 @@ mod tests {
         // A changed config slice of b reruns b and c, not a.
         let t = toy(None, "2");
         execute(&p, &t, None, &mut |_| {}).unwrap();
-        assert_eq!(*t.runs.borrow(), vec!["a", "b", "c"].into_iter().skip(1).collect::<Vec<_>>());
+        assert_eq!(
+            *t.runs.borrow(),
+            vec!["a", "b", "c"].into_iter().skip(1).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -364,7 +485,10 @@ mod tests {
         let p = plan(tmp.path());
         assert!(execute(&p, &toy(Some("b"), "1"), None, &mut |_| {}).is_err());
         assert!(!tmp.path().join("b").exists());
-        assert_eq!(read_record(&record_path(tmp.path(), "b")).unwrap().state, "failed");
+        assert_eq!(
+            read_record(&record_path(tmp.path(), "b")).unwrap().state,
+            "failed"
+        );
         let t = toy(None, "1");
         execute(&p, &t, None, &mut |_| {}).unwrap();
         assert_eq!(*t.runs.borrow(), vec!["b", "c"]);
@@ -374,7 +498,9 @@ mod tests {
     fn only_runs_one_step_whose_dependencies_are_done() {
         let tmp = tempfile::tempdir().unwrap();
         let p = plan(tmp.path());
-        let err = execute_scope(&p, &toy(None, "1"), Scope::Only("b"), &mut |_| {}).unwrap_err().to_string();
+        let err = execute_scope(&p, &toy(None, "1"), Scope::Only("b"), &mut |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("needs a"), "{err}");
         let t = toy(None, "1");
         execute_scope(&p, &t, Scope::Only("a"), &mut |_| {}).unwrap();

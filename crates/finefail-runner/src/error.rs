@@ -23,7 +23,10 @@ pub enum RunnerError {
 impl RunnerError {
     /// A config error about `path`.
     pub fn config(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::Config { path: path.into(), message: message.into() }
+        Self::Config {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// True when the user must fix something (exit code 2).

@@ -9,12 +9,19 @@ use toml::{Table, Value};
 
 /// Reads and checks the config at `path` with `overrides` (`key=value`, value parsed as TOML).
 pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunnerError::Io { path: path.to_path_buf(), source: e })?;
-    let mut table: Table = text
-        .parse::<Table>()
-        .map_err(|e| RunnerError::config(path, format!("not valid TOML: {}", e.to_string().replace('\n', " "))))?;
+    let text = std::fs::read_to_string(path).map_err(|e| RunnerError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut table: Table = text.parse::<Table>().map_err(|e| {
+        RunnerError::config(
+            path,
+            format!("not valid TOML: {}", e.to_string().replace('\n', " ")),
+        )
+    })?;
     for o in overrides {
-        apply_override(&mut table, o).map_err(|m| RunnerError::config(path, format!("--set {o}: {m}")))?;
+        apply_override(&mut table, o)
+            .map_err(|m| RunnerError::config(path, format!("--set {o}: {m}")))?;
     }
     check_keys(&table).map_err(|m| RunnerError::config(path, m))?;
     let mut config: Config = Value::Table(table)
@@ -35,13 +42,24 @@ pub fn apply_override(table: &mut Table, spec: &str) -> std::result::Result<(), 
     let parts: Vec<&str> = key.trim().split('.').collect();
     match parts.as_slice() {
         [list @ ("datasets" | "models"), name, field] => {
-            let entries = table.get_mut(*list).and_then(Value::as_array_mut).ok_or_else(|| format!("the config has no {list}"))?;
-            let names: Vec<String> = entries.iter().filter_map(|e| e.get("name")?.as_str().map(String::from)).collect();
+            let entries = table
+                .get_mut(*list)
+                .and_then(Value::as_array_mut)
+                .ok_or_else(|| format!("the config has no {list}"))?;
+            let names: Vec<String> = entries
+                .iter()
+                .filter_map(|e| e.get("name")?.as_str().map(String::from))
+                .collect();
             let entry = entries
                 .iter_mut()
                 .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
-                .ok_or_else(|| format!("no {list} entry named `{name}`; have: {}", names.join(", ")))?;
-            entry.as_table_mut().ok_or("entry is not a table")?.insert(field.to_string(), value);
+                .ok_or_else(|| {
+                    format!("no {list} entry named `{name}`; have: {}", names.join(", "))
+                })?;
+            entry
+                .as_table_mut()
+                .ok_or("entry is not a table")?
+                .insert(field.to_string(), value);
             Ok(())
         }
         [top] => {
@@ -49,8 +67,12 @@ pub fn apply_override(table: &mut Table, spec: &str) -> std::result::Result<(), 
             Ok(())
         }
         [section, field] => {
-            let t = table.entry(section.to_string()).or_insert_with(|| Value::Table(Table::new()));
-            t.as_table_mut().ok_or_else(|| format!("`{section}` is not a table"))?.insert(field.to_string(), value);
+            let t = table
+                .entry(section.to_string())
+                .or_insert_with(|| Value::Table(Table::new()));
+            t.as_table_mut()
+                .ok_or_else(|| format!("`{section}` is not a table"))?
+                .insert(field.to_string(), value);
             Ok(())
         }
         _ => Err("keys look like `section.key` or `datasets.NAME.key`".into()),
@@ -77,7 +99,11 @@ fn check_keys(table: &Table) -> std::result::Result<(), String> {
             }
             Value::Array(items) if key == "datasets" || key == "models" => {
                 for item in items {
-                    for k in item.as_table().map(|t| t.keys().collect::<Vec<_>>()).unwrap_or_default() {
+                    for k in item
+                        .as_table()
+                        .map(|t| t.keys().collect::<Vec<_>>())
+                        .unwrap_or_default()
+                    {
                         known(k, key, &format!("[[{key}]] "))?;
                     }
                 }
@@ -93,8 +119,14 @@ fn known(key: &str, table: &str, prefix: &str) -> std::result::Result<(), String
     if valid.contains(&key) {
         return Ok(());
     }
-    let closest = valid.iter().min_by_key(|k| strsim::levenshtein(k, key)).copied().unwrap_or("");
-    Err(format!("unknown key `{prefix}{key}`; did you mean `{prefix}{closest}`?"))
+    let closest = valid
+        .iter()
+        .min_by_key(|k| strsim::levenshtein(k, key))
+        .copied()
+        .unwrap_or("");
+    Err(format!(
+        "unknown key `{prefix}{key}`; did you mean `{prefix}{closest}`?"
+    ))
 }
 
 #[cfg(test)]
@@ -132,32 +164,56 @@ path = "checkpoints/tiny"
         assert_eq!(c.retrieval.top_k, 3);
         assert_eq!(c.stats.bootstrap, 10_000);
         assert_eq!(c.generation.max_new_tokens, 64);
-        assert_eq!(c.name.as_deref(), f.path().file_stem().and_then(|s| s.to_str()));
+        assert_eq!(
+            c.name.as_deref(),
+            f.path().file_stem().and_then(|s| s.to_str())
+        );
     }
 
     #[test]
     fn unknown_keys_suggest_the_closest() {
-        let f = write(&format!("{MINIMAL}\n[train]\nlearning_rat = 1e-4\nlr = 1e-3\n"));
+        let f = write(&format!(
+            "{MINIMAL}\n[train]\nlearning_rat = 1e-4\nlr = 1e-3\n"
+        ));
         let err = load(f.path(), &[]).unwrap_err().to_string();
         assert!(err.contains("unknown key `train.learning_rat`"), "{err}");
         let f = write(&format!("{MINIMAL}\n[trian]\nlr = 1e-3\n"));
-        assert!(load(f.path(), &[]).unwrap_err().to_string().contains("did you mean `train`?"));
+        assert!(load(f.path(), &[])
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean `train`?"));
         let f = write(&MINIMAL.replace("test_size", "tset_size"));
-        assert!(load(f.path(), &[]).unwrap_err().to_string().contains("did you mean `[[datasets]] test_size`?"));
+        assert!(load(f.path(), &[])
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean `[[datasets]] test_size`?"));
     }
 
     #[test]
     fn overrides_reach_sections_and_named_entries() {
         let f = write(MINIMAL);
-        let sets = ["sweep.sizes=[0,50]", "datasets.toy.test_size=7", "device=cuda:1", "lora.r=8"].map(String::from);
+        let sets = [
+            "sweep.sizes=[0,50]",
+            "datasets.toy.test_size=7",
+            "device=cuda:1",
+            "lora.r=8",
+        ]
+        .map(String::from);
         let c = load(f.path(), &sets).unwrap();
         assert_eq!(c.sweep.sizes, vec![0, 50]);
         assert_eq!(c.datasets[0].test_size, 7);
         assert_eq!(c.device, "cuda:1");
         assert_eq!(c.lora.r, 8);
-        let err = load(f.path(), &["datasets.nope.test_size=7".to_string()]).unwrap_err().to_string();
-        assert!(err.contains("no datasets entry named `nope`; have: toy"), "{err}");
-        let err = load(f.path(), &["lora.rank=8".to_string()]).unwrap_err().to_string();
+        let err = load(f.path(), &["datasets.nope.test_size=7".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no datasets entry named `nope`; have: toy"),
+            "{err}"
+        );
+        let err = load(f.path(), &["lora.rank=8".to_string()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("did you mean `lora.r`"), "{err}");
     }
 
@@ -165,7 +221,10 @@ path = "checkpoints/tiny"
     fn wrong_types_are_named() {
         let f = write(&format!("{MINIMAL}\n[lora]\nr = \"sixteen\"\n"));
         let err = load(f.path(), &[]).unwrap_err().to_string();
-        assert!(err.contains("invalid type") || err.contains("expected"), "{err}");
+        assert!(
+            err.contains("invalid type") || err.contains("expected"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The kinds of step, in graph order (`--until` takes these names).
-pub const STEP_KINDS: [&str; 7] = ["prepare", "retrieve", "finetune", "answer", "score", "compare", "report"];
+pub const STEP_KINDS: [&str; 7] = [
+    "prepare", "retrieve", "finetune", "answer", "score", "compare", "report",
+];
 
 /// One step of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,40 +56,79 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
     let mut scores = Vec::new();
     for d in &config.datasets {
         if !d.input.exists() {
-            warnings.push(format!("dataset `{}`: input {} does not exist (yet)", d.name, d.input.display()));
+            warnings.push(format!(
+                "dataset `{}`: input {} does not exist (yet)",
+                d.name,
+                d.input.display()
+            ));
         }
         let prepare = format!("prepare/{}", d.name);
-        steps.push(Step { id: prepare.clone(), kind: "prepare", deps: vec![], output: PathBuf::from("data").join(&d.name) });
+        steps.push(Step {
+            id: prepare.clone(),
+            kind: "prepare",
+            deps: vec![],
+            output: PathBuf::from("data").join(&d.name),
+        });
         let retrieve = format!("retrieve/{}", d.name);
-        steps.push(Step { id: retrieve.clone(), kind: "retrieve", deps: vec![prepare.clone()], output: PathBuf::from("retrieval").join(&d.name) });
+        steps.push(Step {
+            id: retrieve.clone(),
+            kind: "retrieve",
+            deps: vec![prepare.clone()],
+            output: PathBuf::from("retrieval").join(&d.name),
+        });
         let sizes = d.sizes.as_ref().unwrap_or(&config.sweep.sizes);
         if let Some(pool) = prepared_pool(&run_dir.join("data").join(&d.name)) {
             if let Some(&max) = sizes.iter().max().filter(|&&m| m > pool) {
-                warnings.push(format!("dataset `{}`: size {max} is larger than its training pool ({pool})", d.name));
+                warnings.push(format!(
+                    "dataset `{}`: size {max} is larger than its training pool ({pool})",
+                    d.name
+                ));
             }
         }
         for m in &config.models {
             for &n in sizes {
-                let seeds: Vec<Option<u64>> = if n == 0 { vec![None] } else { config.sweep.seeds.iter().map(|&s| Some(s)).collect() };
+                let seeds: Vec<Option<u64>> = if n == 0 {
+                    vec![None]
+                } else {
+                    config.sweep.seeds.iter().map(|&s| Some(s)).collect()
+                };
                 for seed in seeds {
                     let mut deps = vec![retrieve.clone()];
                     if let Some(s) = seed {
                         let ft = format!("finetune/{}/{}/n{n}/s{s}", d.name, m.name);
-                        let ft_deps = if config.train.format == "rag" { vec![retrieve.clone()] } else { vec![prepare.clone()] };
+                        let ft_deps = if config.train.format == "rag" {
+                            vec![retrieve.clone()]
+                        } else {
+                            vec![prepare.clone()]
+                        };
                         steps.push(Step {
                             id: ft.clone(),
                             kind: "finetune",
                             deps: ft_deps,
-                            output: PathBuf::from("adapters").join(&d.name).join(&m.name).join(format!("n{n}")).join(format!("s{s}")),
+                            output: PathBuf::from("adapters")
+                                .join(&d.name)
+                                .join(&m.name)
+                                .join(format!("n{n}"))
+                                .join(format!("s{s}")),
                         });
                         deps.push(ft);
                     }
                     for ctx in contexts(config) {
                         let arm = arm_name(&d.name, &m.name, n, seed, ctx);
                         let answer = format!("answer/{arm}");
-                        steps.push(Step { id: answer.clone(), kind: "answer", deps: deps.clone(), output: PathBuf::from("answers").join(&arm) });
+                        steps.push(Step {
+                            id: answer.clone(),
+                            kind: "answer",
+                            deps: deps.clone(),
+                            output: PathBuf::from("answers").join(&arm),
+                        });
                         let score = format!("score/{arm}");
-                        steps.push(Step { id: score.clone(), kind: "score", deps: vec![answer.clone()], output: PathBuf::from("scores").join(&arm) });
+                        steps.push(Step {
+                            id: score.clone(),
+                            kind: "score",
+                            deps: vec![answer.clone()],
+                            output: PathBuf::from("scores").join(&arm),
+                        });
                         answers.push(answer);
                         scores.push(score);
                     }
@@ -97,13 +138,32 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
     }
     for m in &config.models {
         if !m.path.join("config.json").is_file() {
-            warnings.push(format!("model `{}`: {} has no config.json (yet)", m.name, m.path.display()));
+            warnings.push(format!(
+                "model `{}`: {} has no config.json (yet)",
+                m.name,
+                m.path.display()
+            ));
         }
     }
-    steps.push(Step { id: "compare".into(), kind: "compare", deps: scores, output: PathBuf::from("comparison.json") });
-    steps.push(Step { id: "report".into(), kind: "report", deps: vec!["compare".into()], output: PathBuf::from("report") });
+    steps.push(Step {
+        id: "compare".into(),
+        kind: "compare",
+        deps: scores,
+        output: PathBuf::from("comparison.json"),
+    });
+    steps.push(Step {
+        id: "report".into(),
+        kind: "report",
+        deps: vec!["compare".into()],
+        output: PathBuf::from("report"),
+    });
     let _ = answers;
-    Plan { name, run_dir, steps, warnings }
+    Plan {
+        name,
+        run_dir,
+        steps,
+        warnings,
+    }
 }
 
 /// The contexts evaluated: `retrieved` always first, then the opt-in ones.
@@ -118,7 +178,9 @@ fn contexts(config: &Config) -> Vec<&str> {
 }
 
 fn prepared_pool(dir: &Path) -> Option<usize> {
-    finefail_data::load_stats(dir).ok().map(|s| s.train_available)
+    finefail_data::load_stats(dir)
+        .ok()
+        .map(|s| s.train_available)
 }
 
 #[cfg(test)]
@@ -129,8 +191,17 @@ mod tests {
     fn config() -> Config {
         Config {
             name: Some("t".into()),
-            datasets: vec![DatasetConfig { name: "d".into(), format: "jsonl".into(), input: "x".into(), ..Default::default() }],
-            models: vec![ModelEntry { name: "m".into(), path: "p".into(), chat_template: None }],
+            datasets: vec![DatasetConfig {
+                name: "d".into(),
+                format: "jsonl".into(),
+                input: "x".into(),
+                ..Default::default()
+            }],
+            models: vec![ModelEntry {
+                name: "m".into(),
+                path: "p".into(),
+                chat_template: None,
+            }],
             ..Default::default()
         }
     }
@@ -148,12 +219,20 @@ mod tests {
         assert_eq!(count("answer"), 10); // (1 base + 4 fine-tuned) × 2 contexts
         assert!(p.steps.iter().any(|s| s.id == "answer/d/m/n0@none"));
         assert!(p.steps.iter().any(|s| s.id == "answer/d/m/n50/s1"));
-        let ft = p.steps.iter().find(|s| s.id == "answer/d/m/n100/s0").unwrap();
+        let ft = p
+            .steps
+            .iter()
+            .find(|s| s.id == "answer/d/m/n100/s0")
+            .unwrap();
         assert!(ft.deps.contains(&"finetune/d/m/n100/s0".to_string()));
         // Every dependency is a step of the plan that comes earlier.
         for (i, s) in p.steps.iter().enumerate() {
             for d in &s.deps {
-                assert!(p.steps[..i].iter().any(|e| &e.id == d), "{} depends on {d}, not planned before it", s.id);
+                assert!(
+                    p.steps[..i].iter().any(|e| &e.id == d),
+                    "{} depends on {d}, not planned before it",
+                    s.id
+                );
             }
         }
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
@@ -161,7 +240,13 @@ mod tests {
 
     #[test]
     fn arm_names_follow_the_contract() {
-        assert_eq!(arm_name("pubmedqa", "smollm2", 0, Some(3), "retrieved"), "pubmedqa/smollm2/n0");
-        assert_eq!(arm_name("pubmedqa", "smollm2", 50, Some(1), "gold"), "pubmedqa/smollm2/n50/s1@gold");
+        assert_eq!(
+            arm_name("pubmedqa", "smollm2", 0, Some(3), "retrieved"),
+            "pubmedqa/smollm2/n0"
+        );
+        assert_eq!(
+            arm_name("pubmedqa", "smollm2", 50, Some(1), "gold"),
+            "pubmedqa/smollm2/n50/s1@gold"
+        );
     }
 }

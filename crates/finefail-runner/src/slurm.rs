@@ -82,24 +82,34 @@ pub fn submit(plan: &Plan, work: &dyn StepWork, opts: &SlurmOptions) -> Result<S
     let _lock = lock::SubmitLock::acquire(&plan.run_dir)?;
     let current: BTreeSet<String> = current_outputs(plan, work)?.into_keys().collect();
     let mut live = BTreeMap::new();
-    let mut blocked = Vec::new();
+    let mut resubmit: BTreeSet<&str> = BTreeSet::new();
+    let mut cancel = Vec::new();
     let mut out = Submission::default();
+    // Plan order is topological: a queued job is kept only when none of its dependencies is
+    // submitted afresh (its `afterok` edge would point at a job that failed or was cancelled).
     for step in spec::in_scope(plan, opts.until.as_deref()) {
         if current.contains(&step.id) {
             out.cached.push(step.id.clone());
             continue;
         }
-        let Some(job) = read_job(&plan.run_dir, &step.id) else { continue };
-        match queue.get(&job.job_id) {
-            Some(s) if s.is_active() => {
+        let job = read_job(&plan.run_dir, &step.id);
+        let state = job.as_ref().and_then(|j| queue.get(&j.job_id));
+        let deps_ok = step.deps.iter().all(|d| !resubmit.contains(d.as_str()));
+        match (job, state) {
+            (Some(job), Some(s)) if s.is_active() && deps_ok => {
                 live.insert(step.id.clone(), job.job_id.clone());
                 out.queued.push((step.id.clone(), job.job_id));
             }
-            Some(s) if s.is_blocked() => blocked.push(job.job_id),
-            _ => {}
+            (Some(job), Some(s)) if s.is_active() || s.is_blocked() => {
+                cancel.push(job.job_id);
+                resubmit.insert(&step.id);
+            }
+            _ => {
+                resubmit.insert(&step.id);
+            }
         }
     }
-    cluster::scancel(&blocked)?;
+    cluster::scancel(&cancel)?;
     let mut job_ids = live.clone();
     for s in build_specs(plan, opts, &current, &live) {
         let dir = spec::step_dir(&plan.run_dir, &s.step_id);
@@ -232,6 +242,13 @@ pub fn wait(plan: &Plan, work: &dyn StepWork, jobs: &BTreeMap<String, String>, p
         }
         if reported.len() == jobs.len() {
             return Ok(());
+        }
+        let blocked: Vec<&str> = jobs.iter().filter(|(id, j)| !current.contains_key(*id) && queue.get(*j).is_some_and(JobState::is_blocked)).map(|(id, _)| id.as_str()).collect();
+        if running == 0 && !blocked.is_empty() && blocked.len() == pending {
+            return Err(RunnerError::Step {
+                message: format!("Slurm can never start {} (a dependency's job ended without finishing; see --status); rerun to resubmit them", blocked.join(", ")),
+                bad_input: true,
+            });
         }
         if (running, pending) != last {
             last = (running, pending);

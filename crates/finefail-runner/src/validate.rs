@@ -7,11 +7,27 @@ use std::collections::HashSet;
 
 /// Metric names as they appear in `scores.parquet`, the report and `--set`.
 pub const METRICS: [&str; 10] = [
-    "exact_match", "token_f1", "rouge_l", "answer_recall", "label_accuracy", "abstained", "faithfulness", "answer_tokens",
-    "accuracy", "completeness",
+    "exact_match",
+    "token_f1",
+    "rouge_l",
+    "answer_recall",
+    "label_accuracy",
+    "abstained",
+    "faithfulness",
+    "answer_tokens",
+    "accuracy",
+    "completeness",
 ];
 /// Linear layers LoRA may wrap.
-pub const LORA_TARGETS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+pub const LORA_TARGETS: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
 
 /// Checks `config`; the error is one line naming the key and the fix.
 pub fn validate(c: &Config) -> Result<(), String> {
@@ -29,14 +45,20 @@ pub fn validate(c: &Config) -> Result<(), String> {
     for d in &c.datasets {
         check_name("[[datasets]] name", &d.name)?;
         if !names.insert(&d.name) {
-            return Err(format!("two datasets are named `{}`; names must be unique", d.name));
+            return Err(format!(
+                "two datasets are named `{}`; names must be unique",
+                d.name
+            ));
         }
         Format::parse(&d.format).map_err(|e| format!("dataset `{}`: {e}", d.name))?;
         if d.input.as_os_str().is_empty() {
             return Err(format!("dataset `{}` has no `input`", d.name));
         }
         if d.test_size == 0 {
-            return Err(format!("dataset `{}` has test_size = 0: there would be no test questions", d.name));
+            return Err(format!(
+                "dataset `{}` has test_size = 0: there would be no test questions",
+                d.name
+            ));
         }
         SplitUnit::parse(&d.split_unit).map_err(|e| format!("dataset `{}`: {e}", d.name))?;
         if let Some(sizes) = &d.sizes {
@@ -47,7 +69,10 @@ pub fn validate(c: &Config) -> Result<(), String> {
     for m in &c.models {
         check_name("[[models]] name", &m.name)?;
         if !names.insert(&m.name) {
-            return Err(format!("two models are named `{}`; names must be unique", m.name));
+            return Err(format!(
+                "two models are named `{}`; names must be unique",
+                m.name
+            ));
         }
         if m.path.as_os_str().is_empty() {
             return Err(format!("model `{}` has no `path`", m.name));
@@ -58,8 +83,18 @@ pub fn validate(c: &Config) -> Result<(), String> {
         return Err("sweep.seeds is empty: give at least one seed".into());
     }
     let unit = ChunkUnit::parse(&c.chunking.unit).map_err(|e| format!("chunking.unit: {e}"))?;
-    ChunkConfig { unit, size: c.chunking.size, overlap: c.chunking.overlap }.validate().map_err(|e| format!("chunking: {e}"))?;
-    one_of("retrieval.retriever", &c.retrieval.retriever, &["bm25", "dense", "hybrid"])?;
+    ChunkConfig {
+        unit,
+        size: c.chunking.size,
+        overlap: c.chunking.overlap,
+    }
+    .validate()
+    .map_err(|e| format!("chunking: {e}"))?;
+    one_of(
+        "retrieval.retriever",
+        &c.retrieval.retriever,
+        &["bm25", "dense", "hybrid"],
+    )?;
     if c.retrieval.top_k == 0 {
         return Err("retrieval.top_k must be at least 1".into());
     }
@@ -74,14 +109,25 @@ pub fn validate(c: &Config) -> Result<(), String> {
     }
     let t = &c.train;
     one_of("train.format", &t.format, &["qa", "rag"])?;
-    one_of("train.schedule", &t.schedule, &["linear", "cosine", "constant"])?;
+    one_of(
+        "train.schedule",
+        &t.schedule,
+        &["linear", "cosine", "constant"],
+    )?;
     one_of("train.keep", &t.keep, &["best", "last"])?;
-    if t.lr <= 0.0 || t.epochs == 0 && t.max_steps.is_none() || t.batch_size == 0 || t.max_seq_len < 8 {
+    if t.lr <= 0.0
+        || t.epochs == 0 && t.max_steps.is_none()
+        || t.batch_size == 0
+        || t.max_seq_len < 8
+    {
         return Err("train: lr > 0, epochs ≥ 1 (or max_steps), batch_size ≥ 1 and max_seq_len ≥ 8 are required".into());
     }
     if let Some(m) = t.micro_batch_size {
         if m == 0 || !t.batch_size.is_multiple_of(m) {
-            return Err(format!("train.micro_batch_size ({m}) must divide train.batch_size ({})", t.batch_size));
+            return Err(format!(
+                "train.micro_batch_size ({m}) must divide train.batch_size ({})",
+                t.batch_size
+            ));
         }
     }
     if !(0.0..1.0).contains(&t.warmup_ratio) {
@@ -112,7 +158,9 @@ pub fn validate(c: &Config) -> Result<(), String> {
 
 fn check_sizes(key: &str, sizes: &[usize]) -> Result<(), String> {
     if !sizes.contains(&0) {
-        return Err(format!("{key} must include 0 (the base model every size is compared with)"));
+        return Err(format!(
+            "{key} must include 0 (the base model every size is compared with)"
+        ));
     }
     if sizes.len() < 2 {
         return Err(format!("{key} needs at least one training size besides 0"));
@@ -121,8 +169,14 @@ fn check_sizes(key: &str, sizes: &[usize]) -> Result<(), String> {
 }
 
 fn check_name(key: &str, name: &str) -> Result<(), String> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(format!("{key} `{name}` may use only letters, digits, `.`, `_` and `-`"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(format!(
+            "{key} `{name}` may use only letters, digits, `.`, `_` and `-`"
+        ));
     }
     Ok(())
 }
@@ -139,7 +193,9 @@ pub fn check_device(device: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("device `{device}` is unknown; use cpu, cuda:N, tch-cpu or tch-cuda:N"))
+        Err(format!(
+            "device `{device}` is unknown; use cpu, cuda:N, tch-cpu or tch-cuda:N"
+        ))
     }
 }
 
@@ -147,6 +203,9 @@ fn one_of(key: &str, value: &str, valid: &[&str]) -> Result<(), String> {
     if valid.contains(&value) {
         Ok(())
     } else {
-        Err(format!("{key}: `{value}` is not one of {}", valid.join(", ")))
+        Err(format!(
+            "{key}: `{value}` is not one of {}",
+            valid.join(", ")
+        ))
     }
 }

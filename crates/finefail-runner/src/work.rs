@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::engine::StepWork;
 use crate::error::{Result, RunnerError};
 use crate::plan::Step;
-use finefail_data::{ChunkConfig, ChunkUnit, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit};
+use finefail_data::{
+    ChunkConfig, ChunkUnit, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -21,11 +23,18 @@ impl<'a> LocalWork<'a> {
     /// Work for `config`.
     pub fn new(config: &'a Config) -> Self {
         let text = serde_json::to_string(config).unwrap_or_default();
-        Self { config, config_hash: hex::encode(Sha256::digest(text.as_bytes())) }
+        Self {
+            config,
+            config_hash: hex::encode(Sha256::digest(text.as_bytes())),
+        }
     }
 
     fn dataset(&self, name: &str) -> Result<&crate::config::DatasetConfig> {
-        self.config.datasets.iter().find(|d| d.name == name).ok_or_else(|| RunnerError::config("config", format!("no dataset `{name}`")))
+        self.config
+            .datasets
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| RunnerError::config("config", format!("no dataset `{name}`")))
     }
 }
 
@@ -51,7 +60,13 @@ pub fn parse_arm(arm: &str) -> Option<ArmParts> {
         Some(s) => Some(s.strip_prefix('s')?.parse().ok()?),
         None => None,
     };
-    Some(ArmParts { dataset: parts.first()?.to_string(), model: parts.get(1)?.to_string(), n, seed, context })
+    Some(ArmParts {
+        dataset: parts.first()?.to_string(),
+        model: parts.get(1)?.to_string(),
+        n,
+        seed,
+        context,
+    })
 }
 
 impl StepWork for LocalWork<'_> {
@@ -59,10 +74,14 @@ impl StepWork for LocalWork<'_> {
         let c = self.config;
         let rest = step.id.split_once('/').map(|(_, r)| r).unwrap_or("");
         Ok(match step.kind {
-            "prepare" => json!({ "dataset": self.dataset(rest)?, "chunking": c.chunking, "seeds": c.sweep.seeds }),
+            "prepare" => {
+                json!({ "dataset": self.dataset(rest)?, "chunking": c.chunking, "seeds": c.sweep.seeds })
+            }
             "retrieve" => json!({ "retrieval": c.retrieval }),
             "finetune" => json!({ "lora": c.lora, "train": c.train, "models": c.models }),
-            "answer" => json!({ "generation": c.generation, "models": c.models, "device": c.device }),
+            "answer" => {
+                json!({ "generation": c.generation, "models": c.models, "device": c.device })
+            }
             "score" => json!({ "judge": c.judge, "metrics": c.eval.metrics }),
             "compare" => json!({ "stats": c.stats }),
             _ => json!({}),
@@ -124,18 +143,28 @@ impl LocalWork<'_> {
             cache_dir: None,
             device: finefail_model::device::parse_device(&self.config.device).map_err(model_err)?,
         };
-        finefail_rag::retrieve::run_retrieve(&run_dir.join("data").join(dataset), work, &options, &mut |_, _| {}).map_err(rag_err)?;
+        finefail_rag::retrieve::run_retrieve(
+            &run_dir.join("data").join(dataset),
+            work,
+            &options,
+            &mut |_, _| {},
+        )
+        .map_err(rag_err)?;
         Ok(())
     }
 
     /// `finetune/{dataset}/{model}/n{N}/s{seed}`: trains in the step's work folder with `resume`, so a
     /// killed run continues from its last checkpoint.
     fn finetune(&self, rest: &str, run_dir: &Path, work: &Path) -> Result<()> {
-        let parts = parse_arm(rest).ok_or_else(|| RunnerError::config(run_dir, format!("bad finetune step `{rest}`")))?;
-        let seed = parts.seed.ok_or_else(|| RunnerError::config(run_dir, format!("finetune step `{rest}` has no seed")))?;
+        let parts = parse_arm(rest)
+            .ok_or_else(|| RunnerError::config(run_dir, format!("bad finetune step `{rest}`")))?;
+        let seed = parts.seed.ok_or_else(|| {
+            RunnerError::config(run_dir, format!("finetune step `{rest}` has no seed"))
+        })?;
         let entry = self.model(&parts.model)?;
-        let settings: finefail_train::FinetuneSettings = serde_json::from_value(json!({ "train": self.config.train, "lora": self.config.lora }))
-            .map_err(|e| RunnerError::config("config", format!("train/lora settings: {e}")))?;
+        let settings: finefail_train::FinetuneSettings =
+            serde_json::from_value(json!({ "train": self.config.train, "lora": self.config.lora }))
+                .map_err(|e| RunnerError::config("config", format!("train/lora settings: {e}")))?;
         let data = run_dir.join("data").join(&parts.dataset);
         let mut req = finefail_train::FinetuneRequest::new(&data, parts.n, seed, &entry.path, work);
         req.settings = settings;
@@ -145,19 +174,30 @@ impl LocalWork<'_> {
         if self.config.train.format == "rag" {
             req.retrieval_dir = Some(run_dir.join("retrieval").join(&parts.dataset));
         }
-        finefail_train::finetune(&req, &mut |_| {}).map_err(|e| RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() })?;
+        finefail_train::finetune(&req, &mut |_| {}).map_err(|e| RunnerError::Step {
+            message: e.to_string(),
+            bad_input: e.is_bad_input(),
+        })?;
         Ok(())
     }
 
     /// The report folder (the step's output) plus `per_question.{parquet,csv}` at the run root.
     fn report(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()> {
-        let report_err = |e: finefail_report::ReportError| RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() };
+        let report_err = |e: finefail_report::ReportError| RunnerError::Step {
+            message: e.to_string(),
+            bad_input: e.is_bad_input(),
+        };
         let io = |p: &Path| {
             let p = p.to_path_buf();
             move |e| RunnerError::Io { path: p, source: e }
         };
         let name = self.config.name.clone().unwrap_or_default();
-        let datasets: Vec<&str> = self.config.datasets.iter().map(|d| d.name.as_str()).collect();
+        let datasets: Vec<&str> = self
+            .config
+            .datasets
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
         // The arms are those the compare step read.
         let plan = crate::plan::plan(self.config, run_dir.parent().unwrap_or(Path::new(".")));
         let arms: Vec<String> = plan
@@ -168,7 +208,8 @@ impl LocalWork<'_> {
             .collect();
         let _ = step;
         let arm_refs: Vec<&str> = arms.iter().map(String::as_str).collect();
-        let input = finefail_report::ReportInput::load(&name, run_dir, &datasets, &arm_refs).map_err(report_err)?;
+        let input = finefail_report::ReportInput::load(&name, run_dir, &datasets, &arm_refs)
+            .map_err(report_err)?;
         let scratch = work.join(".scratch");
         let _ = std::fs::remove_dir_all(&scratch);
         finefail_report::write_report(&input, &scratch).map_err(report_err)?;
@@ -185,12 +226,17 @@ impl LocalWork<'_> {
     }
 
     fn model(&self, name: &str) -> Result<&crate::config::ModelEntry> {
-        self.config.models.iter().find(|m| m.name == name).ok_or_else(|| RunnerError::config("config", format!("no model `{name}`")))
+        self.config
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| RunnerError::config("config", format!("no model `{name}`")))
     }
 
     fn answer(&self, arm: &str, run_dir: &Path, work: &Path) -> Result<()> {
         use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
-        let parts = parse_arm(arm).ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
+        let parts = parse_arm(arm)
+            .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
         let entry = self
             .config
             .models
@@ -198,33 +244,54 @@ impl LocalWork<'_> {
             .find(|m| m.name == parts.model)
             .ok_or_else(|| RunnerError::config("config", format!("no model `{}`", parts.model)))?;
         let adapter = match parts.seed.filter(|_| parts.n > 0) {
-            Some(seed) => Some(adapter_dir(run_dir, &parts.dataset, &parts.model, parts.n, seed).join("adapter")),
+            Some(seed) => Some(
+                adapter_dir(run_dir, &parts.dataset, &parts.model, parts.n, seed).join("adapter"),
+            ),
             None => None,
         };
-        let model = finefail_model::generate::ChatModel::load(&entry.path, adapter.as_deref(), &finefail_model::device::parse_device(&self.config.device).map_err(model_err)?)
-            .map_err(model_err)?;
+        let model = finefail_model::generate::ChatModel::load(
+            &entry.path,
+            adapter.as_deref(),
+            &finefail_model::device::parse_device(&self.config.device).map_err(model_err)?,
+        )
+        .map_err(model_err)?;
         let g = &self.config.generation;
         let opts = AnswerOptions {
             arm: arm.to_string(),
-            context: AnswerContext::parse(&parts.context).map_err(|m| RunnerError::config("config", m))?,
+            context: AnswerContext::parse(&parts.context)
+                .map_err(|m| RunnerError::config("config", m))?,
             top_k: self.config.retrieval.top_k,
             max_new_tokens: g.max_new_tokens,
-            sampling: finefail_model::sampling::SamplingConfig { temperature: g.temperature as f32, top_p: g.top_p as f32, seed: parts.seed.unwrap_or(0) },
+            sampling: finefail_model::sampling::SamplingConfig {
+                temperature: g.temperature as f32,
+                top_p: g.top_p as f32,
+                seed: parts.seed.unwrap_or(0),
+            },
             batch_size: g.batch_size,
         };
         let retrieval = run_dir.join("retrieval").join(&parts.dataset);
-        answer_test_set(&model, &run_dir.join("data").join(&parts.dataset), Some(&retrieval), &opts, work, &mut |_, _| {}).map_err(rag_err)?;
+        answer_test_set(
+            &model,
+            &run_dir.join("data").join(&parts.dataset),
+            Some(&retrieval),
+            &opts,
+            work,
+            &mut |_, _| {},
+        )
+        .map_err(rag_err)?;
         Ok(())
     }
 
     fn score(&self, arm: &str, run_dir: &Path, work: &Path) -> Result<()> {
-        let parts = parse_arm(arm).ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
+        let parts = parse_arm(arm)
+            .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
         let data = run_dir.join("data").join(&parts.dataset);
         let retrieval = run_dir.join("retrieval").join(&parts.dataset);
         let answers_path = run_dir.join("answers").join(arm).join("answers.parquet");
         let questions = finefail_score::read_questions(&data).map_err(score_err)?;
         let answers = finefail_score::read_answers(&answers_path).map_err(score_err)?;
-        finefail_score::check_question_ids(&answers, &questions, &answers_path).map_err(score_err)?;
+        finefail_score::check_question_ids(&answers, &questions, &answers_path)
+            .map_err(score_err)?;
         let contexts = if retrieval.join("retrieval.parquet").is_file() {
             finefail_score::retrieved_contexts(&retrieval, &data).map_err(score_err)?
         } else {
@@ -232,7 +299,11 @@ impl LocalWork<'_> {
         };
         let plain: Vec<_> = answers.iter().map(|a| a.answer.clone()).collect();
         let empty = Default::default();
-        let ctx = if parts.context == "retrieved" { &contexts } else { &empty };
+        let ctx = if parts.context == "retrieved" {
+            &contexts
+        } else {
+            &empty
+        };
         let rows = finefail_score::score_answers(&questions, &plain, ctx).map_err(score_err)?;
         finefail_score::write_scores(&work.join("scores.parquet"), &rows).map_err(score_err)
     }
@@ -241,7 +312,12 @@ impl LocalWork<'_> {
         let mut rows = Vec::new();
         for dep in &step.deps {
             let arm = dep.trim_start_matches("score/");
-            rows.extend(finefail_score::read_scores(&run_dir.join("scores").join(arm).join("scores.parquet")).map_err(score_err)?);
+            rows.extend(
+                finefail_score::read_scores(
+                    &run_dir.join("scores").join(arm).join("scores.parquet"),
+                )
+                .map_err(score_err)?,
+            );
         }
         let s = &self.config.stats;
         let primary = if s.primary.is_empty() {
@@ -249,32 +325,63 @@ impl LocalWork<'_> {
         } else {
             Some(s.primary.iter().filter_map(|m| m.parse().ok()).collect())
         };
-        let cfg = finefail_score::StatsConfig { bootstrap: s.bootstrap, alpha: s.alpha, seed: s.seed, primary };
+        let cfg = finefail_score::StatsConfig {
+            bootstrap: s.bootstrap,
+            alpha: s.alpha,
+            seed: s.seed,
+            primary,
+        };
         let comparisons = finefail_score::compare_run(&rows, &cfg).map_err(score_err)?;
-        let file = finefail_score::ComparisonFile { config_hash: self.config_hash.clone(), comparisons };
+        let file = finefail_score::ComparisonFile {
+            config_hash: self.config_hash.clone(),
+            comparisons,
+        };
         finefail_score::write_comparison(&work.join("comparison.json"), &file).map_err(score_err)
     }
 }
 
 /// Where the adapter of (dataset, model, N, seed) lives in a run folder.
-pub fn adapter_dir(run_dir: &Path, dataset: &str, model: &str, n: usize, seed: u64) -> std::path::PathBuf {
-    run_dir.join("adapters").join(dataset).join(model).join(format!("n{n}")).join(format!("s{seed}"))
+pub fn adapter_dir(
+    run_dir: &Path,
+    dataset: &str,
+    model: &str,
+    n: usize,
+    seed: u64,
+) -> std::path::PathBuf {
+    run_dir
+        .join("adapters")
+        .join(dataset)
+        .join(model)
+        .join(format!("n{n}"))
+        .join(format!("s{seed}"))
 }
 
 fn rag_err(e: finefail_rag::RagError) -> RunnerError {
-    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
+    RunnerError::Step {
+        message: e.to_string(),
+        bad_input: e.is_bad_input(),
+    }
 }
 
 fn model_err(e: finefail_model::ModelError) -> RunnerError {
-    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
+    RunnerError::Step {
+        message: e.to_string(),
+        bad_input: e.is_bad_input(),
+    }
 }
 
 fn data_err(e: finefail_data::DataError) -> RunnerError {
-    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
+    RunnerError::Step {
+        message: e.to_string(),
+        bad_input: e.is_bad_input(),
+    }
 }
 
 fn score_err(e: finefail_score::ScoreError) -> RunnerError {
-    RunnerError::Step { message: e.to_string(), bad_input: e.is_bad_input() }
+    RunnerError::Step {
+        message: e.to_string(),
+        bad_input: e.is_bad_input(),
+    }
 }
 
 #[cfg(test)]
@@ -284,7 +391,16 @@ mod tests {
     #[test]
     fn arm_names_parse() {
         let p = parse_arm("pubmedqa/smollm2/n50/s1@gold").unwrap();
-        assert_eq!((p.dataset.as_str(), p.model.as_str(), p.n, p.seed, p.context.as_str()), ("pubmedqa", "smollm2", 50, Some(1), "gold"));
+        assert_eq!(
+            (
+                p.dataset.as_str(),
+                p.model.as_str(),
+                p.n,
+                p.seed,
+                p.context.as_str()
+            ),
+            ("pubmedqa", "smollm2", 50, Some(1), "gold")
+        );
         let b = parse_arm("d/m/n0").unwrap();
         assert_eq!((b.n, b.seed, b.context.as_str()), (0, None, "retrieved"));
         assert!(parse_arm("d/m/x").is_none());

@@ -38,7 +38,9 @@ impl ScoreError {
     /// True when the user can fix this by changing inputs or configuration (exit code 2).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            ScoreError::BadInput(_) | ScoreError::JudgeUnavailable(_) | ScoreError::Table { .. } => true,
+            ScoreError::BadInput(_)
+            | ScoreError::JudgeUnavailable(_)
+            | ScoreError::Table { .. } => true,
             ScoreError::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied

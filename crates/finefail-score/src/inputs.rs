@@ -11,7 +11,8 @@ use std::path::Path;
 /// The questions of a prepared dataset directory, by id.
 pub fn read_questions(data_dir: &Path) -> Result<HashMap<String, Question>, ScoreError> {
     let path = data_dir.join(finefail_data::prepare::files::QA);
-    let rows = finefail_data::tables::read_qa(&path).map_err(|e| ScoreError::BadInput(e.to_string()))?;
+    let rows =
+        finefail_data::tables::read_qa(&path).map_err(|e| ScoreError::BadInput(e.to_string()))?;
     Ok(rows
         .into_iter()
         .map(|q| {
@@ -41,35 +42,66 @@ pub struct AnswerRow {
 pub fn read_answers(path: &Path) -> Result<Vec<AnswerRow>, ScoreError> {
     let df = read_parquet(path)?;
     let strs = |name: &str| -> Result<Vec<String>, ScoreError> {
-        let c = df.column(name).map_err(|_| ScoreError::table(path, format!("missing column `{name}`")))?;
-        let ca = c.as_materialized_series().str().map_err(|e| ScoreError::table(path, format!("column `{name}`: {e}")))?;
-        Ok(ca.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+        let c = df
+            .column(name)
+            .map_err(|_| ScoreError::table(path, format!("missing column `{name}`")))?;
+        let ca = c
+            .as_materialized_series()
+            .str()
+            .map_err(|e| ScoreError::table(path, format!("column `{name}`: {e}")))?;
+        Ok(ca
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
     };
-    let (arms, qids, texts, ctxs) = (strs("arm")?, strs("question_id")?, strs("answer")?, strs("context")?);
+    let (arms, qids, texts, ctxs) = (
+        strs("arm")?,
+        strs("question_id")?,
+        strs("answer")?,
+        strs("context")?,
+    );
     let tokens = df
         .column("answer_tokens")
         .map_err(|_| ScoreError::table(path, "missing column `answer_tokens`"))?
         .as_materialized_series()
         .cast(&DataType::UInt64)
         .map_err(|e| ScoreError::table(path, e.to_string()))?;
-    let tokens: Vec<u64> = tokens.u64().map_err(|e| ScoreError::table(path, e.to_string()))?.iter().map(|v| v.unwrap_or(0)).collect();
+    let tokens: Vec<u64> = tokens
+        .u64()
+        .map_err(|e| ScoreError::table(path, e.to_string()))?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
     Ok((0..df.height())
         .map(|i| AnswerRow {
-            answer: Answer { arm: arms[i].clone(), question_id: qids[i].clone(), answer: texts[i].clone(), answer_tokens: tokens[i] },
+            answer: Answer {
+                arm: arms[i].clone(),
+                question_id: qids[i].clone(),
+                answer: texts[i].clone(),
+                answer_tokens: tokens[i],
+            },
             context: ctxs[i].clone(),
         })
         .collect())
 }
 
 /// Question id → its retrieved chunk ids in rank order.
-pub fn read_retrieved_ids(retrieval_dir: &Path) -> Result<HashMap<String, Vec<String>>, ScoreError> {
+pub fn read_retrieved_ids(
+    retrieval_dir: &Path,
+) -> Result<HashMap<String, Vec<String>>, ScoreError> {
     let path = retrieval_dir.join("retrieval.parquet");
     let df = read_parquet(&path)?;
     let col = |name: &str| -> Result<Series, ScoreError> {
-        Ok(df.column(name).map_err(|_| ScoreError::table(&path, format!("missing column `{name}`")))?.as_materialized_series().clone())
+        Ok(df
+            .column(name)
+            .map_err(|_| ScoreError::table(&path, format!("missing column `{name}`")))?
+            .as_materialized_series()
+            .clone())
     };
     let (qids, cids) = (col("question_id")?, col("chunk_id")?);
-    let ranks = col("rank")?.cast(&DataType::UInt64).map_err(|e| ScoreError::table(&path, e.to_string()))?;
+    let ranks = col("rank")?
+        .cast(&DataType::UInt64)
+        .map_err(|e| ScoreError::table(&path, e.to_string()))?;
     let bad = |e: PolarsError| ScoreError::table(&path, e.to_string());
     let mut rows: Vec<(String, u64, String)> = qids
         .str()
@@ -77,7 +109,13 @@ pub fn read_retrieved_ids(retrieval_dir: &Path) -> Result<HashMap<String, Vec<St
         .iter()
         .zip(ranks.u64().map_err(bad)?.iter())
         .zip(cids.str().map_err(bad)?.iter())
-        .map(|((q, r), c)| (q.unwrap_or_default().to_string(), r.unwrap_or(0), c.unwrap_or_default().to_string()))
+        .map(|((q, r), c)| {
+            (
+                q.unwrap_or_default().to_string(),
+                r.unwrap_or(0),
+                c.unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     rows.sort();
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
@@ -88,7 +126,10 @@ pub fn read_retrieved_ids(retrieval_dir: &Path) -> Result<HashMap<String, Vec<St
 }
 
 /// Question id → the text of its retrieved chunks (rank order), for faithfulness.
-pub fn retrieved_contexts(retrieval_dir: &Path, data_dir: &Path) -> Result<HashMap<String, String>, ScoreError> {
+pub fn retrieved_contexts(
+    retrieval_dir: &Path,
+    data_dir: &Path,
+) -> Result<HashMap<String, String>, ScoreError> {
     let chunks_path = data_dir.join(finefail_data::prepare::files::CHUNKS);
     let chunks: HashMap<String, String> = finefail_data::tables::read_chunks(&chunks_path)
         .map_err(|e| ScoreError::BadInput(e.to_string()))?
@@ -100,7 +141,11 @@ pub fn retrieved_contexts(retrieval_dir: &Path, data_dir: &Path) -> Result<HashM
         let mut text = String::new();
         for c in ids {
             let t = chunks.get(&c).ok_or_else(|| {
-                ScoreError::BadInput(format!("{}: chunk `{c}` is not in {}", retrieval_dir.display(), chunks_path.display()))
+                ScoreError::BadInput(format!(
+                    "{}: chunk `{c}` is not in {}",
+                    retrieval_dir.display(),
+                    chunks_path.display()
+                ))
             })?;
             text.push_str(t);
             text.push('\n');
@@ -111,7 +156,11 @@ pub fn retrieved_contexts(retrieval_dir: &Path, data_dir: &Path) -> Result<HashM
 }
 
 /// Checks every answer is for a question of the dataset; the error names the file and the id.
-pub fn check_question_ids(answers: &[AnswerRow], questions: &HashMap<String, Question>, source: &Path) -> Result<(), ScoreError> {
+pub fn check_question_ids(
+    answers: &[AnswerRow],
+    questions: &HashMap<String, Question>,
+    source: &Path,
+) -> Result<(), ScoreError> {
     match answers.iter().find(|a| !questions.contains_key(&a.answer.question_id)) {
         None => Ok(()),
         Some(a) => Err(ScoreError::BadInput(format!(
@@ -124,5 +173,7 @@ pub fn check_question_ids(answers: &[AnswerRow], questions: &HashMap<String, Que
 
 fn read_parquet(path: &Path) -> Result<DataFrame, ScoreError> {
     let file = std::fs::File::open(path).map_err(|e| ScoreError::io(path, e))?;
-    ParquetReader::new(file).finish().map_err(|e| ScoreError::table(path, format!("not a readable parquet table: {e}")))
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| ScoreError::table(path, format!("not a readable parquet table: {e}")))
 }

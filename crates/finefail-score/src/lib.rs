@@ -29,10 +29,11 @@ pub use attribution::{
     attribute, chunk_doc_id, AttributionInput, FailureCause, FAITHFULNESS_THRESHOLD, LENGTH_RATIO,
 };
 pub use error::ScoreError;
-pub use inputs::{
-    check_question_ids, read_answers, read_questions, read_retrieved_ids, retrieved_contexts, AnswerRow,
-};
 pub use faithfulness::{content_tokens, faithfulness, STOPWORDS};
+pub use inputs::{
+    check_question_ids, read_answers, read_questions, read_retrieved_ids, retrieved_contexts,
+    AnswerRow,
+};
 pub use judge::cache::JudgeCache;
 pub use judge::http::HttpJudge;
 pub use judge::prompt::{Judgment, JUDGE_PROMPT_VERSION};

@@ -23,7 +23,10 @@ pub fn import(input: &Path) -> Result<Imported> {
     let mut docs: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
     for file in resolve(input, &[], &["json"])? {
         let root = read_json(&file.path)?;
-        for (i, q) in array(&root, "questions", &file.path, "the top level")?.iter().enumerate() {
+        for (i, q) in array(&root, "questions", &file.path, "the top level")?
+            .iter()
+            .enumerate()
+        {
             out.rows += 1;
             let loc = file.at_unit(i + 1, "question");
             let id = req_str(q, "id", &loc)?;
@@ -34,7 +37,13 @@ pub fn import(input: &Path) -> Result<Imported> {
             let (answer_type, label) = if qtype == "yesno" {
                 let word = exact.first().cloned().unwrap_or_default();
                 let label = Label::parse(&word).ok_or_else(|| {
-                    DataError::bad_record(&loc.file, loc.describe(), format!("yes/no question `{id}` has exact_answer `{word}`; expected yes or no"))
+                    DataError::bad_record(
+                        &loc.file,
+                        loc.describe(),
+                        format!(
+                            "yes/no question `{id}` has exact_answer `{word}`; expected yes or no"
+                        ),
+                    )
                 })?;
                 answers.insert(0, label.as_str().to_string());
                 (AnswerType::Label, Some(label))
@@ -44,11 +53,23 @@ pub fn import(input: &Path) -> Result<Imported> {
             };
             dedup(&mut answers);
             if answers.is_empty() {
-                return Err(DataError::bad_record(&loc.file, loc.describe(), format!("question `{id}` has no ideal_answer or exact_answer")));
+                return Err(DataError::bad_record(
+                    &loc.file,
+                    loc.describe(),
+                    format!("question `{id}` has no ideal_answer or exact_answer"),
+                ));
             }
             let mut gold = Vec::new();
-            for snippet in q.get("snippets").and_then(Value::as_array).into_iter().flatten() {
-                let (Some(url), Some(text)) = (snippet.get("document").and_then(Value::as_str), snippet.get("text").and_then(Value::as_str)) else {
+            for snippet in q
+                .get("snippets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let (Some(url), Some(text)) = (
+                    snippet.get("document").and_then(Value::as_str),
+                    snippet.get("text").and_then(Value::as_str),
+                ) else {
                     continue;
                 };
                 let doc_id = pubmed_id(url);
@@ -70,7 +91,14 @@ pub fn import(input: &Path) -> Result<Imported> {
                 label,
                 answerable: true,
                 // Text-less references, resolved against the documents below by id.
-                gold_documents: gold.into_iter().map(|d| RawDocument { source_id: Some(d), title: String::new(), text: String::new() }).collect(),
+                gold_documents: gold
+                    .into_iter()
+                    .map(|d| RawDocument {
+                        source_id: Some(d),
+                        title: String::new(),
+                        text: String::new(),
+                    })
+                    .collect(),
                 source_split: file.relative.clone(),
             });
         }
@@ -79,14 +107,22 @@ pub fn import(input: &Path) -> Result<Imported> {
     ordered.sort_by_key(|(_, (order, _))| *order);
     out.extra_documents = ordered
         .into_iter()
-        .map(|(id, (_, snippets))| RawDocument { source_id: Some(id), title: String::new(), text: snippets.join("\n") })
+        .map(|(id, (_, snippets))| RawDocument {
+            source_id: Some(id),
+            title: String::new(),
+            text: snippets.join("\n"),
+        })
         .collect();
     Ok(out)
 }
 
 /// `http://www.ncbi.nlm.nih.gov/pubmed/23001136` → `23001136`.
 fn pubmed_id(url: &str) -> String {
-    url.trim_end_matches('/').rsplit('/').next().unwrap_or(url).to_string()
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(url)
+        .to_string()
 }
 
 /// All strings in a value that may be a string, a list, or nested lists (exact answers).

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The mapping keys `--map` accepts.
-pub const MAP_KEYS: [&str; 7] = ["id", "question", "answer", "context", "doc_id", "title", "label"];
+pub const MAP_KEYS: [&str; 7] = [
+    "id", "question", "answer", "context", "doc_id", "title", "label",
+];
 
 /// Which input column feeds each canonical key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,7 +35,10 @@ impl ColumnMap {
                 .ok_or_else(|| format!("--map entry `{part}` must look like KEY=COLUMN"))?;
             let key = key.trim();
             if !MAP_KEYS.contains(&key) {
-                return Err(format!("--map key `{key}` is unknown; valid keys: {}", MAP_KEYS.join(", ")));
+                return Err(format!(
+                    "--map key `{key}` is unknown; valid keys: {}",
+                    MAP_KEYS.join(", ")
+                ));
             }
             map.insert(key.to_string(), column.trim().to_string());
         }
@@ -70,7 +75,8 @@ pub fn import(input: &Path, format: TableFormat, map: &ColumnMap) -> Result<Impo
         };
         for (n, row) in rows {
             out.rows += 1;
-            out.records.push(record(&file, file.at_unit(n, unit), &row, map)?);
+            out.records
+                .push(record(&file, file.at_unit(n, unit), &row, map)?);
         }
     }
     Ok(out)
@@ -84,11 +90,26 @@ fn record(file: &InputFile, loc: Locator, row: &Value, map: &ColumnMap) -> Resul
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(other) => Err(DataError::bad_record(&loc.file, loc.describe(), format!("column `{}` must be a string, found {}", map.column(key), kind(other)))),
+            Some(other) => Err(DataError::bad_record(
+                &loc.file,
+                loc.describe(),
+                format!(
+                    "column `{}` must be a string, found {}",
+                    map.column(key),
+                    kind(other)
+                ),
+            )),
         }
     };
     let required = |key: &str| -> DataError {
-        DataError::bad_record(&loc.file, loc.describe(), format!("missing required column `{}` (map it with --map {key}=COLUMN)", map.column(key)))
+        DataError::bad_record(
+            &loc.file,
+            loc.describe(),
+            format!(
+                "missing required column `{}` (map it with --map {key}=COLUMN)",
+                map.column(key)
+            ),
+        )
     };
     let question = text("question")?.ok_or_else(|| required("question"))?;
     let answers: Vec<String> = match get("answer") {
@@ -97,27 +118,68 @@ fn record(file: &InputFile, loc: Locator, row: &Value, map: &ColumnMap) -> Resul
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Number(n)) => vec![n.to_string()],
         Some(Value::Bool(b)) => vec![b.to_string()],
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| DataError::bad_record(&loc.file, loc.describe(), "answer lists must hold strings"))).collect::<Result<_>>()?,
-        Some(other) => return Err(DataError::bad_record(&loc.file, loc.describe(), format!("answer must be a string or a list of strings, found {}", kind(other)))),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    DataError::bad_record(
+                        &loc.file,
+                        loc.describe(),
+                        "answer lists must hold strings",
+                    )
+                })
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => {
+            return Err(DataError::bad_record(
+                &loc.file,
+                loc.describe(),
+                format!(
+                    "answer must be a string or a list of strings, found {}",
+                    kind(other)
+                ),
+            ))
+        }
     };
     let explicit_unanswerable = answers.is_empty();
     if !explicit_unanswerable && answers.iter().all(|a| a.trim().is_empty()) {
-        return Err(DataError::bad_record(&loc.file, loc.describe(), "empty answer; give the reference answer, or [] for an unanswerable question"));
+        return Err(DataError::bad_record(
+            &loc.file,
+            loc.describe(),
+            "empty answer; give the reference answer, or [] for an unanswerable question",
+        ));
     }
     let label = match text("label")? {
         None => None,
-        Some(l) => Some(Label::parse(&l).ok_or_else(|| DataError::bad_record(&loc.file, loc.describe(), format!("label `{l}` is not yes, no, maybe, true or false")))?),
+        Some(l) => Some(Label::parse(&l).ok_or_else(|| {
+            DataError::bad_record(
+                &loc.file,
+                loc.describe(),
+                format!("label `{l}` is not yes, no, maybe, true or false"),
+            )
+        })?),
     };
     let gold_documents = match text("context")? {
-        Some(ctx) if !ctx.trim().is_empty() => vec![RawDocument { source_id: text("doc_id")?, title: text("title")?.unwrap_or_default(), text: ctx }],
+        Some(ctx) if !ctx.trim().is_empty() => vec![RawDocument {
+            source_id: text("doc_id")?,
+            title: text("title")?.unwrap_or_default(),
+            text: ctx,
+        }],
         _ => match text("doc_id")? {
-            Some(id) => vec![RawDocument { source_id: Some(id), title: String::new(), text: String::new() }],
+            Some(id) => vec![RawDocument {
+                source_id: Some(id),
+                title: String::new(),
+                text: String::new(),
+            }],
             None => Vec::new(),
         },
     };
     let answers = match label {
         Some(l) if explicit_unanswerable => vec![l.as_str().to_string()],
-        _ => answers.into_iter().filter(|a| !a.trim().is_empty()).collect(),
+        _ => answers
+            .into_iter()
+            .filter(|a| !a.trim().is_empty())
+            .collect(),
     };
     Ok(RawRecord {
         source_id: text("id")?,
@@ -125,7 +187,11 @@ fn record(file: &InputFile, loc: Locator, row: &Value, map: &ColumnMap) -> Resul
         question,
         answerable: !answers.is_empty(),
         answers,
-        answer_type: if label.is_some() { AnswerType::Label } else { AnswerType::Free },
+        answer_type: if label.is_some() {
+            AnswerType::Label
+        } else {
+            AnswerType::Free
+        },
         label,
         gold_documents,
         source_split: file.relative.clone(),
@@ -134,7 +200,11 @@ fn record(file: &InputFile, loc: Locator, row: &Value, map: &ColumnMap) -> Resul
 
 fn parse_list(s: &str, loc: &Locator) -> Result<Vec<String>> {
     serde_json::from_str::<Vec<String>>(s).map_err(|e| {
-        DataError::bad_record(&loc.file, loc.describe(), format!("answer `{s}` starts with `[` but is not a JSON list of strings: {e}"))
+        DataError::bad_record(
+            &loc.file,
+            loc.describe(),
+            format!("answer `{s}` starts with `[` but is not a JSON list of strings: {e}"),
+        )
     })
 }
 
@@ -153,7 +223,9 @@ fn read_table(file: &InputFile, csv: bool) -> Result<Vec<(usize, Value)>> {
             .and_then(|f| ParquetReader::new(f).finish())
     }
     .map_err(|e| match e {
-        PolarsError::IO { error, .. } => DataError::io(path, std::io::Error::new(error.kind(), error.to_string())),
+        PolarsError::IO { error, .. } => {
+            DataError::io(path, std::io::Error::new(error.kind(), error.to_string()))
+        }
         other => DataError::bad_input(path, format!("cannot read table: {other}")),
     })?;
     let mut rows: Vec<Map<String, Value>> = vec![Map::new(); df.height()];
@@ -161,25 +233,48 @@ fn read_table(file: &InputFile, csv: bool) -> Result<Vec<(usize, Value)>> {
         let name = column.name().to_string();
         let series = column.as_materialized_series();
         if let DataType::List(_) = series.dtype() {
-            let lists = series.list().map_err(|e| DataError::bad_input(path, e.to_string()))?;
+            let lists = series
+                .list()
+                .map_err(|e| DataError::bad_input(path, e.to_string()))?;
             for (row, item) in rows.iter_mut().zip(lists.amortized_iter()) {
                 let value = match item {
                     None => Value::Null,
                     Some(inner) => {
-                        let inner = inner.as_ref().cast(&DataType::String).map_err(|e| DataError::bad_input(path, format!("column `{name}`: {e}")))?;
-                        let strs = inner.str().map_err(|e| DataError::bad_input(path, e.to_string()))?;
-                        Value::Array(strs.iter().flatten().map(|s| Value::String(s.to_string())).collect())
+                        let inner = inner.as_ref().cast(&DataType::String).map_err(|e| {
+                            DataError::bad_input(path, format!("column `{name}`: {e}"))
+                        })?;
+                        let strs = inner
+                            .str()
+                            .map_err(|e| DataError::bad_input(path, e.to_string()))?;
+                        Value::Array(
+                            strs.iter()
+                                .flatten()
+                                .map(|s| Value::String(s.to_string()))
+                                .collect(),
+                        )
                     }
                 };
                 row.insert(name.clone(), value);
             }
         } else {
-            let cast = series.cast(&DataType::String).map_err(|e| DataError::bad_input(path, format!("column `{name}`: {e}")))?;
-            let strs = cast.str().map_err(|e| DataError::bad_input(path, e.to_string()))?;
+            let cast = series
+                .cast(&DataType::String)
+                .map_err(|e| DataError::bad_input(path, format!("column `{name}`: {e}")))?;
+            let strs = cast
+                .str()
+                .map_err(|e| DataError::bad_input(path, e.to_string()))?;
             for (row, item) in rows.iter_mut().zip(strs.iter()) {
-                row.insert(name.clone(), item.map(|s| Value::String(s.to_string())).unwrap_or(Value::Null));
+                row.insert(
+                    name.clone(),
+                    item.map(|s| Value::String(s.to_string()))
+                        .unwrap_or(Value::Null),
+                );
             }
         }
     }
-    Ok(rows.into_iter().enumerate().map(|(i, m)| (i + 1, Value::Object(m))).collect())
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| (i + 1, Value::Object(m)))
+        .collect())
 }

@@ -21,7 +21,12 @@ impl InputFile {
 
     /// The locator of the 1-based `n`-th record of this file, counted in `unit`s.
     pub fn at_unit(&self, n: usize, unit: &'static str) -> Locator {
-        Locator { file: self.path.clone(), relative: self.relative.clone(), line: n, unit }
+        Locator {
+            file: self.path.clone(),
+            relative: self.relative.clone(),
+            line: n,
+            unit,
+        }
     }
 }
 
@@ -29,10 +34,20 @@ impl InputFile {
 pub fn resolve(input: &Path, defaults: &[&str], extensions: &[&str]) -> Result<Vec<InputFile>> {
     let meta = std::fs::metadata(input).map_err(|e| DataError::io(input, e))?;
     if meta.is_file() {
-        let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        return Ok(vec![InputFile { path: input.to_path_buf(), relative: stem }]);
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(vec![InputFile {
+            path: input.to_path_buf(),
+            relative: stem,
+        }]);
     }
-    let present: Vec<&str> = defaults.iter().copied().filter(|d| input.join(d).is_file()).collect();
+    let present: Vec<&str> = defaults
+        .iter()
+        .copied()
+        .filter(|d| input.join(d).is_file())
+        .collect();
     let files: Vec<PathBuf> = if !present.is_empty() {
         present.iter().map(|d| input.join(d)).collect()
     } else {
@@ -72,8 +87,14 @@ fn walk(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) -> Result<()> {
             walk(&path, extensions, out)?;
             continue;
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
         if extensions.contains(&ext.as_str()) && !name.contains("-tiny.") {
             out.push(path);
         }

@@ -117,7 +117,10 @@ pub fn str_or_list(value: &Value, field: &str, loc: &Locator) -> Result<Option<V
         Some(other) => Err(DataError::bad_record(
             &loc.file,
             loc.describe(),
-            format!("field `{field}` must be a string or a list of strings, found {}", kind(other)),
+            format!(
+                "field `{field}` must be a string or a list of strings, found {}",
+                kind(other)
+            ),
         )),
     }
 }

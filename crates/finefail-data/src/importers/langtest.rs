@@ -14,23 +14,48 @@ use std::path::Path;
 pub fn narrativeqa(input: &Path) -> Result<Imported> {
     read_all(input, &["test.jsonl"], |file, line, v| {
         let loc = file.at(line);
-        let answers = str_or_list(v, "answer", &loc)?.ok_or_else(|| super::json_util::missing("answer", &loc))?;
+        let answers = str_or_list(v, "answer", &loc)?
+            .ok_or_else(|| super::json_util::missing("answer", &loc))?;
         let passage = req_str(v, "passage", &loc)?;
-        Ok(Some(record(file, line, req_str(v, "question", &loc)?, answers, AnswerType::Free, None, passage, "")))
+        Ok(Some(record(
+            file,
+            line,
+            req_str(v, "question", &loc)?,
+            answers,
+            AnswerType::Free,
+            None,
+            passage,
+            "",
+        )))
     })
 }
 
 /// PubMedQA (PQA-L and PQA-A): yes/no/maybe questions over an abstract.
 pub fn pubmedqa(input: &Path) -> Result<Imported> {
-    read_all(input, &["pqal/test.jsonl", "pqaa/test.jsonl"], |file, line, v| {
-        let loc = file.at(line);
-        let answer = req_str(v, "answer", &loc)?;
-        let label = Label::parse(&answer).ok_or_else(|| {
-            DataError::bad_record(&loc.file, loc.describe(), format!("answer `{answer}` is not yes, no or maybe"))
-        })?;
-        let passage = req_str(v, "passage", &loc)?;
-        Ok(Some(label_record(file, line, req_str(v, "question", &loc)?, label, passage, "")))
-    })
+    read_all(
+        input,
+        &["pqal/test.jsonl", "pqaa/test.jsonl"],
+        |file, line, v| {
+            let loc = file.at(line);
+            let answer = req_str(v, "answer", &loc)?;
+            let label = Label::parse(&answer).ok_or_else(|| {
+                DataError::bad_record(
+                    &loc.file,
+                    loc.describe(),
+                    format!("answer `{answer}` is not yes, no or maybe"),
+                )
+            })?;
+            let passage = req_str(v, "passage", &loc)?;
+            Ok(Some(label_record(
+                file,
+                line,
+                req_str(v, "question", &loc)?,
+                label,
+                passage,
+                "",
+            )))
+        },
+    )
 }
 
 /// Disfl-QA: disfluent SQuAD questions with span answers; `unknown` marks unanswerable ones.
@@ -40,7 +65,16 @@ pub fn disflqa(input: &Path) -> Result<Imported> {
         let answer = req_str(v, "answer", &loc)?;
         let passage = req_str(v, "passage", &loc)?;
         let question = req_str(v, "question", &loc)?;
-        let mut rec = record(file, line, question, vec![answer.clone()], AnswerType::Span, None, passage, "");
+        let mut rec = record(
+            file,
+            line,
+            question,
+            vec![answer.clone()],
+            AnswerType::Span,
+            None,
+            passage,
+            "",
+        );
         if answer.trim().eq_ignore_ascii_case("unknown") {
             rec.answers.clear();
             rec.answerable = false;
@@ -57,9 +91,19 @@ pub fn boolq(input: &Path) -> Result<Imported> {
         let raw_label = v.get("label").or_else(|| v.get("answer"));
         let label = match raw_label {
             None | Some(Value::Null) => return Ok(None),
-            Some(Value::Bool(b)) => if *b { Label::Yes } else { Label::No },
+            Some(Value::Bool(b)) => {
+                if *b {
+                    Label::Yes
+                } else {
+                    Label::No
+                }
+            }
             Some(Value::String(s)) => Label::parse(s).ok_or_else(|| {
-                DataError::bad_record(&loc.file, loc.describe(), format!("label `{s}` is not true/false"))
+                DataError::bad_record(
+                    &loc.file,
+                    loc.describe(),
+                    format!("label `{s}` is not true/false"),
+                )
             })?,
             Some(other) => {
                 return Err(DataError::bad_record(
@@ -74,7 +118,14 @@ pub fn boolq(input: &Path) -> Result<Imported> {
             Some((t, rest)) if t.len() < 200 => (t.to_string(), rest.to_string()),
             _ => (String::new(), passage.clone()),
         };
-        let mut rec = label_record(file, line, req_str(v, "question", &loc)?, label, text, &title);
+        let mut rec = label_record(
+            file,
+            line,
+            req_str(v, "question", &loc)?,
+            label,
+            text,
+            &title,
+        );
         rec.gold_documents[0].title = title;
         Ok(Some(rec))
     })
@@ -118,11 +169,31 @@ fn record(
         answers,
         answer_type,
         label,
-        gold_documents: vec![RawDocument { source_id: None, title: title.to_string(), text: passage }],
+        gold_documents: vec![RawDocument {
+            source_id: None,
+            title: title.to_string(),
+            text: passage,
+        }],
         source_split: file.relative.clone(),
     }
 }
 
-fn label_record(file: &InputFile, line: usize, question: String, label: Label, passage: String, title: &str) -> RawRecord {
-    record(file, line, question, vec![label.as_str().to_string()], AnswerType::Label, Some(label), passage, title)
+fn label_record(
+    file: &InputFile,
+    line: usize,
+    question: String,
+    label: Label,
+    passage: String,
+    title: &str,
+) -> RawRecord {
+    record(
+        file,
+        line,
+        question,
+        vec![label.as_str().to_string()],
+        AnswerType::Label,
+        Some(label),
+        passage,
+        title,
+    )
 }

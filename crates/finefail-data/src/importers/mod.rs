@@ -52,17 +52,29 @@ impl Format {
     /// Parses a command-line format name; the error lists the valid ones.
     pub fn parse(name: &str) -> std::result::Result<Self, String> {
         let lower = name.to_ascii_lowercase();
-        Self::ALL.iter().find(|(_, n)| *n == lower).map(|(f, _)| *f).ok_or_else(|| {
-            format!(
-                "unknown format `{name}`; valid formats: {}",
-                Self::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(" ")
-            )
-        })
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == lower)
+            .map(|(f, _)| *f)
+            .ok_or_else(|| {
+                format!(
+                    "unknown format `{name}`; valid formats: {}",
+                    Self::ALL
+                        .iter()
+                        .map(|(_, n)| *n)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            })
     }
 
     /// The command-line name (also the default dataset name).
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(f, _)| *f == self).map(|(_, n)| *n).unwrap_or("unknown")
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("unknown")
     }
 }
 

@@ -28,7 +28,14 @@ pub fn import(input: &Path) -> Result<Imported> {
                     return Ok(None);
                 }
                 if end as usize > tokens.len() {
-                    return Err(DataError::bad_record(&loc.file, loc.describe(), format!("answer span {start}..{end} is past the document's {} tokens", tokens.len())));
+                    return Err(DataError::bad_record(
+                        &loc.file,
+                        loc.describe(),
+                        format!(
+                            "answer span {start}..{end} is past the document's {} tokens",
+                            tokens.len()
+                        ),
+                    ));
                 }
                 let text = strip_html(&tokens[start as usize..end as usize]);
                 Ok((!text.is_empty()).then_some(text))
@@ -36,8 +43,18 @@ pub fn import(input: &Path) -> Result<Imported> {
             let mut shorts = Vec::new();
             let mut longs = Vec::new();
             let mut label = None;
-            for ann in v.get("annotations").and_then(Value::as_array).into_iter().flatten() {
-                for s in ann.get("short_answers").and_then(Value::as_array).into_iter().flatten() {
+            for ann in v
+                .get("annotations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for s in ann
+                    .get("short_answers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(t) = span(s)? {
                         shorts.push(t);
                     }
@@ -71,7 +88,11 @@ pub fn import(input: &Path) -> Result<Imported> {
                 answers,
                 answer_type,
                 label,
-                gold_documents: vec![RawDocument { source_id: None, title: title_from_url(&url), text: strip_html(&tokens) }],
+                gold_documents: vec![RawDocument {
+                    source_id: None,
+                    title: title_from_url(&url),
+                    text: strip_html(&tokens),
+                }],
                 source_split: file.relative.clone(),
             });
         }

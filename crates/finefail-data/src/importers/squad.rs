@@ -17,11 +17,22 @@ pub fn import(input: &Path) -> Result<Imported> {
         let articles = array(&root, "data", &file.path, "the top level")?;
         let mut n = 0usize;
         for article in articles {
-            let title = article.get("title").and_then(Value::as_str).unwrap_or("").to_string();
+            let title = article
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             for paragraph in array(article, "paragraphs", &file.path, "an article")? {
-                let context = paragraph.get("context").and_then(Value::as_str).ok_or_else(|| {
-                    DataError::bad_record(&file.path, format!("article `{title}`"), "paragraph without `context`")
-                })?;
+                let context = paragraph
+                    .get("context")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        DataError::bad_record(
+                            &file.path,
+                            format!("article `{title}`"),
+                            "paragraph without `context`",
+                        )
+                    })?;
                 for qa in array(paragraph, "qas", &file.path, "a paragraph")? {
                     n += 1;
                     out.rows += 1;
@@ -35,7 +46,10 @@ pub fn import(input: &Path) -> Result<Imported> {
                             }
                         }
                     }
-                    let impossible = qa.get("is_impossible").and_then(Value::as_bool).unwrap_or(false);
+                    let impossible = qa
+                        .get("is_impossible")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
                     let answerable = !impossible && !answers.is_empty();
                     if !answerable {
                         answers.clear();
@@ -63,13 +77,24 @@ pub fn import(input: &Path) -> Result<Imported> {
 }
 
 /// A required list field, with an error naming where it was expected.
-pub(crate) fn array<'a>(value: &'a Value, field: &str, path: &Path, within: &str) -> Result<&'a Vec<Value>> {
+pub(crate) fn array<'a>(
+    value: &'a Value,
+    field: &str,
+    path: &Path,
+    within: &str,
+) -> Result<&'a Vec<Value>> {
     match value.get(field) {
         Some(Value::Array(a)) => Ok(a),
-        None | Some(Value::Null) => Err(DataError::bad_input(path, format!("missing list `{field}` in {within}"))),
+        None | Some(Value::Null) => Err(DataError::bad_input(
+            path,
+            format!("missing list `{field}` in {within}"),
+        )),
         Some(other) => Err(DataError::bad_input(
             path,
-            format!("`{field}` in {within} must be a list, found {}", kind(other)),
+            format!(
+                "`{field}` in {within} must be a list, found {}",
+                kind(other)
+            ),
         )),
     }
 }

@@ -16,9 +16,10 @@ pub struct JobState {
 }
 
 impl JobState {
-    /// Queued or running: the job will still do something unless cancelled.
+    /// Queued or running: the job will still do something unless cancelled. (COMPLETING is not:
+    /// a step's job writes its output before it exits, so a completing job without one is dying.)
     pub fn is_active(&self) -> bool {
-        matches!(self.state.as_str(), "PENDING" | "RUNNING" | "COMPLETING" | "CONFIGURING" | "SUSPENDED" | "REQUEUED" | "REQUEUE_HOLD" | "RESIZING" | "SIGNALING" | "STAGE_OUT")
+        matches!(self.state.as_str(), "PENDING" | "RUNNING" | "CONFIGURING" | "SUSPENDED" | "REQUEUED" | "REQUEUE_HOLD" | "RESIZING" | "SIGNALING" | "STAGE_OUT")
             && !self.is_blocked()
     }
 
