@@ -151,84 +151,12 @@ impl Default for Retrieval {
     }
 }
 
-/// LoRA adapter settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Lora {
-    pub r: usize,
-    pub alpha: f64,
-    pub dropout: f64,
-    pub targets: Vec<String>,
-}
+/// LoRA adapter settings (`[lora]`): the fine-tuning crate's own struct, so the keys and defaults
+/// exist once.
+pub type Lora = finefail_train::LoraSettings;
 
-impl Default for Lora {
-    fn default() -> Self {
-        Self {
-            r: 16,
-            alpha: 32.0,
-            dropout: 0.05,
-            targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
-                .map(String::from)
-                .to_vec(),
-        }
-    }
-}
-
-/// The fine-tuning recipe's settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Train {
-    /// `qa` (question → answer, the paper's setting) or `rag` (question + retrieved chunks → answer).
-    pub format: String,
-    pub epochs: usize,
-    /// Stop after this many optimizer steps (overrides epochs when set).
-    pub max_steps: Option<usize>,
-    pub lr: f64,
-    pub betas: [f64; 2],
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub max_grad_norm: f64,
-    /// `linear`, `cosine` or `constant` (after warmup).
-    pub schedule: String,
-    pub warmup_ratio: f64,
-    /// Effective batch size (examples per optimizer step).
-    pub batch_size: usize,
-    /// Examples per forward pass (gradient accumulation makes up the batch); default = batch_size.
-    pub micro_batch_size: Option<usize>,
-    pub max_seq_len: usize,
-    /// Checkpoint every K optimizer steps.
-    pub checkpoint_every: usize,
-    /// Validation every K steps (default: every epoch).
-    pub eval_every: Option<usize>,
-    /// Stop after this many validations without improvement (default: never).
-    pub early_stop_patience: Option<usize>,
-    /// `best` (by validation loss) or `last`.
-    pub keep: String,
-}
-
-impl Default for Train {
-    fn default() -> Self {
-        Self {
-            format: "qa".into(),
-            epochs: 3,
-            max_steps: None,
-            lr: 2e-4,
-            betas: [0.9, 0.999],
-            eps: 1e-8,
-            weight_decay: 0.0,
-            max_grad_norm: 1.0,
-            schedule: "linear".into(),
-            warmup_ratio: 0.03,
-            batch_size: 8,
-            micro_batch_size: None,
-            max_seq_len: 512,
-            checkpoint_every: 50,
-            eval_every: None,
-            early_stop_patience: None,
-            keep: "best".into(),
-        }
-    }
-}
+/// The fine-tuning recipe's settings (`[train]`): the fine-tuning crate's own struct.
+pub type Train = finefail_train::TrainConfig;
 
 /// Answer generation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

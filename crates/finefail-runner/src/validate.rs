@@ -18,16 +18,6 @@ pub const METRICS: [&str; 10] = [
     "accuracy",
     "completeness",
 ];
-/// Linear layers LoRA may wrap.
-pub const LORA_TARGETS: [&str; 7] = [
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
 
 /// Checks `config`; the error is one line naming the key and the fix.
 pub fn validate(c: &Config) -> Result<(), String> {
@@ -98,41 +88,10 @@ pub fn validate(c: &Config) -> Result<(), String> {
     if c.retrieval.top_k == 0 {
         return Err("retrieval.top_k must be at least 1".into());
     }
-    if c.lora.r == 0 || c.lora.alpha <= 0.0 || !(0.0..1.0).contains(&c.lora.dropout) {
-        return Err("lora: r must be ≥ 1, alpha > 0 and 0 ≤ dropout < 1".into());
-    }
-    if c.lora.targets.is_empty() {
-        return Err("lora.targets is empty".into());
-    }
-    for t in &c.lora.targets {
-        one_of("lora.targets", t, &LORA_TARGETS)?;
-    }
-    let t = &c.train;
-    one_of("train.format", &t.format, &["qa", "rag"])?;
-    one_of(
-        "train.schedule",
-        &t.schedule,
-        &["linear", "cosine", "constant"],
-    )?;
-    one_of("train.keep", &t.keep, &["best", "last"])?;
-    if t.lr <= 0.0
-        || t.epochs == 0 && t.max_steps.is_none()
-        || t.batch_size == 0
-        || t.max_seq_len < 8
-    {
-        return Err("train: lr > 0, epochs ≥ 1 (or max_steps), batch_size ≥ 1 and max_seq_len ≥ 8 are required".into());
-    }
-    if let Some(m) = t.micro_batch_size {
-        if m == 0 || !t.batch_size.is_multiple_of(m) {
-            return Err(format!(
-                "train.micro_batch_size ({m}) must divide train.batch_size ({})",
-                t.batch_size
-            ));
-        }
-    }
-    if !(0.0..1.0).contains(&t.warmup_ratio) {
-        return Err("train.warmup_ratio must be in [0, 1)".into());
-    }
+    // The fine-tuning crate owns the [train] and [lora] rules.
+    finefail_train::FinetuneSettings { train: c.train.clone(), lora: c.lora.clone() }
+        .validate()
+        .map_err(|e| e.to_string())?;
     if c.generation.max_new_tokens == 0 || c.generation.batch_size == 0 {
         return Err("generation: max_new_tokens and batch_size must be at least 1".into());
     }
