@@ -3,7 +3,7 @@
 //! is killed at several moments and restarted until it finishes: the comparison must be identical.
 
 #[path = "../crates/finefail-train/tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::path::{Path, PathBuf};

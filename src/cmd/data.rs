@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum DataCommand {
     /// Import a dataset into DIR/{qa,corpus,chunks}.parquet, splits.json, contamination.json.
-    Prepare(PrepareArgs),
+    Prepare(Box<PrepareArgs>),
     /// Print a prepared dataset's counts (questions, documents, chunks, splits, answer types).
     Stats {
         /// A directory written by `data prepare`.
@@ -80,7 +80,7 @@ pub struct PrepareArgs {
 /// Runs a `finefail data` subcommand.
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
-        DataCommand::Prepare(args) => run_prepare(args),
+        DataCommand::Prepare(args) => run_prepare(*args),
         DataCommand::Stats { dir, json } => {
             let stats = load_stats(&dir)?;
             if json {

@@ -54,11 +54,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = load(&args.config, &args.set)?;
     if let Some(u) = &args.until {
         if !STEP_KINDS.contains(&u.as_str()) {
-            return Err(BadInput(format!("--until `{u}` is not a step kind; use one of {}", STEP_KINDS.join(", "))).into());
+            return Err(BadInput(format!(
+                "--until `{u}` is not a step kind; use one of {}",
+                STEP_KINDS.join(", ")
+            ))
+            .into());
         }
     }
     if !matches!(args.executor.as_str(), "local" | "slurm") {
-        return Err(BadInput(format!("--executor `{}` is unknown; use local or slurm", args.executor)).into());
+        return Err(BadInput(format!(
+            "--executor `{}` is unknown; use local or slurm",
+            args.executor
+        ))
+        .into());
     }
     let p = plan(&config, &args.runs_dir);
     if args.status {
@@ -69,7 +77,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.plan {
-        println!("plan `{}` → {} ({} steps)", p.name, p.run_dir.display(), p.steps.len());
+        println!(
+            "plan `{}` → {} ({} steps)",
+            p.name,
+            p.run_dir.display(),
+            p.steps.len()
+        );
         for kind in STEP_KINDS {
             let steps: Vec<_> = p.steps.iter().filter(|s| s.kind == kind).collect();
             if steps.is_empty() {
@@ -87,7 +100,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let until = args.until.as_deref();
     let needs_models = until.is_none_or(|u| !matches!(u, "prepare" | "retrieve"));
-    if let Some(w) = p.warnings.iter().find(|w| needs_models || !w.starts_with("model")) {
+    if let Some(w) = p
+        .warnings
+        .iter()
+        .find(|w| needs_models || !w.starts_with("model"))
+    {
         return Err(BadInput(format!("{}: {w}", args.config.display())).into());
     }
     if args.executor == "slurm" {
@@ -129,14 +146,23 @@ fn print_status(p: &finefail_runner::Plan) {
     for s in &p.steps {
         let rec = read_record(&record_path(&p.run_dir, &s.id));
         let state = rec.as_ref().map(|r| r.state.as_str()).unwrap_or("pending");
-        let wall = rec.as_ref().and_then(|r| r.wall_s).map(|w| format!("{w:.1} s")).unwrap_or_default();
+        let wall = rec
+            .as_ref()
+            .and_then(|r| r.wall_s)
+            .map(|w| format!("{w:.1} s"))
+            .unwrap_or_default();
         println!("{state:<8} {:<50} {wall}", s.id);
     }
 }
 
 /// `manifest.json`: config and its hash, versions, git commit, seeds, every step's artefact hash
 /// and wall time — so every result file can be traced to what made it.
-fn write_manifest(run_dir: &std::path::Path, config: &finefail_runner::Config, config_hash: &str, summary: &finefail_runner::engine::RunSummary) -> anyhow::Result<()> {
+fn write_manifest(
+    run_dir: &std::path::Path,
+    config: &finefail_runner::Config,
+    config_hash: &str,
+    summary: &finefail_runner::engine::RunSummary,
+) -> anyhow::Result<()> {
     let git = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .output()
@@ -183,7 +209,11 @@ pub fn step(args: StepArgs) -> anyhow::Result<()> {
     let p = plan(&config, &args.runs_dir);
     let work = LocalWork::new(&config);
     let summary = execute_scope(&p, &work, Scope::Only(&args.id), &mut |_| {})?;
-    let state = if summary.ran.iter().any(|s| s == &args.id) { "done" } else { "cached" };
+    let state = if summary.ran.iter().any(|s| s == &args.id) {
+        "done"
+    } else {
+        "cached"
+    };
     eprintln!("step {}: {state}", args.id);
     Ok(())
 }

@@ -157,7 +157,7 @@ fn judge(
         .collect();
     let judge = HttpJudge::new(cfg)?;
     judge.preflight()?;
-    let cache = JudgeCache::open(&cache_root().join("judgments"))?;
+    let cache = JudgeCache::open(cache_root().join("judgments"))?;
     let bar = crate::progress::bar(requests.len() as u64 * cfg.repeats as u64, "judging");
     let result = judge_answers(
         &judge,

@@ -30,7 +30,10 @@ pub struct JobRecord {
 
 /// The latest job recorded for a step, if any.
 pub fn read_job(run_dir: &Path, id: &str) -> Option<JobRecord> {
-    serde_json::from_str(&std::fs::read_to_string(spec::step_dir(run_dir, id).join("slurm.json")).ok()?).ok()
+    serde_json::from_str(
+        &std::fs::read_to_string(spec::step_dir(run_dir, id).join("slurm.json")).ok()?,
+    )
+    .ok()
 }
 
 fn write_job(run_dir: &Path, id: &str, rec: &JobRecord) -> Result<()> {
@@ -40,7 +43,8 @@ fn write_job(run_dir: &Path, id: &str, rec: &JobRecord) -> Result<()> {
         let p = p.to_path_buf();
         move |e| RunnerError::Io { path: p, source: e }
     };
-    std::fs::write(&tmp, serde_json::to_string_pretty(rec).unwrap_or_default()).map_err(io(&tmp))?;
+    std::fs::write(&tmp, serde_json::to_string_pretty(rec).unwrap_or_default())
+        .map_err(io(&tmp))?;
     std::fs::rename(&tmp, dir.join("slurm.json")).map_err(io(&dir))
 }
 
@@ -52,7 +56,11 @@ pub fn log_path(run_dir: &Path, id: &str, job_id: &str) -> PathBuf {
 /// The last `n` non-empty lines of a job's log (empty when it has none yet).
 pub fn log_tail(path: &Path, n: usize) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
@@ -113,12 +121,26 @@ pub fn submit(plan: &Plan, work: &dyn StepWork, opts: &SlurmOptions) -> Result<S
     let mut job_ids = live.clone();
     for s in build_specs(plan, opts, &current, &live) {
         let dir = spec::step_dir(&plan.run_dir, &s.step_id);
-        std::fs::create_dir_all(&dir).map_err(|e| RunnerError::Io { path: dir.clone(), source: e })?;
+        std::fs::create_dir_all(&dir).map_err(|e| RunnerError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
         let id = cluster::sbatch(&s.command(&job_ids)).map_err(|e| RunnerError::Step {
-            message: format!("step `{}` was not submitted ({} submitted before it, kept): {e}", s.step_id, out.submitted.len()),
+            message: format!(
+                "step `{}` was not submitted ({} submitted before it, kept): {e}",
+                s.step_id,
+                out.submitted.len()
+            ),
             bad_input: e.is_bad_input(),
         })?;
-        write_job(&plan.run_dir, &s.step_id, &JobRecord { job_id: id.clone(), submitted_at: now() })?;
+        write_job(
+            &plan.run_dir,
+            &s.step_id,
+            &JobRecord {
+                job_id: id.clone(),
+                submitted_at: now(),
+            },
+        )?;
         job_ids.insert(s.step_id.clone(), id.clone());
         out.submitted.push((s.step_id, id));
     }
@@ -126,7 +148,10 @@ pub fn submit(plan: &Plan, work: &dyn StepWork, opts: &SlurmOptions) -> Result<S
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// One step's state for `run --status`.
@@ -145,21 +170,40 @@ pub struct StepStatus {
 }
 
 /// Every step's state, from `squeue` (when `queue` is given) and the step's marker files.
-pub fn status(plan: &Plan, work: &dyn StepWork, queue: Option<&BTreeMap<String, JobState>>) -> Result<Vec<StepStatus>> {
+pub fn status(
+    plan: &Plan,
+    work: &dyn StepWork,
+    queue: Option<&BTreeMap<String, JobState>>,
+) -> Result<Vec<StepStatus>> {
     let current = current_outputs(plan, work)?;
     let mut out = Vec::new();
     for step in &plan.steps {
         let job = read_job(&plan.run_dir, &step.id);
-        let log = job.as_ref().map(|j| log_path(&plan.run_dir, &step.id, &j.job_id));
-        let js = job.as_ref().and_then(|j| queue.and_then(|q| q.get(&j.job_id)));
+        let log = job
+            .as_ref()
+            .map(|j| log_path(&plan.run_dir, &step.id, &j.job_id));
+        let js = job
+            .as_ref()
+            .and_then(|j| queue.and_then(|q| q.get(&j.job_id)));
         let record = read_record(&record_path(&plan.run_dir, &step.id));
         let state = if current.contains_key(&step.id) {
-            if job.is_some() { "done" } else { "cached" }
+            if job.is_some() {
+                "done"
+            } else {
+                "cached"
+            }
         } else if let Some(s) = js.filter(|s| s.is_active()) {
-            if s.state == "PENDING" { "pending" } else { "running" }
+            if s.state == "PENDING" {
+                "pending"
+            } else {
+                "running"
+            }
         } else if js.is_some_and(JobState::is_blocked) {
             "pending"
-        } else if job.is_some() && queue.is_some() && record.as_ref().is_none_or(|r| r.state != "done") {
+        } else if job.is_some()
+            && queue.is_some()
+            && record.as_ref().is_none_or(|r| r.state != "done")
+        {
             // The job has ended without an output: it failed, was cancelled or timed out. (A done
             // record with other inputs is merely out of date: pending.)
             "failed"
@@ -180,7 +224,13 @@ pub fn status(plan: &Plan, work: &dyn StepWork, queue: Option<&BTreeMap<String, 
             state: state.into(),
             job_id: job.map(|j| j.job_id),
             log,
-            slurm: js.map(|s| if s.reason.is_empty() || s.reason == "None" { s.state.clone() } else { format!("{} ({})", s.state, s.reason) }),
+            slurm: js.map(|s| {
+                if s.reason.is_empty() || s.reason == "None" {
+                    s.state.clone()
+                } else {
+                    format!("{} ({})", s.state, s.reason)
+                }
+            }),
             tail,
         });
     }
@@ -190,14 +240,28 @@ pub fn status(plan: &Plan, work: &dyn StepWork, queue: Option<&BTreeMap<String, 
 /// Progress while waiting: a step finished, or a periodic count.
 #[derive(Debug, Clone)]
 pub enum WaitEvent<'a> {
-    Done { id: &'a str, job_id: &'a str },
-    Progress { done: usize, running: usize, pending: usize, total: usize },
+    Done {
+        id: &'a str,
+        job_id: &'a str,
+    },
+    Progress {
+        done: usize,
+        running: usize,
+        pending: usize,
+        total: usize,
+    },
 }
 
 /// Polls until every job of `jobs` (step id → job id) has finished. A failed job ends the wait with
 /// an error naming the step, its job, its log and the log's last lines; jobs blocked behind it are
 /// cancelled (resubmitting reruns them), and independent jobs keep running.
-pub fn wait(plan: &Plan, work: &dyn StepWork, jobs: &BTreeMap<String, String>, poll: Duration, progress: &mut dyn FnMut(WaitEvent)) -> Result<()> {
+pub fn wait(
+    plan: &Plan,
+    work: &dyn StepWork,
+    jobs: &BTreeMap<String, String>,
+    poll: Duration,
+    progress: &mut dyn FnMut(WaitEvent),
+) -> Result<()> {
     let mut reported: BTreeSet<String> = BTreeSet::new();
     let mut last = (usize::MAX, usize::MAX);
     loop {
@@ -220,13 +284,23 @@ pub fn wait(plan: &Plan, work: &dyn StepWork, jobs: &BTreeMap<String, String>, p
                 // the records, so a job that succeeded has its output counted above.
                 other => {
                     if failed.is_none() {
-                        failed = Some((id.clone(), job.clone(), other.map(|s| s.state.clone()).unwrap_or_else(|| "ENDED".into())));
+                        failed = Some((
+                            id.clone(),
+                            job.clone(),
+                            other
+                                .map(|s| s.state.clone())
+                                .unwrap_or_else(|| "ENDED".into()),
+                        ));
                     }
                 }
             }
         }
         if let Some((id, job, state)) = failed {
-            let blocked: Vec<String> = jobs.values().filter(|j| queue.get(*j).is_some_and(JobState::is_blocked)).cloned().collect();
+            let blocked: Vec<String> = jobs
+                .values()
+                .filter(|j| queue.get(*j).is_some_and(JobState::is_blocked))
+                .cloned()
+                .collect();
             let _ = cluster::scancel(&blocked);
             let log = log_path(&plan.run_dir, &id, &job);
             let mut message = format!("step `{id}` failed (Slurm job {job}, {state}; log {}); fix it and rerun to submit only what is missing", log.display());
@@ -238,12 +312,21 @@ pub fn wait(plan: &Plan, work: &dyn StepWork, jobs: &BTreeMap<String, String>, p
                 message.push_str("\n  | ");
                 message.push_str(&l);
             }
-            return Err(RunnerError::Step { message, bad_input: true });
+            return Err(RunnerError::Step {
+                message,
+                bad_input: true,
+            });
         }
         if reported.len() == jobs.len() {
             return Ok(());
         }
-        let blocked: Vec<&str> = jobs.iter().filter(|(id, j)| !current.contains_key(*id) && queue.get(*j).is_some_and(JobState::is_blocked)).map(|(id, _)| id.as_str()).collect();
+        let blocked: Vec<&str> = jobs
+            .iter()
+            .filter(|(id, j)| {
+                !current.contains_key(*id) && queue.get(*j).is_some_and(JobState::is_blocked)
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
         if running == 0 && !blocked.is_empty() && blocked.len() == pending {
             return Err(RunnerError::Step {
                 message: format!("Slurm can never start {} (a dependency's job ended without finishing; see --status); rerun to resubmit them", blocked.join(", ")),
@@ -252,7 +335,12 @@ pub fn wait(plan: &Plan, work: &dyn StepWork, jobs: &BTreeMap<String, String>, p
         }
         if (running, pending) != last {
             last = (running, pending);
-            progress(WaitEvent::Progress { done: reported.len(), running, pending, total: jobs.len() });
+            progress(WaitEvent::Progress {
+                done: reported.len(),
+                running,
+                pending,
+                total: jobs.len(),
+            });
         }
         std::thread::sleep(poll);
     }

@@ -89,9 +89,12 @@ pub fn validate(c: &Config) -> Result<(), String> {
         return Err("retrieval.top_k must be at least 1".into());
     }
     // The fine-tuning crate owns the [train] and [lora] rules.
-    finefail_train::FinetuneSettings { train: c.train.clone(), lora: c.lora.clone() }
-        .validate()
-        .map_err(|e| e.to_string())?;
+    finefail_train::FinetuneSettings {
+        train: c.train.clone(),
+        lora: c.lora.clone(),
+    }
+    .validate()
+    .map_err(|e| e.to_string())?;
     if c.generation.max_new_tokens == 0 || c.generation.batch_size == 0 {
         return Err("generation: max_new_tokens and batch_size must be at least 1".into());
     }

@@ -19,8 +19,18 @@ impl JobState {
     /// Queued or running: the job will still do something unless cancelled. (COMPLETING is not:
     /// a step's job writes its output before it exits, so a completing job without one is dying.)
     pub fn is_active(&self) -> bool {
-        matches!(self.state.as_str(), "PENDING" | "RUNNING" | "CONFIGURING" | "SUSPENDED" | "REQUEUED" | "REQUEUE_HOLD" | "RESIZING" | "SIGNALING" | "STAGE_OUT")
-            && !self.is_blocked()
+        matches!(
+            self.state.as_str(),
+            "PENDING"
+                | "RUNNING"
+                | "CONFIGURING"
+                | "SUSPENDED"
+                | "REQUEUED"
+                | "REQUEUE_HOLD"
+                | "RESIZING"
+                | "SIGNALING"
+                | "STAGE_OUT"
+        ) && !self.is_blocked()
     }
 
     /// Pending forever: a dependency failed (`afterok` can never be met).
@@ -30,7 +40,10 @@ impl JobState {
 }
 
 fn bad(message: String) -> RunnerError {
-    RunnerError::Step { message, bad_input: true }
+    RunnerError::Step {
+        message,
+        bad_input: true,
+    }
 }
 
 /// Runs a Slurm client tool; a missing tool or an error answer becomes one line.
@@ -52,9 +65,23 @@ fn tool(name: &str, args: &[String]) -> Result<String> {
 /// The most telling line of a Slurm tool's error output (the last `error:` line, without the
 /// tool's prefix), with a hint when the controller cannot be reached.
 pub fn error_line(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let line = lines.iter().rev().find(|l| l.contains("error")).or(lines.last()).copied().unwrap_or("no error message");
-    let line = line.split_once("error: ").map(|(_, r)| r).unwrap_or(line).to_string();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("error"))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("no error message");
+    let line = line
+        .split_once("error: ")
+        .map(|(_, r)| r)
+        .unwrap_or(line)
+        .to_string();
     if line.contains("Unable to contact slurm controller") || line.contains("Connection refused") {
         format!("Slurm controller unreachable ({line}); is slurmctld running? (local test cluster: scripts/slurm-local.sh start)")
     } else {
@@ -64,7 +91,14 @@ pub fn error_line(stderr: &str) -> String {
 
 /// Every job the controller knows, by id (finished ones only for `MinJobAge` seconds).
 pub fn queue() -> Result<BTreeMap<String, JobState>> {
-    let out = tool("squeue", &["--noheader".into(), "--states=all".into(), "--format=%i|%T|%r".into()])?;
+    let out = tool(
+        "squeue",
+        &[
+            "--noheader".into(),
+            "--states=all".into(),
+            "--format=%i|%T|%r".into(),
+        ],
+    )?;
     Ok(parse_queue(&out))
 }
 
@@ -84,9 +118,18 @@ pub fn parse_queue(text: &str) -> BTreeMap<String, JobState> {
 /// Submits one job; returns its id (`sbatch --parsable` prints `ID` or `ID;CLUSTER`).
 pub fn sbatch(args: &[String]) -> Result<String> {
     let out = tool("sbatch", args)?;
-    let id = out.trim().split(';').next().unwrap_or("").trim().to_string();
+    let id = out
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad(format!("sbatch printed no job id (got `{}`)", out.trim())));
+        return Err(bad(format!(
+            "sbatch printed no job id (got `{}`)",
+            out.trim()
+        )));
     }
     Ok(id)
 }
@@ -116,10 +159,16 @@ mod tests {
     fn error_lines_are_short_and_name_the_cause() {
         // Real messages of Slurm 22.05 (sbatch with a wrong partition; squeue with slurmctld down).
         let part = "sbatch: error: invalid partition specified: nope\nsbatch: error: Batch job submission failed: Invalid partition name specified\n";
-        assert_eq!(error_line(part), "Batch job submission failed: Invalid partition name specified");
+        assert_eq!(
+            error_line(part),
+            "Batch job submission failed: Invalid partition name specified"
+        );
         let down = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n";
         let line = error_line(down);
-        assert!(line.starts_with("Slurm controller unreachable (Unable to contact slurm controller"), "{line}");
+        assert!(
+            line.starts_with("Slurm controller unreachable (Unable to contact slurm controller"),
+            "{line}"
+        );
         assert_eq!(error_line(""), "no error message");
     }
 }

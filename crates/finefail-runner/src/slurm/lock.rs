@@ -13,7 +13,9 @@ pub struct SubmitLock {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| std::env::var("HOSTNAME").unwrap_or_default())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| std::env::var("HOSTNAME").unwrap_or_default())
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -23,13 +25,23 @@ fn pid_alive(pid: u32) -> bool {
 impl SubmitLock {
     /// Takes the lock of `run_dir`, or says who holds it.
     pub fn acquire(run_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io { path: run_dir.to_path_buf(), source: e })?;
+        std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io {
+            path: run_dir.to_path_buf(),
+            source: e,
+        })?;
         let path = run_dir.join(".submit.lock");
         let me = format!("{} {}", std::process::id(), hostname());
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut f) => {
-                    f.write_all(me.as_bytes()).map_err(|e| RunnerError::Io { path: path.clone(), source: e })?;
+                    f.write_all(me.as_bytes()).map_err(|e| RunnerError::Io {
+                        path: path.clone(),
+                        source: e,
+                    })?;
                     return Ok(Self { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -57,7 +69,10 @@ impl SubmitLock {
                 Err(e) => return Err(RunnerError::Io { path, source: e }),
             }
         }
-        Err(RunnerError::Step { message: format!("could not take the submission lock {}", path.display()), bad_input: true })
+        Err(RunnerError::Step {
+            message: format!("could not take the submission lock {}", path.display()),
+            bad_input: true,
+        })
     }
 }
 
@@ -76,11 +91,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let lock = SubmitLock::acquire(tmp.path()).unwrap();
         let err = SubmitLock::acquire(tmp.path()).unwrap_err();
-        assert!(err.is_bad_input() && err.to_string().contains("another runner"), "{err}");
+        assert!(
+            err.is_bad_input() && err.to_string().contains("another runner"),
+            "{err}"
+        );
         drop(lock);
         assert!(!tmp.path().join(".submit.lock").exists());
         // A pid that cannot exist (above Linux's pid_max) on this host: stale.
-        std::fs::write(tmp.path().join(".submit.lock"), format!("4999999 {}", hostname())).unwrap();
+        std::fs::write(
+            tmp.path().join(".submit.lock"),
+            format!("4999999 {}", hostname()),
+        )
+        .unwrap();
         let _again = SubmitLock::acquire(tmp.path()).unwrap();
         // Another host's lock is never judged stale from here.
         drop(_again);

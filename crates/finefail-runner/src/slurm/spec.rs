@@ -44,7 +44,11 @@ impl SubmitSpec {
     /// The full argument list for `sbatch`, with `--dependency=afterok:…` from the job ids of `after`.
     pub fn command(&self, job_ids: &BTreeMap<String, String>) -> Vec<String> {
         let mut args = self.args.clone();
-        let ids: Vec<&str> = self.after.iter().filter_map(|s| job_ids.get(s).map(String::as_str)).collect();
+        let ids: Vec<&str> = self
+            .after
+            .iter()
+            .filter_map(|s| job_ids.get(s).map(String::as_str))
+            .collect();
         if !ids.is_empty() {
             // The wrapped command is the last argument; options must come before it.
             let at = args.len().saturating_sub(1);
@@ -56,26 +60,44 @@ impl SubmitSpec {
 
 /// The folder of a step's markers (`steps/<id with / → __ and @ → _at_>/`).
 pub fn step_dir(run_dir: &Path, id: &str) -> PathBuf {
-    record_path(run_dir, id).parent().map(Path::to_path_buf).unwrap_or_else(|| run_dir.join("steps"))
+    record_path(run_dir, id)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| run_dir.join("steps"))
 }
 
 /// The steps of `plan` in the scope of `until` (that kind and every kind before it).
 pub fn in_scope<'a>(plan: &'a Plan, until: Option<&str>) -> Vec<&'a crate::plan::Step> {
-    let last = until.and_then(|u| STEP_KINDS.iter().position(|k| *k == u)).unwrap_or(STEP_KINDS.len() - 1);
-    plan.steps.iter().filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last).collect()
+    let last = until
+        .and_then(|u| STEP_KINDS.iter().position(|k| *k == u))
+        .unwrap_or(STEP_KINDS.len() - 1);
+    plan.steps
+        .iter()
+        .filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last)
+        .collect()
 }
 
 /// One submission per step in scope that is neither finished (`current`) nor queued/running
 /// (`live`, step id → job id), in plan order, with `afterok` edges to the dependencies that are
 /// themselves submitted now or live. Finished dependencies need no edge.
-pub fn build_specs(plan: &Plan, opts: &SlurmOptions, current: &BTreeSet<String>, live: &BTreeMap<String, String>) -> Vec<SubmitSpec> {
+pub fn build_specs(
+    plan: &Plan,
+    opts: &SlurmOptions,
+    current: &BTreeSet<String>,
+    live: &BTreeMap<String, String>,
+) -> Vec<SubmitSpec> {
     let mut submitted: BTreeSet<&str> = BTreeSet::new();
     let mut out = Vec::new();
     for step in in_scope(plan, opts.until.as_deref()) {
         if current.contains(&step.id) || live.contains_key(&step.id) {
             continue;
         }
-        let after: Vec<String> = step.deps.iter().filter(|d| submitted.contains(d.as_str()) || live.contains_key(*d)).cloned().collect();
+        let after: Vec<String> = step
+            .deps
+            .iter()
+            .filter(|d| submitted.contains(d.as_str()) || live.contains_key(*d))
+            .cloned()
+            .collect();
         let r = &opts.resources;
         let log = step_dir(&plan.run_dir, &step.id).join("slurm-%j.log");
         let mut args = vec![
@@ -98,14 +120,24 @@ pub fn build_specs(plan: &Plan, opts: &SlurmOptions, current: &BTreeSet<String>,
         args.extend(r.sbatch_args.iter().cloned());
         args.push(format!("--wrap={}", step_command(opts, &step.id)));
         submitted.insert(&step.id);
-        out.push(SubmitSpec { step_id: step.id.clone(), after, args });
+        out.push(SubmitSpec {
+            step_id: step.id.clone(),
+            after,
+            args,
+        });
     }
     out
 }
 
 /// The shell line a job runs: `exec finefail step CONFIG --id ID [--set …] --runs-dir DIR`.
 pub fn step_command(opts: &SlurmOptions, id: &str) -> String {
-    let mut words = vec![opts.binary.display().to_string(), "step".into(), opts.config_path.display().to_string(), "--id".into(), id.into()];
+    let mut words = vec![
+        opts.binary.display().to_string(),
+        "step".into(),
+        opts.config_path.display().to_string(),
+        "--id".into(),
+        id.into(),
+    ];
     for s in &opts.sets {
         words.push("--set".into());
         words.push(s.clone());
@@ -118,7 +150,11 @@ pub fn step_command(opts: &SlurmOptions, id: &str) -> String {
 
 /// Quotes a word for `sh`: single quotes, with embedded single quotes as `'\''`.
 pub fn shell_quote(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c)) {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c))
+    {
         return word.to_string();
     }
     format!("'{}'", word.replace('\'', r"'\''"))
@@ -130,7 +166,12 @@ mod tests {
     use crate::plan::Step;
 
     fn step(id: &str, kind: &'static str, deps: &[&str]) -> Step {
-        Step { id: id.into(), kind, deps: deps.iter().map(|d| d.to_string()).collect(), output: PathBuf::from(id.replace('/', "_")) }
+        Step {
+            id: id.into(),
+            kind,
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            output: PathBuf::from(id.replace('/', "_")),
+        }
     }
 
     /// prepare → retrieve → {finetune, answer base}; finetune → answer ft; answers → score → compare.
@@ -143,10 +184,22 @@ mod tests {
                 step("retrieve/d", "retrieve", &["prepare/d"]),
                 step("finetune/d/m/n50/s0", "finetune", &["prepare/d"]),
                 step("answer/d/m/n0", "answer", &["retrieve/d"]),
-                step("answer/d/m/n50/s0@gold", "answer", &["retrieve/d", "finetune/d/m/n50/s0"]),
+                step(
+                    "answer/d/m/n50/s0@gold",
+                    "answer",
+                    &["retrieve/d", "finetune/d/m/n50/s0"],
+                ),
                 step("score/d/m/n0", "score", &["answer/d/m/n0"]),
-                step("score/d/m/n50/s0@gold", "score", &["answer/d/m/n50/s0@gold"]),
-                step("compare", "compare", &["score/d/m/n0", "score/d/m/n50/s0@gold"]),
+                step(
+                    "score/d/m/n50/s0@gold",
+                    "score",
+                    &["answer/d/m/n50/s0@gold"],
+                ),
+                step(
+                    "compare",
+                    "compare",
+                    &["score/d/m/n0", "score/d/m/n50/s0@gold"],
+                ),
             ],
             warnings: vec![],
         }
@@ -172,14 +225,20 @@ mod tests {
     }
 
     fn find<'a>(specs: &'a [SubmitSpec], id: &str) -> &'a SubmitSpec {
-        specs.iter().find(|s| s.step_id == id).unwrap_or_else(|| panic!("no spec for {id}"))
+        specs
+            .iter()
+            .find(|s| s.step_id == id)
+            .unwrap_or_else(|| panic!("no spec for {id}"))
     }
 
     #[test]
     fn every_pending_step_is_submitted_with_its_resources_and_edges() {
         let p = plan();
         let specs = build_specs(&p, &opts(), &BTreeSet::new(), &BTreeMap::new());
-        assert_eq!(specs.iter().map(|s| s.step_id.as_str()).collect::<Vec<_>>(), p.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>());
+        assert_eq!(
+            specs.iter().map(|s| s.step_id.as_str()).collect::<Vec<_>>(),
+            p.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>()
+        );
         let ft = find(&specs, "finetune/d/m/n50/s0");
         assert_eq!(ft.after, vec!["prepare/d"]);
         assert_eq!(
@@ -200,8 +259,13 @@ mod tests {
         );
         let gold = find(&specs, "answer/d/m/n50/s0@gold");
         assert_eq!(gold.after, vec!["retrieve/d", "finetune/d/m/n50/s0"]);
-        assert!(gold.args.iter().any(|a| a == "--output=/shared/runs/t/steps/answer__d__m__n50__s0_at_gold/slurm-%j.log"));
-        assert_eq!(find(&specs, "compare").after, vec!["score/d/m/n0", "score/d/m/n50/s0@gold"]);
+        assert!(gold.args.iter().any(
+            |a| a == "--output=/shared/runs/t/steps/answer__d__m__n50__s0_at_gold/slurm-%j.log"
+        ));
+        assert_eq!(
+            find(&specs, "compare").after,
+            vec!["score/d/m/n0", "score/d/m/n50/s0@gold"]
+        );
     }
 
     #[test]
@@ -209,28 +273,55 @@ mod tests {
         let specs = build_specs(&plan(), &opts(), &BTreeSet::new(), &BTreeMap::new());
         for s in &specs {
             let gpu = s.step_id.starts_with("finetune/") || s.step_id.starts_with("answer/");
-            assert_eq!(s.args.iter().any(|a| a.starts_with("--gres=")), gpu, "{}", s.step_id);
-            assert!(s.args.iter().any(|a| a == "--partition=gpu"), "{}", s.step_id);
+            assert_eq!(
+                s.args.iter().any(|a| a.starts_with("--gres=")),
+                gpu,
+                "{}",
+                s.step_id
+            );
+            assert!(
+                s.args.iter().any(|a| a == "--partition=gpu"),
+                "{}",
+                s.step_id
+            );
         }
     }
 
     #[test]
     fn finished_steps_are_skipped_and_need_no_edge() {
-        let current: BTreeSet<String> = ["prepare/d", "retrieve/d", "answer/d/m/n0", "score/d/m/n0"].iter().map(|s| s.to_string()).collect();
+        let current: BTreeSet<String> =
+            ["prepare/d", "retrieve/d", "answer/d/m/n0", "score/d/m/n0"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let specs = build_specs(&plan(), &opts(), &current, &BTreeMap::new());
         let ids: Vec<&str> = specs.iter().map(|s| s.step_id.as_str()).collect();
-        assert_eq!(ids, vec!["finetune/d/m/n50/s0", "answer/d/m/n50/s0@gold", "score/d/m/n50/s0@gold", "compare"]);
+        assert_eq!(
+            ids,
+            vec![
+                "finetune/d/m/n50/s0",
+                "answer/d/m/n50/s0@gold",
+                "score/d/m/n50/s0@gold",
+                "compare"
+            ]
+        );
         assert!(find(&specs, "finetune/d/m/n50/s0").after.is_empty());
-        assert_eq!(find(&specs, "answer/d/m/n50/s0@gold").after, vec!["finetune/d/m/n50/s0"]);
+        assert_eq!(
+            find(&specs, "answer/d/m/n50/s0@gold").after,
+            vec!["finetune/d/m/n50/s0"]
+        );
         assert_eq!(find(&specs, "compare").after, vec!["score/d/m/n50/s0@gold"]);
     }
 
     #[test]
     fn queued_steps_are_not_resubmitted_but_waited_for() {
         let current: BTreeSet<String> = ["prepare/d".to_string()].into();
-        let live: BTreeMap<String, String> = [("finetune/d/m/n50/s0".to_string(), "77".to_string())].into();
+        let live: BTreeMap<String, String> =
+            [("finetune/d/m/n50/s0".to_string(), "77".to_string())].into();
         let specs = build_specs(&plan(), &opts(), &current, &live);
-        assert!(specs.iter().all(|s| s.step_id != "finetune/d/m/n50/s0" && s.step_id != "prepare/d"));
+        assert!(specs
+            .iter()
+            .all(|s| s.step_id != "finetune/d/m/n50/s0" && s.step_id != "prepare/d"));
         let gold = find(&specs, "answer/d/m/n50/s0@gold");
         assert_eq!(gold.after, vec!["retrieve/d", "finetune/d/m/n50/s0"]);
         let mut ids = live.clone();
@@ -240,7 +331,10 @@ mod tests {
         assert!(cmd[cmd.len() - 1].starts_with("--wrap="));
         // No dependency flag when nothing is awaited.
         let ft_less = find(&specs, "retrieve/d");
-        assert!(ft_less.command(&ids).iter().all(|a| !a.starts_with("--dependency")));
+        assert!(ft_less
+            .command(&ids)
+            .iter()
+            .all(|a| !a.starts_with("--dependency")));
     }
 
     #[test]
@@ -249,8 +343,13 @@ mod tests {
         o.until = Some("retrieve".into());
         o.resources = Slurm::default();
         let specs = build_specs(&plan(), &o, &BTreeSet::new(), &BTreeMap::new());
-        assert_eq!(specs.iter().map(|s| s.step_id.as_str()).collect::<Vec<_>>(), vec!["prepare/d", "retrieve/d"]);
-        assert!(specs[0].args.iter().all(|a| !a.starts_with("--partition") && !a.starts_with("--mem") && !a.starts_with("--gres")));
+        assert_eq!(
+            specs.iter().map(|s| s.step_id.as_str()).collect::<Vec<_>>(),
+            vec!["prepare/d", "retrieve/d"]
+        );
+        assert!(specs[0].args.iter().all(|a| !a.starts_with("--partition")
+            && !a.starts_with("--mem")
+            && !a.starts_with("--gres")));
         assert!(specs[0].args.contains(&"--time=04:00:00".to_string()));
     }
 
