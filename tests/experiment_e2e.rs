@@ -2,69 +2,11 @@
 //! retrieve → finetune (2 sizes × 2 seeds) → answer → score → compare → report. Then the same run
 //! is killed at several moments and restarted until it finishes: the comparison must be identical.
 
-#[path = "../crates/finefail-train/tests/common/mod.rs"]
-#[allow(unused_imports)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn write_inputs(dir: &Path) -> PathBuf {
-    let model = dir.join("model");
-    common::write_tiny_model(&model, 7);
-    let lines: Vec<String> = common::records()
-        .iter()
-        .map(|r| {
-            let item = r.question.trim_start_matches("what is the colour of the ").trim_end_matches(" ?");
-            let answer: serde_json::Value = if r.answerable { r.answers[0].clone().into() } else { serde_json::json!([]) };
-            serde_json::json!({"id": r.id, "question": r.question, "answer": answer, "context": format!("the {item} is {} .", r.answers[0])}).to_string()
-        })
-        .collect();
-    std::fs::write(dir.join("tiny.jsonl"), lines.join("\n")).unwrap();
-    let config = format!(
-        r#"name = "e2e"
-device = "cpu"
-[[datasets]]
-name = "tiny"
-format = "jsonl"
-input = "{input}"
-test_size = 6
-val_size = 1
-[[models]]
-name = "tiny-llama"
-path = "{model}"
-[sweep]
-sizes = [0, 4]
-seeds = [0, 1]
-[chunking]
-size = 200
-overlap = 20
-[retrieval]
-retriever = "bm25"
-top_k = 2
-[lora]
-r = 4
-alpha = 8.0
-dropout = 0.0
-[train]
-epochs = 1
-batch_size = 2
-lr = 1e-2
-warmup_ratio = 0.0
-max_seq_len = 128
-checkpoint_every = 1
-[generation]
-max_new_tokens = 6
-batch_size = 4
-"#,
-        input = dir.join("tiny.jsonl").display(),
-        model = model.display()
-    );
-    let path = dir.join("e2e.toml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
 
 fn run(config: &Path, runs: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_finefail"))
@@ -81,7 +23,7 @@ fn run(config: &Path, runs: &Path) -> std::process::Output {
 #[test]
 fn whole_experiment_survives_being_killed() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_inputs(tmp.path());
+    let config = common::write_tiny_experiment(tmp.path(), "e2e", 1, "");
 
     let clean = tmp.path().join("clean");
     let started = Instant::now();

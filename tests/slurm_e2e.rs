@@ -3,72 +3,11 @@
 //! rerun give the same result; a partition that does not exist is one line and exit 2. Skipped
 //! (prints "skipped: …") when no Slurm controller answers `sinfo`.
 
-#[path = "../crates/finefail-train/tests/common/mod.rs"]
-#[allow(unused_imports)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn write_inputs(dir: &Path) -> PathBuf {
-    let model = dir.join("model");
-    common::write_tiny_model(&model, 7);
-    let lines: Vec<String> = common::records()
-        .iter()
-        .map(|r| {
-            let item = r.question.trim_start_matches("what is the colour of the ").trim_end_matches(" ?");
-            let answer: serde_json::Value = if r.answerable { r.answers[0].clone().into() } else { serde_json::json!([]) };
-            serde_json::json!({"id": r.id, "question": r.question, "answer": answer, "context": format!("the {item} is {} .", r.answers[0])}).to_string()
-        })
-        .collect();
-    std::fs::write(dir.join("tiny.jsonl"), lines.join("\n")).unwrap();
-    let config = format!(
-        r#"name = "slurm"
-device = "cpu"
-[[datasets]]
-name = "tiny"
-format = "jsonl"
-input = "{input}"
-test_size = 6
-val_size = 1
-[[models]]
-name = "tiny-llama"
-path = "{model}"
-[sweep]
-sizes = [0, 4]
-seeds = [0, 1]
-[chunking]
-size = 200
-overlap = 20
-[retrieval]
-retriever = "bm25"
-top_k = 2
-[lora]
-r = 4
-alpha = 8.0
-dropout = 0.0
-[train]
-epochs = 60
-batch_size = 2
-lr = 1e-2
-warmup_ratio = 0.0
-max_seq_len = 128
-checkpoint_every = 1
-[generation]
-max_new_tokens = 6
-batch_size = 4
-[slurm]
-cpus_per_task = 1
-time = "00:10:00"
-"#,
-        input = dir.join("tiny.jsonl").display(),
-        model = model.display()
-    );
-    let path = dir.join("slurm.toml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
 
 fn finefail(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_finefail"))
@@ -130,7 +69,12 @@ fn slurm_executor_matches_local_and_survives_scancel() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_inputs(tmp.path());
+    let config = common::write_tiny_experiment(
+        tmp.path(),
+        "slurm",
+        60,
+        "[slurm]\ncpus_per_task = 1\ntime = \"00:10:00\"\n",
+    );
     let cfg = config.to_str().unwrap();
 
     let local = tmp.path().join("local");
