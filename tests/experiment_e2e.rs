@@ -92,3 +92,35 @@ fn whole_experiment_survives_being_killed() {
         "a killed and resumed run must give the same comparison.json"
     );
 }
+
+#[test]
+fn an_unreachable_judge_stops_the_run_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let judge = "[judge]\nurl = \"http://127.0.0.1:9\"\nmodel = \"judge-model\"\nkey_env = \"FINEFAIL_TEST_JUDGE_KEY\"\ntimeout_s = 2\nmax_retries = 0\n";
+    let config = common::write_tiny_experiment(tmp.path(), "judged", 1, judge);
+    let runs = tmp.path().join("runs");
+    let o = Command::new(env!("CARGO_BIN_EXE_finefail"))
+        .args([
+            "run",
+            config.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ])
+        .env("FINEFAIL_TEST_JUDGE_KEY", "not-a-real-key")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("127.0.0.1:9"),
+        "the error names the endpoint: {err}"
+    );
+    assert!(
+        !err.contains("not-a-real-key"),
+        "the key is never shown: {err}"
+    );
+    // Everything before the judge finished and stays cached.
+    assert!(runs
+        .join("judged/answers/tiny/tiny-llama/n0/answers.parquet")
+        .is_file());
+}

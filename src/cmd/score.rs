@@ -157,7 +157,7 @@ fn judge(
         .collect();
     let judge = HttpJudge::new(cfg)?;
     judge.preflight()?;
-    let cache = JudgeCache::open(cache_root().join("judgments"))?;
+    let cache = JudgeCache::open(JudgeCache::default_dir())?;
     let bar = crate::progress::bar(requests.len() as u64 * cfg.repeats as u64, "judging");
     let result = judge_answers(
         &judge,
@@ -169,12 +169,4 @@ fn judge(
     );
     bar.finish_and_clear();
     result
-}
-
-/// finefail's cache root (`$FINEFAIL_CACHE`, else `~/.cache/finefail`).
-fn cache_root() -> PathBuf {
-    std::env::var_os("FINEFAIL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/finefail")))
-        .unwrap_or_else(|| PathBuf::from(".finefail-cache"))
 }

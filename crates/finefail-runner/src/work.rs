@@ -82,7 +82,9 @@ impl StepWork for LocalWork<'_> {
             "answer" => {
                 json!({ "generation": c.generation, "models": c.models, "device": c.device })
             }
-            "score" => json!({ "judge": c.judge, "metrics": c.eval.metrics }),
+            "score" => {
+                json!({ "judge": c.judge, "metrics": c.eval.metrics, "judge_prompt": finefail_score::JUDGE_PROMPT_VERSION })
+            }
             "compare" => json!({ "stats": c.stats }),
             _ => json!({}),
         })
@@ -304,8 +306,55 @@ impl LocalWork<'_> {
         } else {
             &empty
         };
-        let rows = finefail_score::score_answers(&questions, &plain, ctx).map_err(score_err)?;
-        finefail_score::write_scores(&work.join("scores.parquet"), &rows).map_err(score_err)
+        let mut rows = finefail_score::score_answers(&questions, &plain, ctx).map_err(score_err)?;
+        // Deterministic scores are written first: a judge failure keeps them (the step still fails).
+        finefail_score::write_scores(&work.join("scores.parquet"), &rows).map_err(score_err)?;
+        if let Some(j) = &self.config.judge {
+            rows.extend(self.judge(j, &questions, &plain).map_err(score_err)?);
+            finefail_score::write_scores(&work.join("scores.parquet"), &rows).map_err(score_err)?;
+        }
+        Ok(())
+    }
+
+    /// The LLM judge over one arm's answers: preflight, then `repeats` judgments per answer,
+    /// cached on disk by content hash.
+    fn judge(
+        &self,
+        j: &crate::config::Judge,
+        questions: &std::collections::HashMap<String, finefail_score::Question>,
+        answers: &[finefail_score::Answer],
+    ) -> std::result::Result<Vec<finefail_score::ScoreRow>, finefail_score::ScoreError> {
+        use finefail_score::Judge as _;
+        let mut cfg = finefail_score::JudgeConfig::new(j.url.clone(), j.model.clone());
+        cfg.key_env = Some(j.key_env.clone());
+        cfg.repeats = j.repeats as u32;
+        cfg.concurrency = j.concurrency;
+        cfg.timeout = std::time::Duration::from_secs(j.timeout_s);
+        cfg.max_retries = j.max_retries as u32;
+        let judge = finefail_score::HttpJudge::new(&cfg)?;
+        judge.preflight()?;
+        let cache = finefail_score::JudgeCache::open(finefail_score::JudgeCache::default_dir())?;
+        let requests: Vec<finefail_score::JudgeRequest> = answers
+            .iter()
+            .filter_map(|a| {
+                let q = questions.get(&a.question_id)?;
+                Some(finefail_score::JudgeRequest {
+                    arm: a.arm.clone(),
+                    question_id: a.question_id.clone(),
+                    question: q.question.clone(),
+                    references: q.answers.clone(),
+                    answer: a.answer.clone(),
+                })
+            })
+            .collect();
+        finefail_score::judge_answers(
+            &judge,
+            &requests,
+            cfg.repeats,
+            cfg.concurrency,
+            Some(&cache),
+            &|_, _| {},
+        )
     }
 
     fn compare(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()> {
