@@ -108,3 +108,19 @@ pub struct Chunk {
     pub end: u64,
     pub text: String,
 }
+
+/// One row of `answers.parquet`: an arm's answer to one test question. Written by answering,
+/// read by scoring and the report; the schema lives here, beside the other canonical tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerRecord {
+    /// `{dataset}/{model}/n{N}[/s{seed}][@context]`.
+    pub arm: String,
+    pub question_id: String,
+    /// `retrieved`, `none` or `gold`: what the answer was given.
+    pub context: String,
+    pub answer: String,
+    pub prompt_tokens: u64,
+    pub answer_tokens: u64,
+    /// Wall time of the question's batch divided by the batch size.
+    pub ms: u64,
+}

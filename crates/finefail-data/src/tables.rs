@@ -2,7 +2,7 @@
 //! through a temporary file and a rename; readers check the columns and name what is missing.
 
 use crate::error::{DataError, Result};
-use crate::schema::{AnswerType, Chunk, Document, Label, QaRecord};
+use crate::schema::{AnswerRecord, AnswerType, Chunk, Document, Label, QaRecord};
 use polars::prelude::*;
 use std::path::Path;
 
@@ -135,6 +135,54 @@ pub fn read_chunks(path: &Path) -> Result<Vec<Chunk>> {
             start: starts[i],
             end: ends[i],
             text: texts[i].clone(),
+        })
+        .collect())
+}
+
+/// Writes `answers.parquet` (or one of its part files).
+pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
+    let u64_col = |name: &str, f: fn(&AnswerRecord) -> u64| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<u64>>())
+    };
+    let columns = vec![
+        str_col("arm", rows.iter().map(|r| Some(r.arm.as_str()))),
+        str_col(
+            "question_id",
+            rows.iter().map(|r| Some(r.question_id.as_str())),
+        ),
+        str_col("context", rows.iter().map(|r| Some(r.context.as_str()))),
+        str_col("answer", rows.iter().map(|r| Some(r.answer.as_str()))),
+        u64_col("prompt_tokens", |r| r.prompt_tokens),
+        u64_col("answer_tokens", |r| r.answer_tokens),
+        u64_col("ms", |r| r.ms),
+    ];
+    write(path, rows.len(), columns)
+}
+
+/// Reads `answers.parquet`.
+pub fn read_answers(path: &Path) -> Result<Vec<AnswerRecord>> {
+    let df = read(path)?;
+    let t = Reader { df: &df, path };
+    let (arms, qids, contexts, answers) = (
+        t.strs("arm")?,
+        t.strs("question_id")?,
+        t.strs("context")?,
+        t.strs("answer")?,
+    );
+    let (prompt, tokens, ms) = (
+        t.u64s("prompt_tokens")?,
+        t.u64s("answer_tokens")?,
+        t.u64s("ms")?,
+    );
+    Ok((0..df.height())
+        .map(|i| AnswerRecord {
+            arm: arms[i].clone(),
+            question_id: qids[i].clone(),
+            context: contexts[i].clone(),
+            answer: answers[i].clone(),
+            prompt_tokens: prompt[i],
+            answer_tokens: tokens[i],
+            ms: ms[i],
         })
         .collect())
 }

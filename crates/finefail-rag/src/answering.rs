@@ -9,7 +9,6 @@ use finefail_data::prepare::files;
 use finefail_data::{Chunk, QaRecord, Splits};
 use finefail_model::generate::ChatModel;
 use finefail_model::sampling::SamplingConfig;
-use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -103,18 +102,7 @@ pub struct AnswerOptions {
     pub batch_size: usize,
 }
 
-/// One row of `answers.parquet`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnswerRecord {
-    pub arm: String,
-    pub question_id: String,
-    pub context: String,
-    pub answer: String,
-    pub prompt_tokens: u64,
-    pub answer_tokens: u64,
-    /// Wall time of the question's batch divided by the batch size.
-    pub ms: u64,
-}
+pub use finefail_data::AnswerRecord;
 
 /// Answers the test set of `data_dir` into `out_dir/answers.parquet`; `progress(done, total)`.
 pub fn answer_test_set(
@@ -269,79 +257,14 @@ fn contexts_for(
     Ok(out)
 }
 
-/// Writes answer rows as parquet, atomically.
+/// Writes answer rows (a part file or `answers.parquet`) atomically.
 pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
-    let n = rows.len();
-    let col_s = |name: &str, f: &dyn Fn(&AnswerRecord) -> &str| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<&str>>())
-    };
-    let col_u = |name: &str, f: &dyn Fn(&AnswerRecord) -> u64| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<u64>>())
-    };
-    let mut df = DataFrame::new(
-        n,
-        vec![
-            col_s("arm", &|r| &r.arm),
-            col_s("question_id", &|r| &r.question_id),
-            col_s("context", &|r| &r.context),
-            col_s("answer", &|r| &r.answer),
-            col_u("prompt_tokens", &|r| r.prompt_tokens),
-            col_u("answer_tokens", &|r| r.answer_tokens),
-            col_u("ms", &|r| r.ms),
-        ],
-    )
-    .map_err(|e| RagError::Other(e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| RagError::io(dir, e))?;
-    ParquetWriter::new(tmp.as_file())
-        .finish(&mut df)
-        .map_err(|e| RagError::Other(format!("{}: {e}", path.display())))?;
-    tmp.persist(path).map_err(|e| RagError::io(path, e.error))?;
-    Ok(())
+    finefail_data::tables::write_answers(path, rows).map_err(|e| RagError::Other(e.to_string()))
 }
 
 /// Reads answer rows back.
 pub fn read_answer_records(path: &Path) -> Result<Vec<AnswerRecord>> {
-    let file = std::fs::File::open(path).map_err(|e| RagError::io(path, e))?;
-    let df = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| RagError::bad_input(format!("{}: {e}", path.display())))?;
-    let bad = |e: PolarsError| RagError::bad_input(format!("{}: {e}", path.display()));
-    let s = |name: &str| -> Result<Vec<String>> {
-        let c = df.column(name).map_err(bad)?;
-        Ok(c.as_materialized_series()
-            .str()
-            .map_err(bad)?
-            .iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
-    };
-    let u = |name: &str| -> Result<Vec<u64>> {
-        let c = df
-            .column(name)
-            .map_err(bad)?
-            .as_materialized_series()
-            .cast(&DataType::UInt64)
-            .map_err(bad)?;
-        Ok(c.u64()
-            .map_err(bad)?
-            .iter()
-            .map(|v| v.unwrap_or(0))
-            .collect())
-    };
-    let (arm, qid, ctx, ans) = (s("arm")?, s("question_id")?, s("context")?, s("answer")?);
-    let (pt, at, ms) = (u("prompt_tokens")?, u("answer_tokens")?, u("ms")?);
-    Ok((0..df.height())
-        .map(|i| AnswerRecord {
-            arm: arm[i].clone(),
-            question_id: qid[i].clone(),
-            context: ctx[i].clone(),
-            answer: ans[i].clone(),
-            prompt_tokens: pt[i],
-            answer_tokens: at[i],
-            ms: ms[i],
-        })
-        .collect())
+    finefail_data::tables::read_answers(path).map_err(|e| RagError::bad_input(e.to_string()))
 }
 
 #[cfg(test)]

@@ -40,47 +40,23 @@ pub struct AnswerRow {
 
 /// Reads `answers.parquet` (`arm, question_id, context, answer, prompt_tokens, answer_tokens, ms`).
 pub fn read_answers(path: &Path) -> Result<Vec<AnswerRow>, ScoreError> {
-    let df = read_parquet(path)?;
-    let strs = |name: &str| -> Result<Vec<String>, ScoreError> {
-        let c = df
-            .column(name)
-            .map_err(|_| ScoreError::table(path, format!("missing column `{name}`")))?;
-        let ca = c
-            .as_materialized_series()
-            .str()
-            .map_err(|e| ScoreError::table(path, format!("column `{name}`: {e}")))?;
-        Ok(ca
-            .iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
-    };
-    let (arms, qids, texts, ctxs) = (
-        strs("arm")?,
-        strs("question_id")?,
-        strs("answer")?,
-        strs("context")?,
-    );
-    let tokens = df
-        .column("answer_tokens")
-        .map_err(|_| ScoreError::table(path, "missing column `answer_tokens`"))?
-        .as_materialized_series()
-        .cast(&DataType::UInt64)
-        .map_err(|e| ScoreError::table(path, e.to_string()))?;
-    let tokens: Vec<u64> = tokens
-        .u64()
-        .map_err(|e| ScoreError::table(path, e.to_string()))?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect();
-    Ok((0..df.height())
-        .map(|i| AnswerRow {
+    let rows = finefail_data::tables::read_answers(path).map_err(|e| {
+        if e.is_bad_input() {
+            ScoreError::BadInput(e.to_string())
+        } else {
+            ScoreError::Internal(e.to_string())
+        }
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AnswerRow {
             answer: Answer {
-                arm: arms[i].clone(),
-                question_id: qids[i].clone(),
-                answer: texts[i].clone(),
-                answer_tokens: tokens[i],
+                arm: r.arm,
+                question_id: r.question_id,
+                answer: r.answer,
+                answer_tokens: r.answer_tokens,
             },
-            context: ctxs[i].clone(),
+            context: r.context,
         })
         .collect())
 }
