@@ -13,6 +13,7 @@ pub mod config;
 pub mod convert;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod llama;

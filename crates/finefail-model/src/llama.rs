@@ -16,6 +16,7 @@
 use crate::cache::KvCache;
 use crate::config::{ModelConfig, RopeScaling};
 use crate::error::{ModelError, Result};
+use crate::fused;
 use crate::lora::{layer_seed, transpose, Linear, LoraConfig};
 use crate::weights::Checkpoint;
 use burn::module::{Module, Param};
@@ -88,6 +89,8 @@ pub struct AttentionInput {
     pub positions: Vec<Vec<usize>>,
     /// Additive mask `[b or 1, 1, t, past + t]`: 0 where attention is allowed, -inf where blocked.
     pub mask: Tensor<4>,
+    /// True when the mask is plain causality (no padding): the fused attention then skips it.
+    pub causal_only: bool,
 }
 
 impl AttentionInput {
@@ -103,6 +106,7 @@ impl AttentionInput {
         Self {
             positions: vec![(past..past + t).collect()],
             mask: Tensor::from_data(TensorData::new(m, [1, 1, t, tk]), device),
+            causal_only: true,
         }
     }
 
@@ -141,6 +145,7 @@ impl AttentionInput {
         Self {
             positions,
             mask: Tensor::from_data(TensorData::new(m, [b, 1, t, tk]), device),
+            causal_only: key_valid.iter().all(|r| r.iter().all(|&v| v)),
         }
     }
 }
@@ -196,7 +201,7 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises the last dimension of `x`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        rms_norm(x, self.gamma.val(), self.eps)
+        fused::rms_norm(x, self.gamma.val(), self.eps)
     }
 }
 
@@ -224,7 +229,7 @@ impl Attention {
         &self,
         x: Tensor<3>,
         rope: &(Tensor<4>, Tensor<4>),
-        mask: Tensor<4>,
+        input: &AttentionInput,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
@@ -233,13 +238,13 @@ impl Attention {
         let q = split(self.q_proj.forward(x.clone()), self.heads);
         let k = split(self.k_proj.forward(x.clone()), self.kv_heads);
         let v = split(self.v_proj.forward(x), self.kv_heads);
-        let q = apply_rope(q, rope.0.clone(), rope.1.clone());
-        let k = apply_rope(k, rope.0.clone(), rope.1.clone());
+        let q = fused::rope(q, rope.0.clone(), rope.1.clone());
+        let k = fused::rope(k, rope.0.clone(), rope.1.clone());
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
             None => (k, v),
         };
-        let o = attention_core(q, k, v, mask);
+        let o = fused::attention(q, k, v, input.mask.clone(), input.causal_only);
         self.o_proj.forward(
             o.swap_dims(1, 2)
                 .reshape([b, t, self.heads * self.head_dim]),
@@ -265,7 +270,7 @@ impl Mlp {
         let u = self.up_proj.forward(x);
         let dims = g.dims();
         let (rows, ffn) = (dims[..D - 1].iter().product::<usize>(), dims[D - 1]);
-        let h = swiglu(g.reshape([1, rows, ffn]), u.reshape([1, rows, ffn])).reshape(dims);
+        let h = fused::swiglu(g.reshape([1, rows, ffn]), u.reshape([1, rows, ffn])).reshape(dims);
         self.down_proj.forward(h)
     }
 }
@@ -342,13 +347,13 @@ impl DecoderLayer {
         &self,
         x: Tensor<3>,
         rope: &(Tensor<4>, Tensor<4>),
-        mask: Tensor<4>,
+        input: &AttentionInput,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Tensor<3> {
         let h = x.clone()
             + self
                 .self_attn
-                .forward(self.input_layernorm.forward(x), rope, mask, cache);
+                .forward(self.input_layernorm.forward(x), rope, input, cache);
         let normed = self.post_attention_layernorm.forward(h.clone());
         let ff = match &self.mlp {
             FeedForward::Dense(m) => m.forward(normed),
@@ -527,7 +532,7 @@ impl Llama {
         let rope = self.rope_tables(&input.positions, &device);
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
-            h = layer.forward(h, &rope, input.mask.clone(), c);
+            h = layer.forward(h, &rope, input, c);
         }
         if let Some(c) = cache {
             c.advance(t);

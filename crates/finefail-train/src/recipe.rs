@@ -27,7 +27,6 @@ use crate::examples::{build_examples, Example};
 use crate::schedule::Schedule;
 use crate::{adapter, outputs};
 use burn::module::Module;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use finefail_data::prepare::files;
 use finefail_model::chat::ChatTemplate;
@@ -460,11 +459,10 @@ pub fn micro_loss(
     let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), device);
     let hidden = model.forward_hidden(tokens, &AttentionInput::causal(t, 0, device), None);
     let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device);
-    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
     let h = hidden.reshape([b * t, d]).select(0, rows);
-    let logits = h.matmul(model.output_weight());
-    let picked = log_softmax(logits, 1).gather(1, targets);
-    picked.sum().neg().div_scalar(norm)
+    finefail_model::fused::token_nll(h, model.output_weight(), &targets)
+        .sum()
+        .div_scalar(norm)
 }
 
 /// Per-token mean cross-entropy over every answer token of `val` (no gradients, no dropout).
