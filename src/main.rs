@@ -37,6 +37,9 @@ enum Command {
     Score(cmd::score::ScoreArgs),
     /// Plan or run a whole experiment from a TOML config.
     Run(cmd::run::RunArgs),
+    /// Speed and memory benchmarks (training step, generation) on a real checkpoint.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
     /// Run one step of an experiment's plan (used by the Slurm executor).
     #[command(hide = true)]
     Step(cmd::run::StepArgs),
@@ -68,6 +71,7 @@ fn main() {
         Command::Retrieve(a) => cmd::rag::retrieve(a),
         Command::Answer(a) => cmd::rag::answer(a),
         Command::Finetune(a) => cmd::finetune::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
     };
     if let Err(err) = result {
         eprintln!("error: {}", exit::one_line(&err));

@@ -1,5 +1,6 @@
 //! One module per command group; each turns parsed arguments into library calls.
 
+pub mod bench;
 pub mod data;
 pub mod finetune;
 pub mod model;

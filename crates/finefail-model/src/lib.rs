@@ -7,6 +7,7 @@
 //! [`chat`]), and generation with a KV cache ([`cache`], [`sampling`], [`generate`]).
 //! The crate never prints and never exits: errors are [`ModelError`] values.
 
+pub mod bench;
 pub mod cache;
 pub mod chat;
 pub mod config;

@@ -11,6 +11,7 @@
 pub mod adamw;
 pub mod adapter;
 pub mod batching;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -3,7 +3,7 @@
 //! trait: the tensor-level functions in `super` route them to the plain-ops path.
 
 use super::flex_io::{contiguous, dims, mat2, readable4, strided4, swapped12, tensor, values};
-use super::kernels::{attention, cross_entropy, rms_norm, rope, swiglu};
+use super::kernels::{attention, cross_entropy, rms_norm, rope, rows, swiglu};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -50,6 +50,8 @@ pub trait FusedOps: Backend {
         w: FloatTensor<Self>,
         targets: Vec<i64>,
     ) -> FloatTensor<Self>;
+    /// `x · w` for a few rows of `x` `[n, in]` (inference).
+    fn fused_linear_rows(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,6 +147,19 @@ impl FusedOps for Flex {
     }
     fn fused_cross_entropy(h: FlexTensor, w: FlexTensor, targets: Vec<i64>) -> FlexTensor {
         ce_fwd(&h, &w, &targets, false).0
+    }
+    fn fused_linear_rows(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+        let x = contiguous(&x);
+        let n = dims(&x)[0];
+        let s = w.layout().strides();
+        let w = if s[0] == 1 || s[1] == 1 {
+            w
+        } else {
+            contiguous(&w)
+        };
+        let wm = mat2(&w);
+        let out = wm.cols;
+        tensor(rows::forward(values(&x), n, wm), &[n, out])
     }
 }
 
@@ -403,5 +418,12 @@ impl<C: CheckpointStrategy> FusedOps for Ad<C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(ce_fwd(&h, &w, &targets, false).0),
         }
+    }
+
+    /// Never routed here (the tensor-level function uses it only without autodiff); a plain
+    /// differentiable product keeps it correct if it ever is.
+    fn fused_linear_rows(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        Self::float_matmul(x, w)
     }
 }

@@ -138,5 +138,21 @@ pub fn token_nll(hidden: Tensor<2>, w: Tensor<2>, targets: &[i64]) -> Tensor<1> 
     ))
 }
 
+/// `x · w` for at most [`kernels::rows::MAX_ROWS`] rows on a flex device without autodiff (decoding),
+/// spreading the pass over `w` across both cores; `None` where it does not apply (the caller then
+/// multiplies as usual). `w` must be row-major or a transposed view of a row-major matrix.
+pub fn linear_rows(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
+    let [n, _] = x.dims();
+    if n > kernels::rows::MAX_ROWS || !on(x) || x.device().is_autodiff() {
+        return None;
+    }
+    Some(Tensor::from_dispatch(
+        <Dispatch as FusedOps>::fused_linear_rows(
+            x.clone().into_dispatch(),
+            w.clone().into_dispatch(),
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests;

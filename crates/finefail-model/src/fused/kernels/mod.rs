@@ -6,6 +6,7 @@ pub mod cross_entropy;
 pub mod mat;
 pub mod rms_norm;
 pub mod rope;
+pub mod rows;
 pub mod swiglu;
 
 use mat::MatRef;

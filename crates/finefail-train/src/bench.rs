@@ -1,0 +1,157 @@
+//! `finefail bench train`: the recipe's own training step (answer-token cross-entropy, micro-batches
+//! with gradient accumulation, global-norm clipping, AdamW on host vectors) on synthetic tokens, so
+//! its tokens/s and peak memory can be put beside PyTorch + PEFT. Every position is a loss target,
+//! as in the peer's benchmark.
+
+use crate::adamw::{clip_global_norm, AdamWParams, AdamWState};
+use crate::adapter;
+use crate::error::{Result, TrainError};
+use crate::examples::Example;
+use crate::recipe::micro_loss;
+use burn::tensor::Device;
+use finefail_model::llama::Llama;
+use finefail_model::lora::LoraConfig;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct TrainBenchOptions {
+    /// Hugging Face checkpoint directory.
+    pub model_dir: PathBuf,
+    /// Sequences per optimizer step (the effective batch).
+    pub batch: usize,
+    /// Tokens per sequence.
+    pub seq: usize,
+    /// Optimizer steps (the first one is reported but excluded from the mean).
+    pub steps: usize,
+    /// Sequences per forward/backward pass (gradients accumulate over `batch / micro_batch`).
+    pub micro_batch: usize,
+    /// A device without autodiff (`autodiff()` is added here).
+    pub device: Device,
+}
+
+/// What was measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainBenchReport {
+    /// Sequences per step.
+    pub batch: usize,
+    /// Tokens per sequence.
+    pub seq: usize,
+    /// Sequences per forward/backward pass.
+    pub micro_batch: usize,
+    /// Wall seconds of every step.
+    pub step_seconds: Vec<f64>,
+    /// Loss of every step.
+    pub losses: Vec<f64>,
+    /// Trained tokens per second, mean over the steps after the first (all steps when only one).
+    pub tokens_per_s: f64,
+    /// Peak resident memory of the process, MB.
+    pub peak_rss_mb: f64,
+}
+
+/// Peak resident memory of this process (VmHWM), MB; NaN where /proc is unavailable.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Runs the benchmark; `on_step(step, seconds, loss)` is called after each step.
+pub fn train_bench(
+    opts: &TrainBenchOptions,
+    mut on_step: impl FnMut(usize, f64, f64),
+) -> Result<TrainBenchReport> {
+    if opts.batch == 0 || opts.seq < 2 || opts.steps == 0 {
+        return Err(TrainError::bad_input(
+            &opts.model_dir,
+            "bench train needs --batch ≥ 1, --seq ≥ 2 and --steps ≥ 1",
+        ));
+    }
+    let micro = opts.micro_batch.clamp(1, opts.batch);
+    let device = opts.device.clone().autodiff();
+    let mut model = Llama::load(&opts.model_dir, &device)?;
+    let lora = LoraConfig {
+        r: 16,
+        alpha: 32.0,
+        dropout: 0.0,
+        targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+            .map(String::from)
+            .to_vec(),
+        seed: 0,
+    };
+    model.attach_lora(&lora)?;
+    let vocab = model.config.vocab_size as u64;
+    let mut x = 7u64;
+    let examples: Vec<Example> = (0..opts.batch)
+        .map(|i| Example {
+            id: i.to_string(),
+            tokens: (0..opts.seq + 1)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    ((x >> 33) % vocab) as u32
+                })
+                .collect(),
+            prompt_len: 1,
+        })
+        .collect();
+    let targets = (opts.batch * opts.seq) as f64;
+    let hp = AdamWParams {
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay: 0.0,
+    };
+    let mut adam = AdamWState::default();
+    let (mut step_seconds, mut losses) = (Vec::new(), Vec::new());
+    for step in 0..opts.steps {
+        let t0 = Instant::now();
+        let refs: Vec<&Example> = examples.iter().collect();
+        let mut grads: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+        let mut loss = 0.0;
+        for mb in refs.chunks(micro) {
+            let l = micro_loss(&model, mb, targets, 0, &device);
+            loss += f64::from(l.clone().into_scalar::<f32>());
+            for (k, v) in adapter::gradients(&model, &l.backward())? {
+                match grads.get_mut(&k) {
+                    Some(acc) => acc.iter_mut().zip(v).for_each(|(a, b)| *a += b),
+                    None => {
+                        grads.insert(k, v);
+                    }
+                }
+            }
+        }
+        clip_global_norm(&mut grads, 1.0);
+        let mut params = adapter::values(&model)?;
+        adam.step(&hp, 1e-4, &mut params, &grads);
+        adapter::set_values(&mut model, &params, 0.0, &device)?;
+        let s = t0.elapsed().as_secs_f64();
+        on_step(step, s, loss);
+        step_seconds.push(s);
+        losses.push(loss);
+    }
+    let timed = if step_seconds.len() > 1 {
+        &step_seconds[1..]
+    } else {
+        &step_seconds[..]
+    };
+    let mean = timed.iter().sum::<f64>() / timed.len() as f64;
+    Ok(TrainBenchReport {
+        batch: opts.batch,
+        seq: opts.seq,
+        micro_batch: micro,
+        step_seconds,
+        losses,
+        tokens_per_s: (opts.batch * opts.seq) as f64 / mean,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
