@@ -61,9 +61,10 @@ test:
 test-quick:
 	$(CARGO) test --workspace --lib
 
-## bench: speed benchmarks with peers side by side (issue 9)
-bench:
-	@echo "make bench: not available yet (issue 9)" >&2; exit 1
+## bench: our training/generation benchmarks beside PyTorch+PEFT, candle and llama.cpp (peers live
+## outside the repo: scripts/bench/setup-peers.sh); writes docs/performance.md. Never part of CI.
+bench: build model
+	FINEFAIL=$(BIN) MODEL=checkpoints/smollm2-135m-instruct bash scripts/bench/run.sh
 
 ## check-gpu: build with the tch backend and run the tiny-model tests on it (not part of `make test`)
 check-gpu:
