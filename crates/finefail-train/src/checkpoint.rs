@@ -67,6 +67,22 @@ pub fn best_dir(root: &Path, step: usize) -> PathBuf {
     root.join(format!("best-step-{step}"))
 }
 
+/// Removes every `best-step-N` directory except the one of `keep` (the best step a saved checkpoint
+/// refers to). Called only after a checkpoint is on disk, so a resume always finds its best adapter.
+pub fn prune_best(root: &Path, keep: Option<usize>) -> Result<()> {
+    let keep_name = keep.map(|s| format!("best-step-{s}"));
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("best-step-") && Some(&name) != keep_name.as_ref() {
+            std::fs::remove_dir_all(e.path()).map_err(|err| TrainError::io(e.path(), err))?;
+        }
+    }
+    Ok(())
+}
+
 /// Complete checkpoints under `root`, by step, ascending.
 pub fn list(root: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = Vec::new();

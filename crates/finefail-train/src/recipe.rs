@@ -405,6 +405,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         let ck_due = s.train.checkpoint_every > 0 && st.step % s.train.checkpoint_every == 0;
         if ck_due || last || st.stopped_early {
             checkpoint::save(&ck_root, &model, &adapter_cfg, &adam, &st)?;
+            checkpoint::prune_best(&ck_root, st.best_val.map(|b| b.1))?;
             progress(&Event::Checkpoint { step: st.step });
         }
         if req.stop_after_step == Some(st.step) {

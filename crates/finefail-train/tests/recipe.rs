@@ -54,6 +54,22 @@ fn loss_goes_down_and_outputs_are_written() {
             .unwrap();
     assert_eq!(written["steps"], 16);
     assert!(metrics(&req.out_dir).iter().any(|r| r["kind"] == "val"));
+    // Only the best adapter the last checkpoint refers to is kept, not one per improvement.
+    let improvements = metrics(&req.out_dir)
+        .iter()
+        .filter(|r| r["kind"] == "val" && r["best"] == true)
+        .count();
+    let best_dirs: Vec<String> = std::fs::read_dir(req.out_dir.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("best-step-"))
+        .collect();
+    assert!(improvements > 1, "the test needs several improvements");
+    assert_eq!(
+        best_dirs,
+        vec![format!("best-step-{}", summary.best_step.unwrap())]
+    );
 }
 
 #[test]
