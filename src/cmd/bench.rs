@@ -123,12 +123,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 })
             })?;
             println!(
-                "train {}x{} (micro-batch {}): {:.1} tok/s, peak RSS {:.0} MB",
+                "train {}x{} (micro-batch {}): {:.1} tok/s, peak RSS {:.0} MB (all steps: forward {:.1} s, backward {:.1} s)",
                 report.batch,
                 report.seq,
                 report.micro_batch,
                 report.tokens_per_s,
-                report.peak_rss_mb
+                report.peak_rss_mb,
+                report.forward_s,
+                report.backward_s
             );
             write_json(a.json.as_deref(), &report)
         }

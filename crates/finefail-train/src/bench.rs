@@ -46,6 +46,10 @@ pub struct TrainBenchReport {
     pub step_seconds: Vec<f64>,
     /// Loss of every step.
     pub losses: Vec<f64>,
+    /// Seconds in forward passes (loss included), summed over all steps.
+    pub forward_s: f64,
+    /// Seconds in backward passes, summed over all steps.
+    pub backward_s: f64,
     /// Trained tokens per second, mean over the steps after the first (all steps when only one).
     pub tokens_per_s: f64,
     /// Peak resident memory of the process, MB.
@@ -113,15 +117,21 @@ pub fn train_bench(
     };
     let mut adam = AdamWState::default();
     let (mut step_seconds, mut losses) = (Vec::new(), Vec::new());
+    let (mut forward_s, mut backward_s) = (0.0, 0.0);
     for step in 0..opts.steps {
         let t0 = Instant::now();
         let refs: Vec<&Example> = examples.iter().collect();
         let mut grads: BTreeMap<String, Vec<f32>> = BTreeMap::new();
         let mut loss = 0.0;
         for mb in refs.chunks(micro) {
+            let tf = Instant::now();
             let l = micro_loss(&model, mb, targets, 0, &device);
             loss += f64::from(l.clone().into_scalar::<f32>());
-            for (k, v) in adapter::gradients(&model, &l.backward())? {
+            forward_s += tf.elapsed().as_secs_f64();
+            let tb = Instant::now();
+            let g = l.backward();
+            backward_s += tb.elapsed().as_secs_f64();
+            for (k, v) in adapter::gradients(&model, &g)? {
                 match grads.get_mut(&k) {
                     Some(acc) => acc.iter_mut().zip(v).for_each(|(a, b)| *a += b),
                     None => {
@@ -151,6 +161,8 @@ pub fn train_bench(
         micro_batch: micro,
         step_seconds,
         losses,
+        forward_s,
+        backward_s,
         tokens_per_s: (opts.batch * opts.seq) as f64 / mean,
         peak_rss_mb: peak_rss_mb(),
     })

@@ -12,11 +12,22 @@ use rayon::prelude::*;
 /// Rows of `x` up to which [`forward`] is used instead of a matrix product.
 pub const MAX_ROWS: usize = 16;
 
+/// Weights with fewer values than this are streamed by the calling thread alone.
+const SERIAL_BELOW: usize = 256 * 1024;
+
 /// `x` `[n, in]` (row-major) times `w` `[in, out]` (`w.cs == 1` or `w.rs == 1`) → `[n, out]`.
 pub fn forward(x: &[f32], n: usize, w: MatRef) -> Vec<f32> {
     let (d_in, out) = (w.rows, w.cols);
     assert_eq!(x.len(), n * d_in, "x rows");
-    let threads = rayon::current_num_threads().max(1);
+    // Waking the pool costs tens of microseconds: small matrices stream faster on this thread.
+    let threads = if d_in * out < SERIAL_BELOW {
+        1
+    } else {
+        rayon::current_num_threads().max(1)
+    };
+    if threads == 1 && w.cs == 1 {
+        return row_major_band(x, n, w, 0, d_in);
+    }
     if w.cs == 1 {
         // Row-major W: each task streams a contiguous band of W's rows into its own partial sums.
         let band = d_in.div_ceil(threads);
