@@ -1,0 +1,86 @@
+//! The same model code on another backend: with `--features tch` (`make check-gpu`), the tiny
+//! checkpoints run on LibTorch (`FINEFAIL_TEST_DEVICE`, default `tch-cpu`; `tch-cuda:0` on a GPU
+//! machine) and must match the numpy references, generate like the CPU, and give the same LoRA
+//! gradients as the fused CPU kernels (the other device takes the plain-ops path).
+#![cfg(feature = "tch")]
+
+mod common;
+
+use burn::module::Param;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use common::*;
+use finefail_model::device::parse_device;
+use finefail_model::fused::token_nll;
+use finefail_model::llama::{AttentionInput, Llama};
+use finefail_model::lora::LoraConfig;
+
+fn device() -> Device {
+    let spec = std::env::var("FINEFAIL_TEST_DEVICE").unwrap_or_else(|_| "tch-cpu".into());
+    parse_device(&spec).unwrap()
+}
+
+#[test]
+fn tiny_models_match_the_references_on_the_other_device() {
+    let dev = device();
+    for name in ["tiny_llama", "tiny_mixtral", "tiny_qwen2"] {
+        let model = Llama::load(&fixture(name), &dev).unwrap();
+        let r = reference(name);
+        let tokens = ref_tokens(&r);
+        let logits = values(model.forward(token_row(&tokens, &dev)));
+        let diff = max_abs_diff(&logits, &ref_logits(&r));
+        eprintln!("{name} on {dev:?}: max |diff| = {diff}");
+        assert!(diff <= 1e-4, "{name}: max |diff| = {diff}");
+    }
+}
+
+/// LoRA gradients of one step: other device (plain ops) vs flex (fused kernels).
+#[test]
+fn lora_gradients_equal_the_cpu_fused_path() {
+    let grads = |dev: Device| {
+        let ad = dev.autodiff();
+        let mut model = Llama::load(&fixture("tiny_llama"), &ad).unwrap();
+        model
+            .attach_lora(&LoraConfig {
+                r: 4,
+                alpha: 8.0,
+                dropout: 0.0,
+                targets: ["q_proj", "v_proj", "down_proj"].map(String::from).to_vec(),
+                seed: 1,
+            })
+            .unwrap();
+        for (_, lin) in model.linears_mut() {
+            if let Some(a) = lin.lora.as_mut() {
+                let [r, out] = a.b.dims();
+                let v: Vec<f32> = (0..r * out)
+                    .map(|i| ((i % 7) as f32 - 3.0) * 0.05)
+                    .collect();
+                a.b = Param::from_tensor(Tensor::from_data(TensorData::new(v, [r, out]), &ad));
+            }
+        }
+        let ids: Vec<i64> = (0..16).map(|i| (i * 5 + 1) % 64).collect();
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids[..15].to_vec(), [1, 15]), &ad);
+        let hidden = model.forward_hidden(tokens, &AttentionInput::causal(15, 0, &ad), None);
+        let loss = token_nll(hidden.reshape([15, 32]), model.output_weight(), &ids[1..]).mean();
+        let g = loss.backward();
+        model
+            .linears()
+            .iter()
+            .filter_map(|(_, l)| l.lora.as_ref())
+            .flat_map(|a| {
+                [
+                    values(a.a.val().grad(&g).unwrap()),
+                    values(a.b.val().grad(&g).unwrap()),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    let (other, cpu) = (grads(device()), grads(Device::flex()));
+    for (i, (o, c)) in other.iter().zip(&cpu).enumerate() {
+        let scale = c.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(o, c);
+        assert!(
+            diff <= 1e-4 * scale.max(1e-3),
+            "adapter tensor {i}: max |diff| {diff}, scale {scale}"
+        );
+    }
+}
