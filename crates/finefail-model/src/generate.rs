@@ -60,7 +60,18 @@ pub fn generate(
     model: &Llama,
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
-    decode: &dyn Fn(&[u32]) -> Result<String>,
+    decode: &(dyn Fn(&[u32]) -> Result<String> + Sync),
+) -> Result<Vec<Generation>> {
+    // Run the whole generation on a worker of the thread pool: every kernel of a decode step then
+    // forks from inside the pool instead of waking it from outside and sleeping this thread.
+    rayon::scope(|_| generate_on_pool(model, prompts, config, decode))
+}
+
+fn generate_on_pool(
+    model: &Llama,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+    decode: &(dyn Fn(&[u32]) -> Result<String> + Sync),
 ) -> Result<Vec<Generation>> {
     if prompts.is_empty() {
         return Ok(Vec::new());
