@@ -90,3 +90,49 @@ fn bad_input_exits_2() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("pool"));
 }
+
+/// A Python with torch + transformers + peft: `FINEFAIL_PEFT_PYTHON`, else the benchmark peers' venv.
+fn peft_python() -> Option<std::path::PathBuf> {
+    let p = std::env::var_os("FINEFAIL_PEFT_PYTHON")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| Path::new(&h).join(".cache/finefail/peers/venv/bin/python"))
+        })?;
+    let ok = Command::new(&p)
+        .args(["-c", "import torch, transformers, peft"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(p)
+}
+
+/// The adapter `finefail finetune` writes loads in Python PEFT itself and gives our logits
+/// (scripts/check_adapter_in_peft.py). Skipped, saying so, where no Python with PEFT exists (CI).
+#[test]
+fn adapter_loads_in_python_peft_when_available() {
+    let Some(python) = peft_python() else {
+        eprintln!("skipped: no Python with torch+transformers+peft (set FINEFAIL_PEFT_PYTHON)");
+        return;
+    };
+    let fx = common::Fixture::new();
+    let out = fx.tmp.path().join("run");
+    let st = cmd(&fx, &out, "8").status().unwrap();
+    assert!(st.success());
+    let check = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_adapter_in_peft.py"))
+        .arg("--model")
+        .arg(&fx.model)
+        .arg("--adapter")
+        .arg(out.join("adapter"))
+        .args(["--text", "the cat sat on the mat"])
+        .arg("--finefail")
+        .arg(env!("CARGO_BIN_EXE_finefail"))
+        .args(["--tolerance", "1e-4"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "PEFT check failed: {text}");
+    eprintln!("{}", String::from_utf8_lossy(&check.stdout).trim());
+}
