@@ -9,7 +9,6 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::*;
 use finefail_model::fused::{active, token_nll, with_plain_kernels};
 use finefail_model::llama::{AttentionInput, Llama};
-use finefail_model::lora::LoraConfig;
 
 /// Loss and the gradient of every adapter tensor (in model order).
 fn step(model: &Llama, rows: &[Vec<u32>], dev: &Device) -> (f32, Vec<Vec<f32>>) {
@@ -45,23 +44,7 @@ fn check(name: &str) {
         "the fused kernels serve flex"
     );
     let mut model = Llama::load(&fixture(name), &dev).unwrap();
-    let lora = LoraConfig {
-        r: 4,
-        alpha: 8.0,
-        dropout: 0.0,
-        targets: [
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ]
-        .map(String::from)
-        .to_vec(),
-        seed: 5,
-    };
+    let lora = lora_all_targets(5);
     model.attach_lora(&lora).unwrap();
     // B = 0 in a fresh adapter would leave A without gradient; give B values so both are tested.
     let mut k = 0u32;

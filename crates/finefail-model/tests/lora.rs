@@ -14,23 +14,7 @@ use finefail_model::lora::LoraConfig;
 use finefail_model::peft::{load_adapter, save_adapter, AdapterConfig};
 
 fn all_targets() -> LoraConfig {
-    LoraConfig {
-        r: 4,
-        alpha: 8.0,
-        dropout: 0.0,
-        targets: [
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ]
-        .map(String::from)
-        .to_vec(),
-        seed: 3,
-    }
+    lora_all_targets(3)
 }
 
 /// Mean next-token cross-entropy of one row, the loss the reference gradients were taken of.

@@ -9,6 +9,7 @@ use crate::error::{Result, TrainError};
 use crate::examples::Example;
 use crate::recipe::micro_loss;
 use burn::tensor::Device;
+use finefail_model::bench::peak_rss_mb;
 use finefail_model::llama::Llama;
 use finefail_model::lora::LoraConfig;
 use serde::Serialize;
@@ -54,19 +55,6 @@ pub struct TrainBenchReport {
     pub tokens_per_s: f64,
     /// Peak resident memory of the process, MB.
     pub peak_rss_mb: f64,
-}
-
-/// Peak resident memory of this process (VmHWM), MB; NaN where /proc is unavailable.
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Runs the benchmark; `on_step(step, seconds, loss)` is called after each step.

@@ -62,3 +62,14 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// LoRA r 4, alpha 8, no dropout on all seven projections, A drawn from `seed`.
+pub fn lora_all_targets(seed: u64) -> finefail_model::lora::LoraConfig {
+    finefail_model::lora::LoraConfig {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        targets: finefail_model::lora::TARGETABLE.map(String::from).to_vec(),
+        seed,
+    }
+}
