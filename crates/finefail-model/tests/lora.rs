@@ -277,31 +277,16 @@ fn lora_backward_runs_through_moe_and_qkv_bias() {
 fn adapter_written_by_python_peft_gives_peft_logits() {
     let dev = Device::flex();
     let dir = fixture("tiny_llama_peft_python");
-    let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
-            .unwrap();
-    let tokens = ref_tokens(&reference);
-    let flat = |key: &str| -> Vec<f32> {
-        reference[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|row| {
-                row.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap() as f32)
-            })
-            .collect()
-    };
+    let r = reference("tiny_llama_peft_python");
+    let tokens = ref_tokens(&r);
     let mut model = Llama::load(&fixture("tiny_llama"), &dev).unwrap();
     let base = values(model.forward(token_row(&tokens, &dev)));
-    let diff = max_abs_diff(&base, &flat("base_logits_transformers"));
+    let diff = max_abs_diff(&base, &ref_matrix(&r, "base_logits_transformers"));
     assert!(diff <= 1e-4, "base vs transformers: max |diff| {diff}");
     let cfg = load_adapter(&mut model, &dir).unwrap();
     assert_eq!(cfg.r, 4);
     let with = values(model.forward(token_row(&tokens, &dev)));
-    let diff = max_abs_diff(&with, &flat("logits"));
+    let diff = max_abs_diff(&with, &ref_logits(&r));
     assert!(diff <= 1e-4, "adapter vs PEFT: max |diff| {diff}");
     assert!(
         max_abs_diff(&with, &base) > 1e-2,

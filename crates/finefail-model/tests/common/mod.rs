@@ -30,7 +30,12 @@ pub fn ref_tokens(r: &serde_json::Value) -> Vec<u32> {
 
 /// The reference logits, flattened row-major.
 pub fn ref_logits(r: &serde_json::Value) -> Vec<f32> {
-    r["logits"]
+    ref_matrix(r, "logits")
+}
+
+/// A `[rows][cols]` array of the reference under `key`, flattened row-major.
+pub fn ref_matrix(r: &serde_json::Value, key: &str) -> Vec<f32> {
+    r[key]
         .as_array()
         .unwrap()
         .iter()
