@@ -551,10 +551,8 @@ impl Llama {
     /// Logits `[b, t, vocab]` of hidden states `[b, t, d]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = hidden.dims();
-        if let Some(y) =
-            fused::linear_rows(&hidden.clone().reshape([b * t, d]), &self.output_weight())
-        {
-            return y.reshape([b, t, self.config.vocab_size]);
+        if let Some(y) = fused::linear_rows(&hidden, &self.output_weight()) {
+            return y;
         }
         match &self.lm_head {
             // Tied head, few rows (decoding): `E · hᵀ` reads E row by row, ~8× faster on flex than a

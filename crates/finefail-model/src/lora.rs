@@ -123,18 +123,8 @@ impl Linear {
 
     /// `x · W + b + scale · (dropout(x) · A) · B` over the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let dims = x.dims();
-        let rows: usize = dims[..D - 1].iter().product();
-        let fast =
-            crate::fused::linear_rows(&x.clone().reshape([rows, dims[D - 1]]), &self.weight.val());
-        let mut y = match fast {
-            Some(y) => {
-                let mut out = dims;
-                out[D - 1] = self.d_out();
-                y.reshape(out)
-            }
-            None => x.clone().matmul(self.weight.val().unsqueeze::<D>()),
-        };
+        let mut y = crate::fused::linear_rows(&x, &self.weight.val())
+            .unwrap_or_else(|| x.clone().matmul(self.weight.val().unsqueeze::<D>()));
         if let Some(b) = &self.bias {
             y = y + b.val().unsqueeze::<D>();
         }

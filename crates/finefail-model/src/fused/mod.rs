@@ -138,20 +138,23 @@ pub fn token_nll(hidden: Tensor<2>, w: Tensor<2>, targets: &[i64]) -> Tensor<1> 
     ))
 }
 
-/// `x · w` for at most [`kernels::rows::MAX_ROWS`] rows on a flex device without autodiff (decoding),
-/// spreading the pass over `w` across both cores; `None` where it does not apply (the caller then
-/// multiplies as usual). `w` must be row-major or a transposed view of a row-major matrix.
-pub fn linear_rows(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
-    let [n, _] = x.dims();
-    if n > kernels::rows::MAX_ROWS || !on(x) || x.device().is_autodiff() {
+/// `x · w` over the last dimension of `x` when `x` has at most [`kernels::rows::MAX_ROWS`] rows, on a
+/// flex device without autodiff (decoding), spreading the pass over `w` across both cores; `None`
+/// where it does not apply (the caller then multiplies as usual; nothing was computed). `w` must be
+/// row-major or a transposed view of a row-major matrix.
+pub fn linear_rows<const D: usize>(x: &Tensor<D>, w: &Tensor<2>) -> Option<Tensor<D>> {
+    let mut dims = x.dims();
+    let rows: usize = dims[..D - 1].iter().product();
+    if rows > kernels::rows::MAX_ROWS || !on(x) || x.device().is_autodiff() {
         return None;
     }
-    Some(Tensor::from_dispatch(
-        <Dispatch as FusedOps>::fused_linear_rows(
-            x.clone().into_dispatch(),
-            w.clone().into_dispatch(),
-        ),
-    ))
+    let x2 = x.clone().reshape([rows, dims[D - 1]]);
+    let y: Tensor<2> = Tensor::from_dispatch(<Dispatch as FusedOps>::fused_linear_rows(
+        x2.into_dispatch(),
+        w.clone().into_dispatch(),
+    ));
+    dims[D - 1] = w.dims()[1];
+    Some(y.reshape(dims))
 }
 
 #[cfg(test)]
