@@ -5,7 +5,7 @@
 use clap::{Args, Subcommand};
 use finefail_model::bench::{generate_bench, GenerateBenchOptions};
 use finefail_model::device::parse_device;
-use finefail_model::fused::with_plain_kernels;
+use finefail_model::ops::with_plain_kernels;
 use finefail_train::bench::{train_bench, TrainBenchOptions};
 use std::path::{Path, PathBuf};
 

@@ -3,10 +3,10 @@
 use crate::exit::BadInput;
 use clap::{Args, Subcommand};
 use finefail_model::chat::{ChatMessage, ChatTemplate};
+use finefail_model::chat_model::{check_vocab, ChatModel};
 use finefail_model::config::ModelConfig;
 use finefail_model::convert::convert_gguf;
 use finefail_model::device::parse_device;
-use finefail_model::generate::{check_vocab, ChatModel};
 use finefail_model::llama::Llama;
 use finefail_model::peft::load_adapter;
 use finefail_model::sampling::SamplingConfig;

@@ -3,8 +3,8 @@
 
 use crate::exit::BadInput;
 use clap::Args;
+use finefail_model::chat_model::ChatModel;
 use finefail_model::device::parse_device;
-use finefail_model::generate::ChatModel;
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
 use finefail_rag::retrieve::{run_retrieve, RetrieveOptions, Retriever};

@@ -2,10 +2,11 @@
 //! memory, through the same generation code the RAG answering uses. Random prompt tokens, greedy,
 //! no stop tokens (so every row decodes exactly the requested number of tokens).
 
+use crate::attention_input::AttentionInput;
 use crate::cache::KvCache;
 use crate::error::{ModelError, Result};
 use crate::generate::{generate, GenerationConfig};
-use crate::llama::{AttentionInput, Llama};
+use crate::llama::Llama;
 use crate::sampling::SamplingConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;

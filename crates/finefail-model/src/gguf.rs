@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use half::{bf16, f16};
+use half::f16;
 use memmap2::Mmap;
 
 use crate::error::{ModelError, Result};
+use crate::floats::{bf16_to_f32, f16_to_f32};
 
 /// The magic bytes every GGUF file starts with.
 const MAGIC: &[u8; 4] = b"GGUF";
@@ -389,14 +390,8 @@ impl GgufFile {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect(),
-            GgmlType::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            GgmlType::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+            GgmlType::F16 => f16_to_f32(bytes),
+            GgmlType::BF16 => bf16_to_f32(bytes),
             GgmlType::Q8_0 => dequantize_q8_0(bytes),
             GgmlType::Q4_0 => dequantize_q4(bytes, false),
             GgmlType::Q4_1 => dequantize_q4(bytes, true),

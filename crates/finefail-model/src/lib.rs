@@ -1,24 +1,30 @@
 //! Llama-family decoder with LoRA for finefail, written on burn 0.22.
 //!
 //! What lives here: the Hugging Face `config.json` model description ([`config`]), the decoder
-//! itself ([`llama`], one file that reads like the equations), the LoRA wrapper ([`lora`]),
-//! checkpoint I/O for Hugging Face safetensors directories ([`weights`]), PEFT adapters ([`peft`])
-//! and GGUF files ([`gguf`], [`convert`]), the tokenizer and chat template ([`tokenizer`],
-//! [`chat`]), and generation with a KV cache ([`cache`], [`sampling`], [`generate`]).
+//! itself ([`llama`], one file that reads like the equations, fed positions and masks by
+//! [`attention_input`]), the LoRA wrapper ([`lora`]), the numeric ops both call ([`ops`]: fused CPU
+//! kernels or plain burn ops), checkpoint I/O for Hugging Face safetensors directories ([`weights`],
+//! [`floats`]), PEFT adapters ([`peft`]) and GGUF files ([`gguf`], [`convert`]), the tokenizer and
+//! chat template ([`tokenizer`], [`chat`]), generation with a KV cache ([`cache`], [`sampling`],
+//! [`generate`]), and a checkpoint loaded to chat with ([`chat_model`]). Imports run one way:
+//! `llama → lora → ops → ops::fused → kernels`.
 //! The crate never prints and never exits: errors are [`ModelError`] values.
 
+pub mod attention_input;
 pub mod bench;
 pub mod cache;
 pub mod chat;
+pub mod chat_model;
 pub mod config;
 pub mod convert;
 pub mod device;
 pub mod error;
-pub mod fused;
+pub mod floats;
 pub mod generate;
 pub mod gguf;
 pub mod llama;
 pub mod lora;
+pub mod ops;
 pub mod peft;
 pub mod sampling;
 pub mod tokenizer;

@@ -8,147 +8,27 @@
 //! logits  = RMSNorm(h_L) · W_out                   W_out = Eᵀ when embeddings are tied
 //! ```
 //!
-//! The numeric kernels ([`rms_norm`], [`apply_rope`], [`swiglu`], [`attention_core`], [`lm_head`]) are
-//! small free functions so that fused implementations can replace them one by one. Linear weights are
-//! stored input-major (`[in, out]`), so each projection is a plain `x · W`. Checkpoint tensor names
-//! appear once, in [`Llama::load`]. The module is backend-free: the device comes with the tensors.
+//! The numeric ops (RMSNorm, RoPE, SwiGLU, attention) come from [`crate::ops`], which picks a fused
+//! CPU kernel or plain burn ops per device; the projections are [`Linear`]s, which carry the LoRA
+//! adapters. Linear weights are stored input-major (`[in, out]`), so each projection is a plain
+//! `x · W`. Checkpoint tensor names appear once, in [`Llama::from_checkpoint`]. The module is
+//! backend-free: the device comes with the tensors.
 
+use crate::attention_input::AttentionInput;
 use crate::cache::KvCache;
 use crate::config::{ModelConfig, RopeScaling};
 use crate::error::{ModelError, Result};
-use crate::fused;
-use crate::lora::{layer_seed, transpose, Linear, LoraConfig};
-use crate::weights::Checkpoint;
+use crate::lora::{layer_seed, Linear, LoraConfig};
+use crate::ops;
+use crate::weights::{tensor_values, transpose, Checkpoint};
 use burn::module::{Module, Param};
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use std::path::Path;
 
 // ---------------------------------------------------------------------------------------------
-// Kernels: each one a swappable function.
+// Rotary positions.
 // ---------------------------------------------------------------------------------------------
-
-/// RMSNorm: `x / sqrt(mean(x²) + eps) · γ` over the last dimension.
-pub fn rms_norm(x: Tensor<3>, gamma: Tensor<1>, eps: f64) -> Tensor<3> {
-    let inv_rms = x
-        .clone()
-        .powi_scalar(2)
-        .mean_dim(2)
-        .add_scalar(eps)
-        .sqrt()
-        .recip();
-    x * inv_rms * gamma.unsqueeze::<3>()
-}
-
-/// Rotary embedding in Hugging Face's half-split layout: `x·cos + rotate_half(x)·sin`, where
-/// `rotate_half([x₁, x₂]) = [-x₂, x₁]`. `x` is `[b, heads, t, hd]`, `cos`/`sin` `[b or 1, 1, t, hd]`.
-pub fn apply_rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
-    let hd = x.dims()[3];
-    let x1 = x.clone().narrow(3, 0, hd / 2);
-    let x2 = x.clone().narrow(3, hd / 2, hd / 2);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    x * cos + rotated * sin
-}
-
-/// SwiGLU gate: `silu(gate) ⊙ up`.
-pub fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
-    silu(gate) * up
-}
-
-/// Scaled dot-product attention with grouped key/value heads.
-///
-/// `q` `[b, h, t, hd]`, `k`/`v` `[b, kvh, tk, hd]`, `mask` additive `[b or 1, 1, t, tk]` (0 = allowed,
-/// -inf = blocked). Query head `j` reads key/value head `j / (h / kvh)`, as Hugging Face's
-/// `repeat_kv`; the groups are folded into the query rows so keys and values are never copied.
-pub fn attention_core(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Tensor<4>) -> Tensor<4> {
-    let [b, h, t, hd] = q.dims();
-    let [_, kvh, tk, _] = k.dims();
-    let g = h / kvh;
-    let q = q
-        .mul_scalar(1.0 / (hd as f64).sqrt())
-        .reshape([b, kvh, g * t, hd]);
-    let scores = q.matmul(k.swap_dims(2, 3)).reshape([b, kvh, g, t, tk]);
-    let scores = scores + mask.unsqueeze_dim::<5>(2);
-    let probs = softmax(scores, 4).reshape([b, kvh, g * t, tk]);
-    probs.matmul(v).reshape([b, h, t, hd])
-}
-
-/// Output head: `hidden · W_out`, with `w_out` `[d, vocab]` (a transposed view when tied).
-pub fn lm_head(hidden: Tensor<3>, w_out: Tensor<2>) -> Tensor<3> {
-    hidden.matmul(w_out.unsqueeze::<3>())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Positions and masks.
-// ---------------------------------------------------------------------------------------------
-
-/// Where the new tokens of a forward pass sit and what they may attend to.
-#[derive(Debug, Clone)]
-pub struct AttentionInput {
-    /// Rotary position of each new token, one row per sequence (all rows equal when unpadded).
-    pub positions: Vec<Vec<usize>>,
-    /// Additive mask `[b or 1, 1, t, past + t]`: 0 where attention is allowed, -inf where blocked.
-    pub mask: Tensor<4>,
-    /// True when the mask is plain causality (no padding): the fused attention then skips it.
-    pub causal_only: bool,
-}
-
-impl AttentionInput {
-    /// Plain causal attention for `t` new tokens after `past` cached ones (same for every row).
-    pub fn causal(t: usize, past: usize, device: &Device) -> Self {
-        let tk = past + t;
-        let mut m = vec![0.0f32; t * tk];
-        for i in 0..t {
-            for j in (past + i + 1)..tk {
-                m[i * tk + j] = f32::NEG_INFINITY;
-            }
-        }
-        Self {
-            positions: vec![(past..past + t).collect()],
-            mask: Tensor::from_data(TensorData::new(m, [1, 1, t, tk]), device),
-            causal_only: true,
-        }
-    }
-
-    /// Causal attention with left padding: `key_valid[row]` covers the cached and the `t` new
-    /// positions (false = padding). Positions count real tokens only, as Hugging Face derives them
-    /// from the attention mask, so a padded row sees the same positions as it would alone. A padding
-    /// query may attend to itself only (keeps softmax finite; its output is never used).
-    pub fn padded(key_valid: &[Vec<bool>], t: usize, device: &Device) -> Self {
-        let b = key_valid.len();
-        let tk = key_valid.first().map_or(0, Vec::len);
-        let past = tk - t;
-        let mut m = vec![0.0f32; b * t * tk];
-        let mut positions = Vec::with_capacity(b);
-        for (row, valid) in key_valid.iter().enumerate() {
-            // position of a real token = real tokens before it; a pad gets position 0
-            let pos: Vec<usize> = (past..tk)
-                .map(|j| {
-                    if valid[j] {
-                        valid[..j].iter().filter(|&&v| v).count()
-                    } else {
-                        0
-                    }
-                })
-                .collect();
-            positions.push(pos);
-            for i in 0..t {
-                let qi = past + i;
-                for j in 0..tk {
-                    let allowed = j <= qi && (valid[j] || (j == qi && !valid[qi]));
-                    if !allowed {
-                        m[(row * t + i) * tk + j] = f32::NEG_INFINITY;
-                    }
-                }
-            }
-        }
-        Self {
-            positions,
-            mask: Tensor::from_data(TensorData::new(m, [b, 1, t, tk]), device),
-            causal_only: key_valid.iter().all(|r| r.iter().all(|&v| v)),
-        }
-    }
-}
 
 /// Rotary inverse frequencies `θ^(-2i/hd)`, rescaled as the config says.
 fn rope_inv_freq(config: &ModelConfig) -> Vec<f64> {
@@ -201,7 +81,7 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises the last dimension of `x`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        fused::rms_norm(x, self.gamma.val(), self.eps)
+        ops::rms_norm(x, self.gamma.val(), self.eps)
     }
 }
 
@@ -238,13 +118,13 @@ impl Attention {
         let q = split(self.q_proj.forward(x.clone()), self.heads);
         let k = split(self.k_proj.forward(x.clone()), self.kv_heads);
         let v = split(self.v_proj.forward(x), self.kv_heads);
-        let q = fused::rope(q, rope.0.clone(), rope.1.clone());
-        let k = fused::rope(k, rope.0.clone(), rope.1.clone());
+        let q = ops::rope(q, rope.0.clone(), rope.1.clone());
+        let k = ops::rope(k, rope.0.clone(), rope.1.clone());
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
             None => (k, v),
         };
-        let o = fused::attention(q, k, v, input.mask.clone(), input.causal_only);
+        let o = ops::attention(q, k, v, input.mask.clone(), input.causal_only);
         self.o_proj.forward(
             o.swap_dims(1, 2)
                 .reshape([b, t, self.heads * self.head_dim]),
@@ -270,7 +150,7 @@ impl Mlp {
         let u = self.up_proj.forward(x);
         let dims = g.dims();
         let (rows, ffn) = (dims[..D - 1].iter().product::<usize>(), dims[D - 1]);
-        let h = fused::swiglu(g.reshape([1, rows, ffn]), u.reshape([1, rows, ffn])).reshape(dims);
+        let h = ops::swiglu(g.reshape([1, rows, ffn]), u.reshape([1, rows, ffn])).reshape(dims);
         self.down_proj.forward(h)
     }
 }
@@ -361,6 +241,46 @@ impl DecoderLayer {
         };
         h + ff
     }
+}
+
+/// The projections of one decoder layer (`&DecoderLayer` or `&mut DecoderLayer`) LoRA may wrap, as
+/// `(path inside the layer, projection)` in checkpoint order: the one table behind
+/// [`Llama::linears`] and [`Llama::linears_mut`]. A macro so that one list yields shared or mutable
+/// borrows alike.
+macro_rules! projections {
+    ($layer:expr) => {{
+        let DecoderLayer {
+            self_attn:
+                Attention {
+                    q_proj,
+                    k_proj,
+                    v_proj,
+                    o_proj,
+                    ..
+                },
+            mlp,
+            ..
+        } = $layer;
+        let mut out = vec![
+            ("self_attn.q_proj", q_proj),
+            ("self_attn.k_proj", k_proj),
+            ("self_attn.v_proj", v_proj),
+            ("self_attn.o_proj", o_proj),
+        ];
+        if let FeedForward::Dense(Mlp {
+            gate_proj,
+            up_proj,
+            down_proj,
+        }) = mlp
+        {
+            out.extend([
+                ("mlp.gate_proj", gate_proj),
+                ("mlp.up_proj", up_proj),
+                ("mlp.down_proj", down_proj),
+            ]);
+        }
+        out
+    }};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -551,7 +471,7 @@ impl Llama {
     /// Logits `[b, t, vocab]` of hidden states `[b, t, d]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = hidden.dims();
-        if let Some(y) = fused::linear_rows(&hidden, &self.output_weight()) {
+        if let Some(y) = ops::linear_rows(&hidden, &self.output_weight()) {
             return y;
         }
         match &self.lm_head {
@@ -563,7 +483,7 @@ impl Llama {
                     .transpose()
                     .reshape([b, t, self.config.vocab_size])
             }
-            _ => lm_head(hidden, self.output_weight()),
+            _ => hidden.matmul(self.output_weight().unsqueeze::<3>()),
         }
     }
 
@@ -587,7 +507,7 @@ impl Llama {
         let device = self.embed_tokens.device();
         let row: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
         let tokens = Tensor::<2, Int>::from_data(TensorData::new(row, [1, ids.len()]), &device);
-        crate::weights::tensor_values(self.forward(tokens))
+        tensor_values(self.forward(tokens))
     }
 
     /// Logits `[b, vocab]` at the last position only (inference: the head is the costliest matmul).
@@ -603,48 +523,25 @@ impl Llama {
             .reshape([b, self.config.vocab_size])
     }
 
-    /// Every projection, with its checkpoint path (`model.layers.N.self_attn.q_proj`, …).
+    /// Every projection, with its checkpoint path (`model.layers.N.self_attn.q_proj`, …). Mixtral's
+    /// experts are not listed (PEFT targets them as w1/w2/w3, which finefail does not train).
     pub fn linears(&self) -> Vec<(String, &Linear)> {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &l.self_attn;
-            for (name, lin) in [
-                ("q_proj", &a.q_proj),
-                ("k_proj", &a.k_proj),
-                ("v_proj", &a.v_proj),
-                ("o_proj", &a.o_proj),
-            ] {
-                out.push((format!("{p}.self_attn.{name}"), lin));
-            }
-            if let FeedForward::Dense(m) = &l.mlp {
-                for (name, lin) in [
-                    ("gate_proj", &m.gate_proj),
-                    ("up_proj", &m.up_proj),
-                    ("down_proj", &m.down_proj),
-                ] {
-                    out.push((format!("{p}.mlp.{name}"), lin));
-                }
+            for (name, lin) in projections!(l) {
+                out.push((format!("model.layers.{i}.{name}"), lin));
             }
         }
         out
     }
 
-    /// Mutable access to the projections LoRA may wrap, with their checkpoint paths. Mixtral's experts
-    /// are not offered (PEFT targets them as w1/w2/w3, which finefail does not train).
+    /// Mutable access to the projections LoRA may wrap, with their checkpoint paths: the same list
+    /// as [`Llama::linears`].
     pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter_mut().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &mut l.self_attn;
-            out.push((format!("{p}.self_attn.q_proj"), &mut a.q_proj));
-            out.push((format!("{p}.self_attn.k_proj"), &mut a.k_proj));
-            out.push((format!("{p}.self_attn.v_proj"), &mut a.v_proj));
-            out.push((format!("{p}.self_attn.o_proj"), &mut a.o_proj));
-            if let FeedForward::Dense(m) = &mut l.mlp {
-                out.push((format!("{p}.mlp.gate_proj"), &mut m.gate_proj));
-                out.push((format!("{p}.mlp.up_proj"), &mut m.up_proj));
-                out.push((format!("{p}.mlp.down_proj"), &mut m.down_proj));
+            for (name, lin) in projections!(l) {
+                out.push((format!("model.layers.{i}.{name}"), lin));
             }
         }
         out
@@ -761,52 +658,6 @@ impl Loader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mask_rows(input: &AttentionInput) -> Vec<Vec<bool>> {
-        let [b, _, t, tk] = input.mask.dims();
-        let m = crate::weights::tensor_values(input.mask.clone()).unwrap();
-        (0..b * t)
-            .map(|r| (0..tk).map(|j| m[r * tk + j] == 0.0).collect())
-            .collect()
-    }
-
-    /// Hand-checked: row 0 = [pad, a, b], row 1 = [c, d, e]; every query allowed where `true`.
-    #[test]
-    fn padded_input_positions_and_mask() {
-        let dev = Device::flex();
-        let valid = vec![vec![false, true, true], vec![true, true, true]];
-        let input = AttentionInput::padded(&valid, 3, &dev);
-        assert_eq!(input.positions, vec![vec![0, 0, 1], vec![0, 1, 2]]);
-        let (t, f) = (true, false);
-        assert_eq!(
-            mask_rows(&input),
-            vec![
-                vec![t, f, f], // the pad query sees only itself
-                vec![f, t, f],
-                vec![f, t, t],
-                vec![t, f, f],
-                vec![t, t, f],
-                vec![t, t, t],
-            ]
-        );
-        // One decode step after the prompt: the new token is row 0's third real token.
-        let mut longer = valid.clone();
-        longer.iter_mut().for_each(|r| r.push(true));
-        let step = AttentionInput::padded(&longer, 1, &dev);
-        assert_eq!(step.positions, vec![vec![2], vec![3]]);
-        assert_eq!(mask_rows(&step), vec![vec![f, t, t, t], vec![t, t, t, t]]);
-    }
-
-    #[test]
-    fn causal_input_after_cache() {
-        let input = AttentionInput::causal(2, 3, &Device::flex());
-        assert_eq!(input.positions, vec![vec![3, 4]]);
-        let (t, f) = (true, false);
-        assert_eq!(
-            mask_rows(&input),
-            vec![vec![t, t, t, t, f], vec![t, t, t, t, t]]
-        );
-    }
 
     #[test]
     fn linear_rope_scaling_divides_frequencies() {

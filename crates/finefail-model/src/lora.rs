@@ -4,11 +4,13 @@
 //! `kaiming_uniform_(a = sqrt(5))`, i.e. U(-1/sqrt(in), 1/sqrt(in)), B zero so a fresh adapter changes
 //! nothing. The base weight and bias are frozen parameters (no gradient, never seen by an optimizer);
 //! only A and B are trainable. burn's own `apply_lora` is not used: it adds `scale·(A·B)` to the weight
-//! (a full weight-sized gradient per layer), draws A from a normal and has no dropout (DESIGN.md, Model).
+//! (a full weight-sized gradient per layer), draws A from a normal and has no dropout.
 //!
 //! Storage is input-major (`weight` is `[in, out]`, A `[in, r]`, B `[r, out]`) so every forward is a
 //! plain `x · W` without per-call transposes; PEFT's `[r, in]` / `[out, r]` layout is produced at save time.
 
+use crate::ops;
+use crate::weights::transpose;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -123,7 +125,7 @@ impl Linear {
 
     /// `x · W + b + scale · (dropout(x) · A) · B` over the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let mut y = crate::fused::linear_rows(&x, &self.weight.val())
+        let mut y = ops::linear_rows(&x, &self.weight.val())
             .unwrap_or_else(|| x.clone().matmul(self.weight.val().unsqueeze::<D>()));
         if let Some(b) = &self.bias {
             y = y + b.val().unsqueeze::<D>();
@@ -210,17 +212,6 @@ impl Linear {
                 .mul_scalar(l.scale),
         )
     }
-}
-
-/// Row-major transpose of a `[rows, cols]` matrix.
-pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
-        }
-    }
-    out
 }
 
 /// A tiny, stable, seedable generator (SplitMix64), so adapter initialisation does not depend on the

@@ -9,8 +9,7 @@
 
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
-use crate::lora::transpose;
-use crate::weights::{tensor_values, write_safetensors_with_metadata, Checkpoint};
+use crate::weights::{tensor_values, transpose, write_safetensors_with_metadata, Checkpoint};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 //! a time (f32, f16 and bf16 storage), which keeps peak memory near the size of the f32 model.
 
 use crate::error::{ModelError, Result};
+use crate::floats::{bf16_to_f32, f16_to_f32};
 use safetensors::tensor::{Dtype, TensorInfo, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -211,6 +212,18 @@ pub fn tensor_values<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f
         .map_err(|e| ModelError::Other(format!("reading a tensor back from the device: {e:?}")))
 }
 
+/// Row-major transpose of a `[rows, cols]` matrix: checkpoints store linear weights `[out, in]`,
+/// the decoder `[in, out]`.
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
 /// Decodes little-endian tensor bytes of a floating dtype into f32.
 fn to_f32(bytes: &[u8], dtype: Dtype) -> std::result::Result<Vec<f32>, String> {
     match dtype {
@@ -218,14 +231,8 @@ fn to_f32(bytes: &[u8], dtype: Dtype) -> std::result::Result<Vec<f32>, String> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()),
-        Dtype::F16 => Ok(bytes
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect()),
-        Dtype::BF16 => Ok(bytes
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect()),
+        Dtype::F16 => Ok(f16_to_f32(bytes)),
+        Dtype::BF16 => Ok(bf16_to_f32(bytes)),
         Dtype::F64 => Ok(bytes
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)

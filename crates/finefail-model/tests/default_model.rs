@@ -8,7 +8,7 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use finefail_model::chat::ChatMessage;
-use finefail_model::generate::ChatModel;
+use finefail_model::chat_model::ChatModel;
 use finefail_model::sampling::SamplingConfig;
 use finefail_model::weights::Checkpoint;
 use std::path::PathBuf;

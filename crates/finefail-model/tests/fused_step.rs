@@ -7,8 +7,9 @@ mod common;
 use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::*;
-use finefail_model::fused::{active, token_nll, with_plain_kernels};
-use finefail_model::llama::{AttentionInput, Llama};
+use finefail_model::attention_input::AttentionInput;
+use finefail_model::llama::Llama;
+use finefail_model::ops::{active, head_cross_entropy, with_plain_kernels};
 
 /// Loss and the gradient of every adapter tensor (in model order).
 fn step(model: &Llama, rows: &[Vec<u32>], dev: &Device) -> (f32, Vec<Vec<f32>>) {
@@ -24,7 +25,8 @@ fn step(model: &Llama, rows: &[Vec<u32>], dev: &Device) -> (f32, Vec<Vec<f32>>) 
     let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), dev);
     let hidden = model.forward_hidden(tokens, &AttentionInput::causal(t, 0, dev), None);
     let d = model.config.hidden_size;
-    let loss = token_nll(hidden.reshape([b * t, d]), model.output_weight(), &targets).mean();
+    let loss =
+        head_cross_entropy(hidden.reshape([b * t, d]), model.output_weight(), &targets).mean();
     let value = values(loss.clone().inner())[0];
     let grads = loss.backward();
     let of = |p: &Param<Tensor<2>>| values(p.val().grad(&grads).expect("adapter gradient"));

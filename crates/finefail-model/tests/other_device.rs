@@ -9,10 +9,11 @@ mod common;
 use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::*;
+use finefail_model::attention_input::AttentionInput;
 use finefail_model::device::parse_device;
-use finefail_model::fused::token_nll;
-use finefail_model::llama::{AttentionInput, Llama};
+use finefail_model::llama::Llama;
 use finefail_model::lora::LoraConfig;
+use finefail_model::ops::head_cross_entropy;
 
 fn device() -> Device {
     let spec = std::env::var("FINEFAIL_TEST_DEVICE").unwrap_or_else(|_| "tch-cpu".into());
@@ -60,7 +61,8 @@ fn lora_gradients_equal_the_cpu_fused_path() {
         let ids: Vec<i64> = (0..16).map(|i| (i * 5 + 1) % 64).collect();
         let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids[..15].to_vec(), [1, 15]), &ad);
         let hidden = model.forward_hidden(tokens, &AttentionInput::causal(15, 0, &ad), None);
-        let loss = token_nll(hidden.reshape([15, 32]), model.output_weight(), &ids[1..]).mean();
+        let loss =
+            head_cross_entropy(hidden.reshape([15, 32]), model.output_weight(), &ids[1..]).mean();
         let g = loss.backward();
         model
             .linears()

@@ -7,7 +7,7 @@ use crate::error::{RagError, Result};
 use crate::rag_prompt::{fit_chunks, rag_messages};
 use finefail_data::prepare::files;
 use finefail_data::{Chunk, QaRecord, Splits};
-use finefail_model::generate::ChatModel;
+use finefail_model::chat_model::ChatModel;
 use finefail_model::sampling::SamplingConfig;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

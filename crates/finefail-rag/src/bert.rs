@@ -14,6 +14,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use finefail_model::floats::{bf16_to_f32, f16_to_f32};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
@@ -273,14 +274,8 @@ impl Weights<'_> {
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
+            Dtype::F16 => f16_to_f32(bytes),
+            Dtype::BF16 => bf16_to_f32(bytes),
             other => {
                 return Err(RagError::bad_input(format!(
                     "{}: tensor `{full}` has dtype {other:?}; expected F32, F16 or BF16",

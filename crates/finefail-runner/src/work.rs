@@ -251,7 +251,7 @@ impl LocalWork<'_> {
             ),
             None => None,
         };
-        let model = finefail_model::generate::ChatModel::load(
+        let model = finefail_model::chat_model::ChatModel::load(
             &entry.path,
             adapter.as_deref(),
             &finefail_model::device::parse_device(&self.config.device).map_err(model_err)?,

@@ -29,8 +29,9 @@ use crate::{adapter, outputs};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use finefail_data::prepare::files;
+use finefail_model::attention_input::AttentionInput;
 use finefail_model::chat::ChatTemplate;
-use finefail_model::llama::{AttentionInput, Llama};
+use finefail_model::llama::Llama;
 use finefail_model::peft::AdapterConfig;
 use finefail_model::tokenizer::Tokenizer;
 use serde::Serialize;
@@ -461,7 +462,7 @@ pub fn micro_loss(
     let hidden = model.forward_hidden(tokens, &AttentionInput::causal(t, 0, device), None);
     let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device);
     let h = hidden.reshape([b * t, d]).select(0, rows);
-    finefail_model::fused::token_nll(h, model.output_weight(), &targets)
+    finefail_model::ops::head_cross_entropy(h, model.output_weight(), &targets)
         .sum()
         .div_scalar(norm)
 }

@@ -2,11 +2,11 @@
 //! know nothing of burn; `super::flex` and `super::autodiff` feed them tensor storage.
 
 pub mod attention;
-pub mod cross_entropy;
+pub mod head_cross_entropy;
+pub mod linear_rows;
 pub mod mat;
 pub mod rms_norm;
 pub mod rope;
-pub mod rows;
 pub mod swiglu;
 
 use mat::MatRef;

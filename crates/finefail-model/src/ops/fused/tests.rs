@@ -1,8 +1,11 @@
 //! Fused vs plain: values and gradients of every op on tiny shapes (≤ 1e-5 relative), including
 //! strided inputs, GQA, a past (cached) segment, a padding mask and more query rows than one block.
 
-use super::*;
+use super::kernels;
+use crate::attention_input::AttentionInput;
+use crate::ops::{attention, head_cross_entropy, rms_norm, rope, swiglu, with_plain_kernels};
 use crate::weights::tensor_values;
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Deterministic values in [-1, 1) (SplitMix64).
 fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -174,7 +177,7 @@ fn attention_matches_plain_causal_gqa() {
                 v[1].clone().swap_dims(1, 2),
                 v[2].clone().swap_dims(1, 2),
             );
-            let input = crate::llama::AttentionInput::causal(7, 0, &dev());
+            let input = AttentionInput::causal(7, 0, &dev());
             attention(q, k, vv, input.mask, true)
         },
     );
@@ -193,7 +196,7 @@ fn attention_matches_plain_across_blocks() {
             ]
         },
         |v| {
-            let input = crate::llama::AttentionInput::causal(t, 0, &dev());
+            let input = AttentionInput::causal(t, 0, &dev());
             attention(v[0].clone(), v[1].clone(), v[2].clone(), input.mask, true)
         },
     );
@@ -216,7 +219,7 @@ fn attention_matches_plain_with_past_and_padding() {
             ]
         },
         |v| {
-            let input = crate::llama::AttentionInput::padded(&valid, 3, &dev());
+            let input = AttentionInput::padded(&valid, 3, &dev());
             attention(v[0].clone(), v[1].clone(), v[2].clone(), input.mask, false)
         },
     );
@@ -231,25 +234,25 @@ fn attention_matches_plain_with_past_and_padding() {
             ]
         },
         |v| {
-            let input = crate::llama::AttentionInput::causal(3, 4, &dev());
+            let input = AttentionInput::causal(3, 4, &dev());
             attention(v[0].clone(), v[1].clone(), v[2].clone(), input.mask, true)
         },
     );
 }
 
 #[test]
-fn token_nll_matches_plain_untied_and_tied() {
+fn head_cross_entropy_matches_plain_untied_and_tied() {
     let targets = [3i64, 0, 10, 7, 7];
     compare(
-        "token_nll untied",
+        "head_cross_entropy untied",
         || vec![leaf([5, 8], 22)],
-        |v| token_nll(v[0].clone(), constant([8, 11], 23), &targets),
+        |v| head_cross_entropy(v[0].clone(), constant([8, 11], 23), &targets),
     );
     compare(
-        "token_nll tied view",
+        "head_cross_entropy tied view",
         || vec![leaf([5, 8], 24)],
         |v| {
-            token_nll(
+            head_cross_entropy(
                 v[0].clone(),
                 constant::<2>([11, 8], 25).transpose(),
                 &targets,
@@ -260,13 +263,13 @@ fn token_nll_matches_plain_untied_and_tied() {
 
 /// More rows than one chunk of the fused cross-entropy.
 #[test]
-fn token_nll_matches_plain_across_chunks() {
-    let n = kernels::cross_entropy::CHUNK + 5;
+fn head_cross_entropy_matches_plain_across_chunks() {
+    let n = kernels::head_cross_entropy::CHUNK + 5;
     let targets: Vec<i64> = (0..n as i64).map(|i| (i * 7) % 13).collect();
     compare(
-        "token_nll chunks",
+        "head_cross_entropy chunks",
         || vec![leaf([n, 6], 26)],
-        |v| token_nll(v[0].clone(), constant([6, 13], 27), &targets),
+        |v| head_cross_entropy(v[0].clone(), constant([6, 13], 27), &targets),
     );
 }
 
