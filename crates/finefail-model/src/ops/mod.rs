@@ -102,10 +102,11 @@ pub fn head_cross_entropy(hidden: Tensor<2>, w: Tensor<2>, targets: &[i64]) -> T
     }
 }
 
-/// `x · w` over the last dimension of `x` when `x` has at most [`fused::kernels::linear_rows::MAX_ROWS`] rows, on a flex
-/// device without autodiff (decoding), spreading the pass over `w` across both cores; `None` where it
-/// does not apply (the caller then multiplies as usual; nothing was computed). `w` must be row-major
-/// or a transposed view of a row-major matrix.
+/// `x · w` over the last dimension of `x` when `x` has at most
+/// [`fused::kernels::linear_rows::MAX_ROWS`] rows, on a flex device without autodiff (decoding),
+/// spreading the pass over `w` across both cores; `None` where it does not apply (the caller then
+/// multiplies as usual; nothing was computed). `w` must be row-major or a transposed view of a
+/// row-major matrix.
 pub fn linear_rows<const D: usize>(x: &Tensor<D>, w: &Tensor<2>) -> Option<Tensor<D>> {
     let rows: usize = x.dims()[..D - 1].iter().product();
     if rows > fused::kernels::linear_rows::MAX_ROWS || !on(x) || x.device().is_autodiff() {
