@@ -102,7 +102,7 @@ impl Default for TrainConfig {
 
 /// How a question is put to the model (`train.format`); the evaluation's prompts are the same two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum PromptFormat {
     /// `qa`: the closed-book prompt, question → answer.
     Qa,
@@ -126,7 +126,8 @@ impl fmt::Display for PromptFormat {
     }
 }
 
-/// `--format` arrives as text; an unknown name is bad input naming `train.format`.
+/// `--format`, `--set` and config files give the name as text; an unknown one is bad input naming
+/// `train.format`.
 impl FromStr for PromptFormat {
     type Err = TrainError;
 
@@ -142,10 +143,19 @@ impl FromStr for PromptFormat {
     }
 }
 
+/// How serde reads it, so a config's bad value gets the same message as `--format`.
+impl TryFrom<String> for PromptFormat {
+    type Error = TrainError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
 /// Which adapter ends up in `OUT/adapter/` (`train.keep`): small subsets overfit, so the default
 /// keeps the one of the lowest validation loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Keep {
     /// `best`: the adapter of the lowest validation loss (the last one when nothing was validated).
     Best,
@@ -166,6 +176,31 @@ impl Keep {
 impl fmt::Display for Keep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// `--set` and config files give the name as text; an unknown one is bad input naming `train.keep`.
+impl FromStr for Keep {
+    type Err = TrainError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "best" => Ok(Self::Best),
+            "last" => Ok(Self::Last),
+            _ => Err(TrainError::bad_input(
+                "train.keep",
+                format!("`{s}`: expected best or last"),
+            )),
+        }
+    }
+}
+
+/// How serde reads it, so a config's bad value names the key and the choices.
+impl TryFrom<String> for Keep {
+    type Error = TrainError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
     }
 }
 
@@ -340,7 +375,19 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["train"]["format"], "rag");
         assert_eq!(json["train"]["keep"], "last");
-        assert!(s.apply_set("train.keep=worst").unwrap_err().is_bad_input());
+        let e = s.apply_set("train.keep=worst").unwrap_err();
+        assert!(
+            e.is_bad_input()
+                && e.to_string()
+                    .contains("train.keep: `worst`: expected best or last"),
+            "{e}"
+        );
+        let e = toml::from_str::<FinetuneSettings>("[train]\nformat = \"chat\"\n").unwrap_err();
+        assert!(
+            e.message()
+                .contains("train.format: `chat`: expected qa or rag"),
+            "{e}"
+        );
         assert_eq!("qa".parse::<PromptFormat>().unwrap(), PromptFormat::Qa);
         let e = "chat".parse::<PromptFormat>().unwrap_err();
         assert!(
