@@ -45,7 +45,7 @@ pub struct FinetuneArgs {
 /// `--set` in order), draws a progress bar from the recipe's events, prints a one-line summary.
 pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     let mut settings = FinetuneSettings::default();
-    settings.train.format = args.format.clone();
+    settings.train.format = args.format.parse()?;
     for assignment in &args.set {
         settings.apply_set(assignment)?;
     }

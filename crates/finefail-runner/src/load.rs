@@ -326,7 +326,7 @@ sbatch_args = ["--qos=high"]
         }
         let schema_total: usize = crate::config::SCHEMA.iter().map(|(_, k)| k.len()).sum();
         assert_eq!(seen, schema_total);
-        assert_eq!(c.train.keep, "last");
+        assert_eq!(c.train.keep, finefail_train::Keep::Last);
         assert_eq!(c.judge.unwrap().repeats, 3);
     }
 }

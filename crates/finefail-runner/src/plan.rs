@@ -96,7 +96,7 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                     let mut deps = vec![retrieve.clone()];
                     if let Some(s) = seed {
                         let ft = format!("finetune/{}/{}/n{n}/s{s}", d.name, m.name);
-                        let ft_deps = if config.train.format == "rag" {
+                        let ft_deps = if config.train.format == finefail_train::PromptFormat::Rag {
                             vec![retrieve.clone()]
                         } else {
                             vec![prepare.clone()]

@@ -173,7 +173,7 @@ impl LocalWork<'_> {
         req.rag_top_k = self.config.retrieval.top_k;
         req.device = self.config.device.clone();
         req.resume = work.join("checkpoints").is_dir();
-        if self.config.train.format == "rag" {
+        if self.config.train.format == finefail_train::PromptFormat::Rag {
             req.retrieval_dir = Some(run_dir.join("retrieval").join(&parts.dataset));
         }
         finefail_train::finetune(&req, &mut |_| {}).map_err(|e| RunnerError::Step {

@@ -9,7 +9,8 @@ use burn::tensor::Device;
 use finefail_model::llama::Llama;
 use finefail_train::adamw::{clip_global_norm, AdamWParams, AdamWState};
 use finefail_train::examples::Example;
-use finefail_train::{adapter, recipe, FinetuneSettings};
+use finefail_train::loss::micro_loss;
+use finefail_train::{adapter, FinetuneSettings};
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
@@ -70,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut loss = 0.0;
         for (mi, mb) in refs.chunks(micro).enumerate() {
             dev.seed(finefail_train::batching::micro_step_seed(0, step, mi));
-            let l = recipe::micro_loss(&model, mb, answer_tokens as f64, 0, &dev);
+            let l = micro_loss(&model, mb, answer_tokens as f64, 0, &dev);
             loss += f64::from(l.clone().into_scalar::<f32>());
             let g = adapter::gradients(&model, &l.backward())?;
             match acc.as_mut() {

@@ -10,6 +10,15 @@
 /// Batches per sorting window (larger = less padding, less randomness).
 pub const WINDOW_BATCHES: usize = 16;
 
+/// XORed into the run's seed to seed the shuffling RNG, so that the batch order is not the same
+/// stream as the other draws from that seed (adapter init, dropout). Any fixed value works; this one
+/// is "SHUFFLE!" in ASCII. Changing it changes every run's batch order.
+pub const SHUFFLE_SALT: u64 = 0x5348_5546_464C_4521;
+
+/// XORed into the run's seed before hashing it into per-micro-step dropout seeds, for the same
+/// reason as [`SHUFFLE_SALT`]. An arbitrary fixed constant; changing it changes every run's dropout.
+pub const DROPOUT_SALT: u64 = 0xD1B5_4A32_D192_ED03;
+
 /// SplitMix64: tiny, stable across platforms, and its whole state is one `u64` to checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rng {
@@ -60,7 +69,7 @@ pub fn mix64(x: u64) -> u64 {
 
 /// The dropout seed of one micro-step: a hash of (seed, optimizer step, micro-step).
 pub fn micro_step_seed(seed: u64, step: usize, micro: usize) -> u64 {
-    mix64(mix64(mix64(seed ^ 0xD1B5_4A32_D192_ED03) ^ step as u64) ^ micro as u64)
+    mix64(mix64(mix64(seed ^ DROPOUT_SALT) ^ step as u64) ^ micro as u64)
 }
 
 /// One epoch's batches (indices into the examples), drawn from `rng`.

@@ -7,7 +7,7 @@ use crate::adamw::{clip_global_norm, AdamWParams, AdamWState};
 use crate::adapter;
 use crate::error::{Result, TrainError};
 use crate::examples::Example;
-use crate::recipe::micro_loss;
+use crate::loss::micro_loss;
 use burn::tensor::Device;
 use finefail_model::bench::peak_rss_mb;
 use finefail_model::llama::Llama;

@@ -1,15 +1,16 @@
 //! Resumable checkpoints: `OUT/checkpoints/step-N/` holds the adapter (PEFT layout), the AdamW
-//! moments (`optimizer.safetensors`, keyed by adapter tensor name) and `state.json` (scheduler step,
-//! shuffling RNG state, the epoch's batch plan and cursor, early-stopping state, the run's fingerprint).
+//! moments (`optimizer.safetensors`, keyed by adapter tensor name) and `state.json` (the
+//! [`LoopState`]: scheduler step, shuffling RNG state, the epoch's batch plan and cursor,
+//! early-stopping state, the run's fingerprint).
 //! A checkpoint is built in a temporary sibling directory and renamed into place, so a `step-N`
 //! directory is always complete; leftovers of an interrupted write are ignored and cleaned up.
 
 use crate::adamw::{AdamWState, Moments};
 use crate::error::{Result, TrainError};
+use crate::state::LoopState;
 use finefail_model::llama::Llama;
 use finefail_model::peft::{save_adapter, AdapterConfig};
 use finefail_model::weights::{write_safetensors, Checkpoint};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -21,41 +22,6 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const STATE_FILE: &str = "state.json";
 /// How many `step-N` checkpoints are kept (older ones are deleted after a new one is complete).
 pub const KEEP_CHECKPOINTS: usize = 2;
-
-/// Everything besides tensors that a resumed run needs to continue exactly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoopState {
-    /// Hash of settings, seed, examples and base model; a resume must match it.
-    pub fingerprint: String,
-    /// The settings (to explain a mismatch).
-    pub settings: serde_json::Value,
-    /// Optimizer steps done.
-    pub step: usize,
-    /// Epochs started (1 = in the first epoch).
-    pub epoch: usize,
-    /// Next batch of `plan` to run.
-    pub cursor: usize,
-    /// The current epoch's batches.
-    pub plan: Vec<Vec<usize>>,
-    /// Shuffling RNG state after drawing `plan`.
-    pub rng_state: u64,
-    /// Lowest validation loss so far, and the step it was measured at.
-    pub best_val: Option<(f64, usize)>,
-    /// Validations since the last improvement.
-    pub bad_evals: usize,
-    /// True once early stopping triggered.
-    pub stopped_early: bool,
-    /// Tokens (prompt + answer) processed.
-    pub tokens: u64,
-    /// Answer tokens (loss targets) processed.
-    pub answer_tokens: u64,
-    /// Training seconds before this process.
-    pub elapsed_s: f64,
-    /// Loss of the last step.
-    pub last_loss: Option<f64>,
-    /// Last validation loss.
-    pub last_val: Option<f64>,
-}
 
 /// Path of the checkpoint of `step`.
 pub fn step_dir(root: &Path, step: usize) -> PathBuf {

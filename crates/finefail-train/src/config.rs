@@ -1,11 +1,13 @@
-//! The recipe's settings: `train.*` and `lora.*`, with the defaults of DESIGN.md (Contract details)
-//! and common LoRA practice (r 16, alpha 32, dropout 0.05 on q/k/v/o; AdamW lr 2e-4, betas
+//! The recipe's settings: `train.*` and `lora.*`, with the defaults of `docs/config.md` and common
+//! LoRA practice (r 16, alpha 32, dropout 0.05 on q/k/v/o; AdamW lr 2e-4, betas
 //! (0.9, 0.999), eps 1e-8, no weight decay; clip 1.0; 3 % linear warmup then linear decay; effective
 //! batch 8; 3 epochs; 512 tokens). The runner maps its own config onto these structs; the CLI applies
 //! `--set train.KEY=VALUE` overrides with [`FinetuneSettings::apply_set`] (values parsed as TOML).
 
 use crate::error::{Result, TrainError};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
 /// LoRA settings (`lora.*`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +41,7 @@ impl Default for LoraSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// `qa` (question → answer) or `rag` (question + retrieved chunks → answer).
-    pub format: String,
+    pub format: PromptFormat,
     /// Passes over the training subset (ignored when `max_steps` is set).
     pub epochs: usize,
     /// Stop after this many optimizer steps (overrides epochs).
@@ -71,13 +73,13 @@ pub struct TrainConfig {
     /// Stop after this many validations without improvement (default: never).
     pub early_stop_patience: Option<usize>,
     /// `best` (lowest validation loss) or `last`.
-    pub keep: String,
+    pub keep: Keep,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            format: "qa".into(),
+            format: PromptFormat::Qa,
             epochs: 3,
             max_steps: None,
             lr: 2e-4,
@@ -93,8 +95,112 @@ impl Default for TrainConfig {
             checkpoint_every: 50,
             eval_every: None,
             early_stop_patience: None,
-            keep: "best".into(),
+            keep: Keep::Best,
         }
+    }
+}
+
+/// How a question is put to the model (`train.format`); the evaluation's prompts are the same two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum PromptFormat {
+    /// `qa`: the closed-book prompt, question → answer.
+    Qa,
+    /// `rag`: the question with its retrieved chunks → answer (needs a retrieval directory).
+    Rag,
+}
+
+impl PromptFormat {
+    /// The name used in configs, `--set` and `--format`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Qa => "qa",
+            Self::Rag => "rag",
+        }
+    }
+}
+
+impl fmt::Display for PromptFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `--format`, `--set` and config files give the name as text; an unknown one is bad input naming
+/// `train.format`.
+impl FromStr for PromptFormat {
+    type Err = TrainError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "qa" => Ok(Self::Qa),
+            "rag" => Ok(Self::Rag),
+            _ => Err(TrainError::bad_input(
+                "train.format",
+                format!("`{s}`: expected qa or rag"),
+            )),
+        }
+    }
+}
+
+/// How serde reads it, so a config's bad value gets the same message as `--format`.
+impl TryFrom<String> for PromptFormat {
+    type Error = TrainError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+/// Which adapter ends up in `OUT/adapter/` (`train.keep`): small subsets overfit, so the default
+/// keeps the one of the lowest validation loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum Keep {
+    /// `best`: the adapter of the lowest validation loss (the last one when nothing was validated).
+    Best,
+    /// `last`: the adapter of the last step.
+    Last,
+}
+
+impl Keep {
+    /// The name used in configs, `--set` and `train_summary.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Best => "best",
+            Self::Last => "last",
+        }
+    }
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `--set` and config files give the name as text; an unknown one is bad input naming `train.keep`.
+impl FromStr for Keep {
+    type Err = TrainError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "best" => Ok(Self::Best),
+            "last" => Ok(Self::Last),
+            _ => Err(TrainError::bad_input(
+                "train.keep",
+                format!("`{s}`: expected best or last"),
+            )),
+        }
+    }
+}
+
+/// How serde reads it, so a config's bad value names the key and the choices.
+impl TryFrom<String> for Keep {
+    type Error = TrainError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
     }
 }
 
@@ -145,17 +251,11 @@ impl FinetuneSettings {
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
         let bad = |k: &str, m: String| TrainError::bad_input(format!("train.{k}"), m);
-        if t.format != "qa" && t.format != "rag" {
-            return Err(bad("format", format!("`{}`: expected qa or rag", t.format)));
-        }
         if !["linear", "cosine", "constant"].contains(&t.schedule.as_str()) {
             return Err(bad(
                 "schedule",
                 format!("`{}`: expected linear, cosine or constant", t.schedule),
             ));
-        }
-        if t.keep != "best" && t.keep != "last" {
-            return Err(bad("keep", format!("`{}`: expected best or last", t.keep)));
         }
         if t.batch_size == 0 || t.micro_batch_size == Some(0) {
             return Err(bad("batch_size", "batch sizes must be positive".into()));
@@ -257,6 +357,43 @@ mod tests {
             .is_bad_input());
         s.apply_set("train.schedule=\"weird\"").unwrap();
         assert!(s.validate().unwrap_err().to_string().contains("schedule"));
+    }
+
+    #[test]
+    fn format_and_keep_keep_their_config_strings() {
+        let mut s = FinetuneSettings::default();
+        assert_eq!(
+            (s.train.format, s.train.keep),
+            (PromptFormat::Qa, Keep::Best)
+        );
+        s.apply_set("train.format=rag").unwrap();
+        s.apply_set("train.keep=\"last\"").unwrap();
+        assert_eq!(
+            (s.train.format, s.train.keep),
+            (PromptFormat::Rag, Keep::Last)
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["train"]["format"], "rag");
+        assert_eq!(json["train"]["keep"], "last");
+        let e = s.apply_set("train.keep=worst").unwrap_err();
+        assert!(
+            e.is_bad_input()
+                && e.to_string()
+                    .contains("train.keep: `worst`: expected best or last"),
+            "{e}"
+        );
+        let e = toml::from_str::<FinetuneSettings>("[train]\nformat = \"chat\"\n").unwrap_err();
+        assert!(
+            e.message()
+                .contains("train.format: `chat`: expected qa or rag"),
+            "{e}"
+        );
+        assert_eq!("qa".parse::<PromptFormat>().unwrap(), PromptFormat::Qa);
+        let e = "chat".parse::<PromptFormat>().unwrap_err();
+        assert!(
+            e.is_bad_input() && e.to_string().contains("train.format"),
+            "{e}"
+        );
     }
 
     #[test]

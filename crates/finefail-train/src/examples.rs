@@ -1,6 +1,9 @@
 //! Training examples: a question (and, for `rag`, its retrieved chunks) rendered with the model's chat
 //! template, tokenized, with the answer span marked for the loss.
 //!
+//! * Which: the training subset of size N in the seed's order, and the dataset's `val` ids for
+//!   validation (never test) ([`RunExamples::load`]); for `rag`, each question's top-k retrieved
+//!   chunks ([`load_contexts`]).
 //! * Target: the first reference answer (one example per question, even when a dataset lists
 //!   several), or [`finefail_data::ABSTENTION`] for unanswerable questions. An answerable question
 //!   with no non-blank reference is bad input.
@@ -17,7 +20,10 @@
 //!   " … "). If the prompt with an empty question still does not leave room for the answer, the
 //!   example is bad input naming the question id.
 
+use crate::config::PromptFormat;
 use crate::error::{Result, TrainError};
+use crate::request::FinetuneRequest;
+use finefail_data::prepare::files;
 use finefail_data::QaRecord;
 use finefail_model::chat::{ChatMessage, ChatTemplate};
 use finefail_model::tokenizer::Tokenizer;
@@ -40,6 +46,100 @@ impl Example {
     pub fn answer_len(&self) -> usize {
         self.tokens.len() - self.prompt_len
     }
+}
+
+/// A run's tokenized examples, everything the loop needs from the data and the tokenizer.
+#[derive(Debug, Clone)]
+pub struct RunExamples {
+    /// The training subset of size N, in the seed's order.
+    pub train: Vec<Example>,
+    /// The dataset's validation split (never test).
+    pub val: Vec<Example>,
+    /// The tokenizer's padding id (micro-batches are right-padded with it).
+    pub pad: u32,
+}
+
+impl RunExamples {
+    /// Reads the prepared dataset (and, for `rag`, the retrieval) of `req` and tokenizes the
+    /// training subset and the validation split with the base model's tokenizer and chat template.
+    pub fn load(req: &FinetuneRequest) -> Result<Self> {
+        let records: HashMap<String, QaRecord> =
+            finefail_data::tables::read_qa(&req.data_dir.join(files::QA))?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+        let splits = finefail_data::Splits::load(&req.data_dir.join(files::SPLITS))?;
+        let train_ids = splits.train_subset(req.seed, req.size)?;
+        let contexts = match req.settings.train.format {
+            PromptFormat::Rag => Some(load_contexts(req)?),
+            PromptFormat::Qa => None,
+        };
+        let tokenizer = Tokenizer::from_dir(&req.model_dir)?;
+        let template = ChatTemplate::from_dir(&req.model_dir)?;
+        let max_len = req.settings.train.max_seq_len;
+        let build = |ids: &[String]| {
+            build_examples(
+                ids,
+                &records,
+                contexts.as_ref(),
+                &template,
+                &tokenizer,
+                max_len,
+            )
+        };
+        Ok(Self {
+            train: build(&train_ids)?,
+            val: build(&splits.val)?,
+            pad: tokenizer.pad_token_id(),
+        })
+    }
+}
+
+/// Each question's top-k chunk texts, by rank, from `RETRIEVAL/retrieval.parquet` and
+/// `DATA/chunks.parquet`.
+pub fn load_contexts(req: &FinetuneRequest) -> Result<HashMap<String, Vec<String>>> {
+    let dir = req.retrieval_dir.as_ref().ok_or_else(|| {
+        TrainError::bad_input(
+            "--retrieval",
+            "train.format = \"rag\" needs a retrieval directory (--retrieval DIR)",
+        )
+    })?;
+    let path = dir.join("retrieval.parquet");
+    if !path.is_file() {
+        return Err(TrainError::bad_input(
+            &path,
+            "retrieval.parquet not found (run `finefail retrieve` first)",
+        ));
+    }
+    let rows = finefail_rag::tables::read_retrieval(&path)?;
+    let chunks: HashMap<String, String> =
+        finefail_data::tables::read_chunks(&req.data_dir.join(files::CHUNKS))?
+            .into_iter()
+            .map(|c| (c.chunk_id, c.text))
+            .collect();
+    let mut ranked: HashMap<String, Vec<(u32, String)>> = HashMap::new();
+    for r in rows {
+        if r.rank as usize > req.rag_top_k {
+            continue;
+        }
+        let text = chunks.get(&r.chunk_id).ok_or_else(|| {
+            TrainError::bad_input(
+                &path,
+                format!("chunk `{}` is not in chunks.parquet", r.chunk_id),
+            )
+        })?;
+        ranked
+            .entry(r.question_id)
+            .or_default()
+            .push((r.rank, text.clone()));
+    }
+    Ok(ranked
+        .into_iter()
+        .map(|(q, mut v)| {
+            v.sort_by_key(|(rank, _)| *rank);
+            (q, v.into_iter().map(|(_, t)| t).collect())
+        })
+        .collect())
 }
 
 /// The training target of a question: the first reference, or the abstention answer.

@@ -4,9 +4,12 @@
 //! [`finetune`] takes a [`FinetuneRequest`] (data directory, subset size N, seed, base model, output
 //! directory, [`FinetuneSettings`]) and writes `OUT/adapter/` (PEFT layout), `OUT/metrics.jsonl`,
 //! `OUT/train_summary.json` and resumable `OUT/checkpoints/`. The loop reads top to bottom in
-//! [`recipe`]; examples and truncation in [`examples`], batching and RNG in [`batching`], the
-//! optimizer in [`adamw`], the learning-rate schedule in [`schedule`], checkpoints in [`checkpoint`].
-//! The crate never prints and never exits: progress goes through a callback, errors are [`TrainError`].
+//! [`recipe`]; the request and progress events in [`request`]; examples and truncation in
+//! [`examples`]; the loss and gradient accumulation in [`loss`]; batching and RNG in [`batching`];
+//! the optimizer in [`adamw`]; the learning-rate schedule in [`schedule`]; the loop's resumable
+//! state in [`state`], checkpoints in [`checkpoint`] and the run's identity in [`fingerprint`]; the
+//! output files and their formats in [`outputs`]. The crate never prints and never exits: progress
+//! goes through a callback, errors are [`TrainError`].
 
 pub mod adamw;
 pub mod adapter;
@@ -16,10 +19,16 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod examples;
+pub mod fingerprint;
+pub mod loss;
 pub mod outputs;
 pub mod recipe;
+pub mod request;
 pub mod schedule;
+pub mod state;
 
-pub use config::{FinetuneSettings, LoraSettings, TrainConfig};
+pub use config::{FinetuneSettings, Keep, LoraSettings, PromptFormat, TrainConfig};
 pub use error::{Result, TrainError};
-pub use recipe::{finetune, Event, FinetuneRequest, StepMetrics, TrainSummary};
+pub use outputs::{StepMetrics, TrainSummary};
+pub use recipe::finetune;
+pub use request::{Event, FinetuneRequest};

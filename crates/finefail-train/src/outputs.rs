@@ -1,15 +1,82 @@
-//! The run's files: checking the output directory, reading retrieved contexts for `rag` examples,
-//! `metrics.jsonl` (rewritten atomically after every step) and the final adapter and
-//! `train_summary.json`.
+//! The run's files and their formats: checking the output directory, `metrics.jsonl` (one
+//! [`StepMetrics`] row per step plus validation rows, rewritten atomically after every row), the
+//! final adapter and `train_summary.json` ([`TrainSummary`]).
 
-use crate::checkpoint::{self, LoopState};
+use crate::checkpoint;
+use crate::config::{FinetuneSettings, Keep};
 use crate::error::{Result, TrainError};
-use crate::recipe::{FinetuneRequest, StepMetrics, TrainSummary};
+use crate::state::LoopState;
 use finefail_model::llama::Llama;
-use finefail_model::peft::{save_adapter, AdapterConfig, WEIGHTS_FILE};
+use finefail_model::peft::{save_adapter, AdapterConfig};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+/// One optimizer step's numbers (a `metrics.jsonl` row with `"kind": "train"`), for plotting
+/// training curves and for the progress bar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepMetrics {
+    /// Optimizer step (1-based).
+    pub step: usize,
+    /// Total optimizer steps of the run.
+    pub total_steps: usize,
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Per-token mean cross-entropy over the batch's answer tokens.
+    pub loss: f64,
+    /// Learning rate used by this step.
+    pub lr: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Tokens (prompt + answer) in the batch.
+    pub tokens: usize,
+    /// Tokens per second of this step.
+    pub tokens_per_s: f64,
+    /// Training seconds so far (across resumes).
+    pub elapsed_s: f64,
+}
+
+/// `train_summary.json`: what a finished run did and which adapter it left, with the seed, size and
+/// settings that made it, so the file explains itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainSummary {
+    /// Training examples.
+    pub examples: usize,
+    /// Validation examples.
+    pub val_examples: usize,
+    /// Tokens (prompt + answer) processed, all steps.
+    pub tokens: u64,
+    /// Answer tokens (loss targets) processed.
+    pub answer_tokens: u64,
+    /// Optimizer steps done.
+    pub steps: usize,
+    /// Epochs started.
+    pub epochs: usize,
+    /// Training seconds (across resumes).
+    pub wall_time_s: f64,
+    /// Loss of the last step.
+    pub final_loss: Option<f64>,
+    /// Last validation loss.
+    pub final_val_loss: Option<f64>,
+    /// Lowest validation loss.
+    pub best_val_loss: Option<f64>,
+    /// Step of the lowest validation loss.
+    pub best_step: Option<usize>,
+    /// Which adapter `OUT/adapter` holds: `best` or `last`.
+    pub kept: Keep,
+    /// The step of the adapter in `OUT/adapter`.
+    pub adapter_step: usize,
+    /// True when early stopping ended the run.
+    pub stopped_early: bool,
+    /// sha256 of `OUT/adapter/adapter_model.safetensors`.
+    pub adapter_sha256: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// Training subset size.
+    pub size: usize,
+    /// The settings.
+    pub config: FinetuneSettings,
+}
 
 /// Creates the output directory and checks it is writable (bad input otherwise).
 pub fn prepare_out_dir(out: &Path) -> Result<()> {
@@ -20,54 +87,6 @@ pub fn prepare_out_dir(out: &Path) -> Result<()> {
     let probe = out.join(format!(".write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(unwritable)?;
     std::fs::remove_file(&probe).map_err(unwritable)
-}
-
-/// Each question's top-k chunk texts, by rank, from `RETRIEVAL/retrieval.parquet` and
-/// `DATA/chunks.parquet`.
-pub fn load_contexts(req: &FinetuneRequest) -> Result<HashMap<String, Vec<String>>> {
-    let dir = req.retrieval_dir.as_ref().ok_or_else(|| {
-        TrainError::bad_input(
-            "--retrieval",
-            "train.format = \"rag\" needs a retrieval directory (--retrieval DIR)",
-        )
-    })?;
-    let path = dir.join("retrieval.parquet");
-    if !path.is_file() {
-        return Err(TrainError::bad_input(
-            &path,
-            "retrieval.parquet not found (run `finefail retrieve` first)",
-        ));
-    }
-    let rows = finefail_rag::tables::read_retrieval(&path)?;
-    let chunks: HashMap<String, String> = finefail_data::tables::read_chunks(
-        &req.data_dir.join(finefail_data::prepare::files::CHUNKS),
-    )?
-    .into_iter()
-    .map(|c| (c.chunk_id, c.text))
-    .collect();
-    let mut ranked: HashMap<String, Vec<(u32, String)>> = HashMap::new();
-    for r in rows {
-        if r.rank as usize > req.rag_top_k {
-            continue;
-        }
-        let text = chunks.get(&r.chunk_id).ok_or_else(|| {
-            TrainError::bad_input(
-                &path,
-                format!("chunk `{}` is not in chunks.parquet", r.chunk_id),
-            )
-        })?;
-        ranked
-            .entry(r.question_id)
-            .or_default()
-            .push((r.rank, text.clone()));
-    }
-    Ok(ranked
-        .into_iter()
-        .map(|(q, mut v)| {
-            v.sort_by_key(|(rank, _)| *rank);
-            (q, v.into_iter().map(|(_, t)| t).collect())
-        })
-        .collect())
 }
 
 /// `metrics.jsonl`, kept in memory and rewritten atomically after each row.
@@ -152,47 +171,25 @@ fn copy_adapter(src: &Path, dst: &Path) -> Result<()> {
     std::fs::rename(&tmp, dst).map_err(|e| TrainError::io(dst, e))
 }
 
-/// Writes `OUT/adapter/` (the best or the last adapter) and `OUT/train_summary.json`.
-pub fn finish(
-    req: &FinetuneRequest,
+/// Puts the adapter that `keep` asks for into `out` (`OUT/adapter/`): the copy kept aside at the
+/// best validation, or the model's current weights (`last`, or `best` when nothing was validated).
+/// Returns which one it wrote and that adapter's step, for `train_summary.json`.
+pub fn write_adapter(
+    out: &Path,
+    ck_root: &Path,
     model: &Llama,
     adapter_cfg: &AdapterConfig,
+    keep: Keep,
     st: &LoopState,
-    examples: usize,
-    val_examples: usize,
-    ck_root: &Path,
-) -> Result<TrainSummary> {
-    let out = req.out_dir.join("adapter");
-    let (kept, adapter_step) = match st.best_val {
-        Some((_, step)) if req.settings.train.keep == "best" => {
-            copy_adapter(&checkpoint::best_dir(ck_root, step), &out)?;
-            ("best", step)
+) -> Result<(Keep, usize)> {
+    match st.best_val {
+        Some((_, step)) if keep == Keep::Best => {
+            copy_adapter(&checkpoint::best_dir(ck_root, step), out)?;
+            Ok((Keep::Best, step))
         }
         _ => {
-            save_adapter(model, &out, adapter_cfg)?;
-            ("last", st.step)
+            save_adapter(model, out, adapter_cfg)?;
+            Ok((Keep::Last, st.step))
         }
-    };
-    let summary = TrainSummary {
-        examples,
-        val_examples,
-        tokens: st.tokens,
-        answer_tokens: st.answer_tokens,
-        steps: st.step,
-        epochs: st.epoch,
-        wall_time_s: st.elapsed_s,
-        final_loss: st.last_loss,
-        final_val_loss: st.last_val,
-        best_val_loss: st.best_val.map(|b| b.0),
-        best_step: st.best_val.map(|b| b.1),
-        kept: kept.into(),
-        adapter_step,
-        stopped_early: st.stopped_early,
-        adapter_sha256: sha256_file(&out.join(WEIGHTS_FILE))?,
-        seed: req.seed,
-        size: req.size,
-        config: req.settings.clone(),
-    };
-    finefail_data::atomic::write_json(&req.out_dir.join("train_summary.json"), &summary)?;
-    Ok(summary)
+    }
 }

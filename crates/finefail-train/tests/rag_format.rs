@@ -83,7 +83,7 @@ fn rag_prompts_hold_the_chunks_and_are_trimmed_to_fit() {
     );
 
     let mut req = fx.request("rag");
-    req.settings.train.format = "rag".into();
+    req.settings.train.format = finefail_train::PromptFormat::Rag;
     req.settings.train.max_steps = Some(2);
     req.settings.train.max_seq_len = 100;
     req.retrieval_dir = Some(ret);

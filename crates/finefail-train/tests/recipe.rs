@@ -92,7 +92,7 @@ fn only_adapters_get_gradients_and_base_weights_stay_identical() {
         prompt_len: 4,
     };
     for _ in 0..3 {
-        let loss = finefail_train::recipe::micro_loss(&model, &[&ex], 3.0, 0, &dev);
+        let loss = finefail_train::loss::micro_loss(&model, &[&ex], 3.0, 0, &dev);
         let grads = loss.backward();
         for (_, lin) in model.linears() {
             assert!(
@@ -130,7 +130,7 @@ fn interrupted_and_resumed_runs_end_bit_identical() {
     let mut whole = fx.request("whole");
     whole.settings.lora.dropout = 0.1; // dropout exercises the per-micro-step reseeding
     whole.settings.train.micro_batch_size = Some(2);
-    whole.settings.train.keep = "last".into();
+    whole.settings.train.keep = finefail_train::Keep::Last;
     finetune(&whole, &mut |_| {}).unwrap();
     let want = adapter_sha(&whole.out_dir);
 
@@ -169,7 +169,7 @@ fn accumulating_micro_batches_matches_one_batch() {
     let fx = Fixture::new();
     let mut one = fx.request("one");
     one.settings.train.max_steps = Some(3);
-    one.settings.train.keep = "last".into();
+    one.settings.train.keep = finefail_train::Keep::Last;
     let mut acc = one.clone();
     acc.out_dir = fx.tmp.path().join("acc");
     acc.settings.train.micro_batch_size = Some(1);
@@ -251,7 +251,7 @@ fn bad_inputs_are_refused_with_an_explanation() {
     check(r, "cannot be written");
 
     let mut r = fx.request("rag");
-    r.settings.train.format = "rag".into();
+    r.settings.train.format = finefail_train::PromptFormat::Rag;
     check(r, "--retrieval");
 
     let mut r = fx.request("resume");
