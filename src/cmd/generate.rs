@@ -34,7 +34,7 @@ pub struct GenerateArgs {
 }
 
 /// Runs `finefail generate`.
-pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
         return Err(BadInput(format!(
             "--temperature must be >= 0, got {}",
