@@ -12,35 +12,22 @@ impl std::fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
-/// The exit code for an error: 2 when any error in its chain is the user's to fix, else 1.
+/// The exit code for an error: 2 when it is the user's to fix — the binary's own [`BadInput`], or
+/// what [`finefail_runner::fault::user_fault`] says of the library errors in its chain (a missing
+/// or unreadable file among them) — clap's own code for argument errors, else 1.
 pub fn code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        if cause.downcast_ref::<BadInput>().is_some() {
+        if cause.is::<BadInput>() {
             return 2;
-        }
-        if let Some(e) = cause.downcast_ref::<finefail_data::DataError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(e) = cause.downcast_ref::<finefail_model::ModelError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(e) = cause.downcast_ref::<finefail_score::ScoreError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(e) = cause.downcast_ref::<finefail_train::TrainError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(e) = cause.downcast_ref::<finefail_rag::RagError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(e) = cause.downcast_ref::<finefail_runner::RunnerError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<clap::Error>() {
             return e.exit_code();
         }
     }
-    1
+    match finefail_runner::fault::user_fault(err.as_ref()) {
+        Some(true) => 2,
+        _ => 1,
+    }
 }
 
 /// The whole error chain on one line (`context: cause: root cause`), newlines flattened.

@@ -26,13 +26,13 @@ enum Command {
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
     /// Answer one prompt with a model (chat template applied), printing only the answer.
-    Generate(cmd::model::GenerateArgs),
+    Generate(cmd::generate::GenerateArgs),
     /// LoRA-fine-tune a base model on the first N training questions of a prepared dataset.
     Finetune(cmd::finetune::FinetuneArgs),
     /// Retrieve the top-k chunks for every question of a prepared dataset (once, shared by all arms).
-    Retrieve(cmd::rag::RetrieveArgs),
+    Retrieve(cmd::retrieve::RetrieveArgs),
     /// Answer a dataset's test set with one arm (base model, or base + adapter).
-    Answer(cmd::rag::AnswerArgs),
+    Answer(cmd::answer::AnswerArgs),
     /// Score answers (metrics, optional LLM judge) and compare every arm with its base arm.
     Score(cmd::score::ScoreArgs),
     /// Plan or run a whole experiment from a TOML config.
@@ -42,12 +42,12 @@ enum Command {
     Bench(cmd::bench::BenchCommand),
     /// Run one step of an experiment's plan (used by the Slurm executor).
     #[command(hide = true)]
-    Step(cmd::run::StepArgs),
+    Step(cmd::step::StepArgs),
 }
 
 /// glibc's default malloc returns big blocks to the OS after every training step and takes them
-/// back (page clearing) on the next: keeping them measured 46 → 37 s per plain LoRA step (BURN.md
-/// §9). Set in code so nobody has to remember an environment variable.
+/// back (page clearing) on the next: keeping them measured 46 → 37 s per plain LoRA step. Set in
+/// code so nobody has to remember an environment variable.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
@@ -65,12 +65,12 @@ fn main() {
     let result = match cli.command {
         Command::Data(c) => cmd::data::run(c),
         Command::Model(c) => cmd::model::run(c),
-        Command::Generate(a) => cmd::model::generate(a),
+        Command::Generate(a) => cmd::generate::run(a),
         Command::Run(a) => cmd::run::run(a),
-        Command::Step(a) => cmd::run::step(a),
+        Command::Step(a) => cmd::step::run(a),
         Command::Score(a) => cmd::score::run(a),
-        Command::Retrieve(a) => cmd::rag::retrieve(a),
-        Command::Answer(a) => cmd::rag::answer(a),
+        Command::Retrieve(a) => cmd::retrieve::run(a),
+        Command::Answer(a) => cmd::answer::run(a),
         Command::Finetune(a) => cmd::finetune::run(a),
         Command::Bench(c) => cmd::bench::run(c),
     };

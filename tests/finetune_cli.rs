@@ -91,6 +91,37 @@ fn bad_input_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pool"));
 }
 
+/// A missing input (the data directory, the base model) is the user's to fix: exit 2, one line on
+/// stderr naming the path.
+#[test]
+fn a_missing_input_exits_2_naming_it() {
+    let fx = common::Fixture::new();
+    let missing = fx.tmp.path().join("no-such-dir");
+    let out_dir = fx.tmp.path().join("out");
+    let runs = ["--data", "--model"].map(|flag| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_finefail"));
+        c.args(["finetune", "--size", "8"]);
+        let data = if flag == "--data" { &missing } else { &fx.data };
+        let model = if flag == "--model" {
+            &missing
+        } else {
+            &fx.model
+        };
+        c.arg("--data").arg(data).arg("--model").arg(model);
+        c.arg("--out").arg(&out_dir);
+        (flag, c.output().unwrap())
+    });
+    for (flag, out) in runs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{flag}: {stderr}");
+        assert!(
+            stderr.contains(missing.to_str().unwrap()),
+            "{flag}: {stderr}"
+        );
+    }
+}
+
 /// A Python with torch + transformers + peft: `FINEFAIL_PEFT_PYTHON`, else the benchmark peers' venv.
 fn peft_python() -> Option<std::path::PathBuf> {
     let p = std::env::var_os("FINEFAIL_PEFT_PYTHON")

@@ -1,10 +1,11 @@
-//! `finefail run CONFIG`: plan (and, once issue 6 lands, run) a whole experiment.
+//! `finefail run CONFIG`: plan, run (locally or on Slurm) or show the state of a whole experiment.
 
 use crate::exit::BadInput;
 use clap::Args;
-use finefail_runner::engine::{execute, execute_scope, read_record, record_path, Event, Scope};
-use finefail_runner::work::LocalWork;
-use finefail_runner::{load, plan, STEP_KINDS};
+use finefail_runner::engine::{execute, read_record, record_path, Event};
+use finefail_runner::manifest::write_manifest;
+use finefail_runner::steps::LocalSteps;
+use finefail_runner::{load, plan, StepKind};
 use std::path::PathBuf;
 
 mod slurm;
@@ -52,15 +53,7 @@ pub struct RunArgs {
 /// Runs `finefail run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = load(&args.config, &args.set)?;
-    if let Some(u) = &args.until {
-        if !STEP_KINDS.contains(&u.as_str()) {
-            return Err(BadInput(format!(
-                "--until `{u}` is not a step kind; use one of {}",
-                STEP_KINDS.join(", ")
-            ))
-            .into());
-        }
-    }
+    let until = until(&args)?;
     if !matches!(args.executor.as_str(), "local" | "slurm") {
         return Err(BadInput(format!(
             "--executor `{}` is unknown; use local or slurm",
@@ -83,7 +76,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             p.run_dir.display(),
             p.steps.len()
         );
-        for kind in STEP_KINDS {
+        for kind in StepKind::ALL {
             let steps: Vec<_> = p.steps.iter().filter(|s| s.kind == kind).collect();
             if steps.is_empty() {
                 continue;
@@ -98,8 +91,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let until = args.until.as_deref();
-    let needs_models = until.is_none_or(|u| !matches!(u, "prepare" | "retrieve"));
+    let needs_models = until.is_none_or(|u| u > StepKind::Retrieve);
     if let Some(w) = p
         .warnings
         .iter()
@@ -108,12 +100,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return Err(BadInput(format!("{}: {w}", args.config.display())).into());
     }
     if args.executor == "slurm" {
-        return slurm::run(&args, &config);
+        return slurm::run(&args, &config, until);
     }
-    let work = LocalWork::new(&config);
+    let steps = LocalSteps::new(&config);
     let bar = crate::progress::bar(0, "steps");
     let started = std::time::Instant::now();
-    let summary = execute(&p, &work, until, &mut |event| match event {
+    let summary = execute(&p, &steps, until, &mut |event| match event {
         Event::Start { step, index, total } => {
             bar.set_length(total as u64);
             bar.set_position(index as u64);
@@ -130,7 +122,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     let summary = summary?;
-    write_manifest(&p.run_dir, &config, &work.config_hash, &summary)?;
+    write_manifest(&p.run_dir, &config, &summary)?;
     eprintln!(
         "run `{}`: {} steps ran, {} cached, {:.1} s → {}",
         p.name,
@@ -140,6 +132,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         p.run_dir.display()
     );
     Ok(())
+}
+
+/// `--until`, checked: a step kind's name.
+fn until(args: &RunArgs) -> anyhow::Result<Option<StepKind>> {
+    match &args.until {
+        None => Ok(None),
+        Some(u) => Ok(Some(
+            u.parse()
+                .map_err(|e: String| BadInput(format!("--until {e}")))?,
+        )),
+    }
 }
 
 fn print_status(p: &finefail_runner::Plan) {
@@ -153,67 +156,4 @@ fn print_status(p: &finefail_runner::Plan) {
             .unwrap_or_default();
         println!("{state:<8} {:<50} {wall}", s.id);
     }
-}
-
-/// `manifest.json`: config and its hash, versions, git commit, seeds, every step's artefact hash
-/// and wall time — so every result file can be traced to what made it.
-fn write_manifest(
-    run_dir: &std::path::Path,
-    config: &finefail_runner::Config,
-    config_hash: &str,
-    summary: &finefail_runner::engine::RunSummary,
-) -> anyhow::Result<()> {
-    let git = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let steps: Vec<_> = summary
-        .records
-        .iter()
-        .map(|r| serde_json::json!({"id": r.id, "kind": r.kind, "state": r.state, "input_hash": r.input_hash, "output_sha256": r.output_hash, "wall_s": r.wall_s}))
-        .collect();
-    let manifest = serde_json::json!({
-        "config": config,
-        "config_hash": config_hash,
-        "finefail_version": env!("CARGO_PKG_VERSION"),
-        "git_commit": git,
-        "seeds": config.sweep.seeds,
-        "steps": steps,
-    });
-    let path = run_dir.join("manifest.json");
-    let tmp = run_dir.join(".manifest.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)?)?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(())
-}
-
-/// Arguments of the hidden `finefail step`: one step of a plan, as an external scheduler runs it.
-#[derive(Args)]
-pub struct StepArgs {
-    /// The experiment config.
-    config: PathBuf,
-    /// The step id, as `finefail run CONFIG --plan` prints it.
-    #[arg(long)]
-    id: String,
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
-    #[arg(long, default_value = "experiments/runs")]
-    runs_dir: PathBuf,
-}
-
-/// Runs one step whose dependencies are done (a cached step returns at once).
-pub fn step(args: StepArgs) -> anyhow::Result<()> {
-    let config = load(&args.config, &args.set)?;
-    let p = plan(&config, &args.runs_dir);
-    let work = LocalWork::new(&config);
-    let summary = execute_scope(&p, &work, Scope::Only(&args.id), &mut |_| {})?;
-    let state = if summary.ran.iter().any(|s| s == &args.id) {
-        "done"
-    } else {
-        "cached"
-    };
-    eprintln!("step {}: {state}", args.id);
-    Ok(())
 }

@@ -5,12 +5,10 @@ use crate::exit::BadInput;
 use anyhow::Context;
 use clap::Args;
 use finefail_score::{
-    check_question_ids, compare_run, judge_answers, read_answers, read_questions,
-    retrieved_contexts, score_answers, write_comparison, write_scores, AnswerRow, ComparisonFile,
-    HttpJudge, JudgeCache, JudgeConfig, JudgeRequest, Question, ScoreRow, StatsConfig,
+    compare_run, score_arms, write_comparison, ArmsToScore, ComparisonFile, JudgeConfig,
+    StatsConfig,
 };
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,54 +47,41 @@ pub struct ScoreArgs {
     stats_seed: u64,
 }
 
-/// Runs `finefail score`.
+/// Runs `finefail score`: every arm scored by [`score_arms`] (which decides an answer's context by
+/// its arm's name, as the runner's score step does), then every arm compared with its base arm.
 pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
-    let questions = read_questions(&a.data)?;
-    let contexts = match &a.retrieval {
-        Some(dir) => retrieved_contexts(dir, &a.data)?,
-        None => HashMap::new(),
-    };
-    let mut all_answers: Vec<AnswerRow> = Vec::new();
-    let mut hasher = Sha256::new();
-    for path in &a.answers {
-        let answers = read_answers(path)?;
-        check_question_ids(&answers, &questions, path)?;
-        hasher.update(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
-        all_answers.extend(answers);
-    }
-    let mut rows = score_rows(&questions, &all_answers, &contexts)?;
-
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let judge_failure = match &a.judge_url {
+    let judge = match &a.judge_url {
         None => None,
-        Some(url) => {
-            let model = a
-                .judge_model
-                .clone()
-                .ok_or_else(|| BadInput("--judge-url needs --judge-model".into()))?;
-            let mut cfg = JudgeConfig::new(url.clone(), model);
-            cfg.key_env = a.judge_key_env.clone();
-            cfg.repeats = a.judge_repeats;
-            cfg.concurrency = a.judge_concurrency;
-            cfg.timeout = Duration::from_secs(60);
-            match judge(&cfg, &questions, &all_answers) {
-                Ok(judge_rows) => {
-                    rows.extend(judge_rows);
-                    None
-                }
-                Err(e) => Some(e),
-            }
-        }
+        Some(url) => Some(judge_config(&a, url)?),
     };
-    // Deterministic scores are written whatever the judge did.
-    write_scores(&a.out.join("scores.parquet"), &rows)?;
-    if let Some(e) = judge_failure {
+    let what = ArmsToScore {
+        data_dir: &a.data,
+        retrieval_dir: a.retrieval.as_deref(),
+        answer_files: &a.answers,
+        judge: judge.as_ref(),
+    };
+    let bar = judge.as_ref().map(|_| crate::progress::bar(0, "judging"));
+    let scored = score_arms(&what, &a.out.join("scores.parquet"), &|done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let scored = scored?;
+    if let Some(e) = scored.judge_error {
         return Err(
             anyhow::Error::new(e).context("judge failed; deterministic scores were written")
         );
     }
+    let mut hasher = Sha256::new();
+    for path in &a.answers {
+        hasher.update(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+    }
     let comparisons = compare_run(
-        &rows,
+        &scored.rows,
         &StatsConfig {
             bootstrap: a.bootstrap,
             seed: a.stats_seed,
@@ -108,11 +93,11 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         comparisons,
     };
     write_comparison(&a.out.join("comparison.json"), &file)?;
-    let errors = rows.iter().filter(|r| r.error.is_some()).count();
+    let errors = scored.rows.iter().filter(|r| r.error.is_some()).count();
     eprintln!(
         "scored {} answers ({} score rows, {} judge errors), {} comparisons → {}",
-        all_answers.len(),
-        rows.len(),
+        scored.answers.len(),
+        scored.rows.len(),
         errors,
         file.comparisons.len(),
         a.out.display()
@@ -120,53 +105,16 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deterministic metrics; faithfulness is measured against what the answer was given (the
-/// retrieved chunks), so answers made without them get none.
-pub fn score_rows(
-    questions: &HashMap<String, Question>,
-    answers: &[AnswerRow],
-    contexts: &HashMap<String, String>,
-) -> Result<Vec<ScoreRow>, finefail_score::ScoreError> {
-    let (retrieved, other): (Vec<&AnswerRow>, Vec<&AnswerRow>) =
-        answers.iter().partition(|a| a.context == "retrieved");
-    let plain = |v: Vec<&AnswerRow>| v.into_iter().map(|a| a.answer.clone()).collect::<Vec<_>>();
-    let mut rows = score_answers(questions, &plain(retrieved), contexts)?;
-    rows.extend(score_answers(questions, &plain(other), &HashMap::new())?);
-    Ok(rows)
-}
-
-/// Preflight, then every answer judged (`repeats` times), cached on disk.
-fn judge(
-    cfg: &JudgeConfig,
-    questions: &HashMap<String, Question>,
-    answers: &[AnswerRow],
-) -> Result<Vec<ScoreRow>, finefail_score::ScoreError> {
-    use finefail_score::Judge;
-    let requests: Vec<JudgeRequest> = answers
-        .iter()
-        .map(|a| {
-            let q = &questions[&a.answer.question_id];
-            JudgeRequest {
-                arm: a.answer.arm.clone(),
-                question_id: a.answer.question_id.clone(),
-                question: q.question.clone(),
-                references: q.answers.clone(),
-                answer: a.answer.answer.clone(),
-            }
-        })
-        .collect();
-    let judge = HttpJudge::new(cfg)?;
-    judge.preflight()?;
-    let cache = JudgeCache::open(JudgeCache::default_dir())?;
-    let bar = crate::progress::bar(requests.len() as u64 * cfg.repeats as u64, "judging");
-    let result = judge_answers(
-        &judge,
-        &requests,
-        cfg.repeats,
-        cfg.concurrency,
-        Some(&cache),
-        &|done, _| bar.set_position(done as u64),
-    );
-    bar.finish_and_clear();
-    result
+/// The judge's settings from the `--judge-*` flags.
+fn judge_config(a: &ScoreArgs, url: &str) -> anyhow::Result<JudgeConfig> {
+    let model = a
+        .judge_model
+        .clone()
+        .ok_or_else(|| BadInput("--judge-url needs --judge-model".into()))?;
+    let mut cfg = JudgeConfig::new(url.to_string(), model);
+    cfg.key_env = a.judge_key_env.clone();
+    cfg.repeats = a.judge_repeats;
+    cfg.concurrency = a.judge_concurrency;
+    cfg.timeout = Duration::from_secs(60);
+    Ok(cfg)
 }

@@ -2,7 +2,9 @@
 //! seeds, and every setting of every step). Every key has a default (docs/config.md lists them);
 //! unknown keys are errors that name the closest valid key.
 
+use crate::error::{Result, RunnerError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 /// A whole experiment.
@@ -46,6 +48,31 @@ impl Default for Config {
             stats: Stats::default(),
             slurm: Slurm::default(),
         }
+    }
+}
+
+impl Config {
+    /// The `[[datasets]]` entry named `name`: steps address datasets by name.
+    pub fn dataset(&self, name: &str) -> Result<&DatasetConfig> {
+        self.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| RunnerError::config("config", format!("no dataset `{name}`")))
+    }
+
+    /// The `[[models]]` entry named `name`: steps address models by name.
+    pub fn model(&self, name: &str) -> Result<&ModelEntry> {
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| RunnerError::config("config", format!("no model `{name}`")))
+    }
+
+    /// sha256 of the config as JSON: the `config_hash` of `manifest.json` and `comparison.json`,
+    /// tying every result to the config that made it.
+    pub fn hash(&self) -> String {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))
     }
 }
 

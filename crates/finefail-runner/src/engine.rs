@@ -1,11 +1,13 @@
 //! Executing a plan: each step is a function of its inputs. A step's input hash covers its kind,
 //! its slice of the config and the output hashes of the steps it reads; a finished step whose
-//! recorded input hash matches is skipped. A step works in `<output>.partial` (kept across crashes
-//! so long steps can resume inside) and is renamed into place only when it succeeded, so a run
-//! killed at any moment never leaves a half-written artefact and simply continues when rerun.
+//! recorded input hash matches is skipped. A step works in its scratch directory
+//! `.<output>.partial-<hash>` (kept across crashes so long steps can resume inside) and is renamed
+//! into place only when it succeeded, so a run killed at any moment never leaves a half-written
+//! artefact and simply continues when rerun.
 
 use crate::error::{Result, RunnerError};
-use crate::plan::{Plan, Step, STEP_KINDS};
+use crate::kind::StepKind;
+use crate::plan::{Plan, Step};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -17,9 +19,9 @@ pub trait StepWork {
     /// The part of the config (and any external input, e.g. a model's sha256) this step depends on,
     /// as canonical JSON. It goes into the step's input hash.
     fn config_slice(&self, step: &Step) -> Result<serde_json::Value>;
-    /// Runs the step, writing its outputs under `work` (a directory; for a file output, the file
-    /// `work/<file name>`). `run_dir` holds the outputs of earlier steps.
-    fn run(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()>;
+    /// Runs the step, writing its outputs under `scratch` (a directory; for a file output, the file
+    /// `scratch/<file name>`). `run_dir` holds the outputs of earlier steps.
+    fn run(&self, step: &Step, run_dir: &Path, scratch: &Path) -> Result<()>;
 }
 
 /// The record of one step in `steps/<id>/state.json`.
@@ -66,26 +68,26 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
     /// Every step up to and including the steps of this kind (None = all).
-    Until(Option<&'a str>),
+    Until(Option<StepKind>),
     /// Exactly this step; the steps it depends on must already be done (an external scheduler such
     /// as Slurm runs them as separate jobs).
     Only(&'a str),
 }
 
-/// Runs `plan` with `work`, stopping after the steps of kind `until` (and everything before them).
+/// Runs `plan` with `steps`, stopping after the steps of kind `until` (and everything before them).
 pub fn execute(
     plan: &Plan,
-    work: &dyn StepWork,
-    until: Option<&str>,
+    steps: &dyn StepWork,
+    until: Option<StepKind>,
     progress: &mut dyn FnMut(Event),
 ) -> Result<RunSummary> {
-    execute_scope(plan, work, Scope::Until(until), progress)
+    execute_scope(plan, steps, Scope::Until(until), progress)
 }
 
 /// Runs the steps of `scope`.
 pub fn execute_scope(
     plan: &Plan,
-    work: &dyn StepWork,
+    steps: &dyn StepWork,
     scope: Scope,
     progress: &mut dyn FnMut(Event),
 ) -> Result<RunSummary> {
@@ -94,16 +96,8 @@ pub fn execute_scope(
         path: run_dir.clone(),
         source: e,
     })?;
-    let steps: Vec<&Step> = match scope {
-        Scope::Until(until) => {
-            let last_kind = until
-                .and_then(|u| STEP_KINDS.iter().position(|k| *k == u))
-                .unwrap_or(STEP_KINDS.len() - 1);
-            plan.steps
-                .iter()
-                .filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last_kind)
-                .collect()
-        }
+    let selected: Vec<&Step> = match scope {
+        Scope::Until(until) => plan.until(until),
         Scope::Only(id) => {
             if !plan.steps.iter().any(|s| s.id == id) {
                 return Err(RunnerError::config(
@@ -124,9 +118,9 @@ pub fn execute_scope(
     };
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     let mut summary = RunSummary::default();
-    let total = steps.len();
-    for (index, step) in steps.into_iter().enumerate() {
-        let input_hash = input_hash(step, work, &outputs)?.ok_or_else(|| {
+    let total = selected.len();
+    for (index, step) in selected.into_iter().enumerate() {
+        let input_hash = input_hash(step, steps, &outputs)?.ok_or_else(|| {
             let dep = step
                 .deps
                 .iter()
@@ -164,7 +158,7 @@ pub fn execute_scope(
         progress(Event::Start { step, index, total });
         let mut rec = StepRecord {
             id: step.id.clone(),
-            kind: step.kind.to_string(),
+            kind: step.kind.as_str().to_string(),
             state: "running".into(),
             input_hash: input_hash.clone(),
             output_hash: None,
@@ -172,13 +166,13 @@ pub fn execute_scope(
             error: None,
         };
         write_record(&record_path, &rec)?;
-        let partial = partial_dir(&output, &input_hash);
-        std::fs::create_dir_all(&partial).map_err(|e| RunnerError::Io {
-            path: partial.clone(),
+        let scratch = scratch_dir(&output, &input_hash);
+        std::fs::create_dir_all(&scratch).map_err(|e| RunnerError::Io {
+            path: scratch.clone(),
             source: e,
         })?;
         let started = Instant::now();
-        if let Err(e) = work.run(step, run_dir, &partial) {
+        if let Err(e) = steps.run(step, run_dir, &scratch) {
             rec.state = "failed".into();
             rec.error = Some(e.to_string());
             write_record(&record_path, &rec)?;
@@ -186,9 +180,9 @@ pub fn execute_scope(
         }
         let file_output = output.extension().is_some();
         let produced = if file_output {
-            partial.join(output.file_name().unwrap_or_default())
+            scratch.join(output.file_name().unwrap_or_default())
         } else {
-            partial.clone()
+            scratch.clone()
         };
         if !produced.exists() {
             return Err(RunnerError::config(
@@ -198,7 +192,7 @@ pub fn execute_scope(
         }
         replace(&produced, &output)?;
         if file_output {
-            let _ = std::fs::remove_dir_all(&partial);
+            let _ = std::fs::remove_dir_all(&scratch);
         }
         rec.output_hash = Some(hash_path(&output)?);
         rec.wall_s = Some(started.elapsed().as_secs_f64());
@@ -219,16 +213,16 @@ pub fn execute_scope(
 /// (`None` when a dependency has no current output yet).
 pub fn input_hash(
     step: &Step,
-    work: &dyn StepWork,
+    steps: &dyn StepWork,
     outputs: &BTreeMap<String, String>,
 ) -> Result<Option<String>> {
     let mut h = Sha256::new();
-    h.update(step.kind.as_bytes());
+    h.update(step.kind.as_str().as_bytes());
     h.update(b"\0");
     h.update(step.id.as_bytes());
     h.update(b"\0");
     h.update(
-        serde_json::to_string(&work.config_slice(step)?)
+        serde_json::to_string(&steps.config_slice(step)?)
             .unwrap_or_default()
             .as_bytes(),
     );
@@ -244,10 +238,10 @@ pub fn input_hash(
 
 /// The steps of `plan` whose recorded output is current (done, input hash matching, output
 /// present), with their output hashes: what an external scheduler need not run again.
-pub fn current_outputs(plan: &Plan, work: &dyn StepWork) -> Result<BTreeMap<String, String>> {
+pub fn current_outputs(plan: &Plan, steps: &dyn StepWork) -> Result<BTreeMap<String, String>> {
     let mut outputs = BTreeMap::new();
     for step in &plan.steps {
-        let Some(hash) = input_hash(step, work, &outputs)? else {
+        let Some(hash) = input_hash(step, steps, &outputs)? else {
             continue;
         };
         if let Some(rec) = read_record(&record_path(&plan.run_dir, &step.id)) {
@@ -313,9 +307,9 @@ fn write_record(path: &Path, rec: &StepRecord) -> Result<()> {
     })
 }
 
-/// The working directory of a step: beside its output, keyed by the input hash so work from a
-/// different configuration is never resumed by mistake.
-fn partial_dir(output: &Path, input_hash: &str) -> PathBuf {
+/// The scratch directory of a step: beside its output, keyed by the input hash so a half-done
+/// step of a different configuration is never resumed by mistake.
+fn scratch_dir(output: &Path, input_hash: &str) -> PathBuf {
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -407,11 +401,11 @@ mod tests {
         fn config_slice(&self, step: &Step) -> Result<serde_json::Value> {
             Ok(serde_json::json!({ "salt": if step.id == "b" { self.salt } else { "" } }))
         }
-        fn run(&self, step: &Step, run_dir: &Path, work: &Path) -> Result<()> {
+        fn run(&self, step: &Step, run_dir: &Path, scratch: &Path) -> Result<()> {
             self.runs.borrow_mut().push(step.id.clone());
             if self.fail_at == Some(step.id.as_str()) {
-                std::fs::write(work.join("half"), "x").unwrap();
-                return Err(RunnerError::config(work, "boom"));
+                std::fs::write(scratch.join("half"), "x").unwrap();
+                return Err(RunnerError::config(scratch, "boom"));
             }
             let mut text = format!("{}:{}", step.id, self.salt);
             for d in &step.deps {
@@ -420,16 +414,16 @@ mod tests {
                 );
             }
             if step.id == "c" {
-                std::fs::write(work.join("c.txt"), text).unwrap();
+                std::fs::write(scratch.join("c.txt"), text).unwrap();
             } else {
-                std::fs::write(work.join("out"), text).unwrap();
+                std::fs::write(scratch.join("out"), text).unwrap();
             }
             Ok(())
         }
     }
 
     fn plan(dir: &Path) -> Plan {
-        let step = |id: &str, kind: &'static str, deps: &[&str], out: &str| Step {
+        let step = |id: &str, kind: StepKind, deps: &[&str], out: &str| Step {
             id: id.into(),
             kind,
             deps: deps.iter().map(|d| d.to_string()).collect(),
@@ -439,9 +433,9 @@ mod tests {
             name: "toy".into(),
             run_dir: dir.to_path_buf(),
             steps: vec![
-                step("a", "prepare", &[], "a"),
-                step("b", "retrieve", &["a"], "b"),
-                step("c", "compare", &["b"], "c.txt"),
+                step("a", StepKind::Prepare, &[], "a"),
+                step("b", StepKind::Retrieve, &["a"], "b"),
+                step("c", StepKind::Compare, &["b"], "c.txt"),
             ],
             warnings: vec![],
         }
@@ -514,7 +508,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = plan(tmp.path());
         let t = toy(None, "1");
-        execute(&p, &t, Some("retrieve"), &mut |_| {}).unwrap();
+        execute(&p, &t, Some(StepKind::Retrieve), &mut |_| {}).unwrap();
         assert_eq!(*t.runs.borrow(), vec!["a", "b"]);
     }
 }

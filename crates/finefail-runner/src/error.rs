@@ -1,14 +1,14 @@
-//! Errors of the runner crate. The binary maps [`RunnerError::is_bad_input`] to exit code 2.
+//! Errors of the runner crate. Whose fault each one is lives in [`crate::fault`].
 
 use std::path::PathBuf;
 
-/// What can go wrong while reading a config or planning a run.
+/// What can go wrong while reading a config, planning or running a run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     /// The config (or an override) is wrong: names the file, the key and the fix.
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
-    /// A step's library call failed; `bad_input` says whose fault it is.
+    /// A step (or the Slurm executor) failed; `bad_input` says whose fault it is.
     #[error("{message}")]
     Step { message: String, bad_input: bool },
     /// A file could not be read or written.
@@ -29,16 +29,10 @@ impl RunnerError {
         }
     }
 
-    /// True when the user must fix something (exit code 2).
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            Self::Config { .. } => true,
-            Self::Step { bad_input, .. } => *bad_input,
-            Self::Io { source, .. } => matches!(
-                source.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            ),
-        }
+    /// An I/O error about `path`, for `map_err`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
     }
 }
 

@@ -1,17 +1,22 @@
 //! The experiment runner: a TOML config describes a sweep (datasets × models × training sizes ×
-//! seeds); the runner validates it, plans the step graph and (issue 6, in progress) runs the steps,
-//! skipping those whose inputs' hash matches a finished output.
+//! seeds); the runner validates it, plans the step graph and runs the steps, locally or on Slurm,
+//! skipping those whose inputs' hash matches a finished output, and writes the run's manifest.
 
+pub mod arm;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod fault;
+pub mod kind;
 pub mod load;
+pub mod manifest;
 pub mod plan;
 pub mod slurm;
+pub mod steps;
 pub mod validate;
-pub mod work;
 
 pub use config::Config;
 pub use error::{Result, RunnerError};
+pub use kind::StepKind;
 pub use load::load;
-pub use plan::{plan, Plan, Step, STEP_KINDS};
+pub use plan::{plan, Plan, Step};

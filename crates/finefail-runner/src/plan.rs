@@ -2,21 +2,19 @@
 //! answer(arm) → score(arm) → compare → report. Each step is a unit with file inputs and outputs,
 //! so a local executor or Slurm can run it.
 
+use crate::arm::{adapter_path, arm_name};
 use crate::config::Config;
+use crate::kind::StepKind;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// The kinds of step, in graph order (`--until` takes these names).
-pub const STEP_KINDS: [&str; 7] = [
-    "prepare", "retrieve", "finetune", "answer", "score", "compare", "report",
-];
 
 /// One step of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     /// Unique id, e.g. `finetune/pubmedqa/smollm2/n50/s0`.
     pub id: String,
-    pub kind: &'static str,
+    /// What the step does (its id starts with the kind's name).
+    pub kind: StepKind,
     /// Ids of the steps whose outputs this one reads.
     pub deps: Vec<String>,
     /// Where its outputs go, relative to the run folder.
@@ -32,17 +30,13 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// An arm's name: `{dataset}/{model}/n{N}` for the base, `/s{seed}` for fine-tuned, `@ctx` suffix.
-pub fn arm_name(dataset: &str, model: &str, n: usize, seed: Option<u64>, context: &str) -> String {
-    let mut s = format!("{dataset}/{model}/n{n}");
-    if let (Some(seed), true) = (seed, n > 0) {
-        s.push_str(&format!("/s{seed}"));
+impl Plan {
+    /// The steps of kind `until` and of every kind before it, in plan order (all when `None`):
+    /// what `--until` runs, locally or on Slurm.
+    pub fn until(&self, until: Option<StepKind>) -> Vec<&Step> {
+        let last = until.unwrap_or(StepKind::Report);
+        self.steps.iter().filter(|s| s.kind <= last).collect()
     }
-    if context != "retrieved" {
-        s.push('@');
-        s.push_str(context);
-    }
-    s
 }
 
 /// Plans `config`, with the run folder under `runs_root`. Warnings cover what only `run` checks:
@@ -52,7 +46,6 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
     let run_dir = runs_root.join(&name);
     let mut steps = Vec::new();
     let mut warnings = Vec::new();
-    let mut answers = Vec::new();
     let mut scores = Vec::new();
     for d in &config.datasets {
         if !d.input.exists() {
@@ -65,14 +58,14 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
         let prepare = format!("prepare/{}", d.name);
         steps.push(Step {
             id: prepare.clone(),
-            kind: "prepare",
+            kind: StepKind::Prepare,
             deps: vec![],
             output: PathBuf::from("data").join(&d.name),
         });
         let retrieve = format!("retrieve/{}", d.name);
         steps.push(Step {
             id: retrieve.clone(),
-            kind: "retrieve",
+            kind: StepKind::Retrieve,
             deps: vec![prepare.clone()],
             output: PathBuf::from("retrieval").join(&d.name),
         });
@@ -103,13 +96,9 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                         };
                         steps.push(Step {
                             id: ft.clone(),
-                            kind: "finetune",
+                            kind: StepKind::Finetune,
                             deps: ft_deps,
-                            output: PathBuf::from("adapters")
-                                .join(&d.name)
-                                .join(&m.name)
-                                .join(format!("n{n}"))
-                                .join(format!("s{s}")),
+                            output: adapter_path(&d.name, &m.name, n, s),
                         });
                         deps.push(ft);
                     }
@@ -118,18 +107,17 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                         let answer = format!("answer/{arm}");
                         steps.push(Step {
                             id: answer.clone(),
-                            kind: "answer",
+                            kind: StepKind::Answer,
                             deps: deps.clone(),
                             output: PathBuf::from("answers").join(&arm),
                         });
                         let score = format!("score/{arm}");
                         steps.push(Step {
                             id: score.clone(),
-                            kind: "score",
+                            kind: StepKind::Score,
                             deps: vec![answer.clone()],
                             output: PathBuf::from("scores").join(&arm),
                         });
-                        answers.push(answer);
                         scores.push(score);
                     }
                 }
@@ -147,17 +135,16 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
     }
     steps.push(Step {
         id: "compare".into(),
-        kind: "compare",
+        kind: StepKind::Compare,
         deps: scores,
         output: PathBuf::from("comparison.json"),
     });
     steps.push(Step {
         id: "report".into(),
-        kind: "report",
+        kind: StepKind::Report,
         deps: vec!["compare".into()],
         output: PathBuf::from("report"),
     });
-    let _ = answers;
     Plan {
         name,
         run_dir,
@@ -213,10 +200,10 @@ mod tests {
         c.sweep.seeds = vec![0, 1];
         c.eval.contexts = vec!["retrieved".into(), "none".into()];
         let p = plan(&c, Path::new("runs"));
-        let count = |k: &str| p.steps.iter().filter(|s| s.kind == k).count();
-        assert_eq!(count("prepare"), 1);
-        assert_eq!(count("finetune"), 4);
-        assert_eq!(count("answer"), 10); // (1 base + 4 fine-tuned) × 2 contexts
+        let count = |k: StepKind| p.steps.iter().filter(|s| s.kind == k).count();
+        assert_eq!(count(StepKind::Prepare), 1);
+        assert_eq!(count(StepKind::Finetune), 4);
+        assert_eq!(count(StepKind::Answer), 10); // (1 base + 4 fine-tuned) × 2 contexts
         assert!(p.steps.iter().any(|s| s.id == "answer/d/m/n0@none"));
         assert!(p.steps.iter().any(|s| s.id == "answer/d/m/n50/s1"));
         let ft = p
@@ -236,17 +223,5 @@ mod tests {
             }
         }
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
-    }
-
-    #[test]
-    fn arm_names_follow_the_contract() {
-        assert_eq!(
-            arm_name("pubmedqa", "smollm2", 0, Some(3), "retrieved"),
-            "pubmedqa/smollm2/n0"
-        );
-        assert_eq!(
-            arm_name("pubmedqa", "smollm2", 50, Some(1), "gold"),
-            "pubmedqa/smollm2/n50/s1@gold"
-        );
     }
 }

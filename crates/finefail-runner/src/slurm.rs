@@ -11,6 +11,7 @@ pub mod spec;
 
 use crate::engine::{current_outputs, read_record, record_path, StepWork};
 use crate::error::{Result, RunnerError};
+use crate::fault::UserFault;
 use crate::plan::Plan;
 use cluster::JobState;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use spec::{build_specs, SlurmOptions, SubmitSpec, GPU_KINDS};
+pub use spec::{build_specs, SlurmOptions, SubmitSpec};
 
 /// `steps/<id>/slurm.json`: the step's latest Slurm job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,7 +96,7 @@ pub fn submit(plan: &Plan, work: &dyn StepWork, opts: &SlurmOptions) -> Result<S
     let mut out = Submission::default();
     // Plan order is topological: a queued job is kept only when none of its dependencies is
     // submitted afresh (its `afterok` edge would point at a job that failed or was cancelled).
-    for step in spec::in_scope(plan, opts.until.as_deref()) {
+    for step in plan.until(opts.until) {
         if current.contains(&step.id) {
             out.cached.push(step.id.clone());
             continue;
@@ -131,7 +132,7 @@ pub fn submit(plan: &Plan, work: &dyn StepWork, opts: &SlurmOptions) -> Result<S
                 s.step_id,
                 out.submitted.len()
             ),
-            bad_input: e.is_bad_input(),
+            bad_input: e.is_user_fault(),
         })?;
         write_job(
             &plan.run_dir,

@@ -3,9 +3,9 @@
 //! the `scores.parquet` / `comparison.json` tables.
 //!
 //! The crate takes plain Rust inputs ([`Question`], [`Answer`]) and never prints or exits.
-//! A `finefail score` run is: [`score_answers`] → optionally [`judge_answers`] with an
-//! [`HttpJudge`] → [`write_scores`] → [`compare_run`] → [`write_comparison`]; [`attribute_losses`]
-//! explains the questions a fine-tuned arm lost.
+//! Scoring arms (`finefail score`, the runner's score step) is [`score_arms`]: [`score_answers`] →
+//! [`write_scores`] → optionally [`judge_answers`] with an [`HttpJudge`]; then [`compare_run`] →
+//! [`write_comparison`]; [`attribute_losses`] explains the questions a fine-tuned arm lost.
 
 mod abstain;
 mod attribution;
@@ -19,6 +19,7 @@ mod losses;
 mod metric;
 mod normalize;
 mod record;
+mod score_arms;
 pub mod stats;
 mod tables;
 
@@ -44,6 +45,7 @@ pub use losses::{attribute_losses, Loss};
 pub use metric::Metric;
 pub use normalize::{normalize_answer, tokens};
 pub use record::{score_answer, score_answers, Answer, Question, ScoreRow};
+pub use score_arms::{score_arms, ArmsToScore, ScoredArms};
 pub use stats::arm::ArmName;
 pub use stats::compare::{
     apply_holm, compare, default_primary, verdict, Comparison, ComparisonInput, QuestionScores,

@@ -5,9 +5,10 @@ use super::RunArgs;
 use crate::exit::BadInput;
 use finefail_runner::config::Slurm;
 use finefail_runner::engine::{read_record, record_path, RunSummary};
+use finefail_runner::manifest::write_manifest;
 use finefail_runner::slurm::{self, cluster, SlurmOptions, WaitEvent};
-use finefail_runner::work::LocalWork;
-use finefail_runner::{Config, Plan};
+use finefail_runner::steps::LocalSteps;
+use finefail_runner::{Config, Plan, StepKind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,11 @@ fn absolute(p: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(std::path::absolute(p)?)
 }
 
-fn options(args: &RunArgs, config: &Config) -> anyhow::Result<SlurmOptions> {
+fn options(
+    args: &RunArgs,
+    config: &Config,
+    until: Option<StepKind>,
+) -> anyhow::Result<SlurmOptions> {
     let mut resources: Slurm = config.slurm.clone();
     if let Some(p) = &args.partition {
         resources.partition = Some(p.clone());
@@ -45,19 +50,19 @@ fn options(args: &RunArgs, config: &Config) -> anyhow::Result<SlurmOptions> {
         sets: args.set.clone(),
         runs_dir: absolute(&args.runs_dir)?,
         workdir: std::env::current_dir()?,
-        until: args.until.clone(),
+        until,
         resources,
     })
 }
 
 /// Submits the plan's pending steps and, unless `--no-wait`, waits for them.
-pub fn run(args: &RunArgs, config: &Config) -> anyhow::Result<()> {
-    let opts = options(args, config)?;
+pub fn run(args: &RunArgs, config: &Config, until: Option<StepKind>) -> anyhow::Result<()> {
+    let opts = options(args, config, until)?;
     // Jobs on other nodes address the run by absolute paths: plan from the absolute runs dir.
     let p = finefail_runner::plan(config, &opts.runs_dir);
-    let work = LocalWork::new(config);
+    let steps = LocalSteps::new(config);
     let started = Instant::now();
-    let sub = slurm::submit(&p, &work, &opts)?;
+    let sub = slurm::submit(&p, &steps, &opts)?;
     for (id, job) in &sub.submitted {
         eprintln!("submitted {id} (job {job})");
     }
@@ -80,7 +85,7 @@ pub fn run(args: &RunArgs, config: &Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let jobs = sub.jobs();
-    slurm::wait(&p, &work, &jobs, POLL, &mut |e| match e {
+    slurm::wait(&p, &steps, &jobs, POLL, &mut |e| match e {
         WaitEvent::Done { id, job_id } => eprintln!(
             "done  {id} (job {job_id}, {:.0} s)",
             started.elapsed().as_secs_f64()
@@ -92,7 +97,8 @@ pub fn run(args: &RunArgs, config: &Config) -> anyhow::Result<()> {
             total,
         } => eprintln!("waiting: {done}/{total} done, {running} running, {pending} queued"),
     })?;
-    let records = slurm::spec::in_scope(&p, opts.until.as_deref())
+    let records = p
+        .until(opts.until)
         .iter()
         .filter_map(|s| read_record(&record_path(&p.run_dir, &s.id)))
         .collect();
@@ -101,7 +107,7 @@ pub fn run(args: &RunArgs, config: &Config) -> anyhow::Result<()> {
         cached: sub.cached.clone(),
         records,
     };
-    super::write_manifest(&p.run_dir, config, &work.config_hash, &summary)?;
+    write_manifest(&p.run_dir, config, &summary)?;
     eprintln!(
         "run `{}`: {} jobs finished, {:.1} s → {}",
         p.name,
@@ -121,8 +127,8 @@ pub fn status(config: &Config, p: &Plan) -> anyhow::Result<()> {
             None
         }
     };
-    let work = LocalWork::new(config);
-    let rows = slurm::status(p, &work, queue.as_ref()).map_err(|e| BadInput(e.to_string()))?;
+    let steps = LocalSteps::new(config);
+    let rows = slurm::status(p, &steps, queue.as_ref()).map_err(|e| BadInput(e.to_string()))?;
     for r in rows {
         let job = r.job_id.as_deref().unwrap_or("-");
         let log = r

@@ -85,6 +85,7 @@ impl Drop for SubmitLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::UserFault;
 
     #[test]
     fn a_live_holder_blocks_and_a_dead_one_is_taken_over() {
@@ -92,7 +93,7 @@ mod tests {
         let lock = SubmitLock::acquire(tmp.path()).unwrap();
         let err = SubmitLock::acquire(tmp.path()).unwrap_err();
         assert!(
-            err.is_bad_input() && err.to_string().contains("another runner"),
+            err.is_user_fault() && err.to_string().contains("another runner"),
             "{err}"
         );
         drop(lock);

@@ -3,12 +3,10 @@
 
 use crate::config::Slurm;
 use crate::engine::record_path;
-use crate::plan::{Plan, STEP_KINDS};
+use crate::kind::StepKind;
+use crate::plan::Plan;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// Step kinds that get the config's GPU request (`gres`); the others run on CPUs only.
-pub const GPU_KINDS: [&str; 2] = ["finetune", "answer"];
 
 /// How a job re-enters finefail: the binary, the config and its overrides, where runs live, and the
 /// resources to ask for. Paths should be absolute: jobs run on other nodes.
@@ -25,7 +23,7 @@ pub struct SlurmOptions {
     /// The working directory of every job (relative paths in the config resolve against it).
     pub workdir: PathBuf,
     /// Stop after this step kind (as `run --until`).
-    pub until: Option<String>,
+    pub until: Option<StepKind>,
     /// Partition, time, gres, cpus, memory and extra sbatch arguments (config `[slurm]` plus CLI).
     pub resources: Slurm,
 }
@@ -66,17 +64,6 @@ pub fn step_dir(run_dir: &Path, id: &str) -> PathBuf {
         .unwrap_or_else(|| run_dir.join("steps"))
 }
 
-/// The steps of `plan` in the scope of `until` (that kind and every kind before it).
-pub fn in_scope<'a>(plan: &'a Plan, until: Option<&str>) -> Vec<&'a crate::plan::Step> {
-    let last = until
-        .and_then(|u| STEP_KINDS.iter().position(|k| *k == u))
-        .unwrap_or(STEP_KINDS.len() - 1);
-    plan.steps
-        .iter()
-        .filter(|s| STEP_KINDS.iter().position(|k| *k == s.kind).unwrap_or(0) <= last)
-        .collect()
-}
-
 /// One submission per step in scope that is neither finished (`current`) nor queued/running
 /// (`live`, step id → job id), in plan order, with `afterok` edges to the dependencies that are
 /// themselves submitted now or live. Finished dependencies need no edge.
@@ -88,7 +75,7 @@ pub fn build_specs(
 ) -> Vec<SubmitSpec> {
     let mut submitted: BTreeSet<&str> = BTreeSet::new();
     let mut out = Vec::new();
-    for step in in_scope(plan, opts.until.as_deref()) {
+    for step in plan.until(opts.until) {
         if current.contains(&step.id) || live.contains_key(&step.id) {
             continue;
         }
@@ -114,7 +101,7 @@ pub fn build_specs(
         if let Some(m) = &r.mem {
             args.push(format!("--mem={m}"));
         }
-        if let Some(g) = r.gres.as_ref().filter(|_| GPU_KINDS.contains(&step.kind)) {
+        if let Some(g) = r.gres.as_ref().filter(|_| step.kind.uses_gpu()) {
             args.push(format!("--gres={g}"));
         }
         args.extend(r.sbatch_args.iter().cloned());
@@ -165,10 +152,10 @@ mod tests {
     use super::*;
     use crate::plan::Step;
 
-    fn step(id: &str, kind: &'static str, deps: &[&str]) -> Step {
+    fn step(id: &str, kind: &str, deps: &[&str]) -> Step {
         Step {
             id: id.into(),
-            kind,
+            kind: kind.parse().unwrap(),
             deps: deps.iter().map(|d| d.to_string()).collect(),
             output: PathBuf::from(id.replace('/', "_")),
         }
@@ -340,7 +327,7 @@ mod tests {
     #[test]
     fn until_limits_the_submitted_kinds_and_cpu_steps_have_no_optional_flags() {
         let mut o = opts();
-        o.until = Some("retrieve".into());
+        o.until = Some(StepKind::Retrieve);
         o.resources = Slurm::default();
         let specs = build_specs(&plan(), &o, &BTreeSet::new(), &BTreeMap::new());
         assert_eq!(

@@ -1,0 +1,137 @@
+//! Whose fault an error is: the user's (bad input or configuration, exit code 2) or ours (exit 1).
+//!
+//! Every library crate keeps its own error type with its own `is_bad_input`; this is the one place
+//! that reads them all, so a step's recorded fault and the binary's exit code are decided the same
+//! way. One rule holds across crates: a missing or unreadable file is the user's to fix, whichever
+//! crate met it and however that crate files the error.
+
+use crate::error::RunnerError;
+use finefail_data::DataError;
+use finefail_model::ModelError;
+use finefail_rag::RagError;
+use finefail_report::ReportError;
+use finefail_score::ScoreError;
+use finefail_train::TrainError;
+use std::error::Error;
+use std::io::ErrorKind;
+
+/// An error that knows whether the user can fix it by changing inputs or configuration.
+pub trait UserFault {
+    /// True when the user must fix something (exit code 2).
+    fn is_user_fault(&self) -> bool;
+}
+
+/// Implements [`UserFault`] from a library error's own `is_bad_input`.
+macro_rules! from_is_bad_input {
+    ($($t:ty),*) => {$(
+        impl UserFault for $t {
+            fn is_user_fault(&self) -> bool {
+                self.is_bad_input()
+            }
+        }
+    )*};
+}
+
+from_is_bad_input!(
+    DataError,
+    ModelError,
+    TrainError,
+    RagError,
+    ScoreError,
+    ReportError
+);
+
+impl UserFault for RunnerError {
+    fn is_user_fault(&self) -> bool {
+        match self {
+            RunnerError::Config { .. } => true,
+            RunnerError::Step { bad_input, .. } => *bad_input,
+            RunnerError::Io { source, .. } => io_is_user_fault(source.kind()),
+        }
+    }
+}
+
+/// A file that is missing or may not be read or written: the user's to fix.
+pub fn io_is_user_fault(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::NotFound | ErrorKind::PermissionDenied)
+}
+
+/// Whose fault `err` is, from its whole source chain: a missing or unreadable file anywhere in it
+/// is the user's; otherwise the first error of a finefail crate decides. `None` when the chain
+/// holds neither (the caller decides; the binary says 1).
+pub fn user_fault(err: &(dyn Error + 'static)) -> Option<bool> {
+    let chain = || std::iter::successors(Some(err), |&e| e.source());
+    let missing_file = chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io_is_user_fault(io.kind()))
+    });
+    if missing_file {
+        return Some(true);
+    }
+    chain().find_map(known)
+}
+
+/// The verdict of a finefail crate's error type, if `e` is one.
+fn known(e: &(dyn Error + 'static)) -> Option<bool> {
+    fn verdict<T: UserFault + Error + 'static>(e: &(dyn Error + 'static)) -> Option<bool> {
+        e.downcast_ref::<T>().map(UserFault::is_user_fault)
+    }
+    verdict::<RunnerError>(e)
+        .or_else(|| verdict::<DataError>(e))
+        .or_else(|| verdict::<ModelError>(e))
+        .or_else(|| verdict::<TrainError>(e))
+        .or_else(|| verdict::<RagError>(e))
+        .or_else(|| verdict::<ScoreError>(e))
+        .or_else(|| verdict::<ReportError>(e))
+}
+
+impl RunnerError {
+    /// A library crate's error met while running a step: its one-line text, and whose fault it is
+    /// by [`user_fault`]. The one conversion every step uses (through `?`).
+    pub fn from_library(e: &(dyn Error + 'static)) -> Self {
+        RunnerError::Step {
+            message: e.to_string(),
+            bad_input: user_fault(e).unwrap_or(false),
+        }
+    }
+}
+
+/// `?` on a library call inside a step: [`RunnerError::from_library`].
+macro_rules! from_library {
+    ($($t:ty),*) => {$(
+        impl From<$t> for RunnerError {
+            fn from(e: $t) -> Self {
+                RunnerError::from_library(&e)
+            }
+        }
+    )*};
+}
+
+from_library!(
+    DataError,
+    ModelError,
+    TrainError,
+    RagError,
+    ScoreError,
+    ReportError
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_the_users_whatever_the_crate_says() {
+        let missing = || std::io::Error::from(ErrorKind::NotFound);
+        // The training crate files every I/O error as its own; a missing input is still the user's.
+        let train = TrainError::io("data/qa.parquet", missing());
+        assert!(!train.is_bad_input());
+        assert_eq!(user_fault(&train), Some(true));
+        assert!(RunnerError::from(train).is_user_fault());
+        let full = TrainError::io("out", std::io::Error::from(ErrorKind::StorageFull));
+        assert_eq!(user_fault(&full), Some(false));
+        let bad = ScoreError::BadInput("unknown metric".into());
+        assert_eq!(user_fault(&bad), Some(true));
+        assert_eq!(user_fault(&std::fmt::Error), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! The local implementation of every step kind: each turns its slice of the config and the outputs
+//! of earlier steps into its own output, by calling the library crates. One file per kind under
+//! `steps/`; here the dispatch and what each kind's input hash covers.
+
+mod answer;
+mod compare;
+mod finetune;
+mod prepare;
+mod report;
+mod retrieve;
+mod score;
+
+use crate::config::Config;
+use crate::engine::StepWork;
+use crate::error::Result;
+use crate::kind::StepKind;
+use crate::plan::Step;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Runs steps in this process (the local executor, and each Slurm job through `finefail step`).
+pub struct LocalSteps<'a> {
+    /// The experiment: every step reads its slice of it.
+    pub config: &'a Config,
+    /// [`Config::hash`], written into `comparison.json`.
+    pub config_hash: String,
+}
+
+impl<'a> LocalSteps<'a> {
+    /// The steps of `config`.
+    pub fn new(config: &'a Config) -> Self {
+        Self {
+            config,
+            config_hash: config.hash(),
+        }
+    }
+}
+
+/// A step id without its kind: `prepare/pubmedqa` → `pubmedqa` (a dataset, an arm, or a
+/// finetune's `{dataset}/{model}/n{N}/s{seed}`); empty for `compare` and `report`.
+fn subject(step: &Step) -> &str {
+    step.id.split_once('/').map(|(_, r)| r).unwrap_or("")
+}
+
+impl StepWork for LocalSteps<'_> {
+    fn config_slice(&self, step: &Step) -> Result<Value> {
+        let c = self.config;
+        Ok(match step.kind {
+            StepKind::Prepare => {
+                json!({ "dataset": c.dataset(subject(step))?, "chunking": c.chunking, "seeds": c.sweep.seeds })
+            }
+            StepKind::Retrieve => json!({ "retrieval": c.retrieval }),
+            StepKind::Finetune => json!({ "lora": c.lora, "train": c.train, "models": c.models }),
+            StepKind::Answer => {
+                json!({ "generation": c.generation, "models": c.models, "device": c.device })
+            }
+            StepKind::Score => {
+                json!({ "judge": c.judge, "metrics": c.eval.metrics, "judge_prompt": finefail_score::JUDGE_PROMPT_VERSION })
+            }
+            StepKind::Compare => json!({ "stats": c.stats }),
+            StepKind::Report => json!({}),
+        })
+    }
+
+    fn run(&self, step: &Step, run_dir: &Path, scratch: &Path) -> Result<()> {
+        let c = self.config;
+        match step.kind {
+            StepKind::Prepare => prepare::run(c, subject(step), scratch),
+            StepKind::Retrieve => retrieve::run(c, subject(step), run_dir, scratch),
+            StepKind::Finetune => finetune::run(c, subject(step), run_dir, scratch),
+            StepKind::Answer => answer::run(c, subject(step), run_dir, scratch),
+            StepKind::Score => score::run(c, subject(step), run_dir, scratch),
+            StepKind::Compare => compare::run(c, &self.config_hash, step, run_dir, scratch),
+            StepKind::Report => report::run(c, run_dir, scratch),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! `answer/{arm}`: one arm's answers to its dataset's test set (`answers/{arm}/`).
+
+use crate::arm::{adapter_path, parse_arm};
+use crate::config::Config;
+use crate::error::{Result, RunnerError};
+use finefail_model::device::parse_device;
+use finefail_model::chat_model::ChatModel;
+use finefail_model::sampling::SamplingConfig;
+use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
+use std::path::Path;
+
+/// Loads the arm's model (base, plus its adapter when N > 0) and answers into `scratch`.
+pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result<()> {
+    let parts = parse_arm(arm)
+        .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
+    let entry = config.model(&parts.model)?;
+    let adapter = parts.seed.filter(|_| parts.n > 0).map(|seed| {
+        run_dir
+            .join(adapter_path(&parts.dataset, &parts.model, parts.n, seed))
+            .join("adapter")
+    });
+    let model = ChatModel::load(
+        &entry.path,
+        adapter.as_deref(),
+        &parse_device(&config.device)?,
+    )?;
+    let g = &config.generation;
+    let opts = AnswerOptions {
+        arm: arm.to_string(),
+        context: AnswerContext::parse(&parts.context)
+            .map_err(|m| RunnerError::config("config", m))?,
+        top_k: config.retrieval.top_k,
+        max_new_tokens: g.max_new_tokens,
+        sampling: SamplingConfig {
+            temperature: g.temperature as f32,
+            top_p: g.top_p as f32,
+            seed: parts.seed.unwrap_or(0),
+        },
+        batch_size: g.batch_size,
+    };
+    let retrieval = run_dir.join("retrieval").join(&parts.dataset);
+    answer_test_set(
+        &model,
+        &run_dir.join("data").join(&parts.dataset),
+        Some(&retrieval),
+        &opts,
+        scratch,
+        &mut |_, _| {},
+    )?;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! `finetune/{dataset}/{model}/n{N}/s{seed}`: one LoRA adapter (`adapters/…`).
+
+use crate::arm::parse_arm;
+use crate::config::Config;
+use crate::error::{Result, RunnerError};
+use serde_json::json;
+use std::path::Path;
+
+/// Trains in `scratch` with `resume`, so a killed run continues from its last checkpoint.
+pub fn run(config: &Config, rest: &str, run_dir: &Path, scratch: &Path) -> Result<()> {
+    let parts = parse_arm(rest)
+        .ok_or_else(|| RunnerError::config(run_dir, format!("bad finetune step `{rest}`")))?;
+    let seed = parts.seed.ok_or_else(|| {
+        RunnerError::config(run_dir, format!("finetune step `{rest}` has no seed"))
+    })?;
+    let entry = config.model(&parts.model)?;
+    let settings: finefail_train::FinetuneSettings =
+        serde_json::from_value(json!({ "train": config.train, "lora": config.lora }))
+            .map_err(|e| RunnerError::config("config", format!("train/lora settings: {e}")))?;
+    let data = run_dir.join("data").join(&parts.dataset);
+    let mut req = finefail_train::FinetuneRequest::new(&data, parts.n, seed, &entry.path, scratch);
+    req.settings = settings;
+    req.rag_top_k = config.retrieval.top_k;
+    req.device = config.device.clone();
+    req.resume = scratch.join("checkpoints").is_dir();
+    if config.train.format == finefail_train::PromptFormat::Rag {
+        req.retrieval_dir = Some(run_dir.join("retrieval").join(&parts.dataset));
+    }
+    finefail_train::finetune(&req, &mut |_| {})?;
+    Ok(())
+}

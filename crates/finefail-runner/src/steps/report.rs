@@ -1,0 +1,75 @@
+//! `report`: `report/` (report.md, report.html, plots) plus `per_question.{parquet,csv}` at the
+//! run root.
+
+use crate::config::Config;
+use crate::error::{Result, RunnerError};
+use crate::kind::StepKind;
+use std::path::Path;
+
+/// Writes the report of every scored arm into `scratch`, and the per-question tables into
+/// `run_dir` (they are the run's, not the report folder's).
+pub fn run(config: &Config, run_dir: &Path, scratch: &Path) -> Result<()> {
+    let name = config.name.clone().unwrap_or_default();
+    let datasets: Vec<&str> = config.datasets.iter().map(|d| d.name.as_str()).collect();
+    // The arms are those the compare step read.
+    let plan = crate::plan::plan(config, run_dir.parent().unwrap_or(Path::new(".")));
+    let arms: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::Score)
+        .map(|s| s.id.trim_start_matches("score/"))
+        .collect();
+    let input = finefail_report::ReportInput::load(&name, run_dir, &datasets, &arms)?;
+    // The report crate writes `report/` and the tables side by side; they are sorted out below.
+    let written = scratch.join(".scratch");
+    let _ = std::fs::remove_dir_all(&written);
+    finefail_report::write_report(&input, &written)?;
+    for entry in std::fs::read_dir(written.join("report")).map_err(RunnerError::io(&written))? {
+        let entry = entry.map_err(RunnerError::io(&written))?;
+        let to = scratch.join(entry.file_name());
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::rename(entry.path(), &to).map_err(RunnerError::io(&to))?;
+    }
+    for f in ["per_question.parquet", "per_question.csv"] {
+        let to = run_dir.join(f);
+        std::fs::rename(written.join(f), &to).map_err(RunnerError::io(&to))?;
+    }
+    std::fs::remove_dir_all(&written).map_err(RunnerError::io(&written))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DatasetConfig, ModelEntry};
+    use crate::fault::UserFault;
+
+    /// A run folder whose comparison exists but whose answers are missing: the user's to fix
+    /// (exit 2), with the missing file named.
+    #[test]
+    fn a_missing_input_is_the_users_and_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run_dir = tmp.path().join("t");
+        let file = finefail_score::ComparisonFile {
+            config_hash: String::new(),
+            comparisons: vec![],
+        };
+        finefail_score::write_comparison(&run_dir.join("comparison.json"), &file).unwrap();
+        let config = Config {
+            name: Some("t".into()),
+            datasets: vec![DatasetConfig {
+                name: "d".into(),
+                ..Default::default()
+            }],
+            models: vec![ModelEntry {
+                name: "m".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let scratch = tmp.path().join("scratch");
+        std::fs::create_dir_all(&scratch).unwrap();
+        let err = run(&config, &run_dir, &scratch).unwrap_err();
+        assert!(err.is_user_fault(), "{err}");
+        assert!(err.to_string().contains("answers.parquet"), "{err}");
+    }
+}

@@ -1,0 +1,41 @@
+//! `score/{arm}`: one arm's `scores.parquet` (`scores/{arm}/`), through the score crate's
+//! [`finefail_score::score_arms`], as `finefail score` does.
+
+use crate::arm::parse_arm;
+use crate::config::{Config, Judge};
+use crate::error::{Result, RunnerError};
+use finefail_score::{score_arms, ArmsToScore, JudgeConfig};
+use std::path::Path;
+
+/// Scores the arm's answers into `scratch`; with a judge configured, a judge failure fails the
+/// step after the deterministic scores were written.
+pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result<()> {
+    let parts = parse_arm(arm)
+        .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
+    let data = run_dir.join("data").join(&parts.dataset);
+    let retrieval = run_dir.join("retrieval").join(&parts.dataset);
+    let answers = [run_dir.join("answers").join(arm).join("answers.parquet")];
+    let judge = config.judge.as_ref().map(judge_config);
+    let what = ArmsToScore {
+        data_dir: &data,
+        retrieval_dir: Some(retrieval.as_path()).filter(|r| r.join("retrieval.parquet").is_file()),
+        answer_files: &answers,
+        judge: judge.as_ref(),
+    };
+    let scored = score_arms(&what, &scratch.join("scores.parquet"), &|_, _| {})?;
+    match scored.judge_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// The score crate's judge settings from the config's `[judge]`.
+fn judge_config(j: &Judge) -> JudgeConfig {
+    let mut cfg = JudgeConfig::new(j.url.clone(), j.model.clone());
+    cfg.key_env = Some(j.key_env.clone());
+    cfg.repeats = j.repeats as u32;
+    cfg.concurrency = j.concurrency;
+    cfg.timeout = std::time::Duration::from_secs(j.timeout_s);
+    cfg.max_retries = j.max_retries as u32;
+    cfg
+}

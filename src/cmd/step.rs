@@ -1,0 +1,37 @@
+//! `finefail step CONFIG --id ID` (hidden): one step of a plan, as an external scheduler (the
+//! Slurm executor) runs it.
+
+use clap::Args;
+use finefail_runner::engine::{execute_scope, Scope};
+use finefail_runner::steps::LocalSteps;
+use finefail_runner::{load, plan};
+use std::path::PathBuf;
+
+/// Arguments of the hidden `finefail step`: one step of a plan, as an external scheduler runs it.
+#[derive(Args)]
+pub struct StepArgs {
+    /// The experiment config.
+    config: PathBuf,
+    /// The step id, as `finefail run CONFIG --plan` prints it.
+    #[arg(long)]
+    id: String,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    #[arg(long, default_value = "experiments/runs")]
+    runs_dir: PathBuf,
+}
+
+/// Runs one step whose dependencies are done (a cached step returns at once).
+pub fn run(args: StepArgs) -> anyhow::Result<()> {
+    let config = load(&args.config, &args.set)?;
+    let p = plan(&config, &args.runs_dir);
+    let steps = LocalSteps::new(&config);
+    let summary = execute_scope(&p, &steps, Scope::Only(&args.id), &mut |_| {})?;
+    let state = if summary.ran.iter().any(|s| s == &args.id) {
+        "done"
+    } else {
+        "cached"
+    };
+    eprintln!("step {}: {state}", args.id);
+    Ok(())
+}
