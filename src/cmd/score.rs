@@ -95,16 +95,15 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
             anyhow::Error::new(e).context("judge failed; deterministic scores were written")
         );
     }
-    let comparisons = compare_run(
-        &rows,
-        &StatsConfig {
-            bootstrap: a.bootstrap,
-            seed: a.stats_seed,
-            ..StatsConfig::default()
-        },
-    )?;
+    let stats = StatsConfig {
+        bootstrap: a.bootstrap,
+        seed: a.stats_seed,
+        ..StatsConfig::default()
+    };
+    let comparisons = compare_run(&rows, &stats)?;
     let file = ComparisonFile {
         config_hash: hex::encode(hasher.finalize()),
+        alpha: stats.alpha,
         comparisons,
     };
     write_comparison(&a.out.join("comparison.json"), &file)?;

@@ -383,6 +383,7 @@ impl LocalWork<'_> {
         let comparisons = finefail_score::compare_run(&rows, &cfg).map_err(score_err)?;
         let file = finefail_score::ComparisonFile {
             config_hash: self.config_hash.clone(),
+            alpha: cfg.alpha,
             comparisons,
         };
         finefail_score::write_comparison(&work.join("comparison.json"), &file).map_err(score_err)
