@@ -80,16 +80,15 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     for path in &a.answers {
         hasher.update(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
     }
-    let comparisons = compare_run(
-        &scored.rows,
-        &StatsConfig {
-            bootstrap: a.bootstrap,
-            seed: a.stats_seed,
-            ..StatsConfig::default()
-        },
-    )?;
+    let stats = StatsConfig {
+        bootstrap: a.bootstrap,
+        seed: a.stats_seed,
+        ..StatsConfig::default()
+    };
+    let comparisons = compare_run(&scored.rows, &stats)?;
     let file = ComparisonFile {
         config_hash: hex::encode(hasher.finalize()),
+        alpha: stats.alpha,
         comparisons,
     };
     write_comparison(&a.out.join("comparison.json"), &file)?;

@@ -164,11 +164,12 @@ pub fn answer_test_set(
             })?;
             let fitted = fit_chunks(
                 &q.question,
+                q.answer_type,
                 contexts.get(id).map(Vec::as_slice).unwrap_or(&[]),
                 budget,
                 &count,
             );
-            let messages = rag_messages(&q.question, &fitted);
+            let messages = rag_messages(&q.question, &fitted, q.answer_type);
             prompt_lens.push(count(&messages) as u64);
             conversations.push(messages);
         }

@@ -1,8 +1,9 @@
 //! The RAG prompt every arm is evaluated with: a system line telling the model to answer from the
-//! context and to say exactly "I don't know." when the context does not say, the top-k chunks
-//! numbered, then the question. The question is never trimmed; chunks are, when the prompt would
+//! context and to say exactly "I don't know." when the context does not say (and, for a label
+//! question, which labels it may answer with), the top-k chunks numbered, then the question. The question is never trimmed; chunks are, when the prompt would
 //! not fit the model's window.
 
+use finefail_data::AnswerType;
 use finefail_model::chat::ChatMessage;
 
 /// The system line of the RAG prompt (retrieved or gold context).
@@ -14,12 +15,28 @@ Be brief. If the context does not contain the answer, reply exactly: I don't kno
 pub const SYSTEM_CLOSED_BOOK: &str =
     "Answer the question. Be brief. If you do not know the answer, reply exactly: I don't know.";
 
+/// Appended to the system line of a label question: every arm, base and fine-tuned, is told the
+/// label set, so a fine-tuned arm cannot win on answer format alone (the base model otherwise
+/// answers in prose, which a yes/no/maybe metric reads as wrong).
+pub const LABEL_INSTRUCTION: &str = " Start the answer with one word: yes, no or maybe.";
+
 /// The conversation for one question: system line, then a user turn with the numbered chunks (none
-/// for closed book) and the question.
-pub fn rag_messages(question: &str, chunks: &[String]) -> Vec<ChatMessage> {
+/// for closed book) and the question. Label questions get [`LABEL_INSTRUCTION`].
+pub fn rag_messages(
+    question: &str,
+    chunks: &[String],
+    answer_type: AnswerType,
+) -> Vec<ChatMessage> {
+    let system = |line: &str| {
+        let mut s = line.to_owned();
+        if answer_type == AnswerType::Label {
+            s.push_str(LABEL_INSTRUCTION);
+        }
+        ChatMessage::new("system", s)
+    };
     if chunks.is_empty() {
         return vec![
-            ChatMessage::new("system", SYSTEM_CLOSED_BOOK),
+            system(SYSTEM_CLOSED_BOOK),
             ChatMessage::new("user", question),
         ];
     }
@@ -29,10 +46,7 @@ pub fn rag_messages(question: &str, chunks: &[String]) -> Vec<ChatMessage> {
     }
     user.push_str("Question: ");
     user.push_str(question);
-    vec![
-        ChatMessage::new("system", SYSTEM_WITH_CONTEXT),
-        ChatMessage::new("user", user),
-    ]
+    vec![system(SYSTEM_WITH_CONTEXT), ChatMessage::new("user", user)]
 }
 
 /// Shortens the chunks until `count(messages)` fits `budget` tokens: the last non-empty chunk loses
@@ -40,12 +54,13 @@ pub fn rag_messages(question: &str, chunks: &[String]) -> Vec<ChatMessage> {
 /// whole longest. The question is never touched. Returns the fitted chunks.
 pub fn fit_chunks(
     question: &str,
+    answer_type: AnswerType,
     chunks: &[String],
     budget: usize,
     count: &dyn Fn(&[ChatMessage]) -> usize,
 ) -> Vec<String> {
     let mut chunks: Vec<String> = chunks.to_vec();
-    while count(&rag_messages(question, &chunks)) > budget {
+    while count(&rag_messages(question, &chunks, answer_type)) > budget {
         let Some(last) = chunks.iter().rposition(|c| !c.is_empty()) else {
             break;
         };
@@ -66,13 +81,29 @@ mod tests {
 
     #[test]
     fn chunks_are_numbered_and_the_question_comes_last() {
-        let m = rag_messages("Who?", &["alpha".into(), "beta".into()]);
+        let m = rag_messages("Who?", &["alpha".into(), "beta".into()], AnswerType::Free);
         assert_eq!(m[0].content, SYSTEM_WITH_CONTEXT);
         assert_eq!(
             m[1].content,
             "Context:\n[1] alpha\n\n[2] beta\n\nQuestion: Who?"
         );
-        assert_eq!(rag_messages("Who?", &[])[0].content, SYSTEM_CLOSED_BOOK);
+        assert_eq!(
+            rag_messages("Who?", &[], AnswerType::Span)[0].content,
+            SYSTEM_CLOSED_BOOK
+        );
+    }
+
+    #[test]
+    fn label_questions_are_told_the_labels_in_every_context() {
+        for chunks in [vec![], vec!["alpha".to_string()]] {
+            let m = rag_messages("Does it?", &chunks, AnswerType::Label);
+            assert!(
+                m[0].content.ends_with(LABEL_INSTRUCTION),
+                "{}",
+                m[0].content
+            );
+            assert!(m[0].content.contains("yes, no or maybe"));
+        }
     }
 
     #[test]
@@ -81,17 +112,17 @@ mod tests {
         let question = "What is the long question that must survive?";
         let chunks = vec!["a".repeat(200), "b".repeat(200)];
         // Room for the first chunk whole and about half of the second.
-        let budget = count(&rag_messages(question, &chunks[..1])) + 100;
-        let fitted = fit_chunks(question, &chunks, budget, &count);
+        let budget = count(&rag_messages(question, &chunks[..1], AnswerType::Free)) + 100;
+        let fitted = fit_chunks(question, AnswerType::Free, &chunks, budget, &count);
         assert_eq!(fitted[0], "a".repeat(200));
         assert!(
             fitted[1].len() < 200 && fitted[1].len() > 50,
             "{}",
             fitted[1].len()
         );
-        let m = rag_messages(question, &fitted);
+        let m = rag_messages(question, &fitted, AnswerType::Free);
         assert!(count(&m) <= budget && m[1].content.ends_with(question));
         // A budget below the bare question drops every chunk but still asks the question.
-        assert!(fit_chunks(question, &chunks, 10, &count).is_empty());
+        assert!(fit_chunks(question, AnswerType::Free, &chunks, 10, &count).is_empty());
     }
 }

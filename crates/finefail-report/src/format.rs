@@ -1,5 +1,5 @@
 //! Number formatting for the report: three decimals, p values in scientific notation when tiny,
-//! a dash for numbers that do not exist. One place, so report.md, report.html and the tests agree.
+//! more digits where three would contradict a verdict, a dash for numbers that do not exist. One place, so report.md, report.html and the tests agree.
 
 /// What the report prints for a number that is absent (no CI with one question, no p for a
 /// descriptive metric, no seed spread with one seed).
@@ -46,11 +46,55 @@ pub fn p_value(p: Option<f64>) -> String {
     }
 }
 
-/// A 95 % interval `[low, high]`, or the missing mark when either end is absent.
+/// A p value printed beside a verdict at level `alpha`: as [`p_value`], with more decimals where
+/// three would put it on the other side of alpha (0.0496 prints `0.0496`, not `0.050`, beside
+/// `helps`; 0.0504 prints `0.0504`).
+pub fn p_value_at(p: Option<f64>, alpha: f64) -> String {
+    let Some(x) = p.filter(|x| x.is_finite() && *x >= 0.001) else {
+        return p_value(p);
+    };
+    for decimals in 3..=9 {
+        let s = format!("{x:.decimals$}");
+        let printed: f64 = s.parse().unwrap_or(x);
+        if (printed < alpha) == (x < alpha) && (printed != alpha || x == alpha) {
+            return s;
+        }
+    }
+    format!("{x:e}")
+}
+
+/// A CI bound: signed with three decimals, more where three would print `0.000` or put a bound on
+/// the other side of 0 than it is (a CI that excludes 0 must read so).
+pub fn bound(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return signed(x);
+    }
+    for decimals in 3..=9 {
+        let s = format!("{:+.decimals$}", x);
+        let printed: f64 = s.parse().unwrap_or(x);
+        if printed != 0.0 {
+            return s;
+        }
+    }
+    format!("{x:+e}")
+}
+
+/// An interval `[low, high]` (bounds as [`bound`] prints them), or the missing mark when either
+/// end is absent.
 pub fn interval(low: Option<f64>, high: Option<f64>) -> String {
     match (low, high) {
-        (Some(l), Some(h)) => format!("[{}, {}]", signed(l), signed(h)),
+        (Some(l), Some(h)) => format!("[{}, {}]", bound(l), bound(h)),
         _ => MISSING.to_owned(),
+    }
+}
+
+/// The CI column's header for a level such as 0.95: `95 % CI`.
+pub fn ci_header(level: f64) -> String {
+    let pct = 100.0 * level;
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("{} % CI", pct.round())
+    } else {
+        format!("{pct} % CI")
     }
 }
 
@@ -81,5 +125,28 @@ mod tests {
         assert_eq!(interval(Some(-0.1), Some(0.2)), "[-0.100, +0.200]");
         assert_eq!(interval(None, Some(0.2)), MISSING);
         assert_eq!(percent(0.41666), "41.7 %");
+    }
+
+    #[test]
+    fn p_near_alpha_never_contradicts_the_verdict() {
+        assert_eq!(p_value_at(Some(0.0496), 0.05), "0.0496");
+        assert_eq!(p_value_at(Some(0.0504), 0.05), "0.0504");
+        assert_eq!(p_value_at(Some(0.04999), 0.05), "0.04999");
+        assert_eq!(p_value_at(Some(0.05), 0.05), "0.050");
+        assert_eq!(p_value_at(Some(0.0312), 0.05), "0.031");
+        assert_eq!(p_value_at(Some(0.0004), 0.05), "4.0e-4");
+        assert_eq!(p_value_at(Some(0.0096), 0.01), "0.0096");
+    }
+
+    #[test]
+    fn bounds_near_zero_keep_their_sign() {
+        assert_eq!(bound(0.0004), "+0.0004");
+        assert_eq!(bound(-0.00004), "-0.00004");
+        assert_eq!(bound(0.0125), "+0.013");
+        assert_eq!(bound(0.0), "0.000");
+        assert_eq!(interval(Some(0.0002), Some(0.3)), "[+0.0002, +0.300]");
+        assert_eq!(ci_header(0.95), "95 % CI");
+        assert_eq!(ci_header(0.99), "99 % CI");
+        assert_eq!(ci_header(0.975), "97.5 % CI");
     }
 }

@@ -35,17 +35,41 @@ pub const ABSTENTION_PHRASES: &[&str] = &[
 ];
 
 /// True when the answer declines to answer: the constant, a listed prefix, a listed whole answer,
-/// or a listed phrase.
+/// or a listed phrase. A prefix counts only when its first sentence does not go on to answer
+/// anyway: "I am not sure, but it is X." and "I don't know, but probably X" are answers (hedged),
+/// "I don't know. The passage is about cats." is an abstention.
 pub fn abstained(answer: &str) -> bool {
     let norm = normalize_answer(answer);
     let padded = format!(" {norm} ");
     ABSTENTION_EXACT.contains(&norm.as_str())
-        || ABSTENTION_PREFIXES
-            .iter()
-            .any(|p| norm == *p || norm.starts_with(&format!("{p} ")))
+        || declines_then_stops(answer)
         || ABSTENTION_PHRASES
             .iter()
             .any(|p| padded.contains(&format!(" {p} ")))
+}
+
+/// Words after which a declining prefix turns into a hedged answer.
+const HEDGE_TURNS: &[&str] = &[
+    "but", "though", "however", "perhaps", "maybe", "probably", "i think",
+];
+
+/// The answer starts with a listed prefix and its first sentence does not turn into an answer.
+fn declines_then_stops(answer: &str) -> bool {
+    let first = answer
+        .split(['.', '!', '?', ';', '\n'])
+        .find(|s| !s.trim().is_empty())
+        .unwrap_or("");
+    let first = normalize_answer(first);
+    ABSTENTION_PREFIXES.iter().any(|p| {
+        let Some(rest) = first.strip_prefix(p) else {
+            return false;
+        };
+        if !(rest.is_empty() || rest.starts_with(' ')) {
+            return false;
+        }
+        let rest = format!(" {} ", rest.trim());
+        !HEDGE_TURNS.iter().any(|t| rest.contains(&format!(" {t} ")))
+    })
 }
 
 #[cfg(test)]
@@ -69,5 +93,15 @@ mod tests {
         assert!(!abstained("I know: it is 1976."));
         assert!(!abstained(""));
         assert!(!abstained("no"));
+    }
+
+    #[test]
+    fn a_hedged_answer_is_an_answer() {
+        assert!(!abstained("I am not sure, but it is Paris."));
+        assert!(!abstained("I'm not sure but I think the answer is 1976"));
+        assert!(!abstained("I don't know, but probably the Nile."));
+        assert!(abstained("I am not sure."));
+        assert!(abstained("I'm not sure. The context does not say."));
+        assert!(abstained("I don't know the answer."));
     }
 }

@@ -48,9 +48,10 @@ pub use record::{score_answer, score_answers, Answer, Question, ScoreRow};
 pub use score_arms::{score_arms, ArmsToScore, ScoredArms};
 pub use stats::arm::ArmName;
 pub use stats::compare::{
-    apply_holm, compare, default_primary, verdict, Comparison, ComparisonInput, QuestionScores,
-    StatsConfig, Verdict, MIN_BOOTSTRAP,
+    compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig, Verdict,
+    MIN_BOOTSTRAP, TRAINING_VARIANCE_ASSESSED, TRAINING_VARIANCE_NOT_ASSESSED,
 };
+pub use stats::family::{apply_holm, verdict};
 pub use stats::run::compare_run;
 pub use tables::{
     read_comparison, read_scores, write_comparison, write_scores, ComparisonFile, SCORE_COLUMNS,

@@ -32,8 +32,8 @@ pub struct Loss {
 /// Every question where a fine-tuned arm scored below its base arm on `metric`, attributed.
 ///
 /// `retrieved_docs` maps question id → document ids of the retrieved chunks (see
-/// [`crate::chunk_doc_id`]); it is ignored for closed-book (`@none`) arms, and `None` when no
-/// retrieval was given. Error rows are ignored; questions without a value on either side are
+/// [`crate::chunk_doc_id`]); it is ignored for closed-book (`@none`) arms and for gold-context
+/// (`@gold`) arms, whose context is the gold documents, and `None` when no retrieval was given. Error rows are ignored; questions without a value on either side are
 /// skipped. An answer or score of an unknown question is bad input.
 pub fn attribute_losses(
     rows: &[ScoreRow],
@@ -91,8 +91,10 @@ pub fn attribute_losses(
         if ft >= base {
             continue;
         }
+        // A gold-context arm was given the gold documents: its losses are never retrieval's.
         let retrieved = match (arm.context.as_str(), retrieved_docs) {
             ("none", _) | (_, None) => None,
+            ("gold", _) => Some(q.gold_doc_ids.as_slice()),
             (_, Some(m)) => Some(m.get(qid).map(Vec::as_slice).unwrap_or(&[])),
         };
         let cause = attribute(&AttributionInput {
@@ -190,6 +192,26 @@ mod tests {
         );
         assert_eq!(losses[0].base_arm, "d/m/n0");
         assert_eq!((losses[0].base, losses[0].ft), (1.0, 0.0));
+        // The same losses in a gold-context arm are never blamed on retrieval.
+        let gold_answers: Vec<Answer> = answers
+            .iter()
+            .map(|a| Answer {
+                arm: format!("{}@gold", a.arm),
+                ..a.clone()
+            })
+            .collect();
+        let gold_rows = score_answers(&questions, &gold_answers, &contexts)?;
+        let losses = attribute_losses(
+            &gold_rows,
+            Metric::TokenF1,
+            &questions,
+            &gold_answers,
+            Some(&retrieved),
+        )?;
+        assert_eq!(losses.len(), 2);
+        assert!(losses
+            .iter()
+            .all(|l| l.cause != FailureCause::RetrievalMiss && l.base_arm == "d/m/n0@gold"));
         // Without retrieval only format rules apply.
         let losses = attribute_losses(&rows, Metric::TokenF1, &questions, &answers, None)?;
         assert!(losses.iter().all(|l| l.cause == FailureCause::Other));

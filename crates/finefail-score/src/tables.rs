@@ -26,8 +26,15 @@ pub const SCORE_COLUMNS: [&str; 7] = [
 pub struct ComparisonFile {
     /// Hash of the configuration that produced the comparisons (the manifest's config hash).
     pub config_hash: String,
+    /// `stats.alpha`: the verdicts' level; every CI is at `1 − alpha`.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
     /// One entry per (dataset, model, N > 0, context, metric).
     pub comparisons: Vec<Comparison>,
+}
+
+fn default_alpha() -> f64 {
+    0.05
 }
 
 /// Writes `bytes` to `path` via a temp file in the same directory and a rename.

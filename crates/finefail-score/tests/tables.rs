@@ -123,23 +123,28 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
     let f1 = &comparisons[1];
     assert!(f1.primary && f1.diff == 0.25);
     assert_eq!((f1.ci_low, f1.ci_high), (Some(f1.diff), Some(f1.diff)));
-    // Six positive differences all tied: R+ = 21, mean 10.5, σ² = (546 − 105)/24;
+    // Six differences of +0.25: the sign-flip test counts the all-up and all-down patterns, 2/64.
+    assert_eq!(f1.p, Some(2.0 / 64.0));
+    // Wilcoxon, an extra column: R+ = 21, mean 10.5, σ² = (546 − 105)/24;
     // scipy.stats.wilcoxon([0.25] * 6, zero_method="wilcox", correction=False, method="approx").
-    let p = f1.p.unwrap_or(1.0);
-    assert!((p - 0.014305878435429648).abs() < 1e-12, "{p}");
-    // Holm over two primaries: token_f1 (p) and answer_recall (all zero differences, p = 1).
-    assert_eq!(f1.p_holm, Some(2.0 * p));
-    assert_eq!(f1.verdict, Some(Verdict::Helps));
+    let pw = f1.p_wilcoxon.unwrap_or(1.0);
+    assert!((pw - 0.014305878435429648).abs() < 1e-12, "{pw}");
+    // Holm over two primaries: token_f1 (p) and answer_recall (all zero differences, p = 1):
+    // 0.0625 is not below 0.05, so six questions are not enough for a verdict.
+    assert_eq!(f1.p_holm, Some(2.0 / 32.0));
+    assert_eq!(f1.verdict, Some(Verdict::Inconclusive));
+    assert_eq!(f1.training_variance, "not assessed");
     let recall = &comparisons[2];
     assert_eq!(
         (recall.p, recall.p_holm, recall.verdict),
         (Some(1.0), Some(1.0), Some(Verdict::Inconclusive))
     );
-    // Secondary: exact_match with one seed and 0/1 values → McNemar b = 0, c = 2 → p = 0.5.
+    // Secondary: exact_match with one seed and 0/1 values: sign flip over the two non-zero
+    // differences → 2/4; McNemar b = 0, c = 2 → 0.5 too.
     let em = &comparisons[0];
     assert_eq!(
-        (em.primary, em.p, em.p_holm, em.verdict),
-        (false, Some(0.5), None, None)
+        (em.primary, em.p, em.p_mcnemar, em.p_holm, em.verdict),
+        (false, Some(0.5), Some(0.5), None, None)
     );
     // Descriptive: no test.
     let tokens = &comparisons[3];
@@ -151,6 +156,7 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
 
     let file = ComparisonFile {
         config_hash: "abc123".into(),
+        alpha: 0.05,
         comparisons,
     };
     let dir = tmp()?;
@@ -168,7 +174,7 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    assert_eq!(top, vec!["comparisons", "config_hash"]);
+    assert_eq!(top, vec!["alpha", "comparisons", "config_hash"]);
     let mut keys: Vec<String> = v["comparisons"][0]
         .as_object()
         .map(|o| o.keys().cloned().collect())
@@ -186,8 +192,14 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
         "diff",
         "ci_low",
         "ci_high",
+        "ci_level",
         "p",
         "p_holm",
+        "p_wilcoxon",
+        "p_mcnemar",
+        "test",
+        "se",
+        "df",
         "mde",
         "verdict",
         "seeds",
@@ -195,10 +207,12 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
         "seed_means",
         "seed_sd",
         "judge_sd",
+        "training_variance",
     ];
     want.sort();
     assert_eq!(keys, want);
-    assert_eq!(v["comparisons"][1]["verdict"], "helps");
+    assert_eq!(v["comparisons"][1]["verdict"], "inconclusive");
+    assert_eq!(v["alpha"], 0.05);
     assert_eq!(v["comparisons"][1]["metric"], "token_f1");
     Ok(())
 }

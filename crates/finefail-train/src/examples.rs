@@ -24,7 +24,7 @@ use crate::config::PromptFormat;
 use crate::error::{Result, TrainError};
 use crate::request::FinetuneRequest;
 use finefail_data::prepare::files;
-use finefail_data::QaRecord;
+use finefail_data::{AnswerType, QaRecord};
 use finefail_model::chat::{ChatMessage, ChatTemplate};
 use finefail_model::tokenizer::Tokenizer;
 use finefail_rag::rag_prompt::rag_messages;
@@ -162,12 +162,17 @@ pub fn target_answer(rec: &QaRecord) -> Result<String> {
 /// What an example is made of before tokenization.
 struct Parts {
     question: String,
+    answer_type: AnswerType,
     chunks: Option<Vec<String>>,
 }
 
 impl Parts {
     fn messages(&self) -> Vec<ChatMessage> {
-        rag_messages(&self.question, self.chunks.as_deref().unwrap_or(&[]))
+        rag_messages(
+            &self.question,
+            self.chunks.as_deref().unwrap_or(&[]),
+            self.answer_type,
+        )
     }
 }
 
@@ -200,6 +205,7 @@ pub fn build_examples(
             };
             let parts = Parts {
                 question: rec.question.clone(),
+                answer_type: rec.answer_type,
                 chunks,
             };
             fit_example(

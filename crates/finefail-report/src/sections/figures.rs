@@ -8,7 +8,7 @@ use finefail_score::{Comparison, Metric};
 use super::{context_suffix, PlotSpec, CONTEXTS};
 use crate::analysis::{base_arm, Analysis};
 use crate::document::Block;
-use crate::format::percent;
+use crate::format::{ci_header, percent};
 use crate::plots::{CurveLine, CurvePlot, CurvePoint, ScatterPlot};
 
 pub(super) fn curves(
@@ -68,7 +68,8 @@ pub(super) fn curves(
                 caption: format!(
                     "{dataset}: {metric} vs training size N{ctx_note}, one line per model; points \
                      are means (N > 0: per question averaged over seeds), the band is the base mean \
-                     plus the 95 % bootstrap CI of the paired difference."
+                     plus the {} of the paired difference.",
+                    ci_header(1.0 - a.input.comparison.alpha)
                 ),
             });
             plots.push((

@@ -5,15 +5,17 @@ use finefail_score::{Comparison, Verdict};
 
 use crate::analysis::Analysis;
 use crate::document::Block;
-use crate::format::{interval, num, opt_num, p_value, percent, signed, MISSING};
+use crate::format::{ci_header, interval, num, opt_num, p_value_at, percent, signed, MISSING};
 use crate::plots::{CurvePlot, ScatterPlot};
 use crate::ReportError;
 
 mod figures;
+mod labels;
 mod losses;
 mod tables;
 
 use figures::{curves, scatters};
+use labels::label_format_table;
 use losses::{attribution_table, failure_counts, worst_regressions, LossCounts};
 use tables::{baselines, metric_table};
 
@@ -60,19 +62,31 @@ pub(super) fn context_suffix(context: &str) -> String {
     }
 }
 
-const HOW_TO_READ: &str = "Each arm is a (dataset, model, N, seed): N = 0 is the base model, N > 0 \
-the base model fine-tuned with LoRA on N training questions. All arms of a dataset answer the same \
-test questions from the same retrieved chunks, so they differ only in the generator. For every N > 0 \
-the report pairs questions with the base arm: per question, the fine-tuned score is the mean over \
+/// "How to read this", at the run's level `alpha` (CI level `1 − alpha`).
+fn how_to_read(alpha: f64) -> String {
+    let ci = ci_header(1.0 - alpha);
+    format!(
+        "Each arm is a (dataset, model, N, seed): N = 0 is the base model, N > 0 the base model \
+fine-tuned with LoRA on N training questions. All arms of a dataset answer the same test questions \
+from the same retrieved chunks, so they differ only in the generator. For every N > 0 the report \
+pairs questions with the base arm: per question, the fine-tuned score is the mean over training \
 seeds (and judge repeats), and **diff** is the mean of the per-question differences against N = 0. \
-**95 % CI** is a seeded paired bootstrap interval of that difference; **p** is the two-sided Wilcoxon \
-signed-rank p (McNemar with one seed and a binary metric); **p (Holm)** adjusts p over every primary \
-comparison of the run. The **verdict** is `helps` or `hurts` only when the Holm-adjusted p is below \
-0.05 and the CI excludes 0 on that side; otherwise `inconclusive`. **MDE** is the smallest difference \
-this test set could detect with 80 % power (≈ 2.8 · sd(diff) / √questions): an inconclusive result \
-says only that any effect is probably smaller than that. **seed sd** is the spread of the per-seed \
-means (training variance); **judge sd** the judge's spread across repeats. Secondary metrics are \
-exploratory (unadjusted p, no verdict); `abstained` and `answer_tokens` are descriptive.";
+The question asked is about fine-tuning at N, not about one adapter: each seed's adapter is a random \
+draw, so with several seeds the **{ci}** and **p** carry the seed-to-seed variance as well as the \
+question-to-question one (a generalized pivot over the seeds × questions table; see docs/metrics.md). \
+With one seed, training variance is *not assessed*: the CI is a seeded paired bootstrap over \
+questions, p the exact sign-flip permutation test of the mean, and the verdict speaks about that one \
+adapter. **p (Holm)** adjusts p within a family: the primary comparisons of the retrieved context \
+form one family, each control context (`@none`, `@gold`) its own. The **verdict** is `helps` or \
+`hurts` only when the Holm-adjusted p is below α = {alpha} and the CI excludes 0 on the side of the \
+estimate; otherwise `inconclusive`, and the CI says which effects remain compatible with the data. \
+**MDE** is the difference this design would detect with 80 % power at Holm's first-step level \
+(α divided by the family size). **Wilcoxon** (a shift of the whole distribution) and McNemar are \
+extra columns in `comparison.json`, never the verdict's test. **seed sd** is the spread of the \
+per-seed means (training variance); **judge sd** the judge's spread across repeats. Secondary \
+metrics are exploratory (unadjusted p, no verdict); `abstained` and `answer_tokens` are descriptive."
+    )
+}
 
 /// Builds the report's content from the analysed inputs.
 pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
@@ -90,8 +104,9 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
         primary.len()
     )));
     blocks.push(Block::Heading(2, "How to read this".into()));
-    blocks.push(Block::Para(HOW_TO_READ.into()));
-    summary(&primary, &mut blocks);
+    let alpha = input.comparison.alpha;
+    blocks.push(Block::Para(how_to_read(alpha)));
+    summary(&primary, alpha, &mut blocks);
     judge_errors(a, &mut blocks);
 
     let mut plots = Vec::new();
@@ -105,7 +120,7 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
     })
 }
 
-fn summary(primary: &[&Comparison], blocks: &mut Vec<Block>) {
+fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
     blocks.push(Block::Heading(2, "Summary: primary comparisons".into()));
     if primary.is_empty() {
         blocks.push(Block::Para(
@@ -115,13 +130,25 @@ fn summary(primary: &[&Comparison], blocks: &mut Vec<Block>) {
         return;
     }
     let count = |v: Verdict| primary.iter().filter(|c| c.verdict == Some(v)).count();
-    blocks.push(Block::Para(format!(
-        "{} helps, {} hurts, {} inconclusive (of {} primary comparisons, Holm-adjusted over all of them).",
+    let one_seed = primary
+        .iter()
+        .filter(|c| c.training_variance != finefail_score::TRAINING_VARIANCE_ASSESSED)
+        .count();
+    let mut text = format!(
+        "{} helps, {} hurts, {} inconclusive (of {} primary comparisons at α = {alpha}, \
+         Holm-adjusted within each context's family).",
         count(Verdict::Helps),
         count(Verdict::Hurts),
         count(Verdict::Inconclusive),
         primary.len()
-    )));
+    );
+    if one_seed > 0 {
+        text.push_str(&format!(
+            " {one_seed} of them rest on one training seed: training variance was not assessed \
+             there, so their verdicts speak about that one adapter, not about fine-tuning at N."
+        ));
+    }
+    blocks.push(Block::Para(text));
     let rows = primary
         .iter()
         .map(|c| {
@@ -135,12 +162,13 @@ fn summary(primary: &[&Comparison], blocks: &mut Vec<Block>) {
                 num(c.ft_mean),
                 signed(c.diff),
                 interval(c.ci_low, c.ci_high),
-                p_value(c.p_holm),
+                p_value_at(c.p_holm, alpha),
                 c.verdict.map_or(MISSING, verdict_word).to_owned(),
                 opt_num(c.mde),
             ]
         })
         .collect();
+    let ci = ci_header(1.0 - alpha);
     blocks.push(Block::Table {
         header: [
             "dataset",
@@ -151,7 +179,7 @@ fn summary(primary: &[&Comparison], blocks: &mut Vec<Block>) {
             "base",
             "fine-tuned",
             "diff",
-            "95 % CI",
+            ci.as_str(),
             "p (Holm)",
             "verdict",
             "MDE",
@@ -306,6 +334,7 @@ fn model_section(
         }
     }
     baselines(a, dataset, model, &primary, blocks);
+    label_format_table(a, dataset, model, blocks);
     attribution_table(a, dataset, model, losses, blocks);
     if let Some(&metric) = primary.first() {
         worst_regressions(a, dataset, model, metric, blocks);

@@ -6,16 +6,16 @@ use finefail_score::{Comparison, Metric};
 use super::verdict_word;
 use crate::analysis::{base_arm, Analysis};
 use crate::document::Block;
-use crate::format::{interval, num, opt_num, p_value, signed, MISSING};
+use crate::format::{ci_header, interval, num, opt_num, p_value, p_value_at, signed, MISSING};
 
-fn comparison_row(c: &Comparison) -> Vec<String> {
+fn comparison_row(c: &Comparison, alpha: f64) -> Vec<String> {
     let verdict = match c.verdict {
         Some(v) => verdict_word(v).to_owned(),
         None if c.metric.is_descriptive() => "descriptive".to_owned(),
         None => "exploratory".to_owned(),
     };
     let p_holm = if c.primary {
-        p_value(c.p_holm)
+        p_value_at(c.p_holm, alpha)
     } else {
         MISSING.to_owned()
     };
@@ -46,6 +46,7 @@ pub(super) fn metric_table(
     context: &str,
     metrics: &[Metric],
 ) -> Option<Block> {
+    let alpha = a.input.comparison.alpha;
     let mut rows = Vec::new();
     for &metric in metrics {
         let mut entries: Vec<&Comparison> = a
@@ -60,13 +61,18 @@ pub(super) fn metric_table(
             .map(|c| c.base_mean)
             .or_else(|| a.arm_mean(&base_name, metric));
         if let Some(b) = base_mean {
-            let questions = a.arm_values(&base_name, metric).map_or(0, |v| v.len());
+            // The questions the printed mean covers: the paired ones when it comes from a
+            // comparison, else every question the base arm was scored on.
+            let questions = entries.first().map_or_else(
+                || a.arm_values(&base_name, metric).map_or(0, |v| v.len()),
+                |c| c.questions,
+            );
             let mut row = vec![metric.to_string(), "0".into(), num(b)];
             row.extend(std::iter::repeat_n(MISSING.to_owned(), 10));
             row.push(questions.to_string());
             rows.push(row);
         }
-        rows.extend(entries.into_iter().map(comparison_row));
+        rows.extend(entries.into_iter().map(|c| comparison_row(c, alpha)));
     }
     (!rows.is_empty()).then(|| Block::Table {
         header: [
@@ -74,7 +80,7 @@ pub(super) fn metric_table(
             "N",
             "mean",
             "diff vs N=0",
-            "95 % CI",
+            ci_header(1.0 - alpha).as_str(),
             "p",
             "p (Holm)",
             "verdict",

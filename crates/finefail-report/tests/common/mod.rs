@@ -71,8 +71,14 @@ pub fn comp(
         diff: ft_mean - base_mean,
         ci_low: Some(ci.0),
         ci_high: Some(ci.1),
+        ci_level: 0.95,
         p: Some(p),
         p_holm,
+        p_wilcoxon: Some(p),
+        p_mcnemar: None,
+        test: "pivot seeds×questions".into(),
+        se: Some(0.03),
+        df: Some(5.0),
         mde: Some(0.0812),
         verdict,
         seeds: vec![0, 1],
@@ -80,6 +86,7 @@ pub fn comp(
         seed_means: vec![0.8, 0.9],
         seed_sd: Some(0.0707),
         judge_sd: None,
+        training_variance: "assessed".into(),
     }
 }
 
@@ -295,6 +302,7 @@ pub fn input() -> ReportInput {
         config_hash: "abc123".into(),
         comparison: ComparisonFile {
             config_hash: "abc123".into(),
+            alpha: 0.05,
             comparisons,
         },
         scores,

@@ -36,6 +36,7 @@ pub fn run(
     };
     let file = ComparisonFile {
         config_hash: config_hash.to_string(),
+        alpha: cfg.alpha,
         comparisons: compare_run(&rows, &cfg)?,
     };
     write_comparison(&scratch.join("comparison.json"), &file)?;

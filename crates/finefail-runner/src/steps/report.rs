@@ -51,6 +51,7 @@ mod tests {
         let run_dir = tmp.path().join("t");
         let file = finefail_score::ComparisonFile {
             config_hash: String::new(),
+            alpha: 0.05,
             comparisons: vec![],
         };
         finefail_score::write_comparison(&run_dir.join("comparison.json"), &file).unwrap();

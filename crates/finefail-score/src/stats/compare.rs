@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::bootstrap::bootstrap_ci;
-use super::describe::{mde, mean, sample_sd};
-use super::holm::holm;
+use super::describe::{mean, sample_sd};
+use super::inference::{infer, snap, TEST_PIVOT};
 use super::mcnemar::{discordant, mcnemar_exact_p};
 use super::wilcoxon::wilcoxon_p;
 use crate::{Metric, ScoreError};
@@ -24,7 +23,7 @@ pub const MIN_BOOTSTRAP: usize = 10_000;
 pub struct StatsConfig {
     /// Bootstrap resamples (DESIGN: ≥ 10,000; default 10,000).
     pub bootstrap: usize,
-    /// Significance level for the verdict (default 0.05).
+    /// Significance level for the verdict; the CI level is `1 − alpha` (default 0.05).
     pub alpha: f64,
     /// Bootstrap seed (`stats.seed`, default 0). Every comparison uses it, so comparisons with the
     /// same question count share resamples (common random numbers).
@@ -48,13 +47,18 @@ impl Default for StatsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Holm-adjusted p < alpha and the CI lies above 0.
+    /// Holm-adjusted p < alpha, the CI above 0 and the estimate positive.
     Helps,
-    /// Holm-adjusted p < alpha and the CI lies below 0.
+    /// Holm-adjusted p < alpha, the CI below 0 and the estimate negative.
     Hurts,
     /// Anything else.
     Inconclusive,
 }
+
+/// Whether a comparison's uncertainty includes the training seeds (`training_variance`).
+pub const TRAINING_VARIANCE_ASSESSED: &str = "assessed";
+/// With one seed the verdict speaks about that one adapter, not about fine-tuning at N.
+pub const TRAINING_VARIANCE_NOT_ASSESSED: &str = "not assessed";
 
 /// One entry of `comparison.json` (keys pinned by DESIGN.md "Contract details").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +73,7 @@ pub struct Comparison {
     pub context: String,
     /// The metric compared.
     pub metric: Metric,
-    /// Part of the Holm family (primary) or exploratory (secondary).
+    /// Part of a Holm family (primary) or exploratory (secondary).
     pub primary: bool,
     /// Base arm mean over the paired questions.
     pub base_mean: f64,
@@ -77,16 +81,36 @@ pub struct Comparison {
     pub ft_mean: f64,
     /// `ft_mean − base_mean` (the mean per-question difference).
     pub diff: f64,
-    /// Bootstrap 95 % CI of `diff`, lower end.
+    /// CI of `diff` at level `ci_level`, lower end.
     pub ci_low: Option<f64>,
-    /// Bootstrap 95 % CI of `diff`, upper end.
+    /// CI of `diff` at level `ci_level`, upper end.
     pub ci_high: Option<f64>,
-    /// Two-sided p (Wilcoxon, or McNemar for a binary metric with one seed); `None` for descriptive
-    /// metrics.
+    /// The CI's level, `1 − stats.alpha`.
+    #[serde(default)]
+    pub ci_level: f64,
+    /// Two-sided p of "mean difference = 0" with the seed variance carried (see `test`); `None`
+    /// for descriptive metrics.
     pub p: Option<f64>,
-    /// Holm-adjusted p over the run's primary entries; `None` for secondary entries.
+    /// Holm-adjusted p within the entry's family; `None` for secondary entries.
     pub p_holm: Option<f64>,
-    /// Minimum detectable effect at 80 % power, `2.8·sd(diff)/√questions`.
+    /// Wilcoxon signed-rank p on the per-question differences (scipy's definition): an extra
+    /// column about a shift of the whole distribution, never the verdict's test.
+    #[serde(default)]
+    pub p_wilcoxon: Option<f64>,
+    /// Exact McNemar p for a 0/1 metric with one seed: an extra column.
+    #[serde(default)]
+    pub p_mcnemar: Option<f64>,
+    /// The verdict's test and CI: `sign-flip exact` / `sign-flip monte-carlo` (one seed; CI from
+    /// the question bootstrap) or `pivot seeds×questions` (several seeds).
+    #[serde(default)]
+    pub test: String,
+    /// Standard error of `diff` (seeds and questions as sources when several seeds ran).
+    #[serde(default)]
+    pub se: Option<f64>,
+    /// Degrees of freedom of `se` (Satterthwaite with several seeds, n − 1 with one).
+    #[serde(default)]
+    pub df: Option<f64>,
+    /// Minimum detectable effect at 80 % power and the family's first Holm level α/m.
     pub mde: Option<f64>,
     /// Primary entries only.
     pub verdict: Option<Verdict>,
@@ -101,6 +125,9 @@ pub struct Comparison {
     /// Judge spread: √(mean over answers of the sample variance across repeats); judge metrics with
     /// ≥ 2 repeats only.
     pub judge_sd: Option<f64>,
+    /// [`TRAINING_VARIANCE_ASSESSED`] with ≥ 2 seeds, else [`TRAINING_VARIANCE_NOT_ASSESSED`].
+    #[serde(default)]
+    pub training_variance: String,
 }
 
 /// Everything [`compare`] needs for one entry.
@@ -136,12 +163,13 @@ pub fn default_primary(judge_ran: bool, label_dataset: bool) -> Vec<Metric> {
     }
 }
 
-/// Compares one fine-tuned arm with the base arm for one metric (Holm and verdicts come later, from
-/// [`apply_holm`], once every primary entry of the run exists).
+/// Compares one fine-tuned arm with the base arm for one metric (Holm, verdicts and the MDE come
+/// later, from [`super::family::apply_holm`], once every primary entry of the run exists).
 ///
-/// Questions are paired when the base arm and every seed have at least one value for them. An
-/// all-zero difference vector has no Wilcoxon statistic; its p is reported as 1 (no evidence of a
-/// difference). Errors (bad input) when no question is paired, no seed is given, fewer than
+/// Questions are paired when the base arm and every seed have at least one value for them. The
+/// verdict's p tests the mean difference: with one seed the sign-flip permutation test and a
+/// question bootstrap CI, with several the seeds × questions pivot for both (see
+/// [`super::pivot`]). An all-zero difference vector gives p = 1 (no evidence of a difference). Errors (bad input) when no question is paired, no seed is given, fewer than
 /// [`MIN_BOOTSTRAP`] resamples are asked for, or alpha is outside (0, 1).
 pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Comparison, ScoreError> {
     let what = format!(
@@ -192,50 +220,61 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
     let ft: Vec<f64> = (0..paired.len())
         .map(|i| per_seed.iter().map(|s| s[i]).sum::<f64>() / per_seed.len() as f64)
         .collect();
-    let diffs: Vec<f64> = ft.iter().zip(&base).map(|(f, b)| f - b).collect();
+    let seed_diffs: Vec<Vec<f64>> = per_seed
+        .iter()
+        .map(|s| s.iter().zip(&base).map(|(f, b)| snap(f - b)).collect())
+        .collect();
+    let diffs: Vec<f64> = ft.iter().zip(&base).map(|(f, b)| snap(f - b)).collect();
 
-    let base_mean = mean(&base).unwrap_or(0.0);
-    let ft_mean = mean(&ft).unwrap_or(0.0);
-    let ci = bootstrap_ci(&diffs, cfg.bootstrap, cfg.seed, 0.95);
-    let p = if input.metric.is_descriptive() {
-        None
-    } else {
-        Some(p_value(input, &base, &per_seed, &diffs))
-    };
+    let level = 1.0 - cfg.alpha;
+    let inference = infer(&diffs, &seed_diffs, cfg.bootstrap, cfg.seed, level);
+    let tested = !input.metric.is_descriptive();
+    let is01 = |v: &[f64]| v.iter().all(|x| *x == 0.0 || *x == 1.0);
+    let p_mcnemar = (tested
+        && input.metric.is_binary()
+        && per_seed.len() == 1
+        && is01(&base)
+        && is01(&per_seed[0]))
+    .then(|| {
+        let (b, c) = discordant(&base, &per_seed[0]);
+        mcnemar_exact_p(b, c)
+    });
     let seed_means: Vec<f64> = per_seed.iter().map(|s| mean(s).unwrap_or(0.0)).collect();
+    let several_seeds = inference.test == TEST_PIVOT;
     Ok(Comparison {
         dataset: input.dataset.to_owned(),
         model: input.model.to_owned(),
         n: input.n,
         context: input.context.to_owned(),
         metric: input.metric,
-        primary: input.primary && !input.metric.is_descriptive(),
-        base_mean,
-        ft_mean,
+        primary: input.primary && tested,
+        base_mean: mean(&base).unwrap_or(0.0),
+        ft_mean: mean(&ft).unwrap_or(0.0),
         diff: mean(&diffs).unwrap_or(0.0),
-        ci_low: ci.map(|c| c.0),
-        ci_high: ci.map(|c| c.1),
-        p,
+        ci_low: inference.ci.map(|c| c.0),
+        ci_high: inference.ci.map(|c| c.1),
+        ci_level: level,
+        p: tested.then_some(inference.p),
         p_holm: None,
-        mde: mde(&diffs),
+        p_wilcoxon: tested.then(|| wilcoxon_p(&diffs).unwrap_or(1.0)),
+        p_mcnemar,
+        test: inference.test.to_owned(),
+        se: inference.se,
+        df: inference.df,
+        mde: None,
         verdict: None,
         seeds: input.seeds.iter().map(|(s, _)| *s).collect(),
         questions: paired.len(),
         seed_sd: sample_sd(&seed_means),
         seed_means,
         judge_sd: judge_sd(input, &paired),
+        training_variance: if several_seeds {
+            TRAINING_VARIANCE_ASSESSED
+        } else {
+            TRAINING_VARIANCE_NOT_ASSESSED
+        }
+        .to_owned(),
     })
-}
-
-/// McNemar for a binary metric with one seed and 0/1 values on both sides; Wilcoxon otherwise.
-fn p_value(input: &ComparisonInput<'_>, base: &[f64], per_seed: &[Vec<f64>], diffs: &[f64]) -> f64 {
-    let is01 = |v: &[f64]| v.iter().all(|x| *x == 0.0 || *x == 1.0);
-    if input.metric.is_binary() && per_seed.len() == 1 && is01(base) && is01(&per_seed[0]) {
-        let (b, c) = discordant(base, &per_seed[0]);
-        mcnemar_exact_p(b, c)
-    } else {
-        wilcoxon_p(diffs).unwrap_or(1.0)
-    }
 }
 
 /// √(mean sample variance across repeats) over every paired answer with ≥ 2 repeats.
@@ -249,30 +288,4 @@ fn judge_sd(input: &ComparisonInput<'_>, paired: &[&String]) -> Option<f64> {
         .filter_map(|v| sample_sd(v).map(|sd| sd * sd))
         .collect();
     mean(&vars).map(f64::sqrt)
-}
-
-/// Holm-adjusts the p of every primary entry together and sets their verdicts; secondary entries
-/// keep `p_holm` and `verdict` null.
-pub fn apply_holm(comparisons: &mut [Comparison], alpha: f64) {
-    let idx: Vec<usize> = comparisons
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.primary && c.p.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    let ps: Vec<f64> = idx.iter().filter_map(|&i| comparisons[i].p).collect();
-    for (&i, adj) in idx.iter().zip(holm(&ps)) {
-        let c = &mut comparisons[i];
-        c.p_holm = Some(adj);
-        c.verdict = Some(verdict(adj, c.ci_low, c.ci_high, alpha));
-    }
-}
-
-/// `helps`/`hurts` when the adjusted p is below alpha and the CI excludes 0 on that side.
-pub fn verdict(p_holm: f64, ci_low: Option<f64>, ci_high: Option<f64>, alpha: f64) -> Verdict {
-    match (p_holm < alpha, ci_low, ci_high) {
-        (true, Some(lo), _) if lo > 0.0 => Verdict::Helps,
-        (true, _, Some(hi)) if hi < 0.0 => Verdict::Hurts,
-        _ => Verdict::Inconclusive,
-    }
 }

@@ -1,4 +1,4 @@
-//! Means, sample standard deviations and the minimum detectable effect.
+//! Means and sample standard deviations.
 
 /// Arithmetic mean; `None` for an empty slice.
 pub fn mean(x: &[f64]) -> Option<f64> {
@@ -19,13 +19,6 @@ pub fn sample_sd(x: &[f64]) -> Option<f64> {
     Some((ss / (x.len() - 1) as f64).sqrt())
 }
 
-/// Minimum detectable effect at 80 % power and two-sided alpha 0.05 for a paired mean difference:
-/// `(z_0.975 + z_0.8) · sd(d) / √n ≈ 2.8 · sd(d) / √n`, with the sample sd. `None` below two pairs.
-pub fn mde(diffs: &[f64]) -> Option<f64> {
-    let sd = sample_sd(diffs)?;
-    Some(2.8 * sd / (diffs.len() as f64).sqrt())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,7 +30,5 @@ mod tests {
         // deviations -2, -1, 3 -> ss 14, / 2 = 7.
         assert_eq!(sample_sd(&[1.0, 2.0, 6.0]), Some(7f64.sqrt()));
         assert_eq!(sample_sd(&[1.0]), None);
-        // sd of [0, 2] = sqrt(2); 2.8 * sqrt(2) / sqrt(2) = 2.8.
-        assert!((mde(&[0.0, 2.0]).unwrap_or(0.0) - 2.8).abs() < 1e-12);
     }
 }

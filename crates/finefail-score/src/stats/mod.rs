@@ -1,11 +1,20 @@
-//! Paired statistics for `comparison.json`: bootstrap CI, Wilcoxon, McNemar, Holm, MDE, verdicts.
+//! Paired statistics for `comparison.json`: the test of the mean (sign-flip permutation with one
+//! training seed, a seeds × questions pivot with several), CIs, Holm per family, MDE, verdicts;
+//! Wilcoxon and McNemar as extra columns.
 
 pub mod arm;
 pub mod bootstrap;
 pub mod compare;
+pub mod components;
 pub mod describe;
+pub mod family;
 pub mod holm;
+pub mod inference;
 pub mod mcnemar;
+pub mod permutation;
+pub mod pivot;
+pub mod power;
 pub mod rng;
 pub mod run;
+pub mod simulate;
 pub mod wilcoxon;

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::arm::ArmName;
 use super::compare::{
-    apply_holm, compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig,
+    compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig,
 };
+use super::family::apply_holm;
 use crate::{Metric, ScoreError, ScoreRow};
 
 /// (dataset, model, context): arms in one group are comparable.
@@ -86,7 +87,7 @@ pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Compariso
         };
         let metrics = has_metric.get(key).cloned().unwrap_or_default();
         let judge_ran = metrics.iter().any(|m| m.is_judge());
-        let label = metrics.contains(&Metric::LabelAccuracy);
+        let label = is_label_dataset(&by_arm[base], &questions[base]);
         let primary = cfg
             .primary
             .clone()
@@ -129,4 +130,13 @@ pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Compariso
     }
     apply_holm(&mut out, cfg.alpha);
     Ok(out)
+}
+
+/// A *label* dataset (label accuracy primary) has a label-accuracy score for every question the
+/// base arm was scored on; a mixed dataset keeps the free-text primaries and reports label accuracy
+/// as a secondary metric on its labelled subset.
+fn is_label_dataset(base: &BTreeMap<Metric, QuestionScores>, questions: &BTreeSet<&str>) -> bool {
+    base.get(&Metric::LabelAccuracy).is_some_and(|labelled| {
+        !questions.is_empty() && questions.iter().all(|q| labelled.contains_key(*q))
+    })
 }
