@@ -4,8 +4,8 @@
 use crate::exit::BadInput;
 use clap::Args;
 use finefail_model::chat::ChatMessage;
-use finefail_model::device::parse_device;
 use finefail_model::chat_model::ChatModel;
+use finefail_model::device::parse_device;
 use finefail_model::sampling::SamplingConfig;
 use std::path::PathBuf;
 

@@ -3,8 +3,8 @@
 use crate::arm::{adapter_path, parse_arm};
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
-use finefail_model::device::parse_device;
 use finefail_model::chat_model::ChatModel;
+use finefail_model::device::parse_device;
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
 use std::path::Path;
