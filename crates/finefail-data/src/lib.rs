@@ -6,6 +6,7 @@
 //! training subsets nested by construction, nothing half-written.
 
 pub mod atomic;
+pub mod cache_dir;
 pub mod chunk;
 pub mod contamination;
 pub mod dataset;
@@ -18,6 +19,7 @@ pub mod shuffle;
 pub mod splits;
 pub mod tables;
 
+pub use cache_dir::cache_root;
 pub use chunk::{ChunkConfig, ChunkUnit};
 pub use error::{DataError, Result};
 pub use importers::{ColumnMap, Format};

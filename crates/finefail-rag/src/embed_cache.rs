@@ -1,6 +1,6 @@
 //! On-disk cache of corpus embeddings, keyed by the embedder's fingerprint and the chunks' texts.
 //!
-//! Default location `~/.cache/finefail/embeddings/` (overridable). One file per key, `{key}.emb`:
+//! Default location `$FINEFAIL_CACHE/embeddings/`, else `~/.cache/finefail/embeddings/` (overridable). One file per key, `{key}.emb`:
 //! the magic `FFEMB1\n`, rows and width as little-endian u64, then the f32 values little-endian.
 //! Files are written atomically; a file that does not parse is ignored and rewritten.
 
@@ -9,16 +9,14 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::dense::{Embedder, Embeddings};
-use crate::error::{RagError, Result};
+use crate::error::Result;
 
 const MAGIC: &[u8] = b"FFEMB1\n";
 
-/// `~/.cache/finefail/embeddings`, the default cache directory.
+/// The default cache directory, `embeddings` under the cache root shared with the judge cache
+/// (`$FINEFAIL_CACHE`, else `~/.cache/finefail`).
 pub fn default_cache_dir() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME").ok_or_else(|| {
-        RagError::bad_input("HOME is not set; give an embedding cache directory explicitly")
-    })?;
-    Ok(PathBuf::from(home).join(".cache/finefail/embeddings"))
+    Ok(finefail_data::cache_root().join("embeddings"))
 }
 
 /// Cache key: sha256 over the embedder fingerprint and every text (length-prefixed, in order).

@@ -182,7 +182,7 @@ pub struct RetrieveOptions {
     pub top_k: usize,
     /// Embedder directory for dense and hybrid (default [`DEFAULT_EMBEDDER_DIR`]).
     pub embedder_dir: PathBuf,
-    /// Embedding cache directory; `None` = `~/.cache/finefail/embeddings`.
+    /// Embedding cache directory; `None` = `$FINEFAIL_CACHE/embeddings` (else `~/.cache/finefail/embeddings`).
     pub cache_dir: Option<PathBuf>,
     /// Device the embedder runs on.
     pub device: Device,

@@ -76,11 +76,17 @@ fn writes_every_artefact_with_the_comparison_numbers() -> Result<(), ReportError
     assert!(md.contains("| nqa/m1/n50/s1 | 1 |"));
     assert!(md.contains("How to read this"));
     // The level the run used, in the text and the headers.
-    assert!(md.contains("α = 0.05") && md.contains("| 95 % CI |"), "{md}");
+    assert!(
+        md.contains("α = 0.05") && md.contains("| 95 % CI |"),
+        "{md}"
+    );
     // Label questions: per arm, how many answers carry a label and how accurate those are (the
     // fine-tuned arm always says "yes": every answer has a label, 3 of 5 right).
     assert!(md.contains("| pqa/m1/n0 | 5 | 100.0 % | 1.000 |"), "{md}");
-    assert!(md.contains("| pqa/m1/n50/s0 | 5 | 100.0 % | 0.600 |"), "{md}");
+    assert!(
+        md.contains("| pqa/m1/n50/s0 | 5 | 100.0 % | 0.600 |"),
+        "{md}"
+    );
 
     // Plots: every figure exists as SVG and PNG and is valid.
     let plots = summary.report_dir.join("plots");

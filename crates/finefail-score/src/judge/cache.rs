@@ -35,11 +35,7 @@ impl JudgeCache {
     /// The default cache folder: `$FINEFAIL_CACHE/judgments`, else `~/.cache/finefail/judgments`,
     /// shared by `finefail score` and the runner so a judgment is never paid for twice.
     pub fn default_dir() -> PathBuf {
-        std::env::var_os("FINEFAIL_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/finefail")))
-            .unwrap_or_else(|| PathBuf::from(".finefail-cache"))
-            .join("judgments")
+        finefail_data::cache_root().join("judgments")
     }
 
     /// Opens (creating if needed) the cache directory.
