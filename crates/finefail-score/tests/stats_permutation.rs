@@ -81,8 +81,9 @@ fn monte_carlo_p_is_close_to_the_exact_one() {
     );
 }
 
-fn rows(base: &[f64], ft: &[f64]) -> Vec<ScoreRow> {
-    let row = |arm: &str, i: usize, v: f64| ScoreRow {
+/// A token-F1 score row of question `q{i}`.
+fn row(arm: &str, i: usize, v: f64) -> ScoreRow {
+    ScoreRow {
         arm: arm.into(),
         question_id: format!("q{i:03}"),
         metric: Metric::TokenF1,
@@ -90,7 +91,10 @@ fn rows(base: &[f64], ft: &[f64]) -> Vec<ScoreRow> {
         repeat: 0,
         judge: None,
         error: None,
-    };
+    }
+}
+
+fn rows(base: &[f64], ft: &[f64]) -> Vec<ScoreRow> {
     base.iter()
         .enumerate()
         .map(|(i, v)| row("d/m/n0", i, *v))
@@ -152,18 +156,9 @@ fn seed_means_that_round_are_exact_ties() {
     // point; it must count as a tie (all differences zero → p = 1), not as 30 tiny "wins".
     let mut rows = Vec::new();
     for i in 0..30 {
-        let r = |arm: &str, v: f64| ScoreRow {
-            arm: arm.into(),
-            question_id: format!("q{i:03}"),
-            metric: Metric::TokenF1,
-            value: Some(v),
-            repeat: 0,
-            judge: None,
-            error: None,
-        };
-        rows.push(r("d/m/n0", 0.4));
+        rows.push(row("d/m/n0", i, 0.4));
         for s in 0..3 {
-            rows.push(r(&format!("d/m/n50/s{s}"), 0.4));
+            rows.push(row(&format!("d/m/n50/s{s}"), i, 0.4));
         }
     }
     let c = compare_run(&rows, &f1_only())
