@@ -21,18 +21,25 @@ pub trait UserFault {
     fn is_user_fault(&self) -> bool;
 }
 
-/// Implements [`UserFault`] from a library error's own `is_bad_input`.
-macro_rules! from_is_bad_input {
+/// A library crate's error type: its own `is_bad_input` decides the user's fault, and `?` turns it
+/// into a [`RunnerError`] through [`RunnerError::from_library`]. One list of types for both.
+macro_rules! library_errors {
     ($($t:ty),*) => {$(
         impl UserFault for $t {
             fn is_user_fault(&self) -> bool {
                 self.is_bad_input()
             }
         }
+
+        impl From<$t> for RunnerError {
+            fn from(e: $t) -> Self {
+                RunnerError::from_library(&e)
+            }
+        }
     )*};
 }
 
-from_is_bad_input!(
+library_errors!(
     DataError,
     ModelError,
     TrainError,
@@ -95,26 +102,6 @@ impl RunnerError {
         }
     }
 }
-
-/// `?` on a library call inside a step: [`RunnerError::from_library`].
-macro_rules! from_library {
-    ($($t:ty),*) => {$(
-        impl From<$t> for RunnerError {
-            fn from(e: $t) -> Self {
-                RunnerError::from_library(&e)
-            }
-        }
-    )*};
-}
-
-from_library!(
-    DataError,
-    ModelError,
-    TrainError,
-    RagError,
-    ScoreError,
-    ReportError
-);
 
 #[cfg(test)]
 mod tests {
