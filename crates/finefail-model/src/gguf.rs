@@ -5,8 +5,11 @@
 //! u64, the metadata key/value pairs, the tensor infos (name, dims, ggml type, offset), then the
 //! tensor data aligned to `general.alignment` (default 32). ggml lists dims innermost-first, so a
 //! weight Hugging Face calls `[out, in]` is stored as `[in, out]`; [`GgufFile::tensor_f32`] returns
-//! the Hugging Face (outermost-first) shape. Supported types: F32, F16, BF16, Q8_0, Q4_0, Q4_1
-//! (block layouts from ggml's `ggml-common.h`); anything else is a bad-input error naming the type.
+//! the Hugging Face (outermost-first) shape. Supported types: F32, F16, BF16, Q8_0, Q4_0, Q4_1 and
+//! the k-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K ([`kquants`]; block layouts from ggml's
+//! `ggml-common.h`); anything else is a bad-input error naming the type and the supported ones.
+
+pub mod kquants;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,6 +20,7 @@ use memmap2::Mmap;
 
 use crate::error::{ModelError, Result};
 use crate::floats::{bf16_to_f32, f16_to_f32};
+use kquants::{KQuant, QK_K};
 
 /// The magic bytes every GGUF file starts with.
 const MAGIC: &[u8; 4] = b"GGUF";
@@ -105,7 +109,9 @@ impl GgufValue {
 }
 
 /// A ggml tensor type; the ones we cannot dequantize are kept by name for the error message.
+/// Variant names are ggml's own (`Q4_K`), so messages and code read like llama.cpp's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
 pub enum GgmlType {
     F32,
     F16,
@@ -113,9 +119,29 @@ pub enum GgmlType {
     Q4_0,
     Q4_1,
     Q8_0,
-    /// Any other ggml type id (k-quants, i-quants, integers …): listed, never dequantized.
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    /// Any other ggml type id (i-quants, Q5_0, Q8_K, integers …): listed, never dequantized.
     Other(u32),
 }
+
+/// The types [`GgufFile::tensor_f32`] dequantizes, in the order error messages list them.
+pub const SUPPORTED_TYPES: [GgmlType; 11] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
 
 impl GgmlType {
     /// Maps ggml's numeric type id (`enum ggml_type`).
@@ -126,6 +152,11 @@ impl GgmlType {
             2 => Self::Q4_0,
             3 => Self::Q4_1,
             8 => Self::Q8_0,
+            10 => Self::Q2_K,
+            11 => Self::Q3_K,
+            12 => Self::Q4_K,
+            13 => Self::Q5_K,
+            14 => Self::Q6_K,
             30 => Self::BF16,
             other => Self::Other(other),
         }
@@ -140,16 +171,16 @@ impl GgmlType {
             Self::Q4_0 => "Q4_0",
             Self::Q4_1 => "Q4_1",
             Self::Q8_0 => "Q8_0",
+            Self::Q2_K => "Q2_K",
+            Self::Q3_K => "Q3_K",
+            Self::Q4_K => "Q4_K",
+            Self::Q5_K => "Q5_K",
+            Self::Q6_K => "Q6_K",
             Self::Other(id) => {
                 return match id {
                     6 => "Q5_0",
                     7 => "Q5_1",
                     9 => "Q8_1",
-                    10 => "Q2_K",
-                    11 => "Q3_K",
-                    12 => "Q4_K",
-                    13 => "Q5_K",
-                    14 => "Q6_K",
                     15 => "Q8_K",
                     16 => "IQ2_XXS",
                     17 => "IQ2_XS",
@@ -176,17 +207,41 @@ impl GgmlType {
         known.to_string()
     }
 
+    /// The k-quant format of a k-quant type, `None` for the others.
+    fn kquant(&self) -> Option<KQuant> {
+        match self {
+            Self::Q2_K => Some(KQuant::Q2K),
+            Self::Q3_K => Some(KQuant::Q3K),
+            Self::Q4_K => Some(KQuant::Q4K),
+            Self::Q5_K => Some(KQuant::Q5K),
+            Self::Q6_K => Some(KQuant::Q6K),
+            _ => None,
+        }
+    }
+
     /// (elements per block, bytes per block) of the supported types; `None` for the others.
     fn block(&self) -> Option<(usize, usize)> {
+        if let Some(k) = self.kquant() {
+            return Some((QK_K, k.block_bytes()));
+        }
         match self {
             Self::F32 => Some((1, 4)),
             Self::F16 | Self::BF16 => Some((1, 2)),
             Self::Q4_0 => Some((QK, 2 + QK / 2)),
             Self::Q4_1 => Some((QK, 4 + QK / 2)),
             Self::Q8_0 => Some((QK, 2 + QK)),
-            Self::Other(_) => None,
+            _ => None,
         }
     }
+}
+
+/// "F32, F16, …, Q6_K": the supported types for error messages.
+fn supported_list() -> String {
+    SUPPORTED_TYPES
+        .iter()
+        .map(GgmlType::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One entry of the tensor directory.
@@ -395,6 +450,11 @@ impl GgufFile {
             GgmlType::Q8_0 => dequantize_q8_0(bytes),
             GgmlType::Q4_0 => dequantize_q4(bytes, false),
             GgmlType::Q4_1 => dequantize_q4(bytes, true),
+            GgmlType::Q2_K => KQuant::Q2K.dequantize(bytes),
+            GgmlType::Q3_K => KQuant::Q3K.dequantize(bytes),
+            GgmlType::Q4_K => KQuant::Q4K.dequantize(bytes),
+            GgmlType::Q5_K => KQuant::Q5K.dequantize(bytes),
+            GgmlType::Q6_K => KQuant::Q6K.dequantize(bytes),
             GgmlType::Other(_) => unreachable!("tensor_bytes rejects unsupported types"),
         };
         debug_assert_eq!(values.len(), n);
@@ -407,9 +467,10 @@ impl GgufFile {
             ModelError::bad_input(
                 &self.path,
                 format!(
-                    "tensor `{}` has unsupported quantization {} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)",
+                    "tensor `{}` has unsupported quantization {} (supported: {})",
                     info.name,
-                    info.dtype.name()
+                    info.dtype.name(),
+                    supported_list()
                 ),
             )
         })?;

@@ -94,9 +94,11 @@ fn metadata_of_every_type() {
 fn unsupported_quantization_is_bad_input_naming_the_type() {
     let f = GgufFile::open(&fixture("gguf_unsupported.gguf")).unwrap();
     assert_eq!(f.tensor_f32("t_f32").unwrap().1, vec![1.0; 64]);
-    let err = f.tensor_f32("t_q4_k").unwrap_err();
+    let err = f.tensor_f32("t_iq4_xs").unwrap_err();
     assert!(err.is_bad_input(), "{err}");
-    assert!(err.to_string().contains("Q4_K"), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("IQ4_XS") && msg.contains("gguf_unsupported.gguf"), "{msg}");
+    assert!(msg.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"), "{msg}");
     let missing = f.tensor_f32("nope").unwrap_err();
     assert!(
         missing.is_bad_input() && missing.to_string().contains("nope"),
