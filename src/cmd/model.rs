@@ -5,7 +5,7 @@ use clap::Subcommand;
 use finefail_model::chat::ChatTemplate;
 use finefail_model::chat_model::check_vocab;
 use finefail_model::config::ModelConfig;
-use finefail_model::convert::convert_gguf;
+use finefail_model::convert::{convert_gguf, OutDtype};
 use finefail_model::device::parse_device;
 use finefail_model::llama::Llama;
 use finefail_model::peft::load_adapter;
@@ -24,6 +24,10 @@ pub enum ModelCommand {
         /// The directory to write (config.json, model.safetensors, tokenizer files).
         #[arg(long)]
         out: PathBuf,
+        /// Storage dtype of model.safetensors: bf16 | f16 | f32 (f32 keeps every dequantized value
+        /// exactly; the default model is converted in f32).
+        #[arg(long, default_value = "bf16")]
+        dtype: String,
     },
     /// Print architecture, parameter count, dtype, tokenizer and chat template of a checkpoint.
     Info {
@@ -49,7 +53,7 @@ pub enum ModelCommand {
 /// Runs a `finefail model` subcommand.
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     match command {
-        ModelCommand::Convert { gguf, out } => convert(&gguf, &out),
+        ModelCommand::Convert { gguf, out, dtype } => convert(&gguf, &out, &dtype),
         ModelCommand::Info { dir } => info(&dir),
         ModelCommand::Logits {
             model,
@@ -61,14 +65,18 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     }
 }
 
-fn convert(gguf: &Path, out: &Path) -> anyhow::Result<()> {
-    let s = convert_gguf(gguf, out)?;
+fn convert(gguf: &Path, out: &Path, dtype: &str) -> anyhow::Result<()> {
+    let dtype: OutDtype = dtype
+        .parse()
+        .map_err(|e: String| BadInput(format!("--dtype: {e}")))?;
+    let s = convert_gguf(gguf, out, dtype)?;
     println!(
-        "wrote {}: {} ({} tensors, {} parameters, vocab {}, {} embeddings, {:.1} MB)",
+        "wrote {}: {} ({} tensors, {} parameters in {}, vocab {}, {} embeddings, {:.1} MB)",
         s.out.display(),
         s.architecture,
         s.n_tensors,
         s.n_params,
+        s.dtype.name(),
         s.vocab_size,
         if s.tied_embeddings { "tied" } else { "untied" },
         s.safetensors_bytes as f64 / 1e6

@@ -2,11 +2,13 @@
 //!
 //! Reads a llama-architecture GGUF file and writes, atomically (temp dir + rename), a directory the
 //! rest of finefail loads like any Hugging Face checkpoint: `config.json` (LlamaForCausalLM, from the
-//! `llama.*` metadata), `model.safetensors` (f32, Hugging Face tensor names, q/k rows un-permuted),
+//! `llama.*` metadata), `model.safetensors` (bf16, f16 or f32 — [`OutDtype`]; Hugging Face tensor
+//! names, q/k rows un-permuted),
 //! `tokenizer.json` rebuilt from the `tokenizer.ggml.*` metadata, `tokenizer_config.json` (chat
 //! template, bos/eos/pad/unk) and `generation_config.json`.
 
 mod hf_files;
+mod out_dtype;
 mod safetensors_writer;
 mod tensor_names;
 mod tokenizer_json;
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
 
+pub use out_dtype::OutDtype;
 pub use tensor_names::unpermute_rows;
 
 /// What a conversion produced, for the CLI to report.
@@ -35,11 +38,13 @@ pub struct ConvertSummary {
     pub tied_embeddings: bool,
     /// Size of `model.safetensors` in bytes.
     pub safetensors_bytes: u64,
+    /// The dtype `model.safetensors` holds.
+    pub dtype: OutDtype,
 }
 
-/// Converts `gguf` into a Hugging Face directory at `out`, which must not exist yet.
-/// Nothing appears at `out` unless the whole conversion succeeded.
-pub fn convert_gguf(gguf: &Path, out: &Path) -> Result<ConvertSummary> {
+/// Converts `gguf` into a Hugging Face directory at `out`, which must not exist yet, storing the
+/// weights as `dtype`. Nothing appears at `out` unless the whole conversion succeeded.
+pub fn convert_gguf(gguf: &Path, out: &Path, dtype: OutDtype) -> Result<ConvertSummary> {
     if out.exists() {
         return Err(ModelError::bad_input(
             out,
@@ -68,7 +73,7 @@ pub fn convert_gguf(gguf: &Path, out: &Path) -> Result<ConvertSummary> {
         std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     }
     std::fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    let result = write_all(&file, &tmp, out);
+    let result = write_all(&file, &tmp, out, dtype);
     match result {
         Ok(mut summary) => {
             std::fs::rename(&tmp, out).map_err(|e| {
@@ -86,7 +91,7 @@ pub fn convert_gguf(gguf: &Path, out: &Path) -> Result<ConvertSummary> {
 }
 
 /// Writes every file of the converted directory into `dir` (the temp dir).
-fn write_all(file: &GgufFile, dir: &Path, out: &Path) -> Result<ConvertSummary> {
+fn write_all(file: &GgufFile, dir: &Path, out: &Path, dtype: OutDtype) -> Result<ConvertSummary> {
     let params = hf_files::LlamaParams::from_gguf(file)?;
     let vocab = tokenizer_json::GgufVocab::from_gguf(file)?;
     let plan = tensor_names::plan(file, &params)?;
@@ -107,10 +112,10 @@ fn write_all(file: &GgufFile, dir: &Path, out: &Path) -> Result<ConvertSummary> 
     }
     let tied = !plan.iter().any(|t| t.hf_name == "lm_head.weight");
     let st_path = dir.join("model.safetensors");
-    let (n_params, st_bytes) = safetensors_writer::write(file, &plan, &params, &st_path)?;
+    let (n_params, st_bytes) = safetensors_writer::write(file, &plan, &params, dtype, &st_path)?;
     hf_files::write_json(
         &dir.join("config.json"),
-        &hf_files::config_json(&params, &vocab, tied),
+        &hf_files::config_json(&params, &vocab, tied, dtype),
     )?;
     let tok = tokenizer_json::build(&vocab, file.path())?;
     hf_files::write_json(&dir.join("tokenizer.json"), &tok)?;
@@ -130,5 +135,6 @@ fn write_all(file: &GgufFile, dir: &Path, out: &Path) -> Result<ConvertSummary> 
         vocab_size: vocab.tokens.len(),
         tied_embeddings: tied,
         safetensors_bytes: st_bytes,
+        dtype,
     })
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use finefail_model::chat::{ChatMessage, ChatTemplate};
-use finefail_model::convert::convert_gguf;
+use finefail_model::convert::{convert_gguf, OutDtype};
 use finefail_model::tokenizer::Tokenizer;
 use safetensors::SafeTensors;
 
@@ -29,7 +29,7 @@ fn read_json(p: &Path) -> serde_json::Value {
 fn converted() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    let summary = convert_gguf(&fixture("gguf_tiny_llama.gguf"), &out).unwrap();
+    let summary = convert_gguf(&fixture("gguf_tiny_llama.gguf"), &out, OutDtype::F32).unwrap();
     assert_eq!(summary.architecture, "llama");
     assert_eq!(summary.n_tensors, 21);
     assert!(!summary.tied_embeddings);
@@ -101,7 +101,7 @@ fn rebuilt_tokenizers_match_llama_cpp() {
     let dir = tempfile::tempdir().unwrap();
     for (model, cases) in cases["models"].as_object().unwrap() {
         let out = dir.path().join(model);
-        convert_gguf(&fixture(model), &out).unwrap();
+        convert_gguf(&fixture(model), &out, OutDtype::default()).unwrap();
         let tok = Tokenizer::from_dir(&out).unwrap();
         assert_eq!(tok.vocab_size(), 273);
         assert_eq!(tok.eos_token_ids(), vec![2]);
@@ -146,13 +146,13 @@ fn chat_template_comes_from_gguf_metadata() {
 #[test]
 fn refuses_existing_output_and_other_architectures_leaving_nothing_behind() {
     let (dir, out) = converted();
-    let err = convert_gguf(&fixture("gguf_tiny_llama.gguf"), &out).unwrap_err();
+    let err = convert_gguf(&fixture("gguf_tiny_llama.gguf"), &out, OutDtype::F32).unwrap_err();
     assert!(
         err.is_bad_input() && err.to_string().contains("exists"),
         "{err}"
     );
     let other = dir.path().join("other");
-    let err = convert_gguf(&fixture("gguf_types.gguf"), &other).unwrap_err();
+    let err = convert_gguf(&fixture("gguf_types.gguf"), &other, OutDtype::F32).unwrap_err();
     assert!(
         err.is_bad_input() && err.to_string().contains("`test`"),
         "{err}"

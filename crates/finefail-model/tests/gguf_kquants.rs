@@ -51,6 +51,10 @@ fn every_k_quant_matches_gguf_py_bit_for_bit() {
         }
         // Each type's fixture must exercise its value range, not just zeros.
         let distinct: std::collections::BTreeSet<u32> = want.iter().map(|v| v.to_bits()).collect();
-        assert!(distinct.len() > 300, "{name}: {} distinct values", distinct.len());
+        assert!(
+            distinct.len() > 300,
+            "{name}: {} distinct values",
+            distinct.len()
+        );
     }
 }

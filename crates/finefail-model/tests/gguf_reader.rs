@@ -97,8 +97,14 @@ fn unsupported_quantization_is_bad_input_naming_the_type() {
     let err = f.tensor_f32("t_iq4_xs").unwrap_err();
     assert!(err.is_bad_input(), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("IQ4_XS") && msg.contains("gguf_unsupported.gguf"), "{msg}");
-    assert!(msg.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"), "{msg}");
+    assert!(
+        msg.contains("IQ4_XS") && msg.contains("gguf_unsupported.gguf"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"),
+        "{msg}"
+    );
     let missing = f.tensor_f32("nope").unwrap_err();
     assert!(
         missing.is_bad_input() && missing.to_string().contains("nope"),

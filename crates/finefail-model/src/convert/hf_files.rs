@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::convert::out_dtype::OutDtype;
 use crate::convert::tokenizer_json::GgufVocab;
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
@@ -115,7 +116,12 @@ impl LlamaParams {
 }
 
 /// `config.json` for `LlamaForCausalLM`.
-pub(crate) fn config_json(p: &LlamaParams, vocab: &GgufVocab, tied: bool) -> Value {
+pub(crate) fn config_json(
+    p: &LlamaParams,
+    vocab: &GgufVocab,
+    tied: bool,
+    dtype: OutDtype,
+) -> Value {
     let rope_scaling = match &p.rope_scaling {
         Some((ty, factor)) => json!({"type": ty, "rope_type": ty, "factor": factor}),
         None => Value::Null,
@@ -141,7 +147,7 @@ pub(crate) fn config_json(p: &LlamaParams, vocab: &GgufVocab, tied: bool) -> Val
         "bos_token_id": vocab.bos_id,
         "eos_token_id": vocab.eos_id,
         "pad_token_id": vocab.pad_id,
-        "torch_dtype": "float32",
+        "torch_dtype": dtype.torch_dtype(),
     })
 }
 

@@ -1,4 +1,5 @@
-//! Streams dequantized GGUF tensors into one f32 `model.safetensors`, one tensor in memory at a time.
+//! Streams dequantized GGUF tensors into one `model.safetensors` of the chosen dtype (bf16, f16 or
+//! f32), one tensor in memory at a time.
 //!
 //! Format: u64 little-endian header length, a JSON header `{name: {dtype, shape, data_offsets}}`
 //! padded with spaces to a multiple of 8 (as the `safetensors` crate writes it), then the data.
@@ -9,6 +10,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use crate::convert::hf_files::LlamaParams;
+use crate::convert::out_dtype::OutDtype;
 use crate::convert::tensor_names::{unpermute_rows, TensorPlan};
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
@@ -18,6 +20,7 @@ pub(crate) fn write(
     file: &GgufFile,
     plan: &[TensorPlan],
     p: &LlamaParams,
+    dtype: OutDtype,
     path: &Path,
 ) -> Result<(u64, u64)> {
     let mut header = Map::new();
@@ -29,11 +32,12 @@ pub(crate) fn write(
     let mut n_params = 0u64;
     for t in plan {
         let n: u64 = t.shape.iter().map(|&d| d as u64).product();
+        let bytes = n * dtype.size() as u64;
         header.insert(
             t.hf_name.clone(),
-            json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * n]}),
+            json!({"dtype": dtype.safetensors_name(), "shape": t.shape, "data_offsets": [offset, offset + bytes]}),
         );
-        offset += 4 * n;
+        offset += bytes;
         n_params += n;
     }
     let mut header_bytes =
@@ -67,10 +71,15 @@ pub(crate) fn write(
             }
             data = unpermute_rows(&data, heads, cols);
         }
-        let mut buf = Vec::with_capacity(data.len() * 4);
-        for v in &data {
-            buf.extend_from_slice(&v.to_le_bytes());
-        }
+        let buf = dtype.encode(&data).map_err(|max| {
+            ModelError::bad_input(
+                file.path(),
+                format!(
+                    "tensor `{}` has values up to {max:e}, beyond f16's 65504; convert with --dtype bf16 or f32",
+                    t.gguf_name
+                ),
+            )
+        })?;
         w.write_all(&buf).map_err(io)?;
     }
     let f = w

@@ -1,0 +1,100 @@
+//! `finefail model convert` as a user runs it: the `--dtype` flag (bf16 by default, reported by
+//! `model info`), and bad input — an unknown dtype, a tensor type the reader cannot dequantize —
+//! as one line on stderr and exit code 2.
+
+#[path = "../crates/finefail-model/tests/common/gguf_writer.rs"]
+mod gguf_writer;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/finefail-model/tests/fixtures")
+        .join(name)
+}
+
+fn finefail(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_finefail"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Exit 2 and exactly one stderr line, which is returned.
+fn one_line_exit_2(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn k_quant_gguf_converts_to_bf16_by_default_and_f32_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("kq.gguf");
+    gguf_writer::write_kquant_llama(&gguf, &fixture("gguf_tiny_llama.gguf"), 14, 1.0);
+    for (flag, name) in [(None, "bf16"), (Some("f32"), "f32")] {
+        let out = dir.path().join(name);
+        let mut args = vec!["model", "convert", "--gguf", s(&gguf), "--out", s(&out)];
+        if let Some(f) = flag {
+            args.extend(["--dtype", f]);
+        }
+        let o = finefail(&args);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            stdout.contains(&format!("parameters in {name}")),
+            "{stdout}"
+        );
+        let o = finefail(&["model", "info", s(&out)]);
+        let info = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            info.contains(&format!("dtype: {name} (12 tensors)")),
+            "{info}"
+        );
+    }
+}
+
+#[test]
+fn unknown_dtype_exits_2_naming_what_is_supported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let gguf = fixture("gguf_tiny_llama.gguf");
+    let o = finefail(&[
+        "model",
+        "convert",
+        "--gguf",
+        s(&gguf),
+        "--out",
+        s(&out),
+        "--dtype",
+        "fp8",
+    ]);
+    let err = one_line_exit_2(&o);
+    assert!(err.contains("--dtype") && err.contains("`fp8`"), "{err}");
+    assert!(err.contains("bf16, f16, f32"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn unsupported_tensor_type_exits_2_naming_the_file_and_what_is_supported() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("iq4.gguf");
+    let base = fixture("gguf_tiny_llama.gguf");
+    gguf_writer::write_kquant_llama(&gguf, &base, gguf_writer::IQ4_XS, 1.0);
+    let out = dir.path().join("out");
+    let o = finefail(&["model", "convert", "--gguf", s(&gguf), "--out", s(&out)]);
+    let err = one_line_exit_2(&o);
+    assert!(err.contains(s(&gguf)) && err.contains("IQ4_XS"), "{err}");
+    assert!(
+        err.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
