@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod cache_dir;
+pub mod chat_api;
 pub mod chunk;
 pub mod contamination;
 pub mod dataset;

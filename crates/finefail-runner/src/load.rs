@@ -247,6 +247,17 @@ map = "question=q,answer=a"
 name = "m"
 path = "p"
 chat_template = "{{ messages }}"
+[[models]]
+name = "gpt"
+kind = "api"
+url = "http://127.0.0.1:9/v1"
+model = "gpt-4"
+key_env = "KEY"
+concurrency = 2
+timeout_s = 30
+max_retries = 2
+reasoning = true
+reasoning_tokens = 2048
 [sweep]
 sizes = [0, 10]
 seeds = [0]
@@ -298,6 +309,8 @@ repeats = 3
 concurrency = 2
 timeout_s = 10
 max_retries = 1
+reasoning = true
+reasoning_tokens = 1024
 [stats]
 bootstrap = 20000
 alpha = 0.01
@@ -320,7 +333,14 @@ sbatch_args = ["--qos=high"]
             seen += 1;
             match v {
                 Value::Table(t) => seen += t.len(),
-                Value::Array(a) => seen += a[0].as_table().unwrap().len(),
+                Value::Array(a) => {
+                    // The keys used by any entry (a local and an API model use different ones).
+                    let keys: std::collections::BTreeSet<&String> = a
+                        .iter()
+                        .flat_map(|e| e.as_table().unwrap().keys())
+                        .collect();
+                    seen += keys.len();
+                }
                 _ => {}
             }
         }

@@ -3,6 +3,7 @@
 //! `steps/`; here the dispatch and what each kind's input hash covers.
 
 mod answer;
+mod api_answer;
 mod compare;
 mod finetune;
 mod prepare;
