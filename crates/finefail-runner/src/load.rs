@@ -230,7 +230,10 @@ path = "checkpoints/tiny"
         let j = serde_json::to_value(crate::config::Judge::default()).unwrap();
         assert!(j.get("reasoning").is_none() && j.get("reasoning_tokens").is_none());
         let err = |text: String| load(write(&text).path(), &[]).unwrap_err().to_string();
-        let e = err(format!("{MINIMAL}{}", api.replace("url = \"http://h/v1\"\n", "")));
+        let e = err(format!(
+            "{MINIMAL}{}",
+            api.replace("url = \"http://h/v1\"\n", "")
+        ));
         assert!(e.contains("`url` and `model`"), "{e}");
         let e = err(format!("{MINIMAL}{api}path = \"p\"\n"));
         assert!(e.contains("has no `path`"), "{e}");
