@@ -238,7 +238,7 @@ fn unreachable_endpoint_and_missing_key_are_bad_input() -> Result<(), ScoreError
 
     let mut cfg = config(&url);
     cfg.key_env = Some("FINEFAIL_SCORE_TEST_KEY_UNSET_XYZ".into());
-    let err = HttpJudge::new(&cfg).err().expect("missing key");
+    let err = HttpJudge::new(&cfg).expect_err("missing key");
     assert!(
         err.is_bad_input()
             && err
