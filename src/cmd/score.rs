@@ -39,6 +39,9 @@ pub struct ScoreArgs {
     judge_repeats: u32,
     #[arg(long, default_value_t = 4)]
     judge_concurrency: usize,
+    /// The judge is a reasoning-model endpoint: send max_completion_tokens, no temperature.
+    #[arg(long)]
+    judge_reasoning: bool,
     /// Bootstrap resamples.
     #[arg(long, default_value_t = 10_000)]
     bootstrap: usize,
@@ -115,5 +118,6 @@ fn judge_config(a: &ScoreArgs, url: &str) -> anyhow::Result<JudgeConfig> {
     cfg.repeats = a.judge_repeats;
     cfg.concurrency = a.judge_concurrency;
     cfg.timeout = Duration::from_secs(60);
+    cfg.reasoning = a.judge_reasoning;
     Ok(cfg)
 }

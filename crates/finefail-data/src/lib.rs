@@ -4,9 +4,13 @@
 //! Every later step — fine-tuning, retrieval, answering, scoring — reads what this crate writes,
 //! so its contract (DESIGN.md, "Canonical tables") is pinned: same test questions for every arm,
 //! training subsets nested by construction, nothing half-written.
+//!
+//! It also holds [`chat_api`], the OpenAI-compatible chat client that the LLM judge
+//! (`finefail-score`) and the API answering arm (`finefail-rag`) share: the one crate both use.
 
 pub mod atomic;
 pub mod cache_dir;
+pub mod chat_api;
 pub mod chunk;
 pub mod contamination;
 pub mod dataset;

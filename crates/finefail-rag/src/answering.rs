@@ -127,7 +127,14 @@ pub fn answer_test_set(
     let splits = Splits::load(&data_dir.join(files::SPLITS)).map_err(data_err)?;
     let chunks: Vec<Chunk> =
         finefail_data::tables::read_chunks(&data_dir.join(files::CHUNKS)).map_err(data_err)?;
-    let contexts = contexts_for(opts, &splits.test, &questions, &chunks, retrieval_dir)?;
+    let contexts = contexts_for(
+        opts.context,
+        opts.top_k,
+        &splits.test,
+        &questions,
+        &chunks,
+        retrieval_dir,
+    )?;
 
     let parts = out_dir.join("parts");
     std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
@@ -204,13 +211,14 @@ pub fn answer_test_set(
     Ok(all.len())
 }
 
-fn part_path(parts: &Path, batch: usize) -> PathBuf {
+pub(crate) fn part_path(parts: &Path, batch: usize) -> PathBuf {
     parts.join(format!("part-{batch:05}.parquet"))
 }
 
-/// The chunk texts each test question is given.
-fn contexts_for(
-    opts: &AnswerOptions,
+/// The chunk texts each test question is given (shared with the API answering arm).
+pub(crate) fn contexts_for(
+    context: AnswerContext,
+    top_k: usize,
     test: &[String],
     questions: &HashMap<String, QaRecord>,
     chunks: &[Chunk],
@@ -221,14 +229,14 @@ fn contexts_for(
         .map(|c| (c.chunk_id.as_str(), c.text.as_str()))
         .collect();
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    match opts.context {
+    match context {
         AnswerContext::None => {}
         AnswerContext::Retrieved => {
             let dir = retrieval_dir
                 .ok_or_else(|| RagError::bad_input("retrieved context needs --retrieval DIR"))?;
             let mut rows = crate::tables::read_retrieval(&dir.join("retrieval.parquet"))?;
             rows.sort_by(|a, b| a.question_id.cmp(&b.question_id).then(a.rank.cmp(&b.rank)));
-            for r in rows.into_iter().filter(|r| r.rank as usize <= opts.top_k) {
+            for r in rows.into_iter().filter(|r| r.rank as usize <= top_k) {
                 let t = text.get(r.chunk_id.as_str()).ok_or_else(|| {
                     RagError::bad_input(format!(
                         "retrieval names chunk `{}`, which is not in chunks.parquet",
@@ -248,7 +256,7 @@ fn contexts_for(
                 let gold: Vec<String> = chunks
                     .iter()
                     .filter(|c| q.gold_doc_ids.contains(&c.doc_id))
-                    .take(opts.top_k)
+                    .take(top_k)
                     .map(|c| c.text.clone())
                     .collect();
                 out.insert(id.clone(), gold);

@@ -4,6 +4,7 @@
 //! generator. The library never prints: progress goes through callbacks, errors through [`RagError`].
 
 pub mod answering;
+pub mod api_answering;
 pub mod atomic;
 pub mod bert;
 pub mod bm25;

@@ -111,7 +111,12 @@ impl Default for DatasetConfig {
     }
 }
 
-/// One base model (`[[models]]`): a local Hugging Face checkpoint directory.
+/// One base model (`[[models]]`): a local Hugging Face checkpoint directory, or (`kind = "api"`)
+/// an OpenAI-compatible endpoint that answers but is never fine-tuned (the paper's GPT-4
+/// benchmark).
+///
+/// The API keys are `Option`s skipped when absent, so a local model's entry serializes exactly as
+/// before they existed: adding them changed no step's input hash.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelEntry {
@@ -119,6 +124,58 @@ pub struct ModelEntry {
     pub path: PathBuf,
     /// A Jinja chat template overriding the checkpoint's own.
     pub chat_template: Option<String>,
+    /// `local` (default) or `api`.
+    #[serde(skip_serializing_if = "ModelKind::is_local")]
+    pub kind: ModelKind,
+    /// API models: the endpoint's base URL (with or without `/v1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// API models: the model name the endpoint knows (`gpt-4`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// API models: the environment variable holding the key; absent = no key sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_env: Option<String>,
+    /// API models: requests in flight (default 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// API models: whole-request timeout in seconds (default 60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// API models: retries after the first attempt (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// API models: a reasoning-model endpoint (`max_completion_tokens`, no sampling parameters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<bool>,
+    /// API models with `reasoning`: extra completion tokens for hidden reasoning (default 4096).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
+}
+
+impl ModelEntry {
+    /// True for an API answering model: never fine-tuned, answered through its endpoint.
+    pub fn is_api(&self) -> bool {
+        self.kind == ModelKind::Api
+    }
+}
+
+/// What a `[[models]]` entry is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// A local checkpoint directory: fine-tuned and answered in process.
+    #[default]
+    Local,
+    /// An OpenAI-compatible endpoint: answers only (N = 0 arms).
+    Api,
+}
+
+impl ModelKind {
+    /// For `skip_serializing_if`: the default kind is not written.
+    pub fn is_local(&self) -> bool {
+        *self == ModelKind::Local
+    }
 }
 
 /// Training sizes (0 = the base model) and seeds.
@@ -241,6 +298,17 @@ pub struct Judge {
     pub concurrency: usize,
     pub timeout_s: u64,
     pub max_retries: usize,
+    /// A reasoning-model endpoint: `max_completion_tokens` instead of `max_tokens`, no
+    /// `temperature` (skipped when false, so older configs keep their input hashes).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reasoning: bool,
+    /// With `reasoning`: extra completion tokens for hidden reasoning.
+    #[serde(skip_serializing_if = "is_default_reasoning_tokens")]
+    pub reasoning_tokens: u32,
+}
+
+fn is_default_reasoning_tokens(n: &u32) -> bool {
+    *n == finefail_data::chat_api::DEFAULT_REASONING_TOKENS
 }
 
 impl Default for Judge {
@@ -253,6 +321,8 @@ impl Default for Judge {
             concurrency: 4,
             timeout_s: 60,
             max_retries: 3,
+            reasoning: false,
+            reasoning_tokens: finefail_data::chat_api::DEFAULT_REASONING_TOKENS,
         }
     }
 }
@@ -342,7 +412,23 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
             "map",
         ],
     ),
-    ("models", &["name", "path", "chat_template"]),
+    (
+        "models",
+        &[
+            "name",
+            "path",
+            "chat_template",
+            "kind",
+            "url",
+            "model",
+            "key_env",
+            "concurrency",
+            "timeout_s",
+            "max_retries",
+            "reasoning",
+            "reasoning_tokens",
+        ],
+    ),
     ("sweep", &["sizes", "seeds"]),
     ("chunking", &["unit", "size", "overlap"]),
     ("retrieval", &["retriever", "top_k", "embedder"]),
@@ -390,6 +476,8 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
             "concurrency",
             "timeout_s",
             "max_retries",
+            "reasoning",
+            "reasoning_tokens",
         ],
     ),
     ("stats", &["bootstrap", "alpha", "seed", "primary"]),

@@ -218,6 +218,40 @@ path = "checkpoints/tiny"
     }
 
     #[test]
+    fn api_models_are_checked_and_keep_local_hashes() {
+        let api = "\n[[models]]\nname = \"gpt\"\nkind = \"api\"\nurl = \"http://h/v1\"\nmodel = \"gpt-4\"\n";
+        let c = load(write(&format!("{MINIMAL}{api}")).path(), &[]).unwrap();
+        assert!(c.models[1].is_api() && !c.models[0].is_api());
+        // A local entry serializes as it did before the API keys existed (same input hashes).
+        assert_eq!(
+            serde_json::to_value(&c.models[0]).unwrap(),
+            serde_json::json!({"name": "tiny", "path": "checkpoints/tiny", "chat_template": null})
+        );
+        let j = serde_json::to_value(crate::config::Judge::default()).unwrap();
+        assert!(j.get("reasoning").is_none() && j.get("reasoning_tokens").is_none());
+        let err = |text: String| load(write(&text).path(), &[]).unwrap_err().to_string();
+        let e = err(format!(
+            "{MINIMAL}{}",
+            api.replace("url = \"http://h/v1\"\n", "")
+        ));
+        assert!(e.contains("`url` and `model`"), "{e}");
+        let e = err(format!("{MINIMAL}{api}path = \"p\"\n"));
+        assert!(e.contains("has no `path`"), "{e}");
+        let e = err(MINIMAL.replace("path = ", "url = \"http://h\"\npath = "));
+        assert!(e.contains("`url` is a key of API models"), "{e}");
+        let e = err(format!("{MINIMAL}{}", api.replace("\"api\"", "\"remote\"")));
+        assert!(e.contains("unknown variant `remote`"), "{e}");
+        let e = err(format!("{MINIMAL}{api}concurrency = 0\n"));
+        assert!(e.contains("concurrency"), "{e}");
+        let c = load(
+            write(&format!("{MINIMAL}{api}")).path(),
+            &["models.gpt.max_retries=7".into()],
+        )
+        .unwrap();
+        assert_eq!(c.models[1].max_retries, Some(7));
+    }
+
+    #[test]
     fn wrong_types_are_named() {
         let f = write(&format!("{MINIMAL}\n[lora]\nr = \"sixteen\"\n"));
         let err = load(f.path(), &[]).unwrap_err().to_string();
@@ -247,6 +281,17 @@ map = "question=q,answer=a"
 name = "m"
 path = "p"
 chat_template = "{{ messages }}"
+[[models]]
+name = "gpt"
+kind = "api"
+url = "http://127.0.0.1:9/v1"
+model = "gpt-4"
+key_env = "KEY"
+concurrency = 2
+timeout_s = 30
+max_retries = 2
+reasoning = true
+reasoning_tokens = 2048
 [sweep]
 sizes = [0, 10]
 seeds = [0]
@@ -298,6 +343,8 @@ repeats = 3
 concurrency = 2
 timeout_s = 10
 max_retries = 1
+reasoning = true
+reasoning_tokens = 1024
 [stats]
 bootstrap = 20000
 alpha = 0.01
@@ -320,7 +367,14 @@ sbatch_args = ["--qos=high"]
             seen += 1;
             match v {
                 Value::Table(t) => seen += t.len(),
-                Value::Array(a) => seen += a[0].as_table().unwrap().len(),
+                Value::Array(a) => {
+                    // The keys used by any entry (a local and an API model use different ones).
+                    let keys: std::collections::BTreeSet<&String> = a
+                        .iter()
+                        .flat_map(|e| e.as_table().unwrap().keys())
+                        .collect();
+                    seen += keys.len();
+                }
                 _ => {}
             }
         }

@@ -79,6 +79,8 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
             }
         }
         for m in &config.models {
+            // An API model is never fine-tuned: only its N = 0 arms are planned.
+            let sizes: &[usize] = if m.is_api() { &[0] } else { sizes };
             for &n in sizes {
                 let seeds: Vec<Option<u64>> = if n == 0 {
                     vec![None]
@@ -125,6 +127,15 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
         }
     }
     for m in &config.models {
+        if m.is_api() {
+            if let Some(var) = m.key_env.as_deref().filter(|v| !key_is_set(v)) {
+                warnings.push(format!(
+                    "model `{}`: environment variable {var} (its API key) is not set",
+                    m.name
+                ));
+            }
+            continue;
+        }
         if !m.path.join("config.json").is_file() {
             warnings.push(format!(
                 "model `{}`: {} has no config.json (yet)",
@@ -164,6 +175,12 @@ fn contexts(config: &Config) -> Vec<&str> {
     out
 }
 
+/// Whether the environment variable `var` holds a (non-blank) key; its value is never read
+/// further.
+fn key_is_set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|k| !k.trim().is_empty())
+}
+
 fn prepared_pool(dir: &Path) -> Option<usize> {
     finefail_data::load_stats(dir)
         .ok()
@@ -187,7 +204,7 @@ mod tests {
             models: vec![ModelEntry {
                 name: "m".into(),
                 path: "p".into(),
-                chat_template: None,
+                ..Default::default()
             }],
             ..Default::default()
         }
@@ -223,5 +240,44 @@ mod tests {
             }
         }
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn api_models_get_only_base_arms_and_a_key_warning() {
+        let mut c = config();
+        c.sweep.sizes = vec![0, 50];
+        c.sweep.seeds = vec![0, 1];
+        c.eval.contexts = vec!["retrieved".into(), "gold".into()];
+        c.models.push(ModelEntry {
+            name: "gpt".into(),
+            kind: crate::config::ModelKind::Api,
+            url: Some("http://127.0.0.1:9".into()),
+            model: Some("gpt-4".into()),
+            key_env: Some("FINEFAIL_PLAN_TEST_KEY_NEVER_SET".into()),
+            ..Default::default()
+        });
+        let p = plan(&c, Path::new("runs"));
+        let ids: Vec<&str> = p
+            .steps
+            .iter()
+            .map(|s| s.id.as_str())
+            .filter(|id| id.contains("/gpt/"))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "answer/d/gpt/n0",
+                "score/d/gpt/n0",
+                "answer/d/gpt/n0@gold",
+                "score/d/gpt/n0@gold"
+            ]
+        );
+        let w: Vec<&String> = p.warnings.iter().filter(|w| w.contains("gpt")).collect();
+        assert_eq!(w.len(), 1, "{:?}", p.warnings);
+        assert!(
+            w[0].starts_with("model `gpt`") && w[0].contains("FINEFAIL_PLAN_TEST_KEY_NEVER_SET")
+        );
+        let compare = p.steps.iter().find(|s| s.id == "compare").unwrap();
+        assert!(compare.deps.contains(&"score/d/gpt/n0".to_string()));
     }
 }

@@ -3,6 +3,7 @@
 //! `steps/`; here the dispatch and what each kind's input hash covers.
 
 mod answer;
+mod api_answer;
 mod compare;
 mod finetune;
 mod prepare;
@@ -42,6 +43,17 @@ fn subject(step: &Step) -> &str {
     step.id.split_once('/').map(|(_, r)| r).unwrap_or("")
 }
 
+/// The `[[models]]` entry a finetune or answer step uses, as a one-element list: what its input
+/// hash covers. Only its own model, so adding a model (an API answerer to a finished study) reruns
+/// nothing; the list form keeps the hash of a one-model config what it was when the slice held
+/// every model.
+fn own_model<'c>(c: &'c Config, step: &Step) -> Result<[&'c crate::config::ModelEntry; 1]> {
+    let arm = crate::arm::parse_arm(subject(step)).ok_or_else(|| {
+        crate::error::RunnerError::config("config", format!("bad step id `{}`", step.id))
+    })?;
+    Ok([c.model(&arm.model)?])
+}
+
 impl StepWork for LocalSteps<'_> {
     fn config_slice(&self, step: &Step) -> Result<Value> {
         let c = self.config;
@@ -50,9 +62,11 @@ impl StepWork for LocalSteps<'_> {
                 json!({ "dataset": c.dataset(subject(step))?, "chunking": c.chunking, "seeds": c.sweep.seeds })
             }
             StepKind::Retrieve => json!({ "retrieval": c.retrieval }),
-            StepKind::Finetune => json!({ "lora": c.lora, "train": c.train, "models": c.models }),
+            StepKind::Finetune => {
+                json!({ "lora": c.lora, "train": c.train, "models": own_model(c, step)? })
+            }
             StepKind::Answer => {
-                json!({ "generation": c.generation, "models": c.models, "device": c.device })
+                json!({ "generation": c.generation, "models": own_model(c, step)?, "device": c.device })
             }
             StepKind::Score => {
                 json!({ "judge": c.judge, "metrics": c.eval.metrics, "judge_prompt": finefail_score::JUDGE_PROMPT_VERSION })
@@ -73,5 +87,57 @@ impl StepWork for LocalSteps<'_> {
             StepKind::Compare => compare::run(c, &self.config_hash, step, run_dir, scratch),
             StepKind::Report => report::run(c, run_dir, scratch),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DatasetConfig, ModelEntry, ModelKind};
+
+    #[test]
+    fn adding_a_model_changes_no_other_models_step_hash() {
+        let mut c = Config {
+            datasets: vec![DatasetConfig {
+                name: "d".into(),
+                ..Default::default()
+            }],
+            models: vec![ModelEntry {
+                name: "m".into(),
+                path: "p".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let step = |id: &str, kind| Step {
+            id: id.into(),
+            kind,
+            deps: vec![],
+            output: "x".into(),
+        };
+        let answer = step("answer/d/m/n0", StepKind::Answer);
+        let finetune = step("finetune/d/m/n50/s0", StepKind::Finetune);
+        let before = |c: &Config| {
+            let s = LocalSteps::new(c);
+            (
+                s.config_slice(&answer).unwrap(),
+                s.config_slice(&finetune).unwrap(),
+            )
+        };
+        let one = before(&c);
+        // The slice of a one-model config is what it was when it listed every model.
+        assert_eq!(one.0["models"], serde_json::to_value(&c.models).unwrap());
+        c.models.push(ModelEntry {
+            name: "gpt".into(),
+            kind: ModelKind::Api,
+            url: Some("http://h".into()),
+            model: Some("gpt-4".into()),
+            ..Default::default()
+        });
+        assert_eq!(before(&c), one);
+        let api = LocalSteps::new(&c)
+            .config_slice(&step("answer/d/gpt/n0@none", StepKind::Answer))
+            .unwrap();
+        assert_eq!(api["models"][0]["kind"], "api");
     }
 }

@@ -1,7 +1,7 @@
 //! Static validation of a config: everything that can be checked without touching the disk.
 //! What only a run can check (paths, pool sizes, compiled devices) is a plan warning instead.
 
-use crate::config::Config;
+use crate::config::{Config, ModelEntry};
 use finefail_data::{ChunkConfig, ChunkUnit, Format, SplitUnit};
 use std::collections::HashSet;
 
@@ -64,9 +64,7 @@ pub fn validate(c: &Config) -> Result<(), String> {
                 m.name
             ));
         }
-        if m.path.as_os_str().is_empty() {
-            return Err(format!("model `{}` has no `path`", m.name));
-        }
+        check_model(m)?;
     }
     check_sizes("sweep.sizes", &c.sweep.sizes)?;
     if c.sweep.seeds.is_empty() {
@@ -114,6 +112,57 @@ pub fn validate(c: &Config) -> Result<(), String> {
     }
     if c.stats.bootstrap < 10_000 || !(0.0..1.0).contains(&c.stats.alpha) {
         return Err("stats: bootstrap ≥ 10000 and 0 < alpha < 1 are required".into());
+    }
+    Ok(())
+}
+
+/// A local model needs a `path` and no API keys; an API model needs `url` and `model` and no
+/// checkpoint keys.
+fn check_model(m: &ModelEntry) -> Result<(), String> {
+    let name = &m.name;
+    let api_keys = [
+        ("url", m.url.is_some()),
+        ("model", m.model.is_some()),
+        ("key_env", m.key_env.is_some()),
+        ("concurrency", m.concurrency.is_some()),
+        ("timeout_s", m.timeout_s.is_some()),
+        ("max_retries", m.max_retries.is_some()),
+        ("reasoning", m.reasoning.is_some()),
+        ("reasoning_tokens", m.reasoning_tokens.is_some()),
+    ];
+    if !m.is_api() {
+        if let Some((key, _)) = api_keys.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "model `{name}`: `{key}` is a key of API models; add kind = \"api\" or remove it"
+            ));
+        }
+        if m.path.as_os_str().is_empty() {
+            return Err(format!("model `{name}` has no `path`"));
+        }
+        return Ok(());
+    }
+    if !m.path.as_os_str().is_empty() || m.chat_template.is_some() {
+        return Err(format!(
+            "model `{name}` is kind = \"api\": it has no `path` or `chat_template` (the endpoint \
+             applies its own template)"
+        ));
+    }
+    let nonempty = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    if !nonempty(&m.url) || !nonempty(&m.model) {
+        return Err(format!(
+            "model `{name}` is kind = \"api\": `url` and `model` (the endpoint's model name) are required"
+        ));
+    }
+    if m.key_env.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(format!(
+            "model `{name}`: key_env is empty; name the environment variable holding the key, or \
+             leave key_env out for an endpoint without a key"
+        ));
+    }
+    if m.concurrency == Some(0) || m.timeout_s == Some(0) {
+        return Err(format!(
+            "model `{name}`: concurrency and timeout_s must be at least 1"
+        ));
     }
     Ok(())
 }

@@ -1,84 +1,17 @@
 //! The judge client against a scripted OpenAI-compatible server on 127.0.0.1 started by the test.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use finefail_score::{
     judge_answers, HttpJudge, JudgeCache, JudgeConfig, JudgeRequest, Metric, ScoreError,
 };
 
-type Handler = dyn Fn(usize, &str) -> (u16, String, u64) + Send + Sync;
+#[path = "../../finefail-data/tests/scripted_server/mod.rs"]
+mod scripted_server;
 
-/// A tiny HTTP/1.1 server: `handler(request_index, raw_request)` gives (status, body, delay ms).
-struct Server {
-    url: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-fn serve(handler: Box<Handler>) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&requests);
-    let handler: Arc<Handler> = Arc::from(handler);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let seen = Arc::clone(&seen);
-            let handler = Arc::clone(&handler);
-            std::thread::spawn(move || respond(stream, &seen, &*handler));
-        }
-    });
-    Server { url, requests }
-}
-
-fn respond(stream: TcpStream, seen: &Mutex<Vec<String>>, handler: &Handler) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut body = vec![0u8; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let request = format!("{head}{}", String::from_utf8_lossy(&body));
-    let index = {
-        let mut s = seen.lock().expect("lock");
-        s.push(request.clone());
-        s.len() - 1
-    };
-    let (status, reply, delay) = handler(index, &request);
-    std::thread::sleep(Duration::from_millis(delay));
-    let mut stream = reader.into_inner();
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-        reply.len()
-    );
-    let _ = stream.flush();
-}
-
-fn chat(content: &str) -> String {
-    serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).to_string()
-}
-
-fn is_preflight(req: &str) -> bool {
-    req.contains("Reply with the word: ok")
-}
+use scripted_server::{
+    body_of, chat, dead_url, is_preflight, serve, serve_scripted, Scripted, Server,
+};
 
 fn config(url: &str) -> JudgeConfig {
     JudgeConfig {
@@ -90,6 +23,8 @@ fn config(url: &str) -> JudgeConfig {
         timeout: Duration::from_millis(1500),
         max_retries: 2,
         backoff: Duration::from_millis(1),
+        reasoning: false,
+        reasoning_tokens: 4096,
     }
 }
 
@@ -106,14 +41,12 @@ fn requests(n: usize) -> Vec<JudgeRequest> {
 }
 
 fn count(server: &Server) -> usize {
-    server.requests.lock().map(|r| r.len()).unwrap_or(0)
+    server.count()
 }
 
 #[test]
 fn good_replies_become_rows_and_are_cached() -> Result<(), ScoreError> {
-    let server = serve(Box::new(|_, _| {
-        (200, chat(r#"{"accuracy": 4, "completeness": 3}"#), 0)
-    }));
+    let server = serve(|_, _| (200, chat(r#"{"accuracy": 4, "completeness": 3}"#), 0));
     let var = "FINEFAIL_SCORE_TEST_KEY_GOOD";
     std::env::set_var(var, "sekrit-123");
     let mut cfg = config(&server.url);
@@ -139,11 +72,7 @@ fn good_replies_become_rows_and_are_cached() -> Result<(), ScoreError> {
         .all(|r| r.value == Some(3.0)));
     assert_eq!(rows.iter().filter(|r| r.repeat == 1).count(), 6);
     // 1 preflight + 6 judgments, each with the key, temperature 0, and never the arm.
-    let seen = server
-        .requests
-        .lock()
-        .map(|r| r.clone())
-        .unwrap_or_default();
+    let seen = server.requests();
     assert_eq!(seen.len(), 7);
     for r in &seen {
         assert!(r.starts_with("POST /v1/chat/completions "), "{r}");
@@ -162,7 +91,7 @@ fn good_replies_become_rows_and_are_cached() -> Result<(), ScoreError> {
 
 #[test]
 fn malformed_then_good_is_reasked() -> Result<(), ScoreError> {
-    let server = serve(Box::new(|i, req| {
+    let server = serve(|i, req| {
         if is_preflight(req) {
             (200, chat("ok"), 0)
         } else if i == 1 {
@@ -170,18 +99,14 @@ fn malformed_then_good_is_reasked() -> Result<(), ScoreError> {
         } else {
             (200, chat(r#"{"accuracy": 5, "completeness": 2}"#), 0)
         }
-    }));
+    });
     let judge = HttpJudge::new(&config(&server.url))?;
     let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
     assert_eq!(
         rows.iter().map(|r| r.value).collect::<Vec<_>>(),
         vec![Some(5.0), Some(2.0)]
     );
-    let seen = server
-        .requests
-        .lock()
-        .map(|r| r.clone())
-        .unwrap_or_default();
+    let seen = server.requests();
     assert_eq!(seen.len(), 3);
     assert!(
         seen[2].contains("Your reply was not valid"),
@@ -192,13 +117,13 @@ fn malformed_then_good_is_reasked() -> Result<(), ScoreError> {
 
 #[test]
 fn malformed_forever_becomes_error_rows() -> Result<(), ScoreError> {
-    let server = serve(Box::new(|_, req| {
+    let server = serve(|_, req| {
         if is_preflight(req) {
             (200, chat("ok"), 0)
         } else {
             (200, chat("accuracy four, completeness two"), 0)
         }
-    }));
+    });
     let judge = HttpJudge::new(&config(&server.url))?;
     let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
     assert_eq!(rows.len(), 2);
@@ -216,10 +141,10 @@ fn malformed_forever_becomes_error_rows() -> Result<(), ScoreError> {
 
 #[test]
 fn rate_limit_then_good_is_retried() -> Result<(), ScoreError> {
-    let server = serve(Box::new(|i, _| match i {
+    let server = serve(|i, _| match i {
         1 => (429, "{}".into(), 0),
         _ => (200, chat(r#"{"accuracy": 3, "completeness": 3}"#), 0),
-    }));
+    });
     let judge = HttpJudge::new(&config(&server.url))?;
     let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
     assert!(rows.iter().all(|r| r.value == Some(3.0)));
@@ -229,13 +154,13 @@ fn rate_limit_then_good_is_retried() -> Result<(), ScoreError> {
 
 #[test]
 fn server_error_forever_becomes_error_rows() -> Result<(), ScoreError> {
-    let server = serve(Box::new(|_, req| {
+    let server = serve(|_, req| {
         if is_preflight(req) {
             (200, chat("ok"), 0)
         } else {
             (500, "{\"error\": \"boom\"}".into(), 0)
         }
-    }));
+    });
     let dir = tempfile::tempdir().map_err(|e| ScoreError::Internal(e.to_string()))?;
     let cache = JudgeCache::open(dir.path())?;
     let judge = HttpJudge::new(&config(&server.url))?;
@@ -259,13 +184,13 @@ fn server_error_forever_becomes_error_rows() -> Result<(), ScoreError> {
 
 #[test]
 fn timeouts_are_retried_then_recorded() -> Result<(), ScoreError> {
-    let server = serve(Box::new(|_, req| {
+    let server = serve(|_, req| {
         if is_preflight(req) {
             (200, chat("ok"), 0)
         } else {
             (200, chat(r#"{"accuracy": 1, "completeness": 1}"#), 1000)
         }
-    }));
+    });
     let mut cfg = config(&server.url);
     cfg.timeout = Duration::from_millis(200);
     cfg.max_retries = 1;
@@ -282,7 +207,7 @@ fn timeouts_are_retried_then_recorded() -> Result<(), ScoreError> {
 
 #[test]
 fn rejected_key_on_preflight_is_bad_input() -> Result<(), ScoreError> {
-    let server = serve(Box::new(|_, _| (401, "{\"error\": \"bad key\"}".into(), 0)));
+    let server = serve(|_, _| (401, "{\"error\": \"bad key\"}".into(), 0));
     let var = "FINEFAIL_SCORE_TEST_KEY_401";
     std::env::set_var(var, "hunter2-secret");
     let mut cfg = config(&server.url);
@@ -303,11 +228,7 @@ fn rejected_key_on_preflight_is_bad_input() -> Result<(), ScoreError> {
 
 #[test]
 fn unreachable_endpoint_and_missing_key_are_bad_input() -> Result<(), ScoreError> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| ScoreError::Internal(e.to_string()))?;
-    let url = format!("http://127.0.0.1:{port}");
+    let url = dead_url();
     let judge = HttpJudge::new(&config(&url))?;
     let err = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {}).expect_err("unreachable");
     assert!(
@@ -317,12 +238,97 @@ fn unreachable_endpoint_and_missing_key_are_bad_input() -> Result<(), ScoreError
 
     let mut cfg = config(&url);
     cfg.key_env = Some("FINEFAIL_SCORE_TEST_KEY_UNSET_XYZ".into());
-    let err = HttpJudge::new(&cfg).err().expect("missing key");
+    let err = HttpJudge::new(&cfg).expect_err("missing key");
     assert!(
         err.is_bad_input()
             && err
                 .to_string()
                 .contains("FINEFAIL_SCORE_TEST_KEY_UNSET_XYZ")
+    );
+    Ok(())
+}
+
+#[test]
+fn reasoning_endpoints_get_max_completion_tokens_and_no_temperature() -> Result<(), ScoreError> {
+    let server = serve(|_, _| (200, chat(r#"{"accuracy": 5, "completeness": 5}"#), 0));
+    let mut cfg = config(&server.url);
+    cfg.reasoning = true;
+    cfg.reasoning_tokens = 1000;
+    let judge = HttpJudge::new(&cfg)?;
+    let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
+    assert!(rows.iter().all(|r| r.value == Some(5.0)));
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2, "preflight + 1 judgment");
+    for r in &seen {
+        let body = body_of(r);
+        let fields = body.as_object().cloned().unwrap_or_default();
+        assert!(fields.contains_key("max_completion_tokens"), "{body}");
+        assert!(!fields.contains_key("max_tokens"), "{body}");
+        assert!(!fields.contains_key("temperature"), "{body}");
+    }
+    // The judgment's 32 visible tokens plus the reasoning budget.
+    assert_eq!(body_of(&seen[1])["max_completion_tokens"], 1032);
+    // Without the option: max_tokens and temperature 0, as before.
+    let plain = serve(|_, _| (200, chat(r#"{"accuracy": 5, "completeness": 5}"#), 0));
+    let judge = HttpJudge::new(&config(&plain.url))?;
+    judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
+    let body = body_of(&plain.requests()[1]);
+    assert_eq!(
+        (body["max_tokens"].clone(), body["temperature"].clone()),
+        (32.into(), 0.0.into())
+    );
+    assert!(body.get("max_completion_tokens").is_none());
+    Ok(())
+}
+
+#[test]
+fn retry_after_is_honoured_by_the_judge() -> Result<(), ScoreError> {
+    let server = serve_scripted(|i, _| {
+        if i == 1 {
+            Scripted::from((429, "{}".to_string(), 0)).with_header("Retry-After", "1")
+        } else {
+            (200, chat(r#"{"accuracy": 2, "completeness": 4}"#), 0).into()
+        }
+    });
+    let judge = HttpJudge::new(&config(&server.url))?;
+    let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
+    assert_eq!(rows[0].value, Some(2.0));
+    let t = server.times();
+    assert_eq!(t.len(), 3);
+    let waited = t[2] - t[1];
+    // Retry-After: 1 s is a floor (the configured 1 ms back-off is not used), jitter ≤ 10 %.
+    assert!(
+        waited >= Duration::from_millis(990) && waited < Duration::from_millis(1600),
+        "waited {waited:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn rate_limited_forever_stops_at_max_retries_with_one_clear_error_row() -> Result<(), ScoreError> {
+    let server = serve_scripted(|_, req| {
+        if is_preflight(req) {
+            (200, chat("ok"), 0).into()
+        } else {
+            Scripted::from((429, "{}".to_string(), 0)).with_header("Retry-After", "0")
+        }
+    });
+    let judge = HttpJudge::new(&config(&server.url))?;
+    let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r.value, None);
+        let e = r.error.as_deref().unwrap_or("");
+        assert!(
+            e.contains("failed after 3 attempts (max_retries = 2)") && e.contains("HTTP 429"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+    assert_eq!(
+        count(&server),
+        1 + 3,
+        "preflight + 1 ask + 2 retries, no more"
     );
     Ok(())
 }

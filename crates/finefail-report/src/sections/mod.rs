@@ -17,7 +17,7 @@ mod tables;
 use figures::{curves, scatters};
 use labels::label_format_table;
 use losses::{attribution_table, failure_counts, worst_regressions, LossCounts};
-use tables::{baselines, metric_table};
+use tables::{base_only_models, baselines, metric_table};
 
 /// Context kinds in report order.
 pub(super) const CONTEXTS: [&str; 3] = ["retrieved", "none", "gold"];
@@ -314,6 +314,13 @@ fn model_section(
     plots: &mut Vec<(String, PlotSpec)>,
 ) {
     blocks.push(Block::Heading(3, format!("{dataset} × `{model}`")));
+    if base_only_models(a, dataset).iter().any(|m| m == model) {
+        blocks.push(Block::Para(format!(
+            "`{model}` was never fine-tuned (an API answerer, or a model run at N = 0 only): its \
+             scores are a baseline, listed beside each fine-tuned model's base arm in its \
+             Baselines table."
+        )));
+    }
     let primary = a.primary_metrics(dataset, model);
     let secondary = a.secondary_metrics(dataset, model);
     for ctx in contexts_of(a, dataset, model) {

@@ -122,6 +122,27 @@ pub(super) fn baselines(
         );
         rows.push(row);
     }
+    // Models of the dataset that were never fine-tuned (an API answerer such as the paper's
+    // GPT-4): their base arms answered the same questions from the same chunks.
+    for other in base_only_models(a, dataset).iter().filter(|m| *m != model) {
+        for (ctx, label) in [
+            ("retrieved", "retrieved context"),
+            ("none", "closed book"),
+            ("gold", "gold context"),
+        ] {
+            let arm = base_arm(dataset, other, ctx);
+            if !a.arms.contains_key(&arm) {
+                continue;
+            }
+            let mut row = vec![format!("base-only model `{other}`, {label}")];
+            row.extend(
+                primary
+                    .iter()
+                    .map(|m| a.arm_mean(&arm, *m).map_or(MISSING.to_owned(), num)),
+            );
+            rows.push(row);
+        }
+    }
     if a.is_label_dataset(dataset) {
         if let Some((label, share, _)) = a.majority_label(dataset) {
             let mut row = vec![format!("majority label (`{}`)", label.as_str())];
@@ -140,10 +161,27 @@ pub(super) fn baselines(
     }
     blocks.push(Block::Para(
         "Baselines (means over each arm's scored questions): what the base model does without \
-         context, with perfect retrieval, and what a constant answer scores."
+         context, with perfect retrieval, what a model that was never fine-tuned (a base-only \
+         model, e.g. an API answerer) scores on the same questions and chunks, and what a \
+         constant answer scores."
             .into(),
     ));
     let mut header = vec!["baseline".to_owned()];
     header.extend(primary.iter().map(Metric::to_string));
     blocks.push(Block::Table { header, rows });
+}
+
+/// Models of `dataset` with no fine-tuned arm and no comparison: answerers that are never
+/// fine-tuned (`[[models]] kind = "api"`), shown as baselines beside the fine-tuned models.
+pub(super) fn base_only_models(a: &Analysis<'_>, dataset: &str) -> Vec<String> {
+    a.models(dataset)
+        .into_iter()
+        .filter(|m| {
+            a.comparisons(dataset, Some(m)).is_empty()
+                && !a
+                    .arms
+                    .values()
+                    .any(|x| x.dataset == dataset && &x.model == m && x.n > 0)
+        })
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! `answer/{arm}`: one arm's answers to its dataset's test set (`answers/{arm}/`).
+//! `answer/{arm}`: one arm's answers to its dataset's test set (`answers/{arm}/`); an API
+//! model's arm is answered by `api_answer`.
 
 use crate::arm::{adapter_path, parse_arm};
 use crate::config::Config;
@@ -14,6 +15,9 @@ pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result
     let parts = parse_arm(arm)
         .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
     let entry = config.model(&parts.model)?;
+    if entry.is_api() {
+        return super::api_answer::run(config, entry, arm, &parts, run_dir, scratch);
+    }
     let adapter = parts.seed.filter(|_| parts.n > 0).map(|seed| {
         run_dir
             .join(adapter_path(&parts.dataset, &parts.model, parts.n, seed))

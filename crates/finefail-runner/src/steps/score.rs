@@ -37,5 +37,7 @@ fn judge_config(j: &Judge) -> JudgeConfig {
     cfg.concurrency = j.concurrency;
     cfg.timeout = std::time::Duration::from_secs(j.timeout_s);
     cfg.max_retries = j.max_retries as u32;
+    cfg.reasoning = j.reasoning;
+    cfg.reasoning_tokens = j.reasoning_tokens;
     cfg
 }

@@ -31,13 +31,18 @@ pub struct JudgeConfig {
     pub timeout: Duration,
     /// Retries after the first attempt (429, 5xx, timeouts, malformed replies).
     pub max_retries: u32,
-    /// First backoff; doubled at every retry.
+    /// First backoff; doubled at every retry (with jitter; a server's `Retry-After` wins).
     pub backoff: Duration,
+    /// A reasoning-model endpoint (o1/o3-style): send `max_completion_tokens` instead of
+    /// `max_tokens` and no `temperature`, which such endpoints reject.
+    pub reasoning: bool,
+    /// With `reasoning`: completion tokens allowed for hidden reasoning on top of the judgment's.
+    pub reasoning_tokens: u32,
 }
 
 impl JudgeConfig {
     /// The defaults for a given endpoint and model: 1 repeat, 4 in flight, 60 s timeout, 4 retries
-    /// from a 1 s backoff.
+    /// from a 1 s backoff, a plain (non-reasoning) chat model.
     pub fn new(url: impl Into<String>, model: impl Into<String>) -> Self {
         JudgeConfig {
             url: url.into(),
@@ -48,6 +53,8 @@ impl JudgeConfig {
             timeout: Duration::from_secs(60),
             max_retries: 4,
             backoff: Duration::from_secs(1),
+            reasoning: false,
+            reasoning_tokens: finefail_data::chat_api::DEFAULT_REASONING_TOKENS,
         }
     }
 }

@@ -1,0 +1,250 @@
+//! The API answering arm: a dataset's test set answered by an OpenAI-compatible endpoint (the
+//! paper's GPT-4 benchmark), never fine-tuned, with the same retrieval and the same RAG prompt
+//! messages as every local arm ([`rag_messages`]; the chunks are not trimmed, an endpoint's window
+//! is assumed to hold `top_k` chunks).
+//!
+//! 1. Load the test questions and their contexts exactly as [`crate::answering`] does.
+//! 2. Build each question's request body; its hash is the cache key (model, messages, generation
+//!    parameters — never the URL or the key).
+//! 3. Anything not cached and not in a finished part → one preflight (unreachable endpoint,
+//!    rejected key or unknown model is bad input), then `concurrency` workers ask.
+//! 4. Each batch of `part_size` questions in test order becomes one atomic part file under
+//!    `OUT/parts/` as soon as all its answers are in; `OUT/answers.parquet` is assembled at the end.
+//!
+//! A question that still fails after the client's retries fails the whole step (after the finished
+//! parts are written and every answer got so far is cached): `answers.parquet` has no error column,
+//! and an empty answer would be scored as a wrong one. Rerunning resumes at the first missing part
+//! and asks only what is not cached.
+//!
+//! `prompt_tokens` / `answer_tokens` are the endpoint's `usage` counts (its own tokenizer; hidden
+//! reasoning tokens excluded), 0 when it reports none; `ms` is the wall time of the request (for a
+//! cached answer, of the request that filled the cache).
+
+use crate::answering::{
+    check_arm, contexts_for, part_path, read_answer_records, write_answers, AnswerContext,
+    AnswerRecord,
+};
+use crate::error::{RagError, Result};
+use crate::rag_prompt::rag_messages;
+use finefail_data::chat_api::cache::{cache_key, CompletionCache};
+use finefail_data::chat_api::{ChatApiConfig, ChatClient, ChatParams, Completion};
+use finefail_data::prepare::files;
+use finefail_data::{Chunk, QaRecord, Splits};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// How an API arm answers.
+#[derive(Debug, Clone)]
+pub struct ApiAnswerOptions {
+    /// Arm name, `{dataset}/{model}/n0[@context]`.
+    pub arm: String,
+    /// What the arm answers from.
+    pub context: AnswerContext,
+    /// Chunks per question.
+    pub top_k: usize,
+    /// Generation parameters sent with every question.
+    pub params: ChatParams,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Questions per part file (resume granularity).
+    pub part_size: usize,
+}
+
+/// Answers the test set of `data_dir` through the endpoint of `api` into
+/// `out_dir/answers.parquet`; `cache` = `None` asks every question. `progress(done, total)`.
+pub fn answer_test_set_api(
+    api: &ChatApiConfig,
+    cache: Option<&CompletionCache>,
+    data_dir: &Path,
+    retrieval_dir: Option<&Path>,
+    opts: &ApiAnswerOptions,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    // 1. The questions and their contexts, as every local arm gets them.
+    check_arm(&opts.arm, opts.context).map_err(RagError::bad_input)?;
+    if opts.part_size == 0 || opts.concurrency == 0 {
+        return Err(RagError::bad_input(
+            "batch size and concurrency must be at least 1",
+        ));
+    }
+    let client = ChatClient::new(api)
+        .map_err(|e| RagError::bad_input(format!("API model `{}`: {e}", api.model)))?;
+    let data_err = |e: finefail_data::DataError| RagError::bad_input(e.to_string());
+    let questions: HashMap<String, QaRecord> =
+        finefail_data::tables::read_qa(&data_dir.join(files::QA))
+            .map_err(data_err)?
+            .into_iter()
+            .map(|q| (q.id.clone(), q))
+            .collect();
+    let splits = Splits::load(&data_dir.join(files::SPLITS)).map_err(data_err)?;
+    let chunks: Vec<Chunk> =
+        finefail_data::tables::read_chunks(&data_dir.join(files::CHUNKS)).map_err(data_err)?;
+    let contexts = contexts_for(
+        opts.context,
+        opts.top_k,
+        &splits.test,
+        &questions,
+        &chunks,
+        retrieval_dir,
+    )?;
+
+    // 2. One request body (and cache key) per question still to answer.
+    let parts = out_dir.join("parts");
+    std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
+    let total = splits.test.len();
+    let batches: Vec<&[String]> = splits.test.chunks(opts.part_size).collect();
+    let pending: Vec<usize> = (0..batches.len())
+        .filter(|&b| !part_path(&parts, b).is_file())
+        .collect();
+    let mut done = total - pending.iter().map(|&b| batches[b].len()).sum::<usize>();
+    progress(done, total);
+    let mut slots: HashMap<usize, Vec<Option<Completion>>> = HashMap::new();
+    let mut asks: Vec<Ask> = Vec::new();
+    for &b in &pending {
+        let mut slot = Vec::with_capacity(batches[b].len());
+        for (i, id) in batches[b].iter().enumerate() {
+            let q = questions.get(id).ok_or_else(|| {
+                RagError::bad_input(format!(
+                    "splits.json names `{id}`, which is not in qa.parquet"
+                ))
+            })?;
+            let chunks = contexts.get(id).map(Vec::as_slice).unwrap_or(&[]);
+            let messages: Vec<Value> = rag_messages(&q.question, chunks, q.answer_type)
+                .into_iter()
+                .map(|m| json!({"role": m.role, "content": m.content}))
+                .collect();
+            let body = client.body(&messages, &opts.params);
+            let key = cache_key(&body);
+            let cached = cache.and_then(|c| c.get(&key));
+            if cached.is_none() {
+                asks.push(Ask {
+                    batch: b,
+                    index: i,
+                    id: id.clone(),
+                    body,
+                    key,
+                });
+            }
+            slot.push(cached);
+        }
+        slots.insert(b, slot);
+    }
+
+    // 3. Preflight once, then ask with `concurrency` workers; 4. parts as batches complete.
+    if !asks.is_empty() {
+        client
+            .preflight()
+            .map_err(|e| RagError::bad_input(format!("API model `{}`: {e}", client.model())))?;
+    }
+    let mut first_error: Option<RagError> = None;
+    let write_ready = |slots: &mut HashMap<usize, Vec<Option<Completion>>>,
+                       done: &mut usize,
+                       progress: &mut dyn FnMut(usize, usize)|
+     -> Result<()> {
+        let mut ready: Vec<usize> = slots
+            .iter()
+            .filter(|(_, s)| s.iter().all(Option::is_some))
+            .map(|(&b, _)| b)
+            .collect();
+        ready.sort_unstable();
+        for &b in &ready {
+            let slot = slots.remove(&b).unwrap_or_default();
+            let rows: Vec<AnswerRecord> = batches[b]
+                .iter()
+                .zip(slot.into_iter().flatten())
+                .map(|(id, c)| AnswerRecord {
+                    arm: opts.arm.clone(),
+                    question_id: id.clone(),
+                    context: opts.context.as_str().to_string(),
+                    answer: c.content.trim().to_string(),
+                    prompt_tokens: c.prompt_tokens.unwrap_or(0),
+                    answer_tokens: c.answer_tokens().unwrap_or(0),
+                    ms: c.ms,
+                })
+                .collect();
+            write_answers(&part_path(&parts, b), &rows)?;
+            *done += rows.len();
+            progress(*done, total);
+        }
+        Ok(())
+    };
+    write_ready(&mut slots, &mut done, progress)?;
+    if !asks.is_empty() {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<(usize, std::result::Result<Completion, String>)>();
+        std::thread::scope(|s| -> Result<()> {
+            for _ in 0..opts.concurrency.min(asks.len()) {
+                let tx = tx.clone();
+                let (asks, next, stop, client) = (&asks, &next, &stop, &client);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(a) = asks.get(t) else {
+                            break;
+                        };
+                        let outcome = client.complete_body(&a.body).map_err(|e| e.to_string());
+                        if outcome.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        if tx.send((t, outcome)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for (t, outcome) in rx {
+                let a = &asks[t];
+                match outcome {
+                    Ok(c) => {
+                        if let Some(cache) = cache {
+                            if let Err(e) = cache.put(&a.key, &c) {
+                                stop.store(true, Ordering::Relaxed);
+                                first_error.get_or_insert(RagError::Other(e.to_string()));
+                            }
+                        }
+                        if let Some(slot) = slots.get_mut(&a.batch) {
+                            slot[a.index] = Some(c);
+                        }
+                        if let Err(e) = write_ready(&mut slots, &mut done, progress) {
+                            stop.store(true, Ordering::Relaxed);
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                    Err(why) => {
+                        first_error.get_or_insert(RagError::Other(format!(
+                            "API model `{}`, question `{}`: {why}; the answers got so far are \
+                             kept (parts and cache): rerun to resume",
+                            client.model(),
+                            a.id
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let mut all = Vec::with_capacity(total);
+    for b in 0..batches.len() {
+        all.extend(read_answer_records(&part_path(&parts, b))?);
+    }
+    write_answers(&out_dir.join("answers.parquet"), &all)?;
+    Ok(all.len())
+}
+
+/// One question to ask: where its answer goes, and the exact body whose hash is its cache key.
+struct Ask {
+    batch: usize,
+    index: usize,
+    id: String,
+    body: Value,
+    key: String,
+}
