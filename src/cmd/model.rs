@@ -5,7 +5,7 @@ use clap::Subcommand;
 use finefail_model::chat::ChatTemplate;
 use finefail_model::chat_model::check_vocab;
 use finefail_model::config::ModelConfig;
-use finefail_model::convert::convert_gguf;
+use finefail_model::convert::convert_gguf_with_progress;
 use finefail_model::device::parse_device;
 use finefail_model::llama::Llama;
 use finefail_model::peft::load_adapter;
@@ -62,7 +62,15 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
 }
 
 fn convert(gguf: &Path, out: &Path) -> anyhow::Result<()> {
-    let s = convert_gguf(gguf, out)?;
+    let display = crate::progress::Display::new();
+    let task = display.task("model convert");
+    task.stage("reading the GGUF header");
+    let s = convert_gguf_with_progress(gguf, out, &mut |done, total| {
+        task.update(done as u64, Some(total as u64), "tensors", "")
+    });
+    task.finish();
+    drop(display);
+    let s = s?;
     println!(
         "wrote {}: {} ({} tensors, {} parameters, vocab {}, {} embeddings, {:.1} MB)",
         s.out.display(),
