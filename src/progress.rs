@@ -205,6 +205,13 @@ impl Task {
     /// new total or a count going back starts a new count: its rate and ETA start afresh.
     pub fn update(&self, done: u64, total: Option<u64>, unit: &str, note: &str) {
         let mut s = lock(&self.state);
+        // The message first: a redraw triggered by the position must not show the old one.
+        self.bar
+            .set_message(match (unit.is_empty(), note.is_empty()) {
+                (true, _) => note.to_string(),
+                (false, true) => unit.to_string(),
+                (false, false) => format!("{unit} · {note}"),
+            });
         match total {
             Some(total) => {
                 let restart = s.counting.is_none()
@@ -231,12 +238,6 @@ impl Task {
         s.total = total;
         s.unit = unit.to_string();
         s.note = note.to_string();
-        self.bar
-            .set_message(match (unit.is_empty(), note.is_empty()) {
-                (true, _) => note.to_string(),
-                (false, true) => unit.to_string(),
-                (false, false) => format!("{unit} · {note}"),
-            });
     }
 
     /// Reports a stage without a count ("loading the model").

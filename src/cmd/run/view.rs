@@ -27,17 +27,18 @@ pub struct RunEta {
     done: usize,
     /// Steps this execution runs (predicted, corrected as steps turn out cached or not).
     to_run: usize,
-    /// Steps found cached.
+    /// Steps whose outputs are current (predicted, corrected like `to_run`).
     cached: usize,
 }
 
 impl RunEta {
-    /// The steps predicted to run (their outputs are not current).
-    pub fn new(to_run: impl IntoIterator<Item = (String, StepKind)>) -> Self {
+    /// The steps predicted to run (their outputs are not current), and how many are cached.
+    pub fn new(to_run: impl IntoIterator<Item = (String, StepKind)>, cached: usize) -> Self {
         let pending: BTreeMap<String, StepKind> = to_run.into_iter().collect();
         Self {
             to_run: pending.len(),
             pending,
+            cached,
             ..Self::default()
         }
     }
@@ -126,15 +127,19 @@ impl RunView {
     /// A view of `plan`, where `to_run` are the steps whose outputs are not current.
     pub fn new(plan: &Plan, to_run: Vec<(String, StepKind)>, cached: usize) -> Self {
         let display = Display::new();
-        let eta = Arc::new(Mutex::new(RunEta::new(to_run)));
+        let eta = Arc::new(Mutex::new(RunEta::new(to_run, cached)));
         let n = lock(&eta).to_run as u64;
-        let overall = display.add_top(ProgressBar::new(n));
+        // Styled before it is added, so its first frame is already the right one.
+        let overall = ProgressBar::hidden();
+        overall.set_length(n);
         overall.set_style(
             ProgressStyle::with_template("{prefix} [{bar:28}] {pos}/{len} steps · {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
         overall.set_prefix(format!("run {}", plan.name));
+        overall.set_message(format!("{cached} cached · eta ?"));
+        let overall = display.add_top(overall);
         let child: Arc<Mutex<Option<Task>>> = Arc::new(Mutex::new(None));
         {
             let (eta, child) = (eta.clone(), child.clone());
@@ -182,9 +187,10 @@ impl RunView {
                     read_record(&record_path(&self.run_dir, &step.id)).and_then(|r| r.wall_s);
                 let mut eta = lock(&self.eta);
                 if eta.pending.remove(&step.id).is_some() {
+                    // Predicted to run, found current after all.
                     eta.to_run -= 1;
+                    eta.cached += 1;
                 }
-                eta.cached += 1;
                 if let Some(w) = wall {
                     eta.seen(step.kind, w);
                 }
@@ -193,7 +199,9 @@ impl RunView {
                 let index = {
                     let mut eta = lock(&self.eta);
                     if eta.pending.remove(&step.id).is_none() {
+                        // Predicted cached, runs after all.
                         eta.to_run += 1;
+                        eta.cached = eta.cached.saturating_sub(1);
                     }
                     eta.running = Some((step.kind, Instant::now()));
                     eta.done + 1
@@ -256,11 +264,14 @@ mod tests {
     /// Cached steps never count as progress: the ETA comes from kind means and pending steps.
     #[test]
     fn eta_adds_kind_means_of_pending_steps() {
-        let mut eta = RunEta::new([
-            ("finetune/a".to_string(), StepKind::Finetune),
-            ("finetune/b".to_string(), StepKind::Finetune),
-            ("answer/a".to_string(), StepKind::Answer),
-        ]);
+        let mut eta = RunEta::new(
+            [
+                ("finetune/a".to_string(), StepKind::Finetune),
+                ("finetune/b".to_string(), StepKind::Finetune),
+                ("answer/a".to_string(), StepKind::Answer),
+            ],
+            0,
+        );
         let now = Instant::now();
         assert_eq!(eta.remaining(now, None), None, "nothing known yet");
         assert_eq!(eta.eta(now, None), "?");
