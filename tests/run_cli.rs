@@ -1,5 +1,10 @@
-//! End-to-end tests of `finefail run --plan`: config validation and the step graph.
+//! End-to-end tests of `finefail run`: config validation and the step graph (`--plan`); what a run
+//! prints when stderr is not a terminal (periodic plain progress lines, the verdict table); the
+//! embedding cache under `$FINEFAIL_CACHE`.
 
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn finefail(args: &[&str]) -> Output {
@@ -78,4 +83,159 @@ fn config_errors_are_one_line_exit_2() {
 
     let o = finefail(&["run", "/nonexistent/x.toml", "--plan"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// `finefail run` (or `step`) on the tiny experiment with stderr piped — not a terminal — and
+/// plain progress lines every 10 ms.
+fn run_tiny(args: &[&str], config: &Path, runs: &Path, env: &[(&str, &Path)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_finefail"));
+    c.args(args)
+        .arg(config)
+        .arg("--runs-dir")
+        .arg(runs)
+        .env("FINEFAIL_PROGRESS_INTERVAL_MS", "10");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run finefail")
+}
+
+/// Under a non-terminal stderr a run prints plain lines — start/done per step and, every
+/// interval, what the running step does, how far, and the ETA — never a carriage return; at the
+/// end the verdict table and the report's path go to stdout.
+#[test]
+fn a_run_without_a_terminal_prints_periodic_plain_lines_and_the_verdicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = common::write_tiny_experiment(tmp.path(), "plain", 1, "");
+    let runs = tmp.path().join("runs");
+    let o = run_tiny(&["run"], &config, &runs, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        !err.contains('\r') && !out.contains('\r'),
+        "carriage returns: {err:?}"
+    );
+    assert!(err.contains("steps to run, 0 cached"), "{err}");
+    assert!(err.contains("start prepare/tiny (step 1/"), "{err}");
+    assert!(
+        err.contains("done  finetune/tiny/tiny-llama/n4/s1 ("),
+        "{err}"
+    );
+    // Periodic lines: `{step}: {how far} · {elapsed} … · run i/n steps (c cached), eta …`.
+    let periodic: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(" · run ") && l.contains(" steps (0 cached), eta "))
+        .collect();
+    assert!(!periodic.is_empty(), "no periodic progress line: {err}");
+    let kinds = [
+        "prepare/",
+        "retrieve/",
+        "finetune/",
+        "answer/",
+        "score/",
+        "compare",
+        "report",
+    ];
+    assert!(
+        periodic
+            .iter()
+            .all(|l| kinds.iter().any(|k| l.starts_with(k))),
+        "{periodic:#?}"
+    );
+    // A counting step says its unit and ETA (training steps, questions or chunks).
+    assert!(
+        periodic
+            .iter()
+            .any(|l| [" steps (", " questions (", " chunks ("]
+                .iter()
+                .any(|u| l.contains(u))
+                && l.contains("eta ")),
+        "{periodic:#?}"
+    );
+    // The verdicts: header, one row per primary comparison (token_f1, answer_recall at n4).
+    assert!(out.contains("verdicts (primary metrics"), "{out}");
+    let header = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("dataset"))
+        .unwrap_or("");
+    for col in [
+        "model", "N", "context", "metric", "diff", "95 % CI", "p_holm", "verdict",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("tiny "))
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.contains("report: ") && out.contains("report.html"),
+        "{out}"
+    );
+
+    // Rerun: everything cached, the table again.
+    let o = run_tiny(&["run"], &config, &runs, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("0 steps to run"), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("verdicts"));
+}
+
+/// A Slurm job runs one step through `finefail step`, its stderr going to the job's log: the
+/// log gets the same plain lines.
+#[test]
+fn one_step_in_a_log_prints_plain_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = common::write_tiny_experiment(tmp.path(), "step", 2, "");
+    let runs = tmp.path().join("runs");
+    let o = run_tiny(&["run", "--until", "retrieve"], &config, &runs, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = "finetune/tiny/tiny-llama/n4/s0";
+    let o = run_tiny(&["step", "--id", id], &config, &runs, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains('\r'), "{err:?}");
+    assert!(
+        err.lines().any(|l| l.starts_with(&format!("{id}: "))),
+        "no progress line for {id}: {err}"
+    );
+    assert!(err.contains(&format!("step {id}: done")), "{err}");
+}
+
+/// Dense retrieval caches its embeddings under `$FINEFAIL_CACHE/embeddings` (else
+/// `~/.cache/finefail/embeddings`), like the judge cache.
+#[test]
+fn the_embedding_cache_lives_under_finefail_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = common::write_tiny_experiment(tmp.path(), "dense", 1, "");
+    let runs = tmp.path().join("runs");
+    let cache = tmp.path().join("cache");
+    let embedder =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/finefail-rag/tests/fixtures/tiny_bert");
+    let o = run_tiny(
+        &[
+            "run",
+            "--until",
+            "retrieve",
+            "--set",
+            "retrieval.retriever=\"dense\"",
+            "--set",
+            &format!("retrieval.embedder=\"{}\"", embedder.display()),
+        ],
+        &config,
+        &runs,
+        &[("FINEFAIL_CACHE", &cache)],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cached: Vec<_> = std::fs::read_dir(cache.join("embeddings"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        cached
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "emb")),
+        "no embeddings under $FINEFAIL_CACHE: {cached:?}"
+    );
 }

@@ -54,6 +54,9 @@ pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
     let context = AnswerContext::parse(&a.context).map_err(BadInput)?;
     finefail_rag::answering::check_arm(&a.arm, context).map_err(BadInput)?;
     let device = parse_device(&a.device)?;
+    let display = crate::progress::Display::new();
+    let task = display.task("answer");
+    task.stage("loading the model");
     let model = ChatModel::load(&a.model, a.adapter.as_deref(), &device)?;
     let opts = AnswerOptions {
         arm: a.arm.clone(),
@@ -67,7 +70,6 @@ pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
         },
         batch_size: a.batch_size,
     };
-    let bar = crate::progress::bar(0, "answering");
     let started = std::time::Instant::now();
     let n = answer_test_set(
         &model,
@@ -75,12 +77,11 @@ pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
         a.retrieval.as_deref(),
         &opts,
         &a.out,
-        &mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )?;
-    bar.finish_and_clear();
+        &mut |done, total| task.update(done as u64, Some(total as u64), "questions", ""),
+    );
+    task.finish();
+    drop(display);
+    let n = n?;
     eprintln!(
         "answered {n} questions as {} in {:.1} s → {}",
         a.arm,

@@ -117,9 +117,12 @@ fn run_prepare(a: PrepareArgs) -> anyhow::Result<()> {
         },
         tokenizer: a.tokenizer,
     };
-    let spinner = crate::progress::spinner();
-    let stats = prepare(&opts, &mut |msg| spinner.set_message(msg.to_string()))?;
-    spinner.finish_and_clear();
+    let display = crate::progress::Display::new();
+    let task = display.task("data prepare");
+    let stats = prepare(&opts, &mut |stage| task.stage(stage));
+    task.finish();
+    drop(display);
+    let stats = stats?;
     eprintln!(
         "prepared {}: {} questions ({} test, {} val, {} for training) over {} documents, {} chunks → {}",
         stats.dataset,

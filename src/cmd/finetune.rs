@@ -3,7 +3,6 @@
 
 use clap::Args;
 use finefail_train::{finetune, Event, FinetuneRequest, FinetuneSettings};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 /// Arguments of `finefail finetune`.
@@ -55,34 +54,31 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     req.device = args.device;
     req.settings = settings;
 
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("finetune [{bar:30}] step {pos}/{len} {msg} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let mut last_val = String::new();
+    let display = crate::progress::Display::new();
+    let task = display.task("finetune");
+    task.stage("loading the model and the examples");
+    let (mut total, mut last_val) = (0u64, String::new());
     let summary = finetune(&req, &mut |event| match event {
         Event::Started {
             total_steps,
             start_step,
             ..
         } => {
-            bar.set_length(*total_steps as u64);
-            bar.set_position(*start_step as u64);
-            bar.reset_eta();
+            total = *total_steps as u64;
+            task.update(*start_step as u64, Some(total), "steps", "");
         }
         Event::Step(m) => {
-            bar.set_position(m.step as u64);
-            bar.set_message(format!(
+            let note = format!(
                 "loss {:.4} lr {:.2e} {:.0} tok/s{last_val}",
                 m.loss, m.lr, m.tokens_per_s
-            ));
+            );
+            task.update(m.step as u64, Some(total), "steps", &note);
         }
         Event::Eval { val_loss, .. } => last_val = format!(" val {val_loss:.4}"),
         Event::Checkpoint { .. } => {}
     });
-    bar.finish_and_clear();
+    task.finish();
+    drop(display);
     let summary = summary?;
     println!(
         "finetuned {} examples, {} steps, {} tokens in {:.1}s; final loss {}, best val loss {}; adapter ({}) at {}",

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use finefail_model::chat::ChatTemplate;
 use finefail_model::chat_model::check_vocab;
 use finefail_model::config::ModelConfig;
-use finefail_model::convert::{convert_gguf, OutDtype};
+use finefail_model::convert::{convert_gguf_with_progress, OutDtype};
 use finefail_model::device::parse_device;
 use finefail_model::llama::Llama;
 use finefail_model::peft::load_adapter;
@@ -69,7 +69,15 @@ fn convert(gguf: &Path, out: &Path, dtype: &str) -> anyhow::Result<()> {
     let dtype: OutDtype = dtype
         .parse()
         .map_err(|e: String| BadInput(format!("--dtype: {e}")))?;
-    let s = convert_gguf(gguf, out, dtype)?;
+    let display = crate::progress::Display::new();
+    let task = display.task("model convert");
+    task.stage("reading the GGUF header");
+    let s = convert_gguf_with_progress(gguf, out, dtype, &mut |done, total| {
+        task.update(done as u64, Some(total as u64), "tensors", "")
+    });
+    task.finish();
+    drop(display);
+    let s = s?;
     println!(
         "wrote {}: {} ({} tensors, {} parameters in {}, vocab {}, {} embeddings, {:.1} MB)",
         s.out.display(),

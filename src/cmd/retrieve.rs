@@ -42,12 +42,20 @@ pub fn run(a: RetrieveArgs) -> anyhow::Result<()> {
         cache_dir: None,
         device: parse_device(&a.device)?,
     };
-    let bar = crate::progress::bar(0, "embedding");
-    let metrics = run_retrieve(&a.data, &a.out, &options, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let display = crate::progress::Display::new();
+    let task = display.task("retrieve");
+    task.stage("loading chunks, questions and the embedder");
+    let metrics = run_retrieve(&a.data, &a.out, &options, &mut |p| {
+        task.update(
+            p.done as u64,
+            Some(p.total as u64),
+            p.phase.unit(),
+            p.phase.describe(),
+        )
+    });
+    task.finish();
+    drop(display);
+    let metrics = metrics?;
     let quality = match (metrics.recall_at_k, metrics.mrr) {
         (Some(r), Some(m)) => format!("recall@{} {r:.3}, MRR {m:.3}", metrics.top_k),
         _ => "no gold documents to measure recall".to_string(),

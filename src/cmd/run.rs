@@ -2,13 +2,15 @@
 
 use crate::exit::BadInput;
 use clap::Args;
-use finefail_runner::engine::{execute, read_record, record_path, Event};
+use finefail_runner::engine::{current_outputs, execute, read_record, record_path};
 use finefail_runner::manifest::write_manifest;
 use finefail_runner::steps::LocalSteps;
 use finefail_runner::{load, plan, StepKind};
 use std::path::PathBuf;
 
 mod slurm;
+mod verdicts;
+mod view;
 
 /// Arguments of `finefail run`.
 #[derive(Args)]
@@ -103,24 +105,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return slurm::run(&args, &config, until);
     }
     let steps = LocalSteps::new(&config);
-    let bar = crate::progress::bar(0, "steps");
     let started = std::time::Instant::now();
-    let summary = execute(&p, &steps, until, &mut |event| match event {
-        Event::Start { step, index, total } => {
-            bar.set_length(total as u64);
-            bar.set_position(index as u64);
-            bar.set_message(step.id.clone());
-        }
-        Event::Cached { index, total, .. } => {
-            bar.set_length(total as u64);
-            bar.set_position(index as u64 + 1);
-        }
-        Event::Done { step, wall_s } => {
-            bar.inc(1);
-            bar.println(format!("done  {} ({wall_s:.1} s)", step.id));
-        }
-    });
-    bar.finish_and_clear();
+    let scope = p.until(until);
+    let current = current_outputs(&p, &steps)?;
+    let pending = view::to_run(&scope, &current);
+    let cached = scope.len() - pending.len();
+    let view = view::RunView::new(&p, pending, cached);
+    let summary = execute(&p, &steps, until, &mut |event| view.event(event));
+    view.finish();
     let summary = summary?;
     write_manifest(&p.run_dir, &config, &summary)?;
     eprintln!(
@@ -131,6 +123,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         p.run_dir.display()
     );
+    if until.is_none_or(|u| u >= StepKind::Compare) {
+        verdicts::print(&p.run_dir)?;
+    }
     Ok(())
 }
 

@@ -63,16 +63,14 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         answer_files: &a.answers,
         judge: judge.as_ref(),
     };
-    let bar = judge.as_ref().map(|_| crate::progress::bar(0, "judging"));
+    let display = crate::progress::Display::new();
+    let task = display.task("score");
+    task.stage("scoring");
     let scored = score_arms(&what, &a.out.join("scores.parquet"), &|done, total| {
-        if let Some(bar) = &bar {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
+        task.update(done as u64, Some(total as u64), "judge calls", "")
     });
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    task.finish();
+    drop(display);
     let scored = scored?;
     if let Some(e) = scored.judge_error {
         return Err(

@@ -2,7 +2,7 @@
 //! Slurm executor) runs it.
 
 use clap::Args;
-use finefail_runner::engine::{execute_scope, Scope};
+use finefail_runner::engine::{execute_scope, Event, Scope};
 use finefail_runner::steps::LocalSteps;
 use finefail_runner::{load, plan};
 use std::path::PathBuf;
@@ -21,12 +21,24 @@ pub struct StepArgs {
     runs_dir: PathBuf,
 }
 
-/// Runs one step whose dependencies are done (a cached step returns at once).
+/// Runs one step whose dependencies are done (a cached step returns at once). Its progress goes
+/// to stderr — under Slurm the job's log, so as plain lines every interval.
 pub fn run(args: StepArgs) -> anyhow::Result<()> {
     let config = load(&args.config, &args.set)?;
     let p = plan(&config, &args.runs_dir);
     let steps = LocalSteps::new(&config);
-    let summary = execute_scope(&p, &steps, Scope::Only(&args.id), &mut |_| {})?;
+    let display = crate::progress::Display::new();
+    let task = display.task(&args.id);
+    let summary = execute_scope(&p, &steps, Scope::Only(&args.id), &mut |event| {
+        if let Event::Progress { step, progress } = event {
+            if step.id == args.id {
+                task.update(progress.done, progress.total, progress.unit, &progress.note);
+            }
+        }
+    });
+    task.finish();
+    drop(display);
+    let summary = summary?;
     let state = if summary.ran.iter().any(|s| s == &args.id) {
         "done"
     } else {

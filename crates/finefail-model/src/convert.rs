@@ -45,6 +45,17 @@ pub struct ConvertSummary {
 /// Converts `gguf` into a Hugging Face directory at `out`, which must not exist yet, storing the
 /// weights as `dtype`. Nothing appears at `out` unless the whole conversion succeeded.
 pub fn convert_gguf(gguf: &Path, out: &Path, dtype: OutDtype) -> Result<ConvertSummary> {
+    convert_gguf_with_progress(gguf, out, dtype, &mut |_, _| {})
+}
+
+/// [`convert_gguf`], calling `progress(done, total)` after each tensor written (dequantizing a
+/// multi-GB file takes minutes; the caller shows how far it is).
+pub fn convert_gguf_with_progress(
+    gguf: &Path,
+    out: &Path,
+    dtype: OutDtype,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ConvertSummary> {
     if out.exists() {
         return Err(ModelError::bad_input(
             out,
@@ -73,7 +84,7 @@ pub fn convert_gguf(gguf: &Path, out: &Path, dtype: OutDtype) -> Result<ConvertS
         std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     }
     std::fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    let result = write_all(&file, &tmp, out, dtype);
+    let result = write_all(&file, &tmp, out, dtype, progress);
     match result {
         Ok(mut summary) => {
             std::fs::rename(&tmp, out).map_err(|e| {
@@ -91,7 +102,13 @@ pub fn convert_gguf(gguf: &Path, out: &Path, dtype: OutDtype) -> Result<ConvertS
 }
 
 /// Writes every file of the converted directory into `dir` (the temp dir).
-fn write_all(file: &GgufFile, dir: &Path, out: &Path, dtype: OutDtype) -> Result<ConvertSummary> {
+fn write_all(
+    file: &GgufFile,
+    dir: &Path,
+    out: &Path,
+    dtype: OutDtype,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ConvertSummary> {
     let params = hf_files::LlamaParams::from_gguf(file)?;
     let vocab = tokenizer_json::GgufVocab::from_gguf(file)?;
     let plan = tensor_names::plan(file, &params)?;
@@ -112,7 +129,8 @@ fn write_all(file: &GgufFile, dir: &Path, out: &Path, dtype: OutDtype) -> Result
     }
     let tied = !plan.iter().any(|t| t.hf_name == "lm_head.weight");
     let st_path = dir.join("model.safetensors");
-    let (n_params, st_bytes) = safetensors_writer::write(file, &plan, &params, dtype, &st_path)?;
+    let (n_params, st_bytes) =
+        safetensors_writer::write(file, &plan, &params, dtype, &st_path, progress)?;
     hf_files::write_json(
         &dir.join("config.json"),
         &hf_files::config_json(&params, &vocab, tied, dtype),

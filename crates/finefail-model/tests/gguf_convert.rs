@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use finefail_model::chat::{ChatMessage, ChatTemplate};
-use finefail_model::convert::{convert_gguf, OutDtype};
+use finefail_model::convert::{convert_gguf, convert_gguf_with_progress, OutDtype};
 use finefail_model::tokenizer::Tokenizer;
 use safetensors::SafeTensors;
 
@@ -29,9 +29,18 @@ fn read_json(p: &Path) -> serde_json::Value {
 fn converted() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    let summary = convert_gguf(&fixture("gguf_tiny_llama.gguf"), &out, OutDtype::F32).unwrap();
+    let mut calls = Vec::new();
+    let summary = convert_gguf_with_progress(
+        &fixture("gguf_tiny_llama.gguf"),
+        &out,
+        OutDtype::F32,
+        &mut |d, t| calls.push((d, t)),
+    )
+    .unwrap();
     assert_eq!(summary.architecture, "llama");
     assert_eq!(summary.n_tensors, 21);
+    // One progress report per tensor, ending complete.
+    assert_eq!(calls, (1..=21).map(|d| (d, 21)).collect::<Vec<_>>());
     assert!(!summary.tied_embeddings);
     assert_eq!(summary.vocab_size, 273);
     (dir, out)

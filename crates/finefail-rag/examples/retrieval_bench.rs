@@ -134,14 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for retriever in [Retriever::Bm25, Retriever::Dense, Retriever::Hybrid] {
         for k in [1, 3, 5] {
             let t = Instant::now();
-            let rows = retrieve(
-                &chunks,
-                &questions,
-                retriever,
-                k,
-                Some(&setup),
-                &mut |_, _| {},
-            )?;
+            let rows = retrieve(&chunks, &questions, retriever, k, Some(&setup), &mut |_| {})?;
             let m = compute(retriever.name(), k, &chunks, &questions, &rows);
             println!(
                 "{retriever:>6} k={k}: recall@k {:.3}  MRR {:.3}  ({:.2} s, embeddings cached after the first dense run)",

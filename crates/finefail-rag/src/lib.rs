@@ -25,8 +25,8 @@ pub use error::{RagError, Result};
 pub use metrics::RetrievalMetrics;
 pub use ranking::Hit;
 pub use retrieve::{
-    retrieve, run_retrieve, DenseSetup, RetrieveOptions, Retriever, DEFAULT_EMBEDDER_DIR,
-    DEFAULT_TOP_K,
+    retrieve, run_retrieve, DenseSetup, RetrieveOptions, RetrievePhase, RetrieveProgress,
+    Retriever, DEFAULT_EMBEDDER_DIR, DEFAULT_TOP_K,
 };
 pub use tables::{
     read_chunks, read_questions, read_retrieval, write_retrieval, Chunk, Question, RetrievalRow,

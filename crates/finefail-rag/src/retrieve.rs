@@ -80,12 +80,60 @@ pub struct DenseSetup<'a> {
     pub cache_dir: PathBuf,
 }
 
-/// Progress phases reported through the callback of [`retrieve`].
-///
-/// The callback receives `(done, total)` where total = chunks to embed + questions; BM25-only runs
-/// report questions only.
-fn report(progress: &mut dyn FnMut(usize, usize), done: usize, total: usize) {
-    progress(done.min(total), total);
+/// The part of a retrieval that is running: embedding is by far the longest, and its units (chunks,
+/// then questions) are what a user can relate to the dataset's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrievePhase {
+    /// Embedding the corpus's chunks (dense and hybrid; cached chunks count at once).
+    EmbedChunks,
+    /// Embedding the questions (dense and hybrid).
+    EmbedQuestions,
+    /// Ranking chunks for each question (BM25; dense search is part of embedding the questions).
+    Rank,
+}
+
+impl RetrievePhase {
+    /// What the phase counts, for a progress display.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::EmbedChunks => "chunks",
+            Self::EmbedQuestions | Self::Rank => "questions",
+        }
+    }
+
+    /// What the phase does, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::EmbedChunks => "embedding chunks",
+            Self::EmbedQuestions => "embedding questions",
+            Self::Rank => "ranking",
+        }
+    }
+}
+
+/// How far [`retrieve`] is: `done` of `total` units of `phase`. Reported after every embedding
+/// batch and every ranked question, so a caller can draw a bar per phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrieveProgress {
+    /// The running phase.
+    pub phase: RetrievePhase,
+    /// Units of the phase done.
+    pub done: usize,
+    /// Units in the phase.
+    pub total: usize,
+}
+
+fn report(
+    progress: &mut dyn FnMut(RetrieveProgress),
+    phase: RetrievePhase,
+    done: usize,
+    total: usize,
+) {
+    progress(RetrieveProgress {
+        phase,
+        done: done.min(total),
+        total,
+    });
 }
 
 /// Retrieves the best `top_k` chunks for every question. Rows are grouped by question in question
@@ -96,7 +144,7 @@ pub fn retrieve(
     retriever: Retriever,
     top_k: usize,
     dense: Option<&DenseSetup<'_>>,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(RetrieveProgress),
 ) -> Result<Vec<RetrievalRow>> {
     if chunks.is_empty() {
         return Err(RagError::bad_input(
@@ -110,13 +158,6 @@ pub fn retrieve(
         Retriever::Hybrid => candidate_depth(top_k),
         _ => top_k,
     };
-    let embed_total = if retriever.needs_embedder() {
-        chunks.len()
-    } else {
-        0
-    };
-    let total = embed_total + questions.len();
-
     let dense_hits: Option<Vec<Vec<Hit>>> = if retriever.needs_embedder() {
         let setup = dense.ok_or_else(|| {
             RagError::bad_input(format!(
@@ -126,13 +167,13 @@ pub fn retrieve(
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         let (corpus, _, _) =
             embed_cached(setup.embedder, &texts, &setup.cache_dir, &mut |d, _| {
-                report(progress, d, total)
+                report(progress, RetrievePhase::EmbedChunks, d, chunks.len())
             })?;
         // Questions are cached too: every arm and re-run of a dataset asks the same ones.
         let qtexts: Vec<&str> = questions.iter().map(|q| q.question.as_str()).collect();
         let (queries, _, _): (Embeddings, _, _) =
             embed_cached(setup.embedder, &qtexts, &setup.cache_dir, &mut |d, _| {
-                report(progress, embed_total + d, total)
+                report(progress, RetrievePhase::EmbedQuestions, d, questions.len())
             })?;
         Some(search(&corpus, &queries, depth, &setup.device)?)
     } else {
@@ -164,11 +205,8 @@ pub fn retrieve(
             score: h.score,
         }));
         if !retriever.needs_embedder() {
-            report(progress, qi + 1, total);
+            report(progress, RetrievePhase::Rank, qi + 1, questions.len());
         }
-    }
-    if retriever.needs_embedder() && questions.is_empty() {
-        report(progress, total, total);
     }
     Ok(rows)
 }
@@ -206,7 +244,7 @@ pub fn run_retrieve(
     data_dir: &Path,
     out_dir: &Path,
     options: &RetrieveOptions,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(RetrieveProgress),
 ) -> Result<RetrievalMetrics> {
     let chunks = read_chunks(&data_dir.join("chunks.parquet"))?;
     let questions = read_questions(&data_dir.join("qa.parquet"))?;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use finefail_rag::retrieve::RetrievePhase;
 use finefail_rag::{read_retrieval, run_retrieve, RetrieveOptions, Retriever};
 use polars::prelude::*;
 
@@ -117,12 +118,23 @@ fn every_retriever_writes_ranked_rows_and_metrics() {
     for retriever in [Retriever::Bm25, Retriever::Dense, Retriever::Hybrid] {
         let out = tmp.path().join(retriever.name());
         let mut calls = Vec::new();
-        let m = run_retrieve(&data, &out, &options(retriever, &cache), &mut |d, t| {
-            calls.push((d, t))
+        let m = run_retrieve(&data, &out, &options(retriever, &cache), &mut |p| {
+            calls.push(p)
         })
         .unwrap();
-        let (last_done, total) = *calls.last().unwrap();
-        assert_eq!(last_done, total, "{retriever}: progress ends complete");
+        // Each phase ends complete, in its own unit: chunks, then questions.
+        let last = |phase| calls.iter().rev().find(|p| p.phase == phase).copied();
+        if retriever.needs_embedder() {
+            let chunks = last(RetrievePhase::EmbedChunks).unwrap();
+            assert_eq!((chunks.done, chunks.total), (5, 5), "{retriever}");
+            let qs = last(RetrievePhase::EmbedQuestions).unwrap();
+            assert_eq!((qs.done, qs.total), (4, 4), "{retriever}");
+            assert_eq!(calls.last().unwrap().phase, RetrievePhase::EmbedQuestions);
+        } else {
+            let qs = last(RetrievePhase::Rank).unwrap();
+            assert_eq!((qs.done, qs.total), (4, 4), "{retriever}");
+            assert_eq!(calls.len(), 4, "{retriever}: one report per question");
+        }
 
         let rows = read_retrieval(&out.join("retrieval.parquet")).unwrap();
         for q in ["q1", "q2", "q3", "q4"] {
@@ -187,8 +199,8 @@ fn cached_embeddings_give_the_same_rows() {
     write_dataset(tmp.path(), true);
     let cache = tmp.path().join("cache");
     let o = options(Retriever::Dense, &cache);
-    run_retrieve(tmp.path(), &tmp.path().join("a"), &o, &mut |_, _| {}).unwrap();
-    run_retrieve(tmp.path(), &tmp.path().join("b"), &o, &mut |_, _| {}).unwrap();
+    run_retrieve(tmp.path(), &tmp.path().join("a"), &o, &mut |_| {}).unwrap();
+    run_retrieve(tmp.path(), &tmp.path().join("b"), &o, &mut |_| {}).unwrap();
     let a = read_retrieval(&tmp.path().join("a/retrieval.parquet")).unwrap();
     let b = read_retrieval(&tmp.path().join("b/retrieval.parquet")).unwrap();
     assert_eq!(a, b);
@@ -203,7 +215,7 @@ fn bad_inputs_are_reported_as_such() {
         tmp.path(),
         &tmp.path().join("out"),
         &options(Retriever::Bm25, &cache),
-        &mut |_, _| {},
+        &mut |_| {},
     )
     .unwrap_err();
     assert!(
@@ -215,14 +227,14 @@ fn bad_inputs_are_reported_as_such() {
     write_dataset(tmp.path(), true);
     let mut o = options(Retriever::Dense, &cache);
     o.embedder_dir = tmp.path().join("no-such-embedder");
-    let err = run_retrieve(tmp.path(), &tmp.path().join("out"), &o, &mut |_, _| {}).unwrap_err();
+    let err = run_retrieve(tmp.path(), &tmp.path().join("out"), &o, &mut |_| {}).unwrap_err();
     assert!(err.is_bad_input(), "{err}");
 
     let err = run_retrieve(
         &tmp.path().join("missing"),
         &tmp.path().join("out"),
         &options(Retriever::Bm25, &cache),
-        &mut |_, _| {},
+        &mut |_| {},
     )
     .unwrap_err();
     assert!(err.is_bad_input(), "{err}");
@@ -230,7 +242,7 @@ fn bad_inputs_are_reported_as_such() {
     let mut o = options(Retriever::Bm25, &cache);
     o.top_k = 0;
     assert!(
-        run_retrieve(tmp.path(), &tmp.path().join("out"), &o, &mut |_, _| {})
+        run_retrieve(tmp.path(), &tmp.path().join("out"), &o, &mut |_| {})
             .unwrap_err()
             .is_bad_input()
     );

@@ -1,18 +1,23 @@
 //! The report's plots, drawn with plotters into SVG (text as `<text>` elements) and PNG (the
 //! in-memory bitmap backend, encoded with the `png` crate). Text is laid out and rasterised with
 //! ab_glyph from a DejaVu Sans subset shipped in `assets/`, so no system font is needed anywhere.
+//! The subset covers Latin, Greek and Cyrillic; in the PNG, a character it lacks (CJK, say) is
+//! drawn as U+FFFD `�` rather than an empty box, and the figure's caption says so
+//! ([`missing_glyphs`]); the SVG keeps the text, and a browser draws it with its own fonts.
 //!
 //! Two kinds: metric vs N with a CI band, one line per model ([`CurvePlot`]); and per-question
 //! base vs fine-tuned scores with the diagonal ([`ScatterPlot`]).
 
 use std::sync::OnceLock;
 
+use ab_glyph::{Font, FontRef};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::ReportError;
 
-/// DejaVu Sans, subset to the characters the plots use (see `assets/make_font.py`).
+/// DejaVu Sans, subset to Latin, Greek, Cyrillic and the signs the plots use (see
+/// `assets/make_font.py`).
 const FONT: &[u8] = include_bytes!("../assets/report-sans.ttf");
 /// The font family name plots ask for.
 const FAMILY: &str = "sans-serif";
@@ -34,6 +39,41 @@ fn font_ready() -> Result<(), ReportError> {
             "the shipped font could not be parsed",
         ))
     }
+}
+
+/// What the PNG draws in place of a character the font lacks.
+pub(crate) const REPLACEMENT: char = '\u{FFFD}';
+
+/// The shipped font, parsed once, for coverage checks.
+fn coverage() -> Option<&'static FontRef<'static>> {
+    static PARSED: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| FontRef::try_from_slice(FONT).ok())
+        .as_ref()
+}
+
+/// Whether the shipped font can draw `c` (whitespace and control characters need no glyph).
+fn drawable_char(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || coverage().is_some_and(|f| f.glyph_id(c).0 != 0)
+}
+
+/// The characters of `texts` the shipped font has no glyph for, each once, in order of appearance:
+/// a figure's caption names them (the PNG draws them as [`REPLACEMENT`]).
+pub(crate) fn missing_glyphs<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<char> {
+    let mut out = Vec::new();
+    for c in texts.into_iter().flat_map(str::chars) {
+        if !drawable_char(c) && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` with every character the font lacks replaced by [`REPLACEMENT`].
+fn drawable(text: &str) -> String {
+    text.chars()
+        .map(|c| if drawable_char(c) { c } else { REPLACEMENT })
+        .collect()
 }
 
 /// One point of a curve: the mean at N and the band around it.
@@ -69,6 +109,47 @@ pub(crate) struct ScatterPlot {
     /// Jitter amplitude as a share of the axis range (larger for 0/1 metrics, whose points pile
     /// up in the corners).
     pub jitter: f64,
+}
+
+impl CurvePlot {
+    /// Every text the plot draws (title, axis label, legend).
+    pub(crate) fn texts(&self) -> Vec<&str> {
+        let mut t = vec![self.title.as_str(), self.y_label.as_str()];
+        t.extend(self.lines.iter().map(|l| l.label.as_str()));
+        t
+    }
+
+    /// The plot with its texts made drawable by the shipped font (for the PNG).
+    fn drawable(&self) -> Self {
+        Self {
+            title: drawable(&self.title),
+            y_label: drawable(&self.y_label),
+            lines: self
+                .lines
+                .iter()
+                .map(|l| CurveLine {
+                    label: drawable(&l.label),
+                    points: l.points.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl ScatterPlot {
+    /// Every text the plot draws (title, axis labels).
+    pub(crate) fn texts(&self) -> Vec<&str> {
+        vec![self.title.as_str(), self.axis.as_str()]
+    }
+
+    /// The plot with its texts made drawable by the shipped font (for the PNG).
+    fn drawable(&self) -> Self {
+        Self {
+            title: drawable(&self.title),
+            axis: drawable(&self.axis),
+            ..self.clone()
+        }
+    }
 }
 
 /// A plot rendered both ways.
@@ -125,9 +206,11 @@ fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) 
         .y_desc(p.y_label.as_str())
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format!("{y:.2}"))
-        .label_style((FAMILY, 14))
-        .axis_desc_style((FAMILY, 14))
-        .light_line_style(RGBColor(235, 235, 235))
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 15))
+        // A grid at the labels only: the minor grid made the plots look like graph paper.
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(228, 228, 228))
         .draw()?;
     for (i, line) in p.lines.iter().enumerate() {
         let c = color(i);
@@ -192,9 +275,11 @@ fn draw_scatter<DB: DrawingBackend>(
         .y_desc(format!("fine-tuned {}", p.axis))
         .x_label_formatter(&|x| format!("{x:.2}"))
         .y_label_formatter(&|y| format!("{y:.2}"))
-        .label_style((FAMILY, 14))
-        .axis_desc_style((FAMILY, 14))
-        .light_line_style(RGBColor(235, 235, 235))
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 15))
+        // A grid at the labels only: the minor grid made the plots look like graph paper.
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(228, 228, 228))
         .draw()?;
     chart.draw_series(LineSeries::new(
         vec![(lo, lo), (hi, hi)],
@@ -251,23 +336,26 @@ fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingEr
     Ok(out)
 }
 
-/// Renders a metric-vs-N plot.
+/// Renders a metric-vs-N plot (the PNG with [`REPLACEMENT`] for what the font lacks).
 pub(crate) fn curve(name: &str, p: &CurvePlot) -> Result<Rendered, ReportError> {
+    let png = p.drawable();
     render(
         name,
         SIZE,
         |a| draw_curve(a, p).map_err(|e| e.to_string()),
-        |a| draw_curve(a, p).map_err(|e| e.to_string()),
+        |a| draw_curve(a, &png).map_err(|e| e.to_string()),
     )
 }
 
-/// Renders a base-vs-fine-tuned scatter plot.
+/// Renders a base-vs-fine-tuned scatter plot (the PNG with [`REPLACEMENT`] for what the font
+/// lacks).
 pub(crate) fn scatter(name: &str, p: &ScatterPlot) -> Result<Rendered, ReportError> {
+    let png = p.drawable();
     render(
         name,
         SCATTER_SIZE,
         |a| draw_scatter(a, p).map_err(|e| e.to_string()),
-        |a| draw_scatter(a, p).map_err(|e| e.to_string()),
+        |a| draw_scatter(a, &png).map_err(|e| e.to_string()),
     )
 }
 
@@ -306,6 +394,49 @@ mod tests {
         )?;
         assert!(s.svg.contains("<circle"));
         assert_eq!(&s.png[..8], b"\x89PNG\r\n\x1a\n");
+        Ok(())
+    }
+
+    /// Latin, Greek and Cyrillic are in the shipped font; CJK is not and is reported (once per
+    /// character) so the caption can say what the PNG replaced.
+    #[test]
+    fn the_font_covers_european_scripts_and_names_what_it_lacks() {
+        assert_eq!(
+            missing_glyphs(["modèle-β Übung ąę Привет ≤ ± — “q”", "naïve ñ"]),
+            Vec::<char>::new()
+        );
+        assert_eq!(missing_glyphs(["数据 / 数", "ok"]), vec!['数', '据']);
+        assert_eq!(drawable("数据-β"), "\u{FFFD}\u{FFFD}-β");
+    }
+
+    /// Non-ASCII names are drawn: the PNG has ink where the title is, the SVG keeps the text, and
+    /// a name the font lacks is drawn as U+FFFD, not as an empty box.
+    #[test]
+    fn non_ascii_names_render() -> Result<(), ReportError> {
+        let pt = |n, mean| CurvePoint {
+            n,
+            mean,
+            low: mean,
+            high: mean,
+        };
+        let plot = |label: &str| CurvePlot {
+            title: format!("{label}: token_f1 vs N"),
+            y_label: "token_f1".into(),
+            lines: vec![CurveLine {
+                label: label.into(),
+                points: vec![pt(0.0, 0.4), pt(50.0, 0.5)],
+            }],
+        };
+        let greek = curve("g", &plot("modèle-β"))?;
+        assert!(greek.svg.contains("modèle-β"));
+        let cjk = curve("c", &plot("数据"))?;
+        assert!(cjk.svg.contains("数据"), "the SVG keeps the text");
+        // The PNG of "数据" equals the PNG of "��": drawn as replacement characters.
+        let replaced = curve("r", &plot("\u{FFFD}\u{FFFD}"))?;
+        assert_eq!(cjk.png, replaced.png);
+        // ... which differ from empty boxes (the font's .notdef): another glyph than U+FFFD.
+        let ascii = curve("a", &plot("xx"))?;
+        assert_ne!(replaced.png, ascii.png);
         Ok(())
     }
 }

@@ -139,7 +139,7 @@ fn writes_every_artefact_with_the_comparison_numbers() -> Result<(), ReportError
     assert!(!html.contains("xlink:href=\"http"));
     assert_eq!(html.matches("<svg").count(), summary.plots);
     assert!(html.contains("<td class=\"hurts\">hurts</td>"));
-    assert!(html.contains("<td>[-0.250, -0.042]</td>"));
+    assert!(html.contains("<td class=\"num\">[-0.250, -0.042]</td>"));
 
     // Per-question tables: one row per answer (questions × arms).
     let arms_rows = 6 * 9 + 5 * 2;

@@ -8,6 +8,7 @@
 use crate::error::{Result, RunnerError};
 use crate::kind::StepKind;
 use crate::plan::{Plan, Step};
+use crate::progress::{ProgressSink, StepProgress};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -20,8 +21,15 @@ pub trait StepWork {
     /// as canonical JSON. It goes into the step's input hash.
     fn config_slice(&self, step: &Step) -> Result<serde_json::Value>;
     /// Runs the step, writing its outputs under `scratch` (a directory; for a file output, the file
-    /// `scratch/<file name>`). `run_dir` holds the outputs of earlier steps.
-    fn run(&self, step: &Step, run_dir: &Path, scratch: &Path) -> Result<()>;
+    /// `scratch/<file name>`). `run_dir` holds the outputs of earlier steps. `progress` hears how
+    /// far the step is, in its own unit, so that a long step is never a silent one.
+    fn run(
+        &self,
+        step: &Step,
+        run_dir: &Path,
+        scratch: &Path,
+        progress: ProgressSink,
+    ) -> Result<()>;
 }
 
 /// The record of one step in `steps/<id>/state.json`.
@@ -45,21 +53,39 @@ pub struct RunSummary {
     pub records: Vec<StepRecord>,
 }
 
-/// Progress events for the binary to draw.
+/// Progress events for the binary to draw (the engine never prints).
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
+    /// A step starts running: it is the `index`-th (0-based) of the `total` steps in scope.
     Start {
+        /// The step.
         step: &'a Step,
+        /// Its position in the scope.
         index: usize,
+        /// Steps in the scope, cached ones included.
         total: usize,
     },
+    /// A step's output is current: it is skipped.
     Cached {
+        /// The step.
         step: &'a Step,
+        /// Its position in the scope.
         index: usize,
+        /// Steps in the scope, cached ones included.
         total: usize,
     },
-    Done {
+    /// The running step reports how far it is.
+    Progress {
+        /// The step.
         step: &'a Step,
+        /// How far, in the step's own unit.
+        progress: StepProgress,
+    },
+    /// A step finished.
+    Done {
+        /// The step.
+        step: &'a Step,
+        /// Its wall time in seconds.
         wall_s: f64,
     },
 }
@@ -79,17 +105,18 @@ pub fn execute(
     plan: &Plan,
     steps: &dyn StepWork,
     until: Option<StepKind>,
-    progress: &mut dyn FnMut(Event),
+    progress: &mut (dyn FnMut(Event) + Send),
 ) -> Result<RunSummary> {
     execute_scope(plan, steps, Scope::Until(until), progress)
 }
 
-/// Runs the steps of `scope`.
+/// Runs the steps of `scope`. `progress` is `Send` because a step may report from worker threads
+/// (it is called under a lock, one event at a time).
 pub fn execute_scope(
     plan: &Plan,
     steps: &dyn StepWork,
     scope: Scope,
-    progress: &mut dyn FnMut(Event),
+    progress: &mut (dyn FnMut(Event) + Send),
 ) -> Result<RunSummary> {
     let run_dir = &plan.run_dir;
     std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io {
@@ -172,7 +199,16 @@ pub fn execute_scope(
             source: e,
         })?;
         let started = Instant::now();
-        if let Err(e) = steps.run(step, run_dir, &scratch) {
+        let ran = {
+            let sink = std::sync::Mutex::new(&mut *progress);
+            let report = |p: StepProgress| {
+                if let Ok(mut f) = sink.lock() {
+                    (*f)(Event::Progress { step, progress: p });
+                }
+            };
+            steps.run(step, run_dir, &scratch, &report)
+        };
+        if let Err(e) = ran {
             rec.state = "failed".into();
             rec.error = Some(e.to_string());
             write_record(&record_path, &rec)?;
@@ -401,7 +437,14 @@ mod tests {
         fn config_slice(&self, step: &Step) -> Result<serde_json::Value> {
             Ok(serde_json::json!({ "salt": if step.id == "b" { self.salt } else { "" } }))
         }
-        fn run(&self, step: &Step, run_dir: &Path, scratch: &Path) -> Result<()> {
+        fn run(
+            &self,
+            step: &Step,
+            run_dir: &Path,
+            scratch: &Path,
+            progress: ProgressSink,
+        ) -> Result<()> {
+            progress(StepProgress::count("items", 1, 1));
             self.runs.borrow_mut().push(step.id.clone());
             if self.fail_at == Some(step.id.as_str()) {
                 std::fs::write(scratch.join("half"), "x").unwrap();
@@ -510,5 +553,42 @@ mod tests {
         let t = toy(None, "1");
         execute(&p, &t, Some(StepKind::Retrieve), &mut |_| {}).unwrap();
         assert_eq!(*t.runs.borrow(), vec!["a", "b"]);
+    }
+
+    /// A running step's reports reach the caller between its Start and Done; a cached step sends
+    /// none.
+    #[test]
+    fn step_progress_reaches_the_caller_between_start_and_done() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        let log = |t: &Toy| {
+            let mut seen = Vec::new();
+            execute(&p, t, None, &mut |e| {
+                seen.push(match e {
+                    Event::Start { step, .. } => format!("start {}", step.id),
+                    Event::Cached { step, .. } => format!("cached {}", step.id),
+                    Event::Progress { step, progress } => {
+                        format!(
+                            "{} {}/{:?} {}",
+                            step.id, progress.done, progress.total, progress.unit
+                        )
+                    }
+                    Event::Done { step, .. } => format!("done {}", step.id),
+                })
+            })
+            .unwrap();
+            seen
+        };
+        let first = log(&toy(None, "1"));
+        assert_eq!(
+            first[..3],
+            ["start a", "a 1/Some(1) items", "done a"].map(String::from)
+        );
+        assert_eq!(first.len(), 9);
+        let again = log(&toy(None, "1"));
+        assert_eq!(
+            again,
+            ["cached a", "cached b", "cached c"].map(String::from)
+        );
     }
 }

@@ -16,6 +16,7 @@ use crate::engine::StepWork;
 use crate::error::Result;
 use crate::kind::StepKind;
 use crate::plan::Step;
+use crate::progress::{ProgressSink, StepProgress};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -76,16 +77,28 @@ impl StepWork for LocalSteps<'_> {
         })
     }
 
-    fn run(&self, step: &Step, run_dir: &Path, scratch: &Path) -> Result<()> {
+    fn run(
+        &self,
+        step: &Step,
+        run_dir: &Path,
+        scratch: &Path,
+        progress: ProgressSink,
+    ) -> Result<()> {
         let c = self.config;
         match step.kind {
-            StepKind::Prepare => prepare::run(c, subject(step), scratch),
-            StepKind::Retrieve => retrieve::run(c, subject(step), run_dir, scratch),
-            StepKind::Finetune => finetune::run(c, subject(step), run_dir, scratch),
-            StepKind::Answer => answer::run(c, subject(step), run_dir, scratch),
-            StepKind::Score => score::run(c, subject(step), run_dir, scratch),
-            StepKind::Compare => compare::run(c, &self.config_hash, step, run_dir, scratch),
-            StepKind::Report => report::run(c, run_dir, scratch),
+            StepKind::Prepare => prepare::run(c, subject(step), scratch, progress),
+            StepKind::Retrieve => retrieve::run(c, subject(step), run_dir, scratch, progress),
+            StepKind::Finetune => finetune::run(c, subject(step), run_dir, scratch, progress),
+            StepKind::Answer => answer::run(c, subject(step), run_dir, scratch, progress),
+            StepKind::Score => score::run(c, subject(step), run_dir, scratch, progress),
+            StepKind::Compare => {
+                progress(StepProgress::stage("comparing arms (bootstrap)"));
+                compare::run(c, &self.config_hash, step, run_dir, scratch)
+            }
+            StepKind::Report => {
+                progress(StepProgress::stage("writing the report"));
+                report::run(c, run_dir, scratch)
+            }
         }
     }
 }

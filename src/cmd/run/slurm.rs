@@ -115,6 +115,9 @@ pub fn run(args: &RunArgs, config: &Config, until: Option<StepKind>) -> anyhow::
         started.elapsed().as_secs_f64(),
         p.run_dir.display()
     );
+    if opts.until.is_none_or(|u| u >= StepKind::Compare) {
+        super::verdicts::print(&p.run_dir)?;
+    }
     Ok(())
 }
 

@@ -15,13 +15,15 @@ use crate::convert::tensor_names::{unpermute_rows, TensorPlan};
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
 
-/// Writes all planned tensors; returns (parameter count, file size in bytes).
+/// Writes all planned tensors, calling `progress(done, total)` after each; returns (parameter
+/// count, file size in bytes).
 pub(crate) fn write(
     file: &GgufFile,
     plan: &[TensorPlan],
     p: &LlamaParams,
     dtype: OutDtype,
     path: &Path,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(u64, u64)> {
     let mut header = Map::new();
     header.insert(
@@ -51,7 +53,7 @@ pub(crate) fn write(
     w.write_all(&(header_bytes.len() as u64).to_le_bytes())
         .map_err(io)?;
     w.write_all(&header_bytes).map_err(io)?;
-    for t in plan {
+    for (i, t) in plan.iter().enumerate() {
         let (_, mut data) = file.tensor_f32(&t.gguf_name)?;
         if let Some(heads) = t.unpermute_heads {
             let rows = t.shape.first().copied().unwrap_or(0);
@@ -81,6 +83,7 @@ pub(crate) fn write(
             )
         })?;
         w.write_all(&buf).map_err(io)?;
+        progress(i + 1, plan.len());
     }
     let f = w
         .into_inner()

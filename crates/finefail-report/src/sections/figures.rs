@@ -9,7 +9,23 @@ use super::{context_suffix, PlotSpec, CONTEXTS};
 use crate::analysis::{base_arm, Analysis};
 use crate::document::Block;
 use crate::format::{ci_header, percent};
-use crate::plots::{CurveLine, CurvePlot, CurvePoint, ScatterPlot};
+use crate::plots::{missing_glyphs, CurveLine, CurvePlot, CurvePoint, ScatterPlot, REPLACEMENT};
+
+/// A sentence for a caption when the PNG cannot draw some characters of the plot's texts (names
+/// in a script the shipped font lacks): which ones, and where the text is shown as it is.
+fn font_note(texts: Vec<&str>) -> String {
+    let missing = missing_glyphs(texts);
+    if missing.is_empty() {
+        return String::new();
+    }
+    let listed: Vec<String> = missing.iter().take(12).map(char::to_string).collect();
+    let more = if missing.len() > 12 { ", …" } else { "" };
+    format!(
+        " The PNG version draws {}{more} as {REPLACEMENT} (its font covers Latin, Greek and \
+         Cyrillic only); the SVG and report.html show the text as it is.",
+        listed.join(" ")
+    )
+}
 
 pub(super) fn curves(
     a: &Analysis<'_>,
@@ -63,23 +79,22 @@ pub(super) fn curves(
             } else {
                 format!(" ({ctx} context)")
             };
+            let plot = CurvePlot {
+                title: format!("{dataset}: {metric} vs N{ctx_note}"),
+                y_label: metric.to_string(),
+                lines,
+            };
             blocks.push(Block::Figure {
                 stem: stem.clone(),
                 caption: format!(
                     "{dataset}: {metric} vs training size N{ctx_note}, one line per model; points \
                      are means (N > 0: per question averaged over seeds), the band is the base mean \
-                     plus the {} of the paired difference.",
-                    ci_header(1.0 - a.input.comparison.alpha)
+                     plus the {} of the paired difference.{}",
+                    ci_header(1.0 - a.input.comparison.alpha),
+                    font_note(plot.texts())
                 ),
             });
-            plots.push((
-                stem,
-                PlotSpec::Curve(CurvePlot {
-                    title: format!("{dataset}: {metric} vs N{ctx_note}"),
-                    y_label: metric.to_string(),
-                    lines,
-                }),
-            ));
+            plots.push((stem, PlotSpec::Curve(plot)));
         }
     }
 }
@@ -119,26 +134,41 @@ pub(super) fn scatters(
                 } else {
                     format!(", {ctx} context")
                 };
+                let plot = ScatterPlot {
+                    title: format!("{dataset} / {model}: N = {n} vs base{ctx_note}"),
+                    axis: metric.to_string(),
+                    points: pts.into_iter().map(|(_, b, f)| (b, f)).collect(),
+                    jitter,
+                };
                 blocks.push(Block::Figure {
                     stem: stem.clone(),
                     caption: format!(
                         "{dataset} × {model}, N = {n}{ctx_note}: {metric} per question, base model \
                          (x) against the fine-tuned model averaged over {seeds} seed(s) (y). {above} \
                          question(s) above the diagonal (fine-tuned better), {below} below, {tie} on \
-                         it. Points are jittered by at most {} of the axis so ties stay visible.",
-                        percent(jitter)
+                         it. Points are jittered by at most {} of the axis so ties stay visible.{}",
+                        percent(jitter),
+                        font_note(plot.texts())
                     ),
                 });
-                plots.push((
-                    stem,
-                    PlotSpec::Scatter(ScatterPlot {
-                        title: format!("{dataset} / {model}: N = {n} vs base{ctx_note}"),
-                        axis: metric.to_string(),
-                        points: pts.into_iter().map(|(_, b, f)| (b, f)).collect(),
-                        jitter,
-                    }),
-                ));
+                plots.push((stem, PlotSpec::Scatter(plot)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caption names the characters its PNG replaced, and says nothing when there are none.
+    #[test]
+    fn font_note_names_what_the_png_replaced() {
+        assert_eq!(font_note(vec!["modèle-β: token_f1 vs N", "Привет"]), "");
+        let note = font_note(vec!["数据: token_f1", "数据"]);
+        assert!(
+            note.contains("draws 数 据 as \u{FFFD}") && note.contains("SVG"),
+            "{note}"
+        );
     }
 }

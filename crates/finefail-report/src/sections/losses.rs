@@ -7,7 +7,7 @@ use finefail_score::{attribute_losses, chunk_doc_id, Answer, FailureCause, Metri
 
 use super::CONTEXTS;
 use crate::analysis::Analysis;
-use crate::document::Block;
+use crate::document::{literal, Block};
 use crate::format::{num, signed};
 use crate::ReportError;
 
@@ -187,8 +187,15 @@ pub(super) fn worst_regressions(
         .map(|(d, n, q, base, ft)| {
             let text = questions
                 .and_then(|qs| qs.get(&q))
-                .map_or_else(String::new, |r| shorten(&r.question, 80));
-            vec![n.to_string(), q, text, num(base), num(ft), signed(d)]
+                .map_or_else(String::new, |r| literal(&shorten(&r.question, 80)));
+            vec![
+                n.to_string(),
+                literal(&q),
+                text,
+                num(base),
+                num(ft),
+                signed(d),
+            ]
         })
         .collect();
     blocks.push(Block::Para(format!(

@@ -4,6 +4,7 @@
 use crate::arm::{adapter_path, parse_arm};
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
+use crate::progress::{ProgressSink, StepProgress};
 use finefail_model::chat_model::ChatModel;
 use finefail_model::device::parse_device;
 use finefail_model::sampling::SamplingConfig;
@@ -11,7 +12,13 @@ use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
 use std::path::Path;
 
 /// Loads the arm's model (base, plus its adapter when N > 0) and answers into `scratch`.
-pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result<()> {
+pub fn run(
+    config: &Config,
+    arm: &str,
+    run_dir: &Path,
+    scratch: &Path,
+    progress: ProgressSink,
+) -> Result<()> {
     let parts = parse_arm(arm)
         .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
     let entry = config.model(&parts.model)?;
@@ -23,6 +30,7 @@ pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result
             .join(adapter_path(&parts.dataset, &parts.model, parts.n, seed))
             .join("adapter")
     });
+    progress(StepProgress::stage("loading the model"));
     let model = ChatModel::load(
         &entry.path,
         adapter.as_deref(),
@@ -49,7 +57,7 @@ pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result
         Some(&retrieval),
         &opts,
         scratch,
-        &mut |_, _| {},
+        &mut |done, total| progress(StepProgress::count("questions", done, total)),
     )?;
     Ok(())
 }

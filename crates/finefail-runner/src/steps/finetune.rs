@@ -3,11 +3,19 @@
 use crate::arm::parse_arm;
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
+use crate::progress::{ProgressSink, StepProgress};
 use serde_json::json;
 use std::path::Path;
 
-/// Trains in `scratch` with `resume`, so a killed run continues from its last checkpoint.
-pub fn run(config: &Config, rest: &str, run_dir: &Path, scratch: &Path) -> Result<()> {
+/// Trains in `scratch` with `resume`, so a killed run continues from its last checkpoint;
+/// reports optimizer steps with the latest loss.
+pub fn run(
+    config: &Config,
+    rest: &str,
+    run_dir: &Path,
+    scratch: &Path,
+    progress: ProgressSink,
+) -> Result<()> {
     let parts = parse_arm(rest)
         .ok_or_else(|| RunnerError::config(run_dir, format!("bad finetune step `{rest}`")))?;
     let seed = parts.seed.ok_or_else(|| {
@@ -26,6 +34,26 @@ pub fn run(config: &Config, rest: &str, run_dir: &Path, scratch: &Path) -> Resul
     if config.train.format == finefail_train::PromptFormat::Rag {
         req.retrieval_dir = Some(run_dir.join("retrieval").join(&parts.dataset));
     }
-    finefail_train::finetune(&req, &mut |_| {})?;
+    progress(StepProgress::stage("loading the model and the examples"));
+    let (mut total, mut val) = (0, String::new());
+    finefail_train::finetune(&req, &mut |event| {
+        use finefail_train::Event;
+        match event {
+            Event::Started {
+                total_steps,
+                start_step,
+                ..
+            } => {
+                total = *total_steps;
+                progress(StepProgress::count("steps", *start_step, total));
+            }
+            Event::Step(m) => progress(
+                StepProgress::count("steps", m.step, total)
+                    .with_note(format!("loss {:.4}{val}", m.loss)),
+            ),
+            Event::Eval { val_loss, .. } => val = format!(", val loss {val_loss:.4}"),
+            Event::Checkpoint { .. } => {}
+        }
+    })?;
     Ok(())
 }

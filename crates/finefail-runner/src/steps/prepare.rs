@@ -2,13 +2,15 @@
 
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
+use crate::progress::{ProgressSink, StepProgress};
 use finefail_data::{
     ChunkConfig, ChunkUnit, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit,
 };
 use std::path::Path;
 
-/// Prepares dataset `name` into `scratch`.
-pub fn run(config: &Config, name: &str, scratch: &Path) -> Result<()> {
+/// Prepares dataset `name` into `scratch`; the import reports its stages (reading, chunking,
+/// splitting, writing), not a count.
+pub fn run(config: &Config, name: &str, scratch: &Path, progress: ProgressSink) -> Result<()> {
     let d = config.dataset(name)?;
     let bad = |m: String| RunnerError::config("config", format!("dataset `{name}`: {m}"));
     let opts = PrepareOptions {
@@ -31,6 +33,6 @@ pub fn run(config: &Config, name: &str, scratch: &Path) -> Result<()> {
         },
         tokenizer: Some(config.retrieval.embedder.clone()),
     };
-    finefail_data::prepare(&opts, &mut |_| {})?;
+    finefail_data::prepare(&opts, &mut |stage| progress(StepProgress::stage(stage)))?;
     Ok(())
 }

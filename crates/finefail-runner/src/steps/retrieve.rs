@@ -3,11 +3,19 @@
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::progress::{ProgressSink, StepProgress};
 use finefail_rag::retrieve::{run_retrieve, RetrieveOptions};
 use std::path::Path;
 
-/// Retrieves for the prepared `dataset` of the run into `scratch`.
-pub fn run(config: &Config, dataset: &str, run_dir: &Path, scratch: &Path) -> Result<()> {
+/// Retrieves for the prepared `dataset` of the run into `scratch`, reporting chunks embedded, then
+/// questions.
+pub fn run(
+    config: &Config,
+    dataset: &str,
+    run_dir: &Path,
+    scratch: &Path,
+    progress: ProgressSink,
+) -> Result<()> {
     let r = &config.retrieval;
     let options = RetrieveOptions {
         retriever: r.retriever.parse()?,
@@ -16,11 +24,16 @@ pub fn run(config: &Config, dataset: &str, run_dir: &Path, scratch: &Path) -> Re
         cache_dir: None,
         device: finefail_model::device::parse_device(&config.device)?,
     };
+    progress(StepProgress::stage("reading chunks and questions"));
     run_retrieve(
         &run_dir.join("data").join(dataset),
         scratch,
         &options,
-        &mut |_, _| {},
+        &mut |p| {
+            progress(
+                StepProgress::count(p.phase.unit(), p.done, p.total).with_note(p.phase.describe()),
+            )
+        },
     )?;
     Ok(())
 }

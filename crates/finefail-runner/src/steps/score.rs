@@ -4,12 +4,19 @@
 use crate::arm::parse_arm;
 use crate::config::{Config, Judge};
 use crate::error::{Result, RunnerError};
+use crate::progress::{ProgressSink, StepProgress};
 use finefail_score::{score_arms, ArmsToScore, JudgeConfig};
 use std::path::Path;
 
 /// Scores the arm's answers into `scratch`; with a judge configured, a judge failure fails the
 /// step after the deterministic scores were written.
-pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result<()> {
+pub fn run(
+    config: &Config,
+    arm: &str,
+    run_dir: &Path,
+    scratch: &Path,
+    progress: ProgressSink,
+) -> Result<()> {
     let parts = parse_arm(arm)
         .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
     let data = run_dir.join("data").join(&parts.dataset);
@@ -22,7 +29,10 @@ pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result
         answer_files: &answers,
         judge: judge.as_ref(),
     };
-    let scored = score_arms(&what, &scratch.join("scores.parquet"), &|_, _| {})?;
+    progress(StepProgress::stage("scoring"));
+    let scored = score_arms(&what, &scratch.join("scores.parquet"), &|done, total| {
+        progress(StepProgress::count("judge calls", done, total))
+    })?;
     match scored.judge_error {
         Some(e) => Err(e.into()),
         None => Ok(()),
