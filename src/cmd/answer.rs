@@ -3,6 +3,7 @@
 use crate::exit::BadInput;
 use clap::Args;
 use finefail_model::chat_model::ChatModel;
+use crate::cmd::precision::PrecisionArgs;
 use finefail_model::device::parse_device;
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
@@ -47,14 +48,17 @@ pub struct AnswerArgs {
     /// cpu | cuda:N | tch-cpu | tch-cuda:N
     #[arg(long, default_value = "cpu")]
     device: String,
+    #[command(flatten)]
+    precision: PrecisionArgs,
 }
 
 /// Runs `finefail answer`.
 pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
     let context = AnswerContext::parse(&a.context).map_err(BadInput)?;
     finefail_rag::answering::check_arm(&a.arm, context).map_err(BadInput)?;
+    let precision = a.precision.resolve(&a.device, &a.model)?;
     let device = parse_device(&a.device)?;
-    let model = ChatModel::load(&a.model, a.adapter.as_deref(), &device)?;
+    let model = ChatModel::load_with(&a.model, a.adapter.as_deref(), &device, precision)?;
     let opts = AnswerOptions {
         arm: a.arm.clone(),
         context,

@@ -2,6 +2,7 @@
 //! questions of a prepared dataset for one seed.
 
 use clap::Args;
+use crate::cmd::precision::PrecisionArgs;
 use finefail_train::{finetune, Event, FinetuneRequest, FinetuneSettings};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub struct FinetuneArgs {
     /// cpu | cuda:N | tch-cpu | tch-cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// Runs `finefail finetune`: builds the request from the flags (`--format` first, then every
@@ -53,6 +56,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     req.retrieval_dir = args.retrieval;
     req.resume = args.resume;
     req.device = args.device;
+    req.precision = args.precision.parse()?;
     req.settings = settings;
 
     let bar = ProgressBar::new(0);

@@ -6,7 +6,9 @@ use finefail_model::chat::ChatTemplate;
 use finefail_model::chat_model::check_vocab;
 use finefail_model::config::ModelConfig;
 use finefail_model::convert::convert_gguf;
+use crate::cmd::precision::PrecisionArgs;
 use finefail_model::device::parse_device;
+use finefail_model::precision::Precision;
 use finefail_model::llama::Llama;
 use finefail_model::peft::load_adapter;
 use finefail_model::tokenizer::Tokenizer;
@@ -43,6 +45,8 @@ pub enum ModelCommand {
         /// cpu | cuda:N | tch-cpu | tch-cuda:N
         #[arg(long, default_value = "cpu")]
         device: String,
+        #[command(flatten)]
+        precision: PrecisionArgs,
     },
 }
 
@@ -57,7 +61,11 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             text,
             out,
             device,
-        } => logits(&model, adapter.as_deref(), &text, &out, &device),
+            precision,
+        } => {
+            let precision = precision.resolve(&device, &model)?;
+            logits(&model, adapter.as_deref(), &text, &out, &device, precision)
+        }
     }
 }
 
@@ -140,10 +148,11 @@ fn logits(
     text: &str,
     out: &Path,
     device: &str,
+    precision: Precision,
 ) -> anyhow::Result<()> {
     let device = parse_device(device)?;
     let tokenizer = Tokenizer::from_dir(dir)?;
-    let mut model = Llama::load(dir, &device)?;
+    let mut model = Llama::load_with(dir, &device, precision)?;
     check_vocab(&model, &tokenizer, dir)?;
     if let Some(adapter) = adapter {
         load_adapter(&mut model, adapter)?;

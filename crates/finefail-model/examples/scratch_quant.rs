@@ -1,0 +1,30 @@
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
+fn main() {
+    let dev = Device::flex();
+    let codes: Vec<u8> = vec![0x12, 0xF0, 0x7A];
+    let t = Tensor::<1, Int>::from_data(TensorData::new(codes, [3]), (&dev, DType::U8));
+    println!("u8 dtype {:?}", t.dtype());
+    let wide = t.clone().cast(burn::tensor::IntDType::I32);
+    let hi = wide.clone().div_scalar(16);
+    let lo = wide.remainder_scalar(16);
+    println!("hi {:?} lo {:?}", hi.to_data(), lo.to_data());
+    let book = Tensor::<1>::from_data(TensorData::new((0..16).map(|i| i as f32 * 0.5).collect::<Vec<f32>>(), [16]), &dev);
+    let idx = Tensor::stack::<2>(vec![hi, lo], 1).reshape([6]);
+    let v = book.select(0, idx);
+    println!("vals {:?}", v.to_data());
+    let i8s = Tensor::<1, Int>::from_data(TensorData::new(vec![-127i8, 5, 127], [3]), (&dev, DType::I8));
+    println!("i8 dtype {:?} float {:?}", i8s.dtype(), i8s.float().to_data());
+    let w = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]), (&dev, DType::BF16));
+    println!("bf16 {:?}", w.dtype());
+    let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0], [1, 2]), &dev);
+    let y = x.clone().matmul(w.clone().cast(FloatDType::F32));
+    println!("y {:?}", y.to_data());
+    let ad = dev.clone().autodiff();
+    let xa = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0], [1, 2]), &ad).require_grad();
+    let wa = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]), (&ad, DType::BF16));
+    let ya = xa.clone().cast(FloatDType::BF16).matmul(wa).cast(FloatDType::F32).sum();
+    let g = ya.backward();
+    println!("grad x {:?}", xa.grad(&g).map(|t| t.to_data()));
+    let r = std::panic::catch_unwind(|| { let w2 = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]), (&Device::flex(), DType::BF16)); x.matmul(w2).to_data() });
+    println!("mixed matmul: {:?}", r.is_ok());
+}
