@@ -1,6 +1,6 @@
 //! int8 per-output-channel absmax quantization (LLM.int8's vector-wise scheme, without its fp16
-//! outlier split): each row of a `[out, in]` matrix stores `round(127 · w / absmax)` and the
-//! scale `absmax / 127`.
+//! outlier split): each row of a `[out, in]` matrix stores `round(127 · w / absmax)` (ties to
+//! even, as bitsandbytes rounds) and the scale `absmax / 127`.
 
 /// A quantized `[out, in]` matrix on the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,7 @@ pub fn quantize(values: &[f32], rows: usize, cols: usize) -> Int8Rows {
     for row in values.chunks(cols.max(1)) {
         let m = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let inv = if m > 0.0 { 127.0 / m } else { 0.0 };
-        codes.extend(row.iter().map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8));
+        codes.extend(row.iter().map(|v| (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8));
         scales.push(m / 127.0);
     }
     Int8Rows { codes, scales }
@@ -40,7 +40,7 @@ mod tests {
 
     #[test]
     fn hand_checked_rows() {
-        // Row 0: absmax 2 → codes 127, -64 (−1·127/2 = −63.5 rounds away from zero), 0.
+        // Row 0: absmax 2 → codes 127, -64 (−1·127/2 = −63.5 rounds to the even −64), 0.
         let q = quantize(&[2.0, -1.0, 0.0, 0.0, 0.0, 0.0], 2, 3);
         assert_eq!(q.codes, vec![127, -64, 0, 0, 0, 0]);
         assert_eq!(q.scales, vec![2.0 / 127.0, 0.0]);
