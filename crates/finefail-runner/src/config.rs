@@ -119,6 +119,24 @@ pub struct ModelEntry {
     pub path: PathBuf,
     /// A Jinja chat template overriding the checkpoint's own.
     pub chat_template: Option<String>,
+    /// Storage dtype of the frozen base: `auto` (default), `f32`, `bf16` or `f16`. Left out of
+    /// the serialized config while unset, so configs that predate it keep their hashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+    /// `none` (default), `int8` or `nf4`: the frozen projections stored quantized.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantize: Option<String>,
+}
+
+impl ModelEntry {
+    /// The storage options as given (`auto`/`none` when unset), not yet resolved for a device.
+    pub fn precision(&self) -> std::result::Result<finefail_model::precision::Precision, String> {
+        finefail_model::precision::Precision::parse(
+            self.dtype.as_deref().unwrap_or("auto"),
+            self.quantize.as_deref().unwrap_or("none"),
+        )
+        .map_err(|e| format!("model `{}`: {e}", self.name))
+    }
 }
 
 /// Training sizes (0 = the base model) and seeds.

@@ -188,6 +188,7 @@ mod tests {
                 name: "m".into(),
                 path: "p".into(),
                 chat_template: None,
+                ..Default::default()
             }],
             ..Default::default()
         }

@@ -67,6 +67,12 @@ pub fn validate(c: &Config) -> Result<(), String> {
         if m.path.as_os_str().is_empty() {
             return Err(format!("model `{}` has no `path`", m.name));
         }
+        let precision = m.precision()?;
+        if let Ok(spec) = finefail_model::device::DeviceSpec::parse(&c.device) {
+            precision
+                .resolve(spec, None)
+                .map_err(|e| format!("model `{}`: {e}", m.name))?;
+        }
     }
     check_sizes("sweep.sizes", &c.sweep.sizes)?;
     if c.sweep.seeds.is_empty() {

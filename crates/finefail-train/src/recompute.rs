@@ -1,8 +1,9 @@
 //! Activation checkpointing (`train.gradient_checkpointing = true`): a micro-batch's backward that
 //! keeps only each decoder layer's input, and recomputes the layer when its gradient is needed.
 //!
-//! 1. Forward, one layer at a time, keeping the layer inputs `h₀ … h_{L−1}` (each `[b, t, d]`) and
-//!    dropping each layer's graph as soon as its output is taken.
+//! 1. Forward, one layer at a time, without recording a graph (burn's autodiff keeps the saved
+//!    state of recorded ops until a backward consumes them), keeping the layer inputs
+//!    `h₀ … h_{L−1}` (each `[b, t, d]`).
 //! 2. The head: `loss(norm(h_L))`, backward to `∂loss/∂h_L`.
 //! 3. For `i = L−1 … 0`: run layer i again from `hᵢ` with autodiff, and back-propagate
 //!    `sum(layerᵢ(hᵢ) ⊙ ∂loss/∂hᵢ₊₁)` — whose gradient with respect to the layer output is exactly
@@ -20,6 +21,7 @@ use crate::adapter;
 use crate::error::{Result, TrainError};
 use crate::examples::Example;
 use crate::loss::MicroBatch;
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use finefail_model::attention_input::AttentionInput;
 use finefail_model::llama::Llama;
@@ -39,13 +41,17 @@ pub fn checkpointed_grads(
     let ctx = model.layer_context(AttentionInput::causal(mb.t, 0, device), device);
     let layers = model.layers.len();
 
+    // Pass 1 records no graph at all: the adapters are detached (`no_grad`), the input is not
+    // tracked, and dropout still draws its masks (the device is an autodiff one).
+    let untracked = model.clone().no_grad();
     let mut h = model.embed(mb.tokens.clone()).detach();
     let mut inputs = Vec::with_capacity(layers);
     for i in 0..layers {
         device.seed(layer_dropout_seed(dropout_seed, i));
         inputs.push(h.clone());
-        h = model.forward_layer(i, h, &ctx).detach();
+        h = untracked.forward_layer(i, h, &ctx);
     }
+    drop(untracked);
 
     let top = h.require_grad();
     let loss = mb.loss_of_hidden(model, model.final_norm(top.clone()), norm);

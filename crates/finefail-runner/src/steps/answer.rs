@@ -4,7 +4,7 @@ use crate::arm::{adapter_path, parse_arm};
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use finefail_model::chat_model::ChatModel;
-use finefail_model::device::parse_device;
+use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
 use std::path::Path;
@@ -19,10 +19,15 @@ pub fn run(config: &Config, arm: &str, run_dir: &Path, scratch: &Path) -> Result
             .join(adapter_path(&parts.dataset, &parts.model, parts.n, seed))
             .join("adapter")
     });
-    let model = ChatModel::load(
+    let precision = entry
+        .precision()
+        .map_err(|m| RunnerError::config("config", m))?
+        .resolve_for_checkpoint(DeviceSpec::parse(&config.device)?, &entry.path)?;
+    let model = ChatModel::load_with(
         &entry.path,
         adapter.as_deref(),
         &parse_device(&config.device)?,
+        precision,
     )?;
     let g = &config.generation;
     let opts = AnswerOptions {
