@@ -25,6 +25,7 @@ pub mod generate;
 pub mod gguf;
 pub mod llama;
 pub mod lora;
+pub mod memory;
 pub mod ops;
 pub mod peft;
 pub mod precision;
