@@ -1,9 +1,9 @@
 //! `finefail answer`: one arm's answers to a prepared dataset's test set.
 
+use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
 use clap::Args;
 use finefail_model::chat_model::ChatModel;
-use crate::cmd::precision::PrecisionArgs;
 use finefail_model::device::parse_device;
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};

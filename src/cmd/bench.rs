@@ -2,9 +2,9 @@
 //! real checkpoint (synthetic tokens). Numbers, not tests: `make bench` puts them beside the peers
 //! in docs/performance.md. `--plain` switches the fused CPU kernels off to show what they bring.
 
+use crate::cmd::precision::PrecisionArgs;
 use clap::{Args, Subcommand};
 use finefail_model::bench::{generate_bench, GenerateBenchOptions};
-use crate::cmd::precision::PrecisionArgs;
 use finefail_model::device::parse_device;
 use finefail_model::ops::with_plain_kernels;
 use finefail_train::bench::{train_bench, TrainBenchOptions};
@@ -120,7 +120,11 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 a.micro_batch.clamp(1, a.batch.max(1)),
                 a.steps,
                 opts.precision,
-                if a.checkpointing { ", checkpointing" } else { "" }
+                if a.checkpointing {
+                    ", checkpointing"
+                } else {
+                    ""
+                }
             );
             let tokens = (a.batch * a.seq) as f64;
             let report = plain_if(a.plain, || {

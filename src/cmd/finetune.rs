@@ -1,8 +1,8 @@
 //! `finefail finetune`: LoRA supervised fine-tuning of a base model on the first N training
 //! questions of a prepared dataset for one seed.
 
-use clap::Args;
 use crate::cmd::precision::PrecisionArgs;
+use clap::Args;
 use finefail_train::{finetune, Event, FinetuneRequest, FinetuneSettings};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;

@@ -1,11 +1,11 @@
 //! `finefail generate`: one prompt answered by a model (chat template applied), printing only the
 //! answer.
 
+use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
 use clap::Args;
 use finefail_model::chat::ChatMessage;
 use finefail_model::chat_model::ChatModel;
-use crate::cmd::precision::PrecisionArgs;
 use finefail_model::device::parse_device;
 use finefail_model::sampling::SamplingConfig;
 use std::path::PathBuf;

@@ -1,17 +1,17 @@
 //! `finefail model …`: convert, inspect and probe model checkpoints.
 
+use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
 use clap::Subcommand;
 use finefail_model::chat::ChatTemplate;
 use finefail_model::chat_model::check_vocab;
 use finefail_model::config::ModelConfig;
 use finefail_model::convert::convert_gguf;
-use crate::cmd::precision::PrecisionArgs;
 use finefail_model::device::parse_device;
-use finefail_model::precision::Precision;
 use finefail_model::llama::Llama;
 use finefail_model::memory::{estimate, gb, weight_bytes, Workload};
 use finefail_model::peft::load_adapter;
+use finefail_model::precision::Precision;
 use finefail_model::tokenizer::Tokenizer;
 use finefail_model::weights::{write_npy_f32, Checkpoint};
 use std::path::{Path, PathBuf};
@@ -218,7 +218,8 @@ fn memory_table(config: &ModelConfig, a: &MemoryArgs) -> anyhow::Result<()> {
     let spec = finefail_model::device::DeviceSpec::parse(&a.device)?;
     let gpu = matches!(
         spec,
-        finefail_model::device::DeviceSpec::Cuda(_) | finefail_model::device::DeviceSpec::TchCuda(_)
+        finefail_model::device::DeviceSpec::Cuda(_)
+            | finefail_model::device::DeviceSpec::TchCuda(_)
     );
     let fused = spec == finefail_model::device::DeviceSpec::Cpu;
     println!(
@@ -231,7 +232,13 @@ fn memory_table(config: &ModelConfig, a: &MemoryArgs) -> anyhow::Result<()> {
         "  {:<14} {:>10} {:>12} {:>24} {:>10}",
         "storage", "weights", "fine-tune", "fine-tune (checkpointing)", "answer"
     );
-    for (d, q) in [("f32", "none"), ("bf16", "none"), ("f32", "int8"), ("f32", "nf4"), ("bf16", "nf4")] {
+    for (d, q) in [
+        ("f32", "none"),
+        ("bf16", "none"),
+        ("f32", "int8"),
+        ("f32", "nf4"),
+        ("bf16", "nf4"),
+    ] {
         let p = Precision::parse(d, q)?.resolve(spec, None)?;
         let train = |ck| Workload::Train {
             micro_batch: a.micro_batch,

@@ -177,8 +177,9 @@ impl FrozenWeight {
                     t.cast(FloatDType::F32)
                 }
             }
-            Self::Int8(q) => (q.codes.clone().float().cast(FloatDType::F32) * q.scales.clone())
-                .transpose(),
+            Self::Int8(q) => {
+                (q.codes.clone().float().cast(FloatDType::F32) * q.scales.clone()).transpose()
+            }
             Self::Nf4(q) => {
                 let n = q.d_out * q.d_in;
                 let bytes = q.packed.dims()[0];

@@ -138,7 +138,8 @@ impl Linear {
     /// `x · W + b + scale · (dropout(x) · A) · B` over the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let w = self.weight.dense_f32();
-        let mut y = ops::linear_rows(&x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze::<D>()));
+        let mut y =
+            ops::linear_rows(&x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze::<D>()));
         if let Some(b) = &self.bias {
             y = y + b.val().unsqueeze::<D>();
         }

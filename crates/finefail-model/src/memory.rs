@@ -85,7 +85,12 @@ pub struct MemoryEstimate {
 impl MemoryEstimate {
     /// The estimated peak.
     pub fn total(&self) -> f64 {
-        self.weights + self.weight_copies + self.adapters + self.activations + self.head + self.overhead
+        self.weights
+            + self.weight_copies
+            + self.adapters
+            + self.activations
+            + self.head
+            + self.overhead
     }
 }
 
@@ -130,7 +135,8 @@ fn counts(c: &ModelConfig, p: Precision) -> Counts {
     let q = (c.num_attention_heads * c.head_dim) as f64;
     let kv = (c.num_key_value_heads * c.head_dim) as f64;
     let experts = c.moe.map_or(1.0, |m| m.num_experts as f64);
-    let bytes = |d_in: f64, d_out: f64| d_in * d_out * p.quantize.bytes_per_weight(p.dtype, d_in as usize);
+    let bytes =
+        |d_in: f64, d_out: f64| d_in * d_out * p.quantize.bytes_per_weight(p.dtype, d_in as usize);
     let attn = d * q + 2.0 * d * kv + q * d;
     let mlp = experts * 3.0 * d * ffn;
     let attn_bytes = bytes(d, q) + 2.0 * bytes(d, kv) + bytes(q, d);
@@ -168,7 +174,13 @@ pub fn weight_bytes(c: &ModelConfig, p: Precision) -> f64 {
 /// Training is the larger of its phases: without checkpointing, everything the backward needs at
 /// once; with it, the layer inputs plus either the head's working set or one layer's activations
 /// and weight copy, whichever is larger.
-pub fn estimate(c: &ModelConfig, p: Precision, work: Workload, fused: bool, gpu: bool) -> MemoryEstimate {
+pub fn estimate(
+    c: &ModelConfig,
+    p: Precision,
+    work: Workload,
+    fused: bool,
+    gpu: bool,
+) -> MemoryEstimate {
     let n = counts(c, p);
     let layers = c.num_hidden_layers as f64;
     let (d, ffn, v) = (
@@ -180,8 +192,16 @@ pub fn estimate(c: &ModelConfig, p: Precision, work: Workload, fused: bool, gpu:
     let routed = c.moe.map_or(1.0, |m| m.experts_per_token as f64);
     let stored_f32 = p.quantize == Quantize::None && dense_bytes(p) == 4.0;
     // The head (and a tied embedding) is read in f32: a copy when stored in 16 bits.
-    let head_copy = if dense_bytes(p) == 4.0 { 0.0 } else { v * d * 4.0 };
-    let layer_copy = if stored_f32 { 0.0 } else { n.layer_linear * 4.0 };
+    let head_copy = if dense_bytes(p) == 4.0 {
+        0.0
+    } else {
+        v * d * 4.0
+    };
+    let layer_copy = if stored_f32 {
+        0.0
+    } else {
+        n.layer_linear * 4.0
+    };
     let overhead = RUNTIME_BYTES + if gpu { GPU_OVERHEAD_BYTES } else { 0.0 };
     let weights = weight_bytes(c, p);
     match work {
@@ -261,12 +281,24 @@ mod tests {
         let c = llama2_7b();
         let gbs = |d: &str, q: &str| weight_bytes(&c, Precision::parse(d, q).unwrap()) / 1e9;
         // 6.74 B parameters: 27.0 GB in f32, 13.5 in bf16.
-        assert!((gbs("f32", "none") - 26.95).abs() < 0.1, "{}", gbs("f32", "none"));
+        assert!(
+            (gbs("f32", "none") - 26.95).abs() < 0.1,
+            "{}",
+            gbs("f32", "none")
+        );
         assert!((gbs("bf16", "none") - 13.48).abs() < 0.05);
         // int8 projections + bf16 embeddings/head: 6.48 B × 1 + 0.26 B × 2 ≈ 7.0 GB.
-        assert!((gbs("bf16", "int8") - 7.0).abs() < 0.1, "{}", gbs("bf16", "int8"));
+        assert!(
+            (gbs("bf16", "int8") - 7.0).abs() < 0.1,
+            "{}",
+            gbs("bf16", "int8")
+        );
         // NF4: 0.5625 bytes per projection weight.
-        assert!((gbs("bf16", "nf4") - 4.17).abs() < 0.1, "{}", gbs("bf16", "nf4"));
+        assert!(
+            (gbs("bf16", "nf4") - 4.17).abs() < 0.1,
+            "{}",
+            gbs("bf16", "nf4")
+        );
     }
 
     #[test]

@@ -150,7 +150,11 @@ impl Precision {
     /// Resolves `auto` for `device` (the checkpoint's dominant float dtype on a GPU, f32 on a CPU)
     /// and checks that the device can hold the base this way; the error names the device and what
     /// it can do.
-    pub fn resolve(self, device: DeviceSpec, checkpoint_dtype: Option<WeightDtype>) -> Result<Self> {
+    pub fn resolve(
+        self,
+        device: DeviceSpec,
+        checkpoint_dtype: Option<WeightDtype>,
+    ) -> Result<Self> {
         let gpu = matches!(device, DeviceSpec::Cuda(_) | DeviceSpec::TchCuda(_));
         let dtype = match self.dtype {
             WeightDtype::Auto if gpu => checkpoint_dtype

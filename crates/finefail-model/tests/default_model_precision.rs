@@ -71,10 +71,13 @@ fn storage_formats_keep_the_default_model_close_to_f32() {
     let dev = Device::flex();
     let tokenizer = Tokenizer::from_dir(&dir).unwrap();
     let ids = tokenizer.encode(&text, true).unwrap();
-    assert!(ids.len() >= 512, "the summary has only {} tokens", ids.len());
-    let load = |d: &str, q: &str| {
-        Llama::load_with(&dir, &dev, Precision::parse(d, q).unwrap()).unwrap()
-    };
+    assert!(
+        ids.len() >= 512,
+        "the summary has only {} tokens",
+        ids.len()
+    );
+    let load =
+        |d: &str, q: &str| Llama::load_with(&dir, &dev, Precision::parse(d, q).unwrap()).unwrap();
 
     let f32_model = load("f32", "none");
     let vocab = f32_model.config.vocab_size;

@@ -123,10 +123,8 @@ fn host_reference(name: &str, p: Precision, dev: &Device) -> Llama {
         let out_in = transpose(&in_out, d_in, d_out);
         let stored = host_stored(&out_in, d_out, d_in, p);
         let back = transpose(&stored, d_out, d_in);
-        lin.weight = FrozenWeight::dense(Tensor::from_data(
-            TensorData::new(back, [d_in, d_out]),
-            dev,
-        ));
+        lin.weight =
+            FrozenWeight::dense(Tensor::from_data(TensorData::new(back, [d_in, d_out]), dev));
     };
     for (_, lin) in model.linears_mut() {
         store(lin);
@@ -201,7 +199,10 @@ fn stored_base_gives_the_logits_of_its_host_reference() {
             let got = values(model.forward(token_row(&tokens, &dev)));
             let want = values(host_reference(name, p, &dev).forward(token_row(&tokens, &dev)));
             let d = max_abs_diff(&got, &want);
-            assert!(d <= 1e-5 * scale.max(1.0), "{name} {p}: {d} vs host reference");
+            assert!(
+                d <= 1e-5 * scale.max(1.0),
+                "{name} {p}: {d} vs host reference"
+            );
             // And the storage's own error against f32 stays in the format's range.
             let drift = max_abs_diff(&got, &f32_logits) / scale;
             let bound = match (p.quantize, p.dtype) {
@@ -237,7 +238,9 @@ fn lora_grads(model: &mut Llama, tokens: &[u32], dev: &Device) -> Vec<f32> {
     for (_, lin) in model.linears_mut() {
         if let Some(l) = lin.lora.as_mut() {
             let [r, out] = l.b.dims();
-            let b: Vec<f32> = (0..r * out).map(|i| ((i % 7) as f32 - 3.0) * 0.01).collect();
+            let b: Vec<f32> = (0..r * out)
+                .map(|i| ((i % 7) as f32 - 3.0) * 0.01)
+                .collect();
             l.b = burn::module::Param::from_tensor(Tensor::from_data(
                 TensorData::new(b, [r, out]),
                 dev,

@@ -15,6 +15,10 @@ pub struct Config {
     pub name: Option<String>,
     /// `cpu`, `cuda:N`, `tch-cpu` or `tch-cuda:N`.
     pub device: String,
+    /// Memory one step may use on the device, GB (the memory plan compares its estimates with
+    /// it; default: this machine's RAM on a CPU device, unknown on a GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_memory_gb: Option<f64>,
     pub datasets: Vec<DatasetConfig>,
     pub models: Vec<ModelEntry>,
     pub sweep: Sweep,
@@ -35,6 +39,7 @@ impl Default for Config {
         Self {
             name: None,
             device: "cpu".into(),
+            device_memory_gb: None,
             datasets: Vec::new(),
             models: Vec::new(),
             sweep: Sweep::default(),
@@ -126,6 +131,10 @@ pub struct ModelEntry {
     /// `none` (default), `int8` or `nf4`: the frozen projections stored quantized.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantize: Option<String>,
+    /// A `config.json` describing the model, for `--plan`'s memory estimate before the
+    /// checkpoint is downloaded (the checkpoint's own wins once it is there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_config: Option<PathBuf>,
 }
 
 impl ModelEntry {

@@ -260,7 +260,11 @@ impl FinetuneSettings {
         probe.train.gradient_checkpointing = true;
         serde_json::to_value(&probe)
             .ok()
-            .and_then(|j| j.get(table)?.as_object().map(|o| o.keys().cloned().collect()))
+            .and_then(|j| {
+                j.get(table)?
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+            })
             .unwrap_or_default()
     }
 

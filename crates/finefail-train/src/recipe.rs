@@ -54,9 +54,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
 
     // 2. Model.
     let spec = DeviceSpec::parse(&req.device)?;
-    let precision = req
-        .precision
-        .resolve_for_checkpoint(spec, &req.model_dir)?;
+    let precision = req.precision.resolve_for_checkpoint(spec, &req.model_dir)?;
     let device = spec.device()?.autodiff();
     let mut model = Llama::load_with(&req.model_dir, &device, precision)?;
     model.attach_lora(&s.lora_config(req.seed))?;
@@ -106,8 +104,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         }
         let t0 = Instant::now();
         let batch_ex: Vec<&Example> = st.next_batch().iter().map(|&i| &train[i]).collect();
-        let (loss, mut grads) =
-            accumulate_grads(
+        let (loss, mut grads) = accumulate_grads(
             &model,
             &batch_ex,
             micro,

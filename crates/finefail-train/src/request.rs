@@ -3,8 +3,8 @@
 //! events.
 
 use crate::config::FinetuneSettings;
-use finefail_model::precision::Precision;
 use crate::outputs::StepMetrics;
+use finefail_model::precision::Precision;
 use std::path::{Path, PathBuf};
 
 /// Everything one fine-tuning run needs, so that callers never reach into the recipe's internals.

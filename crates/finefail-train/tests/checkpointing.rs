@@ -49,17 +49,18 @@ fn recomputed_layers_give_the_plain_gradients() {
         finefail_train::adapter::set_values(&mut model, &values, 0.0, &dev).unwrap();
         let exs = examples();
         let batch: Vec<&Example> = exs.iter().collect();
-        let (plain_loss, plain) = accumulate_grads(&model, &batch, 2, 7, 0, 0, false, &dev).unwrap();
+        let (plain_loss, plain) =
+            accumulate_grads(&model, &batch, 2, 7, 0, 0, false, &dev).unwrap();
         let (ck_loss, ck) = accumulate_grads(&model, &batch, 2, 7, 0, 0, true, &dev).unwrap();
         assert!(
             (plain_loss - ck_loss).abs() <= 1e-6 * plain_loss.abs(),
             "{precision}: loss {plain_loss} vs {ck_loss}"
         );
-        assert_eq!(plain.keys().collect::<Vec<_>>(), ck.keys().collect::<Vec<_>>());
-        let scale = plain
-            .values()
-            .flatten()
-            .fold(0.0f32, |m, v| m.max(v.abs()));
+        assert_eq!(
+            plain.keys().collect::<Vec<_>>(),
+            ck.keys().collect::<Vec<_>>()
+        );
+        let scale = plain.values().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(scale > 0.0, "no gradient reached the adapters");
         let a_scale = plain
             .iter()

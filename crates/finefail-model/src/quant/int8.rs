@@ -19,7 +19,10 @@ pub fn quantize(values: &[f32], rows: usize, cols: usize) -> Int8Rows {
     for row in values.chunks(cols.max(1)) {
         let m = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let inv = if m > 0.0 { 127.0 / m } else { 0.0 };
-        codes.extend(row.iter().map(|v| (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8));
+        codes.extend(
+            row.iter()
+                .map(|v| (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8),
+        );
         scales.push(m / 127.0);
     }
     Int8Rows { codes, scales }
