@@ -1,5 +1,6 @@
 //! `finefail answer`: one arm's answers to a prepared dataset's test set.
 
+use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
 use clap::Args;
 use finefail_model::chat_model::ChatModel;
@@ -47,17 +48,20 @@ pub struct AnswerArgs {
     /// cpu | cuda:N | tch-cpu | tch-cuda:N
     #[arg(long, default_value = "cpu")]
     device: String,
+    #[command(flatten)]
+    precision: PrecisionArgs,
 }
 
 /// Runs `finefail answer`.
 pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
     let context = AnswerContext::parse(&a.context).map_err(BadInput)?;
     finefail_rag::answering::check_arm(&a.arm, context).map_err(BadInput)?;
+    let precision = a.precision.resolve(&a.device, &a.model)?;
     let device = parse_device(&a.device)?;
     let display = crate::progress::Display::new();
     let task = display.task("answer");
     task.stage("loading the model");
-    let model = ChatModel::load(&a.model, a.adapter.as_deref(), &device)?;
+    let model = ChatModel::load_with(&a.model, a.adapter.as_deref(), &device, precision)?;
     let opts = AnswerOptions {
         arm: a.arm.clone(),
         context,

@@ -2,6 +2,7 @@
 //! real checkpoint (synthetic tokens). Numbers, not tests: `make bench` puts them beside the peers
 //! in docs/performance.md. `--plain` switches the fused CPU kernels off to show what they bring.
 
+use crate::cmd::precision::PrecisionArgs;
 use clap::{Args, Subcommand};
 use finefail_model::bench::{generate_bench, GenerateBenchOptions};
 use finefail_model::device::parse_device;
@@ -42,6 +43,11 @@ pub struct TrainArgs {
     /// Use the plain burn-ops path instead of the fused CPU kernels.
     #[arg(long)]
     plain: bool,
+    /// Recompute each decoder layer in the backward (`train.gradient_checkpointing`).
+    #[arg(long)]
+    checkpointing: bool,
+    #[command(flatten)]
+    precision: PrecisionArgs,
     /// Also write the result as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -99,6 +105,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 steps: a.steps,
                 micro_batch: a.micro_batch,
                 device: parse_device(&a.device)?,
+                precision: a.precision.resolve(&a.device, &a.model)?,
+                checkpointing: a.checkpointing,
             };
             let kernels = if a.plain {
                 "plain burn ops"
@@ -106,11 +114,17 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 "fused kernels"
             };
             eprintln!(
-                "bench train: {} × {} tokens, micro-batch {}, {} steps, {kernels}",
+                "bench train: {} × {} tokens, micro-batch {}, {} steps, {kernels}, base {}{}",
                 a.batch,
                 a.seq,
                 a.micro_batch.clamp(1, a.batch.max(1)),
-                a.steps
+                a.steps,
+                opts.precision,
+                if a.checkpointing {
+                    ", checkpointing"
+                } else {
+                    ""
+                }
             );
             let tokens = (a.batch * a.seq) as f64;
             let report = plain_if(a.plain, || {

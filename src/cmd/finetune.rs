@@ -1,6 +1,7 @@
 //! `finefail finetune`: LoRA supervised fine-tuning of a base model on the first N training
 //! questions of a prepared dataset for one seed.
 
+use crate::cmd::precision::PrecisionArgs;
 use clap::Args;
 use finefail_train::{finetune, Event, FinetuneRequest, FinetuneSettings};
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub struct FinetuneArgs {
     /// cpu | cuda:N | tch-cpu | tch-cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// Runs `finefail finetune`: builds the request from the flags (`--format` first, then every
@@ -52,6 +55,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     req.retrieval_dir = args.retrieval;
     req.resume = args.resume;
     req.device = args.device;
+    req.precision = args.precision.parse()?;
     req.settings = settings;
 
     let display = crate::progress::Display::new();

@@ -1,6 +1,7 @@
 //! `finefail generate`: one prompt answered by a model (chat template applied), printing only the
 //! answer.
 
+use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
 use clap::Args;
 use finefail_model::chat::ChatMessage;
@@ -31,6 +32,8 @@ pub struct GenerateArgs {
     /// cpu | cuda:N | tch-cpu | tch-cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// Runs `finefail generate`.
@@ -45,8 +48,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         return Err(BadInput(format!("--top-p must be in (0, 1], got {}", args.top_p)).into());
     }
+    let precision = args.precision.resolve(&args.device, &args.model)?;
     let device = parse_device(&args.device)?;
-    let chat = ChatModel::load(&args.model, args.adapter.as_deref(), &device)?;
+    let chat = ChatModel::load_with(&args.model, args.adapter.as_deref(), &device, precision)?;
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
         messages.push(ChatMessage::new("system", system.as_str()));

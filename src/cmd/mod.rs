@@ -7,6 +7,7 @@ pub mod data;
 pub mod finetune;
 pub mod generate;
 pub mod model;
+pub mod precision;
 pub mod retrieve;
 pub mod run;
 pub mod score;

@@ -1,5 +1,6 @@
 //! `finefail model …`: convert, inspect and probe model checkpoints.
 
+use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
 use clap::Subcommand;
 use finefail_model::chat::ChatTemplate;
@@ -8,7 +9,9 @@ use finefail_model::config::ModelConfig;
 use finefail_model::convert::{convert_gguf_with_progress, OutDtype};
 use finefail_model::device::parse_device;
 use finefail_model::llama::Llama;
+use finefail_model::memory::{estimate, gb, weight_bytes, Workload};
 use finefail_model::peft::load_adapter;
+use finefail_model::precision::Precision;
 use finefail_model::tokenizer::Tokenizer;
 use finefail_model::weights::{write_npy_f32, Checkpoint};
 use std::path::{Path, PathBuf};
@@ -33,6 +36,12 @@ pub enum ModelCommand {
     Info {
         /// A Hugging Face checkpoint directory.
         dir: PathBuf,
+        /// Also print the memory plan: the estimated peak of a fine-tune and an answer step for
+        /// each storage format, with and without activation checkpointing.
+        #[arg(long)]
+        memory: bool,
+        #[command(flatten)]
+        plan: MemoryArgs,
     },
     /// Write the raw logits of every position of TEXT as a float32 .npy [tokens, vocab].
     Logits {
@@ -47,6 +56,8 @@ pub enum ModelCommand {
         /// cpu | cuda:N | tch-cpu | tch-cuda:N
         #[arg(long, default_value = "cpu")]
         device: String,
+        #[command(flatten)]
+        precision: PrecisionArgs,
     },
 }
 
@@ -54,14 +65,24 @@ pub enum ModelCommand {
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     match command {
         ModelCommand::Convert { gguf, out, dtype } => convert(&gguf, &out, &dtype),
-        ModelCommand::Info { dir } => info(&dir),
+        ModelCommand::Info { dir, memory, plan } => {
+            info(&dir)?;
+            if memory {
+                memory_table(&ModelConfig::from_dir(&dir)?, &plan)?;
+            }
+            Ok(())
+        }
         ModelCommand::Logits {
             model,
             adapter,
             text,
             out,
             device,
-        } => logits(&model, adapter.as_deref(), &text, &out, &device),
+            precision,
+        } => {
+            let precision = precision.resolve(&device, &model)?;
+            logits(&model, adapter.as_deref(), &text, &out, &device, precision)
+        }
     }
 }
 
@@ -156,10 +177,11 @@ fn logits(
     text: &str,
     out: &Path,
     device: &str,
+    precision: Precision,
 ) -> anyhow::Result<()> {
     let device = parse_device(device)?;
     let tokenizer = Tokenizer::from_dir(dir)?;
-    let mut model = Llama::load(dir, &device)?;
+    let mut model = Llama::load_with(dir, &device, precision)?;
     check_vocab(&model, &tokenizer, dir)?;
     if let Some(adapter) = adapter {
         load_adapter(&mut model, adapter)?;
@@ -174,5 +196,86 @@ fn logits(
         "{}",
         ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
     );
+    Ok(())
+}
+
+/// The workload `model info --memory` plans for (defaults: the config defaults of `[train]`,
+/// `[lora]` and `[generation]`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MemoryArgs {
+    /// Device the plan is for (a GPU adds its framework's overhead; auto dtype follows it).
+    #[arg(long = "plan-device", default_value = "cpu")]
+    device: String,
+    /// Sequences per training forward pass.
+    #[arg(long, default_value_t = 8)]
+    micro_batch: usize,
+    /// Tokens per training sequence.
+    #[arg(long, default_value_t = 512)]
+    seq_len: usize,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 16)]
+    lora_r: usize,
+    /// Projections carrying adapters.
+    #[arg(long, default_value_t = 4)]
+    lora_targets: usize,
+    /// Questions answered together.
+    #[arg(long, default_value_t = 8)]
+    answer_batch: usize,
+    /// Prompt tokens per question.
+    #[arg(long, default_value_t = 1024)]
+    prompt_len: usize,
+    /// New tokens per answer.
+    #[arg(long, default_value_t = 64)]
+    new_tokens: usize,
+}
+
+/// Prints the memory plan of `config` for every storage format.
+fn memory_table(config: &ModelConfig, a: &MemoryArgs) -> anyhow::Result<()> {
+    let spec = finefail_model::device::DeviceSpec::parse(&a.device)?;
+    let gpu = matches!(
+        spec,
+        finefail_model::device::DeviceSpec::Cuda(_)
+            | finefail_model::device::DeviceSpec::TchCuda(_)
+    );
+    let fused = spec == finefail_model::device::DeviceSpec::Cpu;
+    println!(
+        "memory plan (estimates, device {}): fine-tune micro-batch {} × {} tokens, LoRA r {} on {} \
+         projections; answer {} × ({} + {}) tokens",
+        a.device, a.micro_batch, a.seq_len, a.lora_r, a.lora_targets, a.answer_batch,
+        a.prompt_len, a.new_tokens
+    );
+    println!(
+        "  {:<14} {:>10} {:>12} {:>24} {:>10}",
+        "storage", "weights", "fine-tune", "fine-tune (checkpointing)", "answer"
+    );
+    for (d, q) in [
+        ("f32", "none"),
+        ("bf16", "none"),
+        ("f32", "int8"),
+        ("f32", "nf4"),
+        ("bf16", "nf4"),
+    ] {
+        let p = Precision::parse(d, q)?.resolve(spec, None)?;
+        let train = |ck| Workload::Train {
+            micro_batch: a.micro_batch,
+            seq_len: a.seq_len,
+            r: a.lora_r,
+            targets: a.lora_targets,
+            checkpointing: ck,
+        };
+        let answer = Workload::Answer {
+            batch: a.answer_batch,
+            prompt_len: a.prompt_len,
+            new_tokens: a.new_tokens,
+        };
+        println!(
+            "  {:<14} {:>10} {:>12} {:>24} {:>10}",
+            p.to_string(),
+            gb(weight_bytes(config, p)),
+            gb(estimate(config, p, train(false), fused, gpu).total()),
+            gb(estimate(config, p, train(true), fused, gpu).total()),
+            gb(estimate(config, p, answer, fused, gpu).total())
+        );
+    }
     Ok(())
 }

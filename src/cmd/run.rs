@@ -88,6 +88,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 println!("    {}", s.id);
             }
         }
+        print_memory_plan(&config);
         for w in &p.warnings {
             eprintln!("warning: {w}");
         }
@@ -150,5 +151,23 @@ fn print_status(p: &finefail_runner::Plan) {
             .map(|w| format!("{w:.1} s"))
             .unwrap_or_default();
         println!("{state:<8} {:<50} {wall}", s.id);
+    }
+}
+
+/// `--plan`'s memory section: the estimated peak of each model's fine-tune and answer steps.
+fn print_memory_plan(config: &finefail_runner::Config) {
+    let (lines, skipped) = finefail_runner::memory_plan::memory_plan(config);
+    if lines.is_empty() && skipped.is_empty() {
+        return;
+    }
+    println!("  memory (estimated peak per step; docs/precision.md)");
+    for l in &lines {
+        println!(
+            "    {}",
+            finefail_runner::memory_plan::describe(l, config.device_memory_gb)
+        );
+    }
+    for s in &skipped {
+        println!("    {s}");
     }
 }

@@ -6,6 +6,7 @@ use crate::error::{ModelError, Result};
 use crate::generate::{generate, Generation, GenerationConfig};
 use crate::llama::Llama;
 use crate::peft::load_adapter;
+use crate::precision::Precision;
 use crate::sampling::SamplingConfig;
 use crate::tokenizer::Tokenizer;
 use burn::tensor::Device;
@@ -23,12 +24,23 @@ pub struct ChatModel {
 }
 
 impl ChatModel {
-    /// Loads `dir` (config, weights, tokenizer, template) onto `device`; with `adapter`, loads that
-    /// PEFT adapter and merges it into the weights (inference pays nothing for it).
+    /// Loads `dir` (config, weights, tokenizer, template) onto `device` in f32; with `adapter`,
+    /// loads that PEFT adapter and merges it into the weights (inference pays nothing for it).
     pub fn load(dir: &Path, adapter: Option<&Path>, device: &Device) -> Result<Self> {
+        Self::load_with(dir, adapter, device, Precision::F32)
+    }
+
+    /// [`ChatModel::load`] with the base stored as `precision` says (resolved). An adapter is
+    /// merged only into an f32 base; on a 16-bit or quantized base it stays a separate f32 path.
+    pub fn load_with(
+        dir: &Path,
+        adapter: Option<&Path>,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
         let tokenizer = Tokenizer::from_dir(dir)?;
         let template = ChatTemplate::from_dir(dir)?;
-        let mut model = Llama::load(dir, device)?;
+        let mut model = Llama::load_with(dir, device, precision)?;
         check_vocab(&model, &tokenizer, dir)?;
         if let Some(adapter) = adapter {
             load_adapter(&mut model, adapter)?;

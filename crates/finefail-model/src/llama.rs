@@ -18,12 +18,14 @@ use crate::attention_input::AttentionInput;
 use crate::cache::KvCache;
 use crate::config::{ModelConfig, RopeScaling};
 use crate::error::{ModelError, Result};
+use crate::frozen::FrozenWeight;
 use crate::lora::{layer_seed, Linear, LoraConfig};
 use crate::ops;
+use crate::precision::{Precision, Quantize};
 use crate::weights::{tensor_values, transpose, Checkpoint};
 use burn::module::{Module, Param};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, IndexingUpdateOp, Int, Tensor, TensorData};
 use std::path::Path;
 
 // ---------------------------------------------------------------------------------------------
@@ -307,17 +309,39 @@ pub struct Llama {
 }
 
 impl Llama {
-    /// Loads a Hugging Face checkpoint directory (`config.json` + safetensors) onto `device`.
+    /// Loads a Hugging Face checkpoint directory (`config.json` + safetensors) onto `device`, every
+    /// weight in f32.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let config = ModelConfig::from_dir(dir)?;
-        let ck = Checkpoint::open_dir(dir)?;
-        Self::from_checkpoint(config, &ck, device)
+        Self::load_with(dir, device, Precision::F32)
     }
 
-    /// Builds the model from an opened checkpoint. **The only place checkpoint names are written.**
+    /// Loads a checkpoint directory with the frozen base stored as `precision` says (resolved:
+    /// `auto` counts as f32; see [`Precision::resolve`]).
+    pub fn load_with(dir: &Path, device: &Device, precision: Precision) -> Result<Self> {
+        let config = ModelConfig::from_dir(dir)?;
+        let ck = Checkpoint::open_dir(dir)?;
+        Self::from_checkpoint_with(config, &ck, device, precision)
+    }
+
+    /// Builds the model from an opened checkpoint, every weight in f32.
     pub fn from_checkpoint(config: ModelConfig, ck: &Checkpoint, device: &Device) -> Result<Self> {
+        Self::from_checkpoint_with(config, ck, device, Precision::F32)
+    }
+
+    /// Builds the model from an opened checkpoint with the base stored as `precision` says.
+    /// **The only place checkpoint names are written.**
+    pub fn from_checkpoint_with(
+        config: ModelConfig,
+        ck: &Checkpoint,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
         let c = &config;
-        let ld = Loader { ck, device };
+        let ld = Loader {
+            ck,
+            device,
+            precision,
+        };
         let (d, hd, v) = (c.hidden_size, c.head_dim, c.vocab_size);
         let (q_out, kv_out) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
         let mlp = |p: &str, names: [&str; 3]| -> Result<Mlp> {
@@ -351,7 +375,7 @@ impl Llama {
                     ["gate_proj", "up_proj", "down_proj"],
                 )?),
                 Some(moe) => FeedForward::Moe(SparseMoe {
-                    router: ld.frozen(ld.linear_weight(
+                    router: ld.frozen(ld.linear_weight_f32(
                         &format!("{p}.block_sparse_moe.gate"),
                         d,
                         moe.num_experts,
@@ -386,12 +410,12 @@ impl Llama {
                 mlp: ff,
             });
         }
-        let embed = ld.matrix("model.embed_tokens.weight", v, d)?;
+        let embed = ld.stored(ld.matrix("model.embed_tokens.weight", v, d)?);
         // Some tied checkpoints still carry lm_head.weight; an untied one must.
         let lm_head = if c.tie_word_embeddings {
             None
         } else {
-            Some(ld.frozen(ld.linear_weight("lm_head", d, v)?))
+            Some(ld.frozen(ld.stored(ld.linear_weight_f32("lm_head", d, v)?)))
         };
         Ok(Self {
             embed_tokens: ld.frozen(embed),
@@ -441,15 +465,9 @@ impl Llama {
         input: &AttentionInput,
         mut cache: Option<&mut KvCache>,
     ) -> Tensor<3> {
-        let [b, t] = tokens.dims();
-        let device = tokens.device();
-        let d = self.config.hidden_size;
-        let mut h = self
-            .embed_tokens
-            .val()
-            .select(0, tokens.reshape([b * t]))
-            .reshape([b, t, d]);
-        let rope = self.rope_tables(&input.positions, &device);
+        let t = tokens.dims()[1];
+        let mut h = self.embed(tokens);
+        let rope = self.rope_tables(&input.positions, &h.device());
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
             h = layer.forward(h, &rope, input, c);
@@ -460,11 +478,40 @@ impl Llama {
         self.norm.forward(h)
     }
 
-    /// The output head `[d, vocab]` as a tensor (a transposed view of E when tied).
+    /// Token embeddings `[b, t, d]` of `tokens` `[b, t]`, in f32 whatever the storage dtype.
+    pub fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [b, t] = tokens.dims();
+        let d = self.config.hidden_size;
+        let rows = self.embed_tokens.val().select(0, tokens.reshape([b * t]));
+        to_f32(rows).reshape([b, t, d])
+    }
+
+    /// What every decoder layer of one uncached pass over `input`'s positions shares: the rotary
+    /// tables and the attention input (for running layers one at a time, as activation
+    /// checkpointing does).
+    pub fn layer_context(&self, input: AttentionInput, device: &Device) -> LayerContext {
+        LayerContext {
+            rope: self.rope_tables(&input.positions, device),
+            input,
+        }
+    }
+
+    /// Decoder layer `i` applied to hidden states `[b, t, d]` (no cache).
+    pub fn forward_layer(&self, i: usize, h: Tensor<3>, ctx: &LayerContext) -> Tensor<3> {
+        self.layers[i].forward(h, &ctx.rope, &ctx.input, None)
+    }
+
+    /// The final RMSNorm, applied to the last layer's output.
+    pub fn final_norm(&self, h: Tensor<3>) -> Tensor<3> {
+        self.norm.forward(h)
+    }
+
+    /// The output head `[d, vocab]` as an f32 tensor (a transposed view of E when tied; a copy
+    /// when the head is stored in bf16 or f16).
     pub fn output_weight(&self) -> Tensor<2> {
         match &self.lm_head {
-            Some(w) => w.val(),
-            None => self.embed_tokens.val().transpose(),
+            Some(w) => to_f32(w.val()),
+            None => to_f32(self.embed_tokens.val()).transpose(),
         }
     }
 
@@ -478,7 +525,7 @@ impl Llama {
             // Tied head, few rows (decoding): `E · hᵀ` reads E row by row, ~8× faster on flex than a
             // product with the transposed view of E, which is what the general path does.
             None if b * t <= 64 => {
-                let e = self.embed_tokens.val();
+                let e = to_f32(self.embed_tokens.val());
                 e.matmul(hidden.reshape([b * t, d]).transpose())
                     .transpose()
                     .reshape([b, t, self.config.vocab_size])
@@ -602,15 +649,41 @@ impl Llama {
     }
 }
 
-/// Reads tensors by checkpoint name into frozen parameters on the target device.
+/// The tensors every decoder layer of one pass shares (see [`Llama::layer_context`]).
+pub struct LayerContext {
+    rope: (Tensor<4>, Tensor<4>),
+    input: AttentionInput,
+}
+
+/// `t` in f32 (itself when it already is).
+fn to_f32<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.cast(FloatDType::F32)
+    }
+}
+
+/// Reads tensors by checkpoint name into frozen parameters on the target device, stored as the
+/// precision says.
 struct Loader<'a> {
     ck: &'a Checkpoint,
     device: &'a Device,
+    precision: Precision,
 }
 
 impl Loader<'_> {
     fn frozen<const D: usize>(&self, t: Tensor<D>) -> Param<Tensor<D>> {
         Param::from_tensor(t).set_require_grad(false)
+    }
+
+    /// `t` in the storage dtype (embeddings and head; quantization leaves them alone).
+    fn stored<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        match self.precision.dtype.burn_dtype() {
+            Some(DType::BF16) => t.cast(FloatDType::BF16),
+            Some(DType::F16) => t.cast(FloatDType::F16),
+            _ => t,
+        }
     }
 
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
@@ -626,8 +699,8 @@ impl Loader<'_> {
         Ok(Tensor::from_data(TensorData::new(values, [n]), self.device))
     }
 
-    /// `{prefix}.weight`, stored `[out, in]`, returned input-major `[in, out]`.
-    fn linear_weight(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Tensor<2>> {
+    /// `{prefix}.weight`, stored `[out, in]`, returned input-major `[in, out]` in f32.
+    fn linear_weight_f32(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Tensor<2>> {
         let values = self
             .ck
             .read_f32(&format!("{prefix}.weight"), &[d_out, d_in])?;
@@ -638,13 +711,22 @@ impl Loader<'_> {
     }
 
     fn linear(&self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
-        let w = self.linear_weight(prefix, d_in, d_out)?;
+        let w = if self.precision.quantize == Quantize::None
+            && self.precision.dtype.burn_dtype().unwrap_or(DType::F32) == DType::F32
+        {
+            FrozenWeight::dense(self.linear_weight_f32(prefix, d_in, d_out)?)
+        } else {
+            let values = self
+                .ck
+                .read_f32(&format!("{prefix}.weight"), &[d_out, d_in])?;
+            FrozenWeight::from_checkpoint(&values, d_out, d_in, self.precision, self.device)
+        };
         let b = if bias {
             Some(self.vector(&format!("{prefix}.bias"), d_out)?)
         } else {
             None
         };
-        Ok(Linear::frozen(w, b))
+        Ok(Linear::from_weight(w, b))
     }
 
     fn norm(&self, prefix: &str, d: usize, eps: f64) -> Result<RmsNorm> {

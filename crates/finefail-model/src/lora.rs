@@ -9,6 +9,7 @@
 //! Storage is input-major (`weight` is `[in, out]`, A `[in, r]`, B `[r, out]`) so every forward is a
 //! plain `x · W` without per-call transposes; PEFT's `[r, in]` / `[out, r]` layout is produced at save time.
 
+use crate::frozen::FrozenWeight;
 use crate::ops;
 use crate::weights::transpose;
 use burn::module::{Module, Param};
@@ -92,8 +93,9 @@ pub struct LoraAdapter {
 /// A frozen projection `x · W + b`, optionally with a LoRA adapter.
 #[derive(Module, Debug)]
 pub struct Linear {
-    /// W, `[in, out]` (the checkpoint's `[out, in]` transposed once at load), frozen.
-    pub weight: Param<Tensor<2>>,
+    /// W, `[in, out]` (the checkpoint's `[out, in]` transposed once at load), frozen, in its
+    /// storage form (f32, bf16/f16, int8 or NF4; see [`FrozenWeight`]).
+    pub weight: FrozenWeight,
     /// Optional bias `[out]`, frozen.
     pub bias: Option<Param<Tensor<1>>>,
     /// The adapter, when this projection is a LoRA target.
@@ -106,7 +108,17 @@ impl Linear {
     /// A frozen projection from values in input-major layout (`weight` `[in, out]`).
     pub fn frozen(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
         Self {
-            weight: Param::from_tensor(weight).set_require_grad(false),
+            weight: FrozenWeight::dense(weight),
+            bias: bias.map(|b| Param::from_tensor(b).set_require_grad(false)),
+            lora: None,
+            merged: false,
+        }
+    }
+
+    /// A frozen projection around a weight already in its storage form.
+    pub fn from_weight(weight: FrozenWeight, bias: Option<Tensor<1>>) -> Self {
+        Self {
+            weight,
             bias: bias.map(|b| Param::from_tensor(b).set_require_grad(false)),
             lora: None,
             merged: false,
@@ -125,8 +137,9 @@ impl Linear {
 
     /// `x · W + b + scale · (dropout(x) · A) · B` over the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let mut y = ops::linear_rows(&x, &self.weight.val())
-            .unwrap_or_else(|| x.clone().matmul(self.weight.val().unsqueeze::<D>()));
+        let w = self.weight.dense_f32();
+        let mut y =
+            ops::linear_rows(&x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze::<D>()));
         if let Some(b) = &self.bias {
             y = y + b.val().unsqueeze::<D>();
         }
@@ -181,13 +194,15 @@ impl Linear {
         self.merged = false;
     }
 
-    /// Folds `scale · A·B` into W, so inference pays nothing for the adapter. No-op without one.
+    /// Folds `scale · A·B` into W, so inference pays nothing for the adapter. No-op without one,
+    /// and for a base not stored in f32 (bf16, f16, int8, NF4): folding would round the update
+    /// into the base's precision, so the adapter stays a separate f32 path there, as in QLoRA.
     pub fn merge(&mut self) {
-        if self.merged {
+        if self.merged || !self.weight.is_f32() {
             return;
         }
         if let Some(delta) = self.delta() {
-            self.weight = Param::from_tensor(self.weight.val() + delta).set_require_grad(false);
+            self.weight = FrozenWeight::dense(self.weight.dense_f32() + delta);
             self.merged = true;
         }
     }
@@ -198,7 +213,7 @@ impl Linear {
             return;
         }
         if let Some(delta) = self.delta() {
-            self.weight = Param::from_tensor(self.weight.val() - delta).set_require_grad(false);
+            self.weight = FrozenWeight::dense(self.weight.dense_f32() - delta);
         }
         self.merged = false;
     }
@@ -268,10 +283,10 @@ mod tests {
         let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 4.0], [1, 2]), &dev);
         assert_eq!(data(lin.forward(x.clone())), vec![10.0, 4.0]);
         lin.merge();
-        assert_eq!(data(lin.weight.val()), vec![2.0, 0.0, 1.0, 1.0]);
+        assert_eq!(data(lin.weight.dense_f32()), vec![2.0, 0.0, 1.0, 1.0]);
         assert_eq!(data(lin.forward(x.clone())), vec![10.0, 4.0]);
         lin.unmerge();
-        assert_eq!(data(lin.weight.val()), vec![1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(data(lin.weight.dense_f32()), vec![1.0, 0.0, 0.0, 1.0]);
         assert_eq!(data(lin.forward(x)), vec![10.0, 4.0]);
     }
 

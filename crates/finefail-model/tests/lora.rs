@@ -156,13 +156,13 @@ fn lora_gradients_match_finite_differences() {
     for (path, lin) in model.linears() {
         let Some(l) = &lin.lora else {
             assert!(
-                lin.weight.val().grad(&grads).is_none(),
+                lin.weight.dense_f32().grad(&grads).is_none(),
                 "{path}: base weight got a gradient"
             );
             continue;
         };
         assert!(
-            lin.weight.val().grad(&grads).is_none(),
+            lin.weight.dense_f32().grad(&grads).is_none(),
             "{path}: frozen weight got a gradient"
         );
         let (d_in, d_out, rank) = (lin.d_in(), lin.d_out(), l.a.dims()[1]);

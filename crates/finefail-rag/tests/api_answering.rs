@@ -69,7 +69,7 @@ fn dataset(root: &Path) -> (PathBuf, PathBuf) {
         top_k: 2,
         ..Default::default()
     };
-    run_retrieve(&data, &retrieval, &r, &mut |_, _| {}).expect("retrieve");
+    run_retrieve(&data, &retrieval, &r, &mut |_| {}).expect("retrieve");
     (data, retrieval)
 }
 

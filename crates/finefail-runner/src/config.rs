@@ -15,6 +15,10 @@ pub struct Config {
     pub name: Option<String>,
     /// `cpu`, `cuda:N`, `tch-cpu` or `tch-cuda:N`.
     pub device: String,
+    /// Memory one step may use on the device, GB (the memory plan compares its estimates with
+    /// it; default: this machine's RAM on a CPU device, unknown on a GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_memory_gb: Option<f64>,
     pub datasets: Vec<DatasetConfig>,
     pub models: Vec<ModelEntry>,
     pub sweep: Sweep,
@@ -35,6 +39,7 @@ impl Default for Config {
         Self {
             name: None,
             device: "cpu".into(),
+            device_memory_gb: None,
             datasets: Vec::new(),
             models: Vec::new(),
             sweep: Sweep::default(),
@@ -151,12 +156,32 @@ pub struct ModelEntry {
     /// API models with `reasoning`: extra completion tokens for hidden reasoning (default 4096).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u32>,
+    /// Storage dtype of the frozen base: `auto` (default), `f32`, `bf16` or `f16`. Left out of
+    /// the serialized config while unset, so configs that predate it keep their hashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+    /// `none` (default), `int8` or `nf4`: the frozen projections stored quantized.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantize: Option<String>,
+    /// A `config.json` describing the model, for `--plan`'s memory estimate before the
+    /// checkpoint is downloaded (the checkpoint's own wins once it is there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_config: Option<PathBuf>,
 }
 
 impl ModelEntry {
     /// True for an API answering model: never fine-tuned, answered through its endpoint.
     pub fn is_api(&self) -> bool {
         self.kind == ModelKind::Api
+    }
+
+    /// The storage options as given (`auto`/`none` when unset), not yet resolved for a device.
+    pub fn precision(&self) -> std::result::Result<finefail_model::precision::Precision, String> {
+        finefail_model::precision::Precision::parse(
+            self.dtype.as_deref().unwrap_or("auto"),
+            self.quantize.as_deref().unwrap_or("none"),
+        )
+        .map_err(|e| format!("model `{}`: {e}", self.name))
     }
 }
 
@@ -384,6 +409,7 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
         &[
             "name",
             "device",
+            "device_memory_gb",
             "datasets",
             "models",
             "sweep",
@@ -427,6 +453,9 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
             "max_retries",
             "reasoning",
             "reasoning_tokens",
+            "dtype",
+            "quantize",
+            "model_config",
         ],
     ),
     ("sweep", &["sizes", "seeds"]),
@@ -453,6 +482,7 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
             "eval_every",
             "early_stop_patience",
             "keep",
+            "gradient_checkpointing",
         ],
     ),
     (

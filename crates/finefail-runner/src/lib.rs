@@ -10,6 +10,7 @@ pub mod fault;
 pub mod kind;
 pub mod load;
 pub mod manifest;
+pub mod memory_plan;
 pub mod plan;
 pub mod progress;
 pub mod slurm;

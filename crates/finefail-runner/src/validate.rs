@@ -65,6 +65,12 @@ pub fn validate(c: &Config) -> Result<(), String> {
             ));
         }
         check_model(m)?;
+        let precision = m.precision()?;
+        if let Ok(spec) = finefail_model::device::DeviceSpec::parse(&c.device) {
+            precision
+                .resolve(spec, None)
+                .map_err(|e| format!("model `{}`: {e}", m.name))?;
+        }
     }
     check_sizes("sweep.sizes", &c.sweep.sizes)?;
     if c.sweep.seeds.is_empty() {
@@ -140,6 +146,12 @@ fn check_model(m: &ModelEntry) -> Result<(), String> {
             return Err(format!("model `{name}` has no `path`"));
         }
         return Ok(());
+    }
+    if m.dtype.is_some() || m.quantize.is_some() || m.model_config.is_some() {
+        return Err(format!(
+            "model `{name}` is kind = \"api\": `dtype`, `quantize` and `model_config` are for local \
+             checkpoints"
+        ));
     }
     if !m.path.as_os_str().is_empty() || m.chat_template.is_some() {
         return Err(format!(

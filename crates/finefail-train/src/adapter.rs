@@ -41,6 +41,32 @@ pub fn gradients(model: &Llama, grads: &Gradients) -> Result<BTreeMap<String, Ve
     Ok(out)
 }
 
+/// Gradients of the adapter tensors of decoder layer `layer` only (activation checkpointing
+/// back-propagates one layer at a time); a tensor the loss does not reach gets zeros.
+pub fn layer_gradients(
+    model: &Llama,
+    grads: &Gradients,
+    layer: usize,
+) -> Result<BTreeMap<String, Vec<f32>>> {
+    let prefix = format!("model.layers.{layer}.");
+    let mut out = BTreeMap::new();
+    for (path, lin) in model.linears() {
+        if !path.starts_with(&prefix) {
+            continue;
+        }
+        if let Some(l) = &lin.lora {
+            for (suffix, p) in [("a", &l.a), ("b", &l.b)] {
+                let v = match p.val().grad(grads) {
+                    Some(g) => tensor_values(g)?,
+                    None => vec![0.0; p.dims().iter().product()],
+                };
+                out.insert(format!("{path}.{suffix}"), v);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Writes host values back into the adapters (new parameters on `device`, same rank/scale/dropout).
 pub fn set_values(
     model: &mut Llama,

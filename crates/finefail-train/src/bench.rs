@@ -8,10 +8,12 @@ use crate::adapter;
 use crate::error::{Result, TrainError};
 use crate::examples::Example;
 use crate::loss::micro_loss;
+use crate::recompute::checkpointed_grads;
 use burn::tensor::Device;
 use finefail_model::bench::peak_rss_mb;
 use finefail_model::llama::Llama;
 use finefail_model::lora::LoraConfig;
+use finefail_model::precision::Precision;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,6 +34,10 @@ pub struct TrainBenchOptions {
     pub micro_batch: usize,
     /// A device without autodiff (`autodiff()` is added here).
     pub device: Device,
+    /// How the frozen base is stored (resolved: `auto` counts as f32).
+    pub precision: Precision,
+    /// Recompute each decoder layer in the backward (`train.gradient_checkpointing`).
+    pub checkpointing: bool,
 }
 
 /// What was measured.
@@ -43,13 +49,18 @@ pub struct TrainBenchReport {
     pub seq: usize,
     /// Sequences per forward/backward pass.
     pub micro_batch: usize,
+    /// How the frozen base was stored, e.g. `bf16` or `f32 (nf4)`.
+    pub precision: String,
+    /// Whether layers were recomputed in the backward.
+    pub checkpointing: bool,
     /// Wall seconds of every step.
     pub step_seconds: Vec<f64>,
     /// Loss of every step.
     pub losses: Vec<f64>,
-    /// Seconds in forward passes (loss included), summed over all steps.
+    /// Seconds in forward passes (loss included), summed over all steps (with checkpointing:
+    /// the whole forward-and-backward, which interleave).
     pub forward_s: f64,
-    /// Seconds in backward passes, summed over all steps.
+    /// Seconds in backward passes, summed over all steps (0 with checkpointing).
     pub backward_s: f64,
     /// Trained tokens per second, mean over the steps after the first (all steps when only one).
     pub tokens_per_s: f64,
@@ -70,7 +81,7 @@ pub fn train_bench(
     }
     let micro = opts.micro_batch.clamp(1, opts.batch);
     let device = opts.device.clone().autodiff();
-    let mut model = Llama::load(&opts.model_dir, &device)?;
+    let mut model = Llama::load_with(&opts.model_dir, &device, opts.precision)?;
     let lora = LoraConfig {
         r: 16,
         alpha: 32.0,
@@ -112,6 +123,14 @@ pub fn train_bench(
         let mut grads: BTreeMap<String, Vec<f32>> = BTreeMap::new();
         let mut loss = 0.0;
         for mb in refs.chunks(micro) {
+            if opts.checkpointing {
+                let tf = Instant::now();
+                let (l, g) = checkpointed_grads(&model, mb, targets, 0, step as u64, &device)?;
+                forward_s += tf.elapsed().as_secs_f64();
+                loss += l;
+                add_into(&mut grads, g);
+                continue;
+            }
             let tf = Instant::now();
             let l = micro_loss(&model, mb, targets, 0, &device);
             loss += f64::from(l.clone().into_scalar::<f32>());
@@ -119,14 +138,7 @@ pub fn train_bench(
             let tb = Instant::now();
             let g = l.backward();
             backward_s += tb.elapsed().as_secs_f64();
-            for (k, v) in adapter::gradients(&model, &g)? {
-                match grads.get_mut(&k) {
-                    Some(acc) => acc.iter_mut().zip(v).for_each(|(a, b)| *a += b),
-                    None => {
-                        grads.insert(k, v);
-                    }
-                }
-            }
+            add_into(&mut grads, adapter::gradients(&model, &g)?);
         }
         clip_global_norm(&mut grads, 1.0);
         let mut params = adapter::values(&model)?;
@@ -147,6 +159,8 @@ pub fn train_bench(
         batch: opts.batch,
         seq: opts.seq,
         micro_batch: micro,
+        precision: opts.precision.to_string(),
+        checkpointing: opts.checkpointing,
         step_seconds,
         losses,
         forward_s,
@@ -154,4 +168,16 @@ pub fn train_bench(
         tokens_per_s: (opts.batch * opts.seq) as f64 / mean,
         peak_rss_mb: peak_rss_mb(),
     })
+}
+
+/// Adds gradients into an accumulator keyed by tensor name.
+fn add_into(acc: &mut BTreeMap<String, Vec<f32>>, g: BTreeMap<String, Vec<f32>>) {
+    for (k, v) in g {
+        match acc.get_mut(&k) {
+            Some(a) => a.iter_mut().zip(v).for_each(|(x, y)| *x += y),
+            None => {
+                acc.insert(k, v);
+            }
+        }
+    }
 }

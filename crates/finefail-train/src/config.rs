@@ -74,6 +74,11 @@ pub struct TrainConfig {
     pub early_stop_patience: Option<usize>,
     /// `best` (lowest validation loss) or `last`.
     pub keep: Keep,
+    /// Recompute each decoder layer in the backward instead of keeping its activations: one
+    /// layer's activations alive at a time, for one extra forward (see `recompute.rs`). Left out
+    /// of the serialized settings while off, so configs that predate it keep their hashes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for TrainConfig {
@@ -96,6 +101,7 @@ impl Default for TrainConfig {
             eval_every: None,
             early_stop_patience: None,
             keep: Keep::Best,
+            gradient_checkpointing: false,
         }
     }
 }
@@ -238,13 +244,28 @@ impl FinetuneSettings {
             .get_mut(table)
             .and_then(|t| t.as_object_mut())
             .ok_or_else(|| TrainError::Other("settings are not a table".into()))?;
-        if !obj.contains_key(field) {
-            let known: Vec<&String> = obj.keys().collect();
+        let known = Self::known_keys(table);
+        if !known.iter().any(|k| k == field) {
             return Err(bad(format!("unknown key `{key}` (known: {known:?})")));
         }
         obj.insert(field.to_string(), value);
         *self = serde_json::from_value(json).map_err(|e| bad(format!("`{assignment}`: {e}")))?;
         Ok(())
+    }
+
+    /// The keys of `table` (`train` or `lora`), including those left out of the serialized form
+    /// while they hold their defaults.
+    fn known_keys(table: &str) -> Vec<String> {
+        let mut probe = Self::default();
+        probe.train.gradient_checkpointing = true;
+        serde_json::to_value(&probe)
+            .ok()
+            .and_then(|j| {
+                j.get(table)?
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+            })
+            .unwrap_or_default()
     }
 
     /// Checks value ranges and enumerations; the message names the key.

@@ -23,6 +23,7 @@ pub mod fingerprint;
 pub mod loss;
 pub mod outputs;
 pub mod recipe;
+pub mod recompute;
 pub mod request;
 pub mod schedule;
 pub mod state;

@@ -6,6 +6,7 @@ use crate::adapter;
 use crate::batching::micro_step_seed;
 use crate::error::Result;
 use crate::examples::Example;
+use crate::recompute::checkpointed_grads;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use finefail_model::attention_input::AttentionInput;
@@ -16,7 +17,8 @@ use std::collections::BTreeMap;
 /// examples. Each micro-batch's loss is divided by the answer tokens of the whole batch, so the
 /// returned loss is the per-token mean over the batch and k micro-batches of b equal one batch of
 /// k·b. Dropout is reseeded per micro-step from (seed, step, micro-step), so a resumed run draws the
-/// same masks.
+/// same masks. With `checkpointing`, each micro-batch runs through [`checkpointed_grads`].
+#[allow(clippy::too_many_arguments)] // the recipe's loop state, passed as it is
 pub fn accumulate_grads(
     model: &Llama,
     batch: &[&Example],
@@ -24,16 +26,25 @@ pub fn accumulate_grads(
     seed: u64,
     step: usize,
     pad: u32,
+    checkpointing: bool,
     device: &Device,
 ) -> Result<(f64, BTreeMap<String, Vec<f32>>)> {
     let answer_tokens: usize = batch.iter().map(|e| e.answer_len()).sum();
     let mut grads: Option<BTreeMap<String, Vec<f32>>> = None;
     let mut loss = 0.0;
     for (mi, mb) in batch.chunks(micro).enumerate() {
-        device.seed(micro_step_seed(seed, step, mi));
-        let l = micro_loss(model, mb, answer_tokens as f64, pad, device);
-        loss += f64::from(l.clone().into_scalar::<f32>());
-        let g = adapter::gradients(model, &l.backward())?;
+        let micro_seed = micro_step_seed(seed, step, mi);
+        let g = if checkpointing {
+            let (l, g) =
+                checkpointed_grads(model, mb, answer_tokens as f64, pad, micro_seed, device)?;
+            loss += l;
+            g
+        } else {
+            device.seed(micro_seed);
+            let l = micro_loss(model, mb, answer_tokens as f64, pad, device);
+            loss += f64::from(l.clone().into_scalar::<f32>());
+            adapter::gradients(model, &l.backward())?
+        };
         match grads.as_mut() {
             None => grads = Some(g),
             Some(acc) => {
@@ -49,10 +60,6 @@ pub fn accumulate_grads(
 }
 
 /// Sum of answer-token cross-entropies of one micro-batch, divided by `norm` (a `[1]` tensor).
-///
-/// Rows are right-padded to the longest example (causal attention never lets a real token see the
-/// padding after it); inputs are `tokens[..len−1]` and position `i` predicts `tokens[i+1]` for the
-/// answer positions only.
 pub fn micro_loss(
     model: &Llama,
     exs: &[&Example],
@@ -60,33 +67,71 @@ pub fn micro_loss(
     pad: u32,
     device: &Device,
 ) -> Tensor<1> {
-    let t = exs
-        .iter()
-        .map(|e| e.tokens.len() - 1)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let b = exs.len();
-    let mut ids = vec![i64::from(pad); b * t];
-    let (mut rows, mut targets) = (Vec::new(), Vec::new());
-    for (r, e) in exs.iter().enumerate() {
-        for (i, &tok) in e.tokens[..e.tokens.len() - 1].iter().enumerate() {
-            ids[r * t + i] = i64::from(tok);
+    let mb = MicroBatch::new(exs, pad, device);
+    let hidden = model.forward_hidden(
+        mb.tokens.clone(),
+        &AttentionInput::causal(mb.t, 0, device),
+        None,
+    );
+    mb.loss_of_hidden(model, hidden, norm)
+}
+
+/// One micro-batch as tensors: the input rows and where the loss is taken.
+///
+/// Rows are right-padded to the longest example (causal attention never lets a real token see the
+/// padding after it); inputs are `tokens[..len−1]` and position `i` predicts `tokens[i+1]` for the
+/// answer positions only.
+pub struct MicroBatch {
+    /// Input ids `[b, t]`.
+    pub tokens: Tensor<2, Int>,
+    /// Padded length t.
+    pub t: usize,
+    /// Flat positions (`row · t + i`) whose next token is an answer token.
+    rows: Vec<i64>,
+    /// The answer tokens those positions predict.
+    targets: Vec<i64>,
+}
+
+impl MicroBatch {
+    /// Lays out `exs` (right-padded with `pad`) on `device`.
+    pub fn new(exs: &[&Example], pad: u32, device: &Device) -> Self {
+        let t = exs
+            .iter()
+            .map(|e| e.tokens.len() - 1)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let b = exs.len();
+        let mut ids = vec![i64::from(pad); b * t];
+        let (mut rows, mut targets) = (Vec::new(), Vec::new());
+        for (r, e) in exs.iter().enumerate() {
+            for (i, &tok) in e.tokens[..e.tokens.len() - 1].iter().enumerate() {
+                ids[r * t + i] = i64::from(tok);
+            }
+            for i in e.prompt_len - 1..e.tokens.len() - 1 {
+                rows.push((r * t + i) as i64);
+                targets.push(i64::from(e.tokens[i + 1]));
+            }
         }
-        for i in e.prompt_len - 1..e.tokens.len() - 1 {
-            rows.push((r * t + i) as i64);
-            targets.push(i64::from(e.tokens[i + 1]));
+        Self {
+            tokens: Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), device),
+            t,
+            rows,
+            targets,
         }
     }
-    let n = rows.len();
-    let d = model.config.hidden_size;
-    let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), device);
-    let hidden = model.forward_hidden(tokens, &AttentionInput::causal(t, 0, device), None);
-    let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device);
-    let h = hidden.reshape([b * t, d]).select(0, rows);
-    finefail_model::ops::head_cross_entropy(h, model.output_weight(), &targets)
-        .sum()
-        .div_scalar(norm)
+
+    /// The summed answer-token cross-entropy of final-norm hidden states `[b, t, d]`, over `norm`.
+    pub fn loss_of_hidden(&self, model: &Llama, hidden: Tensor<3>, norm: f64) -> Tensor<1> {
+        let [b, t, d] = hidden.dims();
+        let n = self.rows.len();
+        let device = hidden.device();
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(self.rows.clone(), [n]), &device);
+        let h = hidden.reshape([b * t, d]).select(0, rows);
+        finefail_model::ops::head_cross_entropy(h, model.output_weight(), &self.targets)
+            .sum()
+            .div_scalar(norm)
+    }
 }
 
 /// Per-token mean cross-entropy over every answer token of `val` (no gradients, no dropout).

@@ -30,6 +30,7 @@ use crate::outputs::{self, StepMetrics, TrainSummary};
 use crate::request::{Event, FinetuneRequest};
 use crate::schedule::Schedule;
 use crate::state::LoopState;
+use finefail_model::device::DeviceSpec;
 use finefail_model::llama::Llama;
 use finefail_model::peft::{save_adapter, AdapterConfig, WEIGHTS_FILE};
 use std::path::Path;
@@ -52,8 +53,10 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
     let RunExamples { train, val, pad } = RunExamples::load(req)?;
 
     // 2. Model.
-    let device = finefail_model::device::parse_device(&req.device)?.autodiff();
-    let mut model = Llama::load(&req.model_dir, &device)?;
+    let spec = DeviceSpec::parse(&req.device)?;
+    let precision = req.precision.resolve_for_checkpoint(spec, &req.model_dir)?;
+    let device = spec.device()?.autodiff();
+    let mut model = Llama::load_with(&req.model_dir, &device, precision)?;
     model.attach_lora(&s.lora_config(req.seed))?;
     let adapter_cfg =
         AdapterConfig::new(&s.lora_config(req.seed), &req.model_dir.to_string_lossy());
@@ -101,8 +104,16 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         }
         let t0 = Instant::now();
         let batch_ex: Vec<&Example> = st.next_batch().iter().map(|&i| &train[i]).collect();
-        let (loss, mut grads) =
-            accumulate_grads(&model, &batch_ex, micro, req.seed, st.step, pad, &device)?;
+        let (loss, mut grads) = accumulate_grads(
+            &model,
+            &batch_ex,
+            micro,
+            req.seed,
+            st.step,
+            pad,
+            s.train.gradient_checkpointing,
+            &device,
+        )?;
         if !loss.is_finite() {
             return Err(TrainError::Other(format!(
                 "loss became {loss} at step {}",

@@ -4,6 +4,7 @@
 
 use crate::config::FinetuneSettings;
 use crate::outputs::StepMetrics;
+use finefail_model::precision::Precision;
 use std::path::{Path, PathBuf};
 
 /// Everything one fine-tuning run needs, so that callers never reach into the recipe's internals.
@@ -29,6 +30,8 @@ pub struct FinetuneRequest {
     pub resume: bool,
     /// `--device` string: cpu | cuda:N | tch-cpu | tch-cuda:N.
     pub device: String,
+    /// How the frozen base is stored (`--dtype`, `--quantize`; `auto` is resolved for the device).
+    pub precision: Precision,
     /// Testing aid: return [`crate::TrainError::Interrupted`] right after this optimizer step, as
     /// if killed.
     pub stop_after_step: Option<usize>,
@@ -48,6 +51,7 @@ impl FinetuneRequest {
             settings: FinetuneSettings::default(),
             resume: false,
             device: "cpu".into(),
+            precision: Precision::default(),
             stop_after_step: None,
         }
     }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use crate::progress::{ProgressSink, StepProgress};
 use finefail_model::chat_model::ChatModel;
-use finefail_model::device::parse_device;
+use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
 use std::path::Path;
@@ -31,10 +31,15 @@ pub fn run(
             .join("adapter")
     });
     progress(StepProgress::stage("loading the model"));
-    let model = ChatModel::load(
+    let precision = entry
+        .precision()
+        .map_err(|m| RunnerError::config("config", m))?
+        .resolve_for_checkpoint(DeviceSpec::parse(&config.device)?, &entry.path)?;
+    let model = ChatModel::load_with(
         &entry.path,
         adapter.as_deref(),
         &parse_device(&config.device)?,
+        precision,
     )?;
     let g = &config.generation;
     let opts = AnswerOptions {

@@ -30,6 +30,9 @@ pub fn run(
     req.settings = settings;
     req.rag_top_k = config.retrieval.top_k;
     req.device = config.device.clone();
+    req.precision = entry
+        .precision()
+        .map_err(|m| RunnerError::config("config", m))?;
     req.resume = scratch.join("checkpoints").is_dir();
     if config.train.format == finefail_train::PromptFormat::Rag {
         req.retrieval_dir = Some(run_dir.join("retrieval").join(&parts.dataset));

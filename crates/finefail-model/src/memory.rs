@@ -1,0 +1,321 @@
+//! The memory plan: an estimate of a step's peak memory before it runs, so a researcher knows
+//! whether a fine-tune or an answer step fits the machine (`finefail model info --memory`,
+//! `finefail run --plan`).
+//!
+//! The estimate adds what is resident at the step's peak:
+//! - the frozen base in its storage form ([`Precision`]): projections, embeddings, head, norms;
+//! - the f32 copies a 16-bit or quantized base makes per forward: every projection's during
+//!   training without checkpointing (autodiff keeps them for the backward of `x · W`), one layer's
+//!   otherwise, plus the head's when it is not stored in f32;
+//! - LoRA A/B with their gradients, the host copies the optimizer works on and AdamW's two moments;
+//! - activations kept for the backward: [`ACTIVATION_FLOATS`] per token per layer, or with
+//!   checkpointing each layer's input plus one layer's activations;
+//! - the output head's working set (chunks of 128 rows on the fused CPU path, whole logits elsewhere);
+//! - a fixed runtime overhead.
+//!
+//! The constants were fitted on SmolLM2-135M and checked on a random 1.1B Llama at two batch
+//! shapes each (measured peaks and estimates side by side in docs/precision.md; `make bench`'s
+//! `scripts/bench/memory.sh` remeasures them). GPUs add their framework's own overhead (CUDA
+//! context, caching allocator); the plan adds [`GPU_OVERHEAD_BYTES`] on GPU devices.
+
+use crate::config::ModelConfig;
+use crate::precision::{Precision, Quantize, WeightDtype};
+use std::fmt;
+
+/// Floats kept per token per decoder layer for the backward, `a·d + c·ffn` with (a, c) =
+/// `ACTIVATION_FLOATS` (fitted on SmolLM2-135M's measured peaks; the fused CPU ops keep the norms'
+/// and projections' inputs, q/k/v, the attention output and the SwiGLU inputs). Mixtral's `ffn`
+/// term counts once per expert a token is routed to.
+pub const ACTIVATION_FLOATS: (f64, f64) = (4.0, 2.34);
+
+/// Fixed overhead of the process (code, allocator slack, thread stacks), bytes.
+pub const RUNTIME_BYTES: f64 = 20e6;
+
+/// Extra overhead on a GPU device (CUDA context and the caching allocator's slack), bytes: an
+/// assumption, not measured here.
+pub const GPU_OVERHEAD_BYTES: f64 = 1.5e9;
+
+/// Rows of logits the fused head + cross-entropy holds at once.
+const HEAD_CHUNK_ROWS: f64 = 128.0;
+
+/// What a step does, for the estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Workload {
+    /// A LoRA training micro-step.
+    Train {
+        /// Sequences per forward pass.
+        micro_batch: usize,
+        /// Tokens per sequence (the configured maximum: the plan is for the longest batch).
+        seq_len: usize,
+        /// LoRA rank.
+        r: usize,
+        /// Which projections carry adapters (`q_proj`, …).
+        targets: usize,
+        /// Recompute each decoder layer in the backward.
+        checkpointing: bool,
+    },
+    /// Batched greedy answering with a KV cache.
+    Answer {
+        /// Questions decoded together.
+        batch: usize,
+        /// Prompt tokens (the configured maximum context).
+        prompt_len: usize,
+        /// New tokens per answer.
+        new_tokens: usize,
+    },
+}
+
+/// An estimate, by part, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryEstimate {
+    /// The frozen base as stored.
+    pub weights: f64,
+    /// f32 copies of 16-bit or quantized weights alive at the peak.
+    pub weight_copies: f64,
+    /// Adapters, their gradients, host copies and optimizer moments.
+    pub adapters: f64,
+    /// Activations (training) or the KV cache and one layer's working set (answering).
+    pub activations: f64,
+    /// Output head working set (logits).
+    pub head: f64,
+    /// Fixed process (and GPU framework) overhead.
+    pub overhead: f64,
+}
+
+impl MemoryEstimate {
+    /// The estimated peak.
+    pub fn total(&self) -> f64 {
+        self.weights
+            + self.weight_copies
+            + self.adapters
+            + self.activations
+            + self.head
+            + self.overhead
+    }
+}
+
+impl fmt::Display for MemoryEstimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (weights {}, f32 copies {}, adapters+optimizer {}, activations {}, head {}, overhead {})",
+            gb(self.total()),
+            gb(self.weights),
+            gb(self.weight_copies),
+            gb(self.adapters),
+            gb(self.activations),
+            gb(self.head),
+            gb(self.overhead)
+        )
+    }
+}
+
+/// Bytes as "1.23 GB" (or MB below 1 GB).
+pub fn gb(bytes: f64) -> String {
+    if bytes >= 1e9 {
+        format!("{:.2} GB", bytes / 1e9)
+    } else {
+        format!("{:.0} MB", bytes / 1e6)
+    }
+}
+
+/// Parameter counts of one model, by kind.
+struct Counts {
+    /// Projection weights per layer (attention + MLP or all experts).
+    layer_linear: f64,
+    /// Input widths of the layer's projections, weighted by their size (for int8's row scales).
+    layer_linear_bytes: f64,
+    embed: f64,
+    head: f64,
+    norms: f64,
+}
+
+fn counts(c: &ModelConfig, p: Precision) -> Counts {
+    let (d, ffn) = (c.hidden_size as f64, c.intermediate_size as f64);
+    let q = (c.num_attention_heads * c.head_dim) as f64;
+    let kv = (c.num_key_value_heads * c.head_dim) as f64;
+    let experts = c.moe.map_or(1.0, |m| m.num_experts as f64);
+    let bytes =
+        |d_in: f64, d_out: f64| d_in * d_out * p.quantize.bytes_per_weight(p.dtype, d_in as usize);
+    let attn = d * q + 2.0 * d * kv + q * d;
+    let mlp = experts * 3.0 * d * ffn;
+    let attn_bytes = bytes(d, q) + 2.0 * bytes(d, kv) + bytes(q, d);
+    let mlp_bytes = experts * (2.0 * bytes(d, ffn) + bytes(ffn, d));
+    let v = c.vocab_size as f64;
+    Counts {
+        layer_linear: attn + mlp,
+        layer_linear_bytes: attn_bytes + mlp_bytes,
+        embed: v * d,
+        head: if c.tie_word_embeddings { 0.0 } else { v * d },
+        norms: (2.0 * c.num_hidden_layers as f64 + 1.0) * d,
+    }
+}
+
+/// Bytes per value of the embeddings and head (they keep the storage dtype, never quantized).
+fn dense_bytes(p: Precision) -> f64 {
+    match p.dtype {
+        WeightDtype::Auto => 4.0,
+        d => d.bytes(),
+    }
+}
+
+/// The frozen base's size in its storage form.
+pub fn weight_bytes(c: &ModelConfig, p: Precision) -> f64 {
+    let n = counts(c, p);
+    n.layer_linear_bytes * c.num_hidden_layers as f64
+        + (n.embed + n.head) * dense_bytes(p)
+        + n.norms * 4.0
+}
+
+/// Estimates the peak of `work` on a model of config `c` stored as `p` (resolved). `fused` = the
+/// CPU device with its fused kernels (the head then holds 128 rows of logits, not all of them);
+/// `gpu` adds the framework overhead.
+///
+/// Training is the larger of its phases: without checkpointing, everything the backward needs at
+/// once; with it, the layer inputs plus either the head's working set or one layer's activations
+/// and weight copy, whichever is larger.
+pub fn estimate(
+    c: &ModelConfig,
+    p: Precision,
+    work: Workload,
+    fused: bool,
+    gpu: bool,
+) -> MemoryEstimate {
+    let n = counts(c, p);
+    let layers = c.num_hidden_layers as f64;
+    let (d, ffn, v) = (
+        c.hidden_size as f64,
+        c.intermediate_size as f64,
+        c.vocab_size as f64,
+    );
+    let kv = (c.num_key_value_heads * c.head_dim) as f64;
+    let routed = c.moe.map_or(1.0, |m| m.experts_per_token as f64);
+    let stored_f32 = p.quantize == Quantize::None && dense_bytes(p) == 4.0;
+    // The head (and a tied embedding) is read in f32: a copy when stored in 16 bits.
+    let head_copy = if dense_bytes(p) == 4.0 {
+        0.0
+    } else {
+        v * d * 4.0
+    };
+    let layer_copy = if stored_f32 {
+        0.0
+    } else {
+        n.layer_linear * 4.0
+    };
+    let overhead = RUNTIME_BYTES + if gpu { GPU_OVERHEAD_BYTES } else { 0.0 };
+    let weights = weight_bytes(c, p);
+    match work {
+        Workload::Train {
+            micro_batch,
+            seq_len,
+            r,
+            targets,
+            checkpointing,
+        } => {
+            let tokens = (micro_batch * seq_len) as f64;
+            let (a, cc) = ACTIVATION_FLOATS;
+            let per_layer = tokens * (a * d + cc * routed * ffn) * 4.0;
+            let logits = if fused {
+                HEAD_CHUNK_ROWS * v * 4.0
+            } else {
+                tokens * v * 4.0 * 3.0
+            };
+            let head_phase = head_copy + logits;
+            // Each adapted projection: A [in, r] + B [r, out], out ≈ d (q/o) or kv (k/v).
+            let lora_params = layers * targets as f64 * r as f64 * (d + (d + kv) / 2.0);
+            // Device A/B and the host's values, gradients and AdamW moments (four f32 copies).
+            let adapters = lora_params * 4.0 * 4.0;
+            let (copies, activations, head) = if checkpointing {
+                let inputs = layers * tokens * d * 4.0;
+                if head_phase >= per_layer + layer_copy {
+                    (0.0, inputs, head_phase)
+                } else {
+                    (layer_copy, inputs + per_layer, 0.0)
+                }
+            } else {
+                (layers * layer_copy, layers * per_layer, head_phase)
+            };
+            MemoryEstimate {
+                weights,
+                weight_copies: copies,
+                adapters,
+                activations,
+                head,
+                overhead,
+            }
+        }
+        Workload::Answer {
+            batch,
+            prompt_len,
+            new_tokens,
+        } => {
+            let b = batch as f64;
+            let cache = b * layers * 2.0 * kv * (prompt_len + new_tokens) as f64 * 4.0;
+            // One layer's prefill working set: a few [b, t, d] and [b, t, ffn] tensors.
+            let working = b * prompt_len as f64 * (4.0 * d + 3.0 * routed * ffn) * 4.0;
+            MemoryEstimate {
+                weights,
+                weight_copies: layer_copy + head_copy,
+                adapters: 0.0,
+                activations: cache + working,
+                head: b * v * 4.0 * 2.0,
+                overhead,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn llama2_7b() -> ModelConfig {
+        let text = r#"{"model_type":"llama","hidden_size":4096,"intermediate_size":11008,
+            "num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":32,
+            "vocab_size":32000,"tie_word_embeddings":false}"#;
+        ModelConfig::from_json_str(text, std::path::Path::new("config.json")).unwrap()
+    }
+
+    #[test]
+    fn weights_of_llama2_7b_in_each_format() {
+        let c = llama2_7b();
+        let gbs = |d: &str, q: &str| weight_bytes(&c, Precision::parse(d, q).unwrap()) / 1e9;
+        // 6.74 B parameters: 27.0 GB in f32, 13.5 in bf16.
+        assert!(
+            (gbs("f32", "none") - 26.95).abs() < 0.1,
+            "{}",
+            gbs("f32", "none")
+        );
+        assert!((gbs("bf16", "none") - 13.48).abs() < 0.05);
+        // int8 projections + bf16 embeddings/head: 6.48 B × 1 + 0.26 B × 2 ≈ 7.0 GB.
+        assert!(
+            (gbs("bf16", "int8") - 7.0).abs() < 0.1,
+            "{}",
+            gbs("bf16", "int8")
+        );
+        // NF4: 0.5625 bytes per projection weight.
+        assert!(
+            (gbs("bf16", "nf4") - 4.17).abs() < 0.1,
+            "{}",
+            gbs("bf16", "nf4")
+        );
+    }
+
+    #[test]
+    fn checkpointing_and_quantization_lower_the_training_peak() {
+        let c = llama2_7b();
+        let work = |ck| Workload::Train {
+            micro_batch: 4,
+            seq_len: 1024,
+            r: 16,
+            targets: 4,
+            checkpointing: ck,
+        };
+        let bf16 = Precision::parse("bf16", "none").unwrap();
+        let nf4 = Precision::parse("bf16", "nf4").unwrap();
+        let plain = estimate(&c, bf16, work(false), false, true).total();
+        let ck = estimate(&c, bf16, work(true), false, true).total();
+        let q = estimate(&c, nf4, work(true), false, true).total();
+        assert!(ck < plain && q < ck, "{plain} {ck} {q}");
+    }
+}

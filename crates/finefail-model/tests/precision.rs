@@ -1,0 +1,307 @@
+//! The frozen base in bf16, f16, int8 and NF4 against the f32 path, on the tiny Llama and Mixtral:
+//! - the host quantizers against numpy's (`fixtures/make_quant_reference.py`, with bitsandbytes'
+//!   published NF4 code book);
+//! - the on-device dequantization against the host's: a quantized model's logits and LoRA
+//!   gradients equal those of an f32 model holding the host-dequantized weights (≤ 1e-5);
+//! - bf16/f16 storage against f32: logits within the storage format's rounding, gradients equal to
+//!   an f32 model holding the rounded weights.
+
+mod common;
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use common::*;
+use finefail_model::frozen::FrozenWeight;
+use finefail_model::llama::{FeedForward, Llama};
+use finefail_model::precision::{Precision, Quantize, WeightDtype};
+use finefail_model::quant::{int8, nf4};
+use half::{bf16, f16};
+
+fn quant_reference() -> serde_json::Value {
+    let p = fixture("quant_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn ints(v: &serde_json::Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn nf4_code_book_and_quantizer_match_the_reference() {
+    let r = quant_reference();
+    assert_eq!(floats(&r["nf4"]["code_book"]), nf4::CODE_BOOK.to_vec());
+    let values = floats(&r["values"]);
+    let q = nf4::quantize(&values);
+    let codes: Vec<i64> = (0..values.len())
+        .map(|i| {
+            let b = q.packed[i / 2];
+            i64::from(if i % 2 == 0 { b >> 4 } else { b & 15 })
+        })
+        .collect();
+    assert_eq!(codes, ints(&r["nf4"]["codes"]));
+    assert_eq!(q.absmax, floats(&r["nf4"]["absmax"]));
+    assert_eq!(nf4::dequantize(&q), floats(&r["nf4"]["dequantized"]));
+}
+
+#[test]
+fn int8_quantizer_matches_the_reference() {
+    let r = quant_reference();
+    let (rows, cols) = (
+        r["rows"].as_u64().unwrap() as usize,
+        r["cols"].as_u64().unwrap() as usize,
+    );
+    let q = int8::quantize(&floats(&r["values"]), rows, cols);
+    let codes: Vec<i64> = q.codes.iter().map(|&c| i64::from(c)).collect();
+    assert_eq!(codes, ints(&r["int8"]["codes"]));
+    assert_eq!(q.scales, floats(&r["int8"]["scales"]));
+    assert_eq!(
+        int8::dequantize(&q, cols),
+        floats(&r["int8"]["dequantized"])
+    );
+}
+
+#[test]
+fn device_dequantization_equals_the_host_one() {
+    let r = quant_reference();
+    let (rows, cols) = (6, 80);
+    let values = floats(&r["values"]);
+    let dev = Device::flex();
+    for (quantize, want) in [
+        (Quantize::Nf4, floats(&r["nf4"]["dequantized"])),
+        (Quantize::Int8, floats(&r["int8"]["dequantized"])),
+    ] {
+        let p = Precision {
+            dtype: WeightDtype::F32,
+            quantize,
+        };
+        let w = FrozenWeight::from_checkpoint(&values, rows, cols, p, &dev);
+        assert_eq!(w.dims(), [cols, rows]);
+        // dense_f32 is [in, out]; the reference is row-major [out, in].
+        let got = values_of(w.dense_f32().transpose());
+        assert_eq!(got, want, "{quantize}");
+    }
+}
+
+fn values_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    values(t)
+}
+
+/// What the host makes of a checkpoint's `[out, in]` values stored as `p`.
+fn host_stored(values: &[f32], d_out: usize, d_in: usize, p: Precision) -> Vec<f32> {
+    match (p.quantize, p.dtype) {
+        (Quantize::Nf4, _) => nf4::dequantize(&nf4::quantize(values)),
+        (Quantize::Int8, _) => int8::dequantize(&int8::quantize(values, d_out, d_in), d_in),
+        (Quantize::None, WeightDtype::Bf16) => {
+            values.iter().map(|&v| bf16::from_f32(v).to_f32()).collect()
+        }
+        (Quantize::None, WeightDtype::F16) => {
+            values.iter().map(|&v| f16::from_f32(v).to_f32()).collect()
+        }
+        _ => values.to_vec(),
+    }
+}
+
+/// The f32 model with every projection replaced by the host's version of its stored weight, and
+/// (16-bit storage) the embeddings and head rounded the same way.
+fn host_reference(name: &str, p: Precision, dev: &Device) -> Llama {
+    let mut model = Llama::load(&fixture(name), dev).unwrap();
+    let store = |lin: &mut finefail_model::lora::Linear| {
+        let [d_in, d_out] = lin.weight.dims();
+        let in_out = values(lin.weight.dense_f32());
+        let out_in = transpose(&in_out, d_in, d_out);
+        let stored = host_stored(&out_in, d_out, d_in, p);
+        let back = transpose(&stored, d_out, d_in);
+        lin.weight =
+            FrozenWeight::dense(Tensor::from_data(TensorData::new(back, [d_in, d_out]), dev));
+    };
+    for (_, lin) in model.linears_mut() {
+        store(lin);
+    }
+    // Mixtral's experts are not among `linears` (LoRA does not target them) but are stored alike.
+    for layer in &mut model.layers {
+        if let FeedForward::Moe(moe) = &mut layer.mlp {
+            for e in &mut moe.experts {
+                store(&mut e.gate_proj);
+                store(&mut e.up_proj);
+                store(&mut e.down_proj);
+            }
+        }
+    }
+    if p.dtype != WeightDtype::F32 {
+        // Embeddings and head keep the storage dtype; quantization leaves them alone.
+        let dtype_only = Precision {
+            dtype: p.dtype,
+            quantize: Quantize::None,
+        };
+        let round = |t: Tensor<2>| {
+            let dims = t.dims();
+            let v = host_stored(&values(t), 0, 0, dtype_only);
+            Tensor::from_data(TensorData::new(v, dims), dev)
+        };
+        model.embed_tokens = burn::module::Param::from_tensor(round(model.embed_tokens.val()))
+            .set_require_grad(false);
+        if let Some(h) = model.lm_head.take() {
+            model.lm_head =
+                Some(burn::module::Param::from_tensor(round(h.val())).set_require_grad(false));
+        }
+    }
+    model
+}
+
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+fn settings() -> Vec<Precision> {
+    [
+        ("bf16", "none"),
+        ("f16", "none"),
+        ("f32", "int8"),
+        ("f32", "nf4"),
+        ("bf16", "nf4"),
+    ]
+    .iter()
+    .map(|(d, q)| Precision::parse(d, q).unwrap())
+    .collect()
+}
+
+#[test]
+fn stored_base_gives_the_logits_of_its_host_reference() {
+    let dev = Device::flex();
+    for name in ["tiny_llama", "tiny_mixtral"] {
+        let tokens = ref_tokens(&reference(name));
+        let f32_logits = values(
+            Llama::load(&fixture(name), &dev)
+                .unwrap()
+                .forward(token_row(&tokens, &dev)),
+        );
+        let scale = f32_logits.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for p in settings() {
+            let model = Llama::load_with(&fixture(name), &dev, p).unwrap();
+            let got = values(model.forward(token_row(&tokens, &dev)));
+            let want = values(host_reference(name, p, &dev).forward(token_row(&tokens, &dev)));
+            let d = max_abs_diff(&got, &want);
+            assert!(
+                d <= 1e-5 * scale.max(1.0),
+                "{name} {p}: {d} vs host reference"
+            );
+            // And the storage's own error against f32 stays in the format's range.
+            let drift = max_abs_diff(&got, &f32_logits) / scale;
+            let bound = match (p.quantize, p.dtype) {
+                (Quantize::None, WeightDtype::F16) => 5e-3,
+                (Quantize::None, _) => 3e-2,
+                (Quantize::Int8, _) => 5e-2,
+                (Quantize::Nf4, _) => 0.5,
+            };
+            assert!(drift < bound, "{name} {p}: relative drift {drift}");
+            // (The tiny Mixtral's weights happen to be exact in f16; quantization always rounds.)
+            if p.quantize != Quantize::None {
+                assert!(drift > 0.0, "{name} {p}: storage changed nothing");
+            }
+        }
+    }
+}
+
+/// Mean next-token cross-entropy of one row.
+fn next_token_loss(model: &Llama, tokens: &[u32], dev: &Device) -> Tensor<1> {
+    let t = tokens.len();
+    let logits = model
+        .forward(token_row(tokens, dev))
+        .narrow(1, 0, t - 1)
+        .reshape([t - 1, model.config.vocab_size]);
+    let targets: Vec<i64> = tokens[1..].iter().map(|&x| i64::from(x)).collect();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), dev);
+    log_softmax(logits, 1).gather(1, targets).mean().neg()
+}
+
+fn lora_grads(model: &mut Llama, tokens: &[u32], dev: &Device) -> Vec<f32> {
+    model.attach_lora(&lora_all_targets(5)).unwrap();
+    // B = 0 would leave A without a gradient: give B values so both are checked.
+    for (_, lin) in model.linears_mut() {
+        if let Some(l) = lin.lora.as_mut() {
+            let [r, out] = l.b.dims();
+            let b: Vec<f32> = (0..r * out)
+                .map(|i| ((i % 7) as f32 - 3.0) * 0.01)
+                .collect();
+            l.b = burn::module::Param::from_tensor(Tensor::from_data(
+                TensorData::new(b, [r, out]),
+                dev,
+            ));
+        }
+    }
+    let grads = next_token_loss(model, tokens, dev).backward();
+    let mut out = Vec::new();
+    for (_, lin) in model.linears() {
+        let l = lin.lora.as_ref().unwrap();
+        out.extend(values(l.a.val().grad(&grads).unwrap()));
+        out.extend(values(l.b.val().grad(&grads).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn lora_gradients_on_a_stored_base_equal_the_host_reference() {
+    let dev = Device::flex().autodiff();
+    let tokens = ref_tokens(&reference("tiny_llama"));
+    for p in settings() {
+        let mut model = Llama::load_with(&fixture("tiny_llama"), &dev, p).unwrap();
+        let got = lora_grads(&mut model, &tokens, &dev);
+        let want = lora_grads(&mut host_reference("tiny_llama", p, &dev), &tokens, &dev);
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0);
+        let d = max_abs_diff(&got, &want) / scale;
+        assert!(d <= 1e-5, "{p}: relative gradient difference {d}");
+    }
+}
+
+#[test]
+fn stored_bytes_shrink_as_promised() {
+    let dev = Device::flex();
+    let size = |p: Precision| -> usize {
+        Llama::load_with(&fixture("tiny_llama"), &dev, p)
+            .unwrap()
+            .linears()
+            .iter()
+            .map(|(_, l)| l.weight.stored_bytes())
+            .sum()
+    };
+    let f32_bytes = size(Precision::F32);
+    let bf16_bytes = size(Precision::parse("bf16", "none").unwrap());
+    let int8_bytes = size(Precision::parse("f32", "int8").unwrap());
+    let nf4_bytes = size(Precision::parse("f32", "nf4").unwrap());
+    assert_eq!(bf16_bytes * 2, f32_bytes);
+    assert!(int8_bytes * 3 < f32_bytes, "{int8_bytes} vs {f32_bytes}");
+    assert!(nf4_bytes * 5 < f32_bytes, "{nf4_bytes} vs {f32_bytes}");
+}
+
+#[test]
+fn merging_an_adapter_into_a_quantized_base_keeps_it_separate() {
+    let dev = Device::flex();
+    let tokens = ref_tokens(&reference("tiny_llama"));
+    let p = Precision::parse("f32", "nf4").unwrap();
+    let mut model = Llama::load_with(&fixture("tiny_llama"), &dev, p).unwrap();
+    finefail_model::peft::load_adapter(&mut model, &fixture("tiny_llama_lora")).unwrap();
+    let before = values(model.forward(token_row(&tokens, &dev)));
+    model.merge_lora();
+    assert!(model.linears().iter().all(|(_, l)| !l.merged));
+    let after = values(model.forward(token_row(&tokens, &dev)));
+    assert_eq!(max_abs_diff(&before, &after), 0.0);
+}
