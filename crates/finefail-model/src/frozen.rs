@@ -39,6 +39,7 @@ pub struct Nf4Weight {
 
 /// A projection's frozen weight in its storage form.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per projection; boxing would only add an indirection
 pub enum FrozenWeight {
     /// Values `[in, out]` in f32, bf16 or f16.
     Dense(Param<Tensor<2>>),

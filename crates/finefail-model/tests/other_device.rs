@@ -1,7 +1,8 @@
 //! The same model code on another backend: with `--features tch` (`make check-gpu`), the tiny
 //! checkpoints run on LibTorch (`FINEFAIL_TEST_DEVICE`, default `tch-cpu`; `tch-cuda:0` on a GPU
 //! machine) and must match the numpy references, generate like the CPU, and give the same LoRA
-//! gradients as the fused CPU kernels (the other device takes the plain-ops path).
+//! gradients as the fused CPU kernels (the other device takes the plain-ops path), also with the
+//! frozen base stored in bf16, int8 or NF4.
 #![cfg(feature = "tch")]
 
 mod common;
@@ -84,5 +85,26 @@ fn lora_gradients_equal_the_cpu_fused_path() {
             diff <= 1e-4 * scale.max(1e-3),
             "adapter tensor {i}: max |diff| {diff}, scale {scale}"
         );
+    }
+}
+
+/// A frozen base stored in bf16, int8 or NF4 on the other device: the same logits as the same
+/// storage on flex (the dequantization's integer ops — casts, division, remainder, gather — run
+/// on LibTorch too).
+#[test]
+fn stored_bases_match_the_cpu_on_the_other_device() {
+    use finefail_model::precision::Precision;
+    let tokens = ref_tokens(&reference("tiny_llama"));
+    for (d, q) in [("bf16", "none"), ("f32", "int8"), ("bf16", "nf4")] {
+        let p = Precision::parse(d, q).unwrap();
+        let logits = |dev: Device| {
+            let model = Llama::load_with(&fixture("tiny_llama"), &dev, p).unwrap();
+            values(model.forward(token_row(&tokens, &dev)))
+        };
+        let (other, cpu) = (logits(device()), logits(Device::flex()));
+        let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&other, &cpu);
+        eprintln!("tiny_llama {p} on {:?}: max |diff| = {diff}", device());
+        assert!(diff <= 1e-4 * scale.max(1.0), "{p}: max |diff| {diff}");
     }
 }

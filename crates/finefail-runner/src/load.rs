@@ -267,6 +267,7 @@ path = "checkpoints/tiny"
         let text = r#"
 name = "all"
 device = "cpu"
+device_memory_gb = 16.0
 [[datasets]]
 name = "d"
 format = "jsonl"
@@ -281,6 +282,9 @@ map = "question=q,answer=a"
 name = "m"
 path = "p"
 chat_template = "{{ messages }}"
+dtype = "bf16"
+quantize = "nf4"
+model_config = "config.json"
 [[models]]
 name = "gpt"
 kind = "api"
@@ -326,6 +330,7 @@ checkpoint_every = 5
 eval_every = 5
 early_stop_patience = 2
 keep = "last"
+gradient_checkpointing = true
 [generation]
 max_new_tokens = 32
 temperature = 0.0
