@@ -16,6 +16,7 @@ pub mod normalize;
 pub mod prepare;
 pub mod schema;
 pub mod shuffle;
+pub mod splitmix;
 pub mod splits;
 pub mod tables;
 

@@ -27,6 +27,7 @@ pub mod lora;
 pub mod ops;
 pub mod peft;
 pub mod sampling;
+mod splitmix;
 pub mod tokenizer;
 pub mod weights;
 

@@ -6,6 +6,8 @@
 //! in f64 from the f32 logits, candidates sorted by probability (ties: lower id first), and the
 //! nucleus is the shortest prefix whose cumulative probability reaches `top_p` (at least one token).
 
+use crate::splitmix::SplitMix64;
+
 /// How to pick the next token.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SamplingConfig {
@@ -121,16 +123,9 @@ struct Xoshiro256StarStar {
 
 impl Xoshiro256StarStar {
     fn seed_from_u64(seed: u64) -> Self {
-        let mut sm = seed;
-        let mut next = || {
-            sm = sm.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = sm;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut sm = SplitMix64::new(seed);
         Self {
-            s: [next(), next(), next(), next()],
+            s: [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()],
         }
     }
 
