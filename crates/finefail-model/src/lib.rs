@@ -10,6 +10,7 @@
 //! `llama → lora → ops → ops::fused → kernels`.
 //! The crate never prints and never exits: errors are [`ModelError`] values.
 
+mod atomic;
 pub mod attention_input;
 pub mod bench;
 pub mod cache;

@@ -4,7 +4,6 @@
 //! generator. The library never prints: progress goes through callbacks, errors through [`RagError`].
 
 pub mod answering;
-pub mod atomic;
 pub mod bert;
 pub mod bm25;
 pub mod dense;
@@ -27,6 +26,4 @@ pub use retrieve::{
     retrieve, run_retrieve, DenseSetup, RetrieveOptions, Retriever, DEFAULT_EMBEDDER_DIR,
     DEFAULT_TOP_K,
 };
-pub use tables::{
-    read_chunks, read_questions, read_retrieval, write_retrieval, Chunk, Question, RetrievalRow,
-};
+pub use tables::{read_questions, Question};
