@@ -101,10 +101,9 @@ fn an_api_model_answers_its_base_arms_beside_the_local_model() {
         "the key is never printed: {stderr}"
     );
     let run = runs.join("api");
-    let answers = finefail_rag::answering::read_answer_records(
-        &run.join("answers/tiny/gpt/n0/answers.parquet"),
-    )
-    .expect("API answers");
+    let answers =
+        finefail_data::tables::read_answers(&run.join("answers/tiny/gpt/n0/answers.parquet"))
+            .expect("API answers");
     assert_eq!(answers.len(), 6);
     assert!(answers
         .iter()

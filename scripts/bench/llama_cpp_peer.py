@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""llama.cpp peer for `make bench` (issue 9), stdlib only.
+"""llama.cpp peer for `make bench`, stdlib only.
 
 Runs llama.cpp's own benchmark tools on the Q4_1 GGUF of the default model and rewrites their output
 in the shape of `finefail bench generate` (plus "peer" and "note"):

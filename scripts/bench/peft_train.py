@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch + PEFT training peer for `make bench` (issue 9).
+"""PyTorch + PEFT training peer for `make bench`.
 
 LoRA r=16, alpha=32, dropout 0 on q/k/v/o of the default model, AdamW lr 1e-4, seeded random token
 ids, cross-entropy over every position (next-token targets for all T inputs), optional gradient

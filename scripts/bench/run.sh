@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench` (issue 9): runs our benchmarks and the peers' side by side, one after the other in the
+# `make bench`: runs our benchmarks and the peers' side by side, one after the other in the
 # same run, then writes the table into docs/performance.md (scripts/bench/write_report.py).
 #
 # Environment: FINEFAIL      = our binary (a command, words allowed; default target/release/finefail)

@@ -1,8 +1,11 @@
 //! Canonical QA tables for finefail: importers for the study's datasets, the `qa` / `corpus` /
-//! `chunks` parquet tables, corpus chunking, nested training splits and the contamination check.
+//! `chunks` / `retrieval` / `answers` parquet tables (one reader beside each writer), corpus
+//! chunking, nested training splits and the contamination check — plus the helpers every crate
+//! above this one shares: atomic writes ([`atomic`]), the seeded generator ([`splitmix`]) and
+//! SQuAD text normalisation ([`normalize`]).
 //!
 //! Every later step — fine-tuning, retrieval, answering, scoring — reads what this crate writes,
-//! so its contract (DESIGN.md, "Canonical tables") is pinned: same test questions for every arm,
+//! so its contract (docs/data.md, "Files") is pinned: same test questions for every arm,
 //! training subsets nested by construction, nothing half-written.
 //!
 //! It also holds [`chat_api`], the OpenAI-compatible chat client that the LLM judge
@@ -20,6 +23,7 @@ pub mod normalize;
 pub mod prepare;
 pub mod schema;
 pub mod shuffle;
+pub mod splitmix;
 pub mod splits;
 pub mod tables;
 

@@ -1,9 +1,12 @@
-//! Parquet I/O of the canonical tables (`qa`, `corpus`, `chunks`) through polars. Writers go
-//! through a temporary file and a rename; readers check the columns and name what is missing.
+//! Parquet I/O of the canonical tables (`qa`, `corpus`, `chunks`, `retrieval`, `answers`) through
+//! polars: each table's one reader beside its writer, so every crate reads a table the way it was
+//! written. Writers go through [`crate::atomic`]; readers check the columns and name the file, the
+//! column and the row of anything missing, mistyped or null.
 
 use crate::error::{DataError, Result};
 use crate::schema::{AnswerRecord, AnswerType, Chunk, Document, Label, QaRecord};
 use polars::prelude::*;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Writes `qa.parquet`.
@@ -122,12 +125,20 @@ pub fn write_chunks(path: &Path, chunks: &[Chunk]) -> Result<()> {
     write(path, chunks.len(), columns)
 }
 
-/// Reads `chunks.parquet`.
+/// Reads `chunks.parquet`, in file order. A repeated `chunk_id` is bad input: retrieval rows name
+/// chunks by it.
 pub fn read_chunks(path: &Path) -> Result<Vec<Chunk>> {
     let df = read(path)?;
     let t = Reader { df: &df, path };
     let (ids, docs, texts) = (t.strs("chunk_id")?, t.strs("doc_id")?, t.strs("text")?);
     let (starts, ends) = (t.u64s("start")?, t.u64s("end")?);
+    let mut seen = HashSet::new();
+    if let Some(dup) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+        return Err(DataError::table(
+            path,
+            format!("duplicate chunk_id `{dup}`"),
+        ));
+    }
     Ok((0..df.height())
         .map(|i| Chunk {
             chunk_id: ids[i].clone(),
@@ -137,6 +148,95 @@ pub fn read_chunks(path: &Path) -> Result<Vec<Chunk>> {
             text: texts[i].clone(),
         })
         .collect())
+}
+
+/// One retrieved chunk for one question: a row of `retrieval.parquet`, which retrieval writes once
+/// per dataset and every arm (answering, rag-format training, scoring, the report) reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrievalRow {
+    /// The question the chunk was retrieved for.
+    pub question_id: String,
+    /// 1-based position in the ranking.
+    pub rank: u32,
+    /// The retrieved chunk (a `chunk_id` of `chunks.parquet`).
+    pub chunk_id: String,
+    /// The retriever's score (BM25 score, cosine similarity, or fused RRF score); higher is better.
+    pub score: f64,
+}
+
+/// Writes `retrieval.parquet`.
+pub fn write_retrieval(path: &Path, rows: &[RetrievalRow]) -> Result<()> {
+    let columns = vec![
+        Column::new(
+            "question_id".into(),
+            rows.iter()
+                .map(|r| r.question_id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "rank".into(),
+            rows.iter().map(|r| r.rank).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "chunk_id".into(),
+            rows.iter().map(|r| r.chunk_id.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "score".into(),
+            rows.iter().map(|r| r.score).collect::<Vec<f64>>(),
+        ),
+    ];
+    write(path, rows.len(), columns)
+}
+
+/// Reads `retrieval.parquet`, rows in file order. A null anywhere, or a rank below 1, is bad input
+/// naming the file (never a silent empty id or rank 0).
+pub fn read_retrieval(path: &Path) -> Result<Vec<RetrievalRow>> {
+    let df = read(path)?;
+    let t = Reader { df: &df, path };
+    let (qids, cids) = (t.strs("question_id")?, t.strs("chunk_id")?);
+    let (ranks, scores) = (t.u64s("rank")?, t.f64s("score")?);
+    (0..df.height())
+        .map(|i| {
+            let rank = u32::try_from(ranks[i])
+                .ok()
+                .filter(|&r| r >= 1)
+                .ok_or_else(|| {
+                    DataError::table(
+                        path,
+                        format!("row {}: rank {} is not a 1-based rank", i + 1, ranks[i]),
+                    )
+                })?;
+            Ok(RetrievalRow {
+                question_id: qids[i].clone(),
+                rank,
+                chunk_id: cids[i].clone(),
+                score: scores[i],
+            })
+        })
+        .collect()
+}
+
+/// Question id → its retrieved chunk ids in rank order (ties by chunk id), keeping ranks up to
+/// `top_k` (`usize::MAX` for all). Questions with no row within `top_k` have no entry.
+pub fn ranked_chunk_ids(rows: &[RetrievalRow], top_k: usize) -> HashMap<String, Vec<String>> {
+    let mut ranked: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.rank as usize <= top_k) {
+        ranked
+            .entry(r.question_id.as_str())
+            .or_default()
+            .push((r.rank, r.chunk_id.as_str()));
+    }
+    ranked
+        .into_iter()
+        .map(|(q, mut v)| {
+            v.sort_unstable();
+            (
+                q.to_owned(),
+                v.into_iter().map(|(_, c)| c.to_owned()).collect(),
+            )
+        })
+        .collect()
 }
 
 /// Writes `answers.parquet` (or one of its part files).
@@ -159,7 +259,7 @@ pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
     write(path, rows.len(), columns)
 }
 
-/// Reads `answers.parquet`.
+/// Reads `answers.parquet` (or one of its part files), rows in file order.
 pub fn read_answers(path: &Path) -> Result<Vec<AnswerRecord>> {
     let df = read(path)?;
     let t = Reader { df: &df, path };
@@ -206,17 +306,15 @@ fn list_col<'a>(name: &str, values: impl Iterator<Item = &'a Vec<String>>) -> Co
     s.into_column()
 }
 
-/// Writes a data frame through a temporary sibling file and a rename.
+/// Writes a data frame atomically ([`crate::atomic::write_with`]).
 fn write(path: &Path, height: usize, columns: Vec<Column>) -> Result<()> {
     let mut df = DataFrame::new(height, columns).map_err(|e| DataError::table(path, e))?;
-    let tmp = crate::atomic::temp_sibling(path);
-    let file = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-    let written = ParquetWriter::new(file).finish(&mut df);
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(DataError::table(path, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    crate::atomic::write_with(path, |file| {
+        ParquetWriter::new(file)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(|e| DataError::table(path, e))
+    })
 }
 
 fn read(path: &Path) -> Result<DataFrame> {
@@ -248,12 +346,13 @@ impl Reader<'_> {
         Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
     }
 
+    /// A required column: a null is bad input naming the row.
     fn strs(&self, name: &str) -> Result<Vec<String>> {
-        Ok(self
-            .opt_strs(name)?
+        self.opt_strs(name)?
             .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect())
+            .enumerate()
+            .map(|(i, v)| v.ok_or_else(|| self.null(name, i)))
+            .collect()
     }
 
     fn bools(&self, name: &str) -> Result<Vec<bool>> {
@@ -261,40 +360,176 @@ impl Reader<'_> {
         let ca = s
             .bool()
             .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
-        Ok(ca.iter().map(|v| v.unwrap_or(false)).collect())
+        ca.iter()
+            .enumerate()
+            .map(|(i, v)| v.ok_or_else(|| self.null(name, i)))
+            .collect()
     }
 
+    /// Unsigned integers of any integer width (a negative value is bad input, as a null is).
     fn u64s(&self, name: &str) -> Result<Vec<u64>> {
-        let s = self
-            .series(name)?
+        let s = self.series(name)?;
+        let cast = s
             .cast(&DataType::UInt64)
             .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
-        let ca = s
+        let ca = cast
             .u64()
             .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
-        Ok(ca.iter().map(|v| v.unwrap_or(0)).collect())
+        ca.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.ok_or_else(|| match s.get(i) {
+                    Ok(AnyValue::Null) | Err(_) => self.null(name, i),
+                    Ok(other) => DataError::table(
+                        self.path,
+                        format!("row {}: `{name}` is {other}, not a count", i + 1),
+                    ),
+                })
+            })
+            .collect()
     }
 
+    fn f64s(&self, name: &str) -> Result<Vec<f64>> {
+        let s = self
+            .series(name)?
+            .cast(&DataType::Float64)
+            .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+        let ca = s
+            .f64()
+            .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+        ca.iter()
+            .enumerate()
+            .map(|(i, v)| v.ok_or_else(|| self.null(name, i)))
+            .collect()
+    }
+
+    fn null(&self, name: &str, row: usize) -> DataError {
+        DataError::table(self.path, format!("row {}: null `{name}`", row + 1))
+    }
+
+    /// Lists of strings; a null list or a null item is bad input naming the row.
     fn lists(&self, name: &str) -> Result<Vec<Vec<String>>> {
         let s = self.series(name)?;
         let ca = s
             .list()
             .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
         let mut out = Vec::with_capacity(ca.len());
-        for item in ca.amortized_iter() {
-            let v = match item {
-                None => Vec::new(),
-                Some(inner) => {
-                    let strs = inner.as_ref().str().map_err(|e| {
-                        DataError::table(self.path, format!("column `{name}`: {e}"))
-                    })?;
-                    strs.iter()
-                        .map(|x| x.unwrap_or_default().to_string())
-                        .collect()
-                }
-            };
+        for (i, item) in ca.amortized_iter().enumerate() {
+            let inner = item.ok_or_else(|| self.null(name, i))?;
+            let strs = inner
+                .as_ref()
+                .str()
+                .map_err(|e| DataError::table(self.path, format!("column `{name}`: {e}")))?;
+            let v = strs
+                .iter()
+                .map(|x| x.map(str::to_string).ok_or_else(|| self.null(name, i)))
+                .collect::<Result<Vec<String>>>()?;
             out.push(v);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(q: &str, rank: u32, c: &str) -> RetrievalRow {
+        RetrievalRow {
+            question_id: q.into(),
+            rank,
+            chunk_id: c.into(),
+            score: 1.0 / f64::from(rank),
+        }
+    }
+
+    #[test]
+    fn retrieval_round_trips_and_groups_by_rank() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("retrieval.parquet");
+        let rows = vec![
+            row("q1", 2, "b#0"),
+            row("q1", 1, "a#0"),
+            row("q2", 1, "c#0"),
+            row("q2", 3, "a#1"),
+        ];
+        write_retrieval(&path, &rows).unwrap();
+        assert_eq!(read_retrieval(&path).unwrap(), rows);
+        let all = ranked_chunk_ids(&rows, usize::MAX);
+        assert_eq!(all["q1"], vec!["a#0", "b#0"]);
+        assert_eq!(all["q2"], vec!["c#0", "a#1"]);
+        let top1 = ranked_chunk_ids(&rows, 1);
+        assert_eq!((top1["q1"].len(), top1["q2"].len()), (1, 1));
+    }
+
+    #[test]
+    fn a_null_in_retrieval_is_an_error_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("retrieval.parquet");
+        let mut df = DataFrame::new(
+            2,
+            vec![
+                Column::new("question_id".into(), [Some("q1"), None]),
+                Column::new("rank".into(), [1u32, 1]),
+                Column::new("chunk_id".into(), ["a#0", "a#1"]),
+                Column::new("score".into(), [1.0f64, 0.5]),
+            ],
+        )
+        .unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        let err = read_retrieval(&path).unwrap_err();
+        assert!(err.is_bad_input(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("retrieval.parquet") && text.contains("row 2: null `question_id`"),
+            "{text}"
+        );
+
+        let mut df = DataFrame::new(
+            1,
+            vec![
+                Column::new("question_id".into(), ["q1"]),
+                Column::new("rank".into(), [0u32]),
+                Column::new("chunk_id".into(), ["a#0"]),
+                Column::new("score".into(), [1.0f64]),
+            ],
+        )
+        .unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        let err = read_retrieval(&path).unwrap_err().to_string();
+        assert!(err.contains("rank 0"), "{err}");
+    }
+
+    #[test]
+    fn answers_keep_ms_as_written_and_chunks_reject_repeated_ids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("answers.parquet");
+        let rows = vec![AnswerRecord {
+            arm: "d/m/n0".into(),
+            question_id: "q1".into(),
+            context: "retrieved".into(),
+            answer: "Paris".into(),
+            prompt_tokens: 120,
+            answer_tokens: 2,
+            ms: 1234,
+        }];
+        write_answers(&path, &rows).unwrap();
+        assert_eq!(read_answers(&path).unwrap(), rows);
+
+        let chunk = |id: &str| Chunk {
+            chunk_id: id.into(),
+            doc_id: "d".into(),
+            start: 0,
+            end: 1,
+            text: "x".into(),
+        };
+        let path = tmp.path().join("chunks.parquet");
+        write_chunks(&path, &[chunk("d#0"), chunk("d#0")]).unwrap();
+        let err = read_chunks(&path).unwrap_err().to_string();
+        assert!(err.contains("duplicate chunk_id `d#0`"), "{err}");
     }
 }

@@ -15,6 +15,7 @@ mod tokenizer_json;
 
 use std::path::{Path, PathBuf};
 
+use crate::atomic::StagedDir;
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
 
@@ -70,35 +71,11 @@ pub fn convert_gguf_with_progress(
             format!("unsupported GGUF architecture `{arch}` (only `llama` converts today)"),
         ));
     }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| ModelError::io(&parent, e))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    }
-    std::fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    let result = write_all(&file, &tmp, out, dtype, progress);
-    match result {
-        Ok(mut summary) => {
-            std::fs::rename(&tmp, out).map_err(|e| {
-                let _ = std::fs::remove_dir_all(&tmp);
-                ModelError::io(out, e)
-            })?;
-            summary.architecture = arch;
-            Ok(summary)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
-        }
-    }
+    let staged = StagedDir::new(out)?;
+    let mut summary = write_all(&file, staged.path(), out, dtype, progress)?;
+    staged.commit()?;
+    summary.architecture = arch;
+    Ok(summary)
 }
 
 /// Writes every file of the converted directory into `dir` (the temp dir).

@@ -10,6 +10,7 @@
 //! `llama → lora → ops → ops::fused → kernels`.
 //! The crate never prints and never exits: errors are [`ModelError`] values.
 
+mod atomic;
 pub mod attention_input;
 pub mod bench;
 pub mod cache;
@@ -31,6 +32,7 @@ pub mod peft;
 pub mod precision;
 pub mod quant;
 pub mod sampling;
+mod splitmix;
 pub mod tokenizer;
 pub mod weights;
 

@@ -11,6 +11,7 @@
 
 use crate::frozen::FrozenWeight;
 use crate::ops;
+use crate::splitmix::SplitMix64;
 use crate::weights::transpose;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
@@ -226,31 +227,6 @@ impl Linear {
                 .matmul(l.b.val().detach())
                 .mul_scalar(l.scale),
         )
-    }
-}
-
-/// A tiny, stable, seedable generator (SplitMix64), so adapter initialisation does not depend on the
-/// backend's global RNG or on the order in which other tensors were drawn.
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator for `seed`.
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform draw in [0, 1).
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -7,12 +7,13 @@
 //! `…lora_B.weight` `[out, r]`. Saving is atomic (a temporary directory renamed into place); loading
 //! checks every key and shape against the base model.
 
+use crate::atomic::StagedDir;
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
 use crate::weights::{tensor_values, transpose, write_safetensors_with_metadata, Checkpoint};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The adapter config file name.
 pub const CONFIG_FILE: &str = "adapter_config.json";
@@ -182,39 +183,17 @@ pub fn save_adapter(model: &Llama, dir: &Path, config: &AdapterConfig) -> Result
             "the model has no LoRA adapters to save".into(),
         ));
     }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| ModelError::io(&parent, e))?;
-    let name = dir
-        .file_name()
-        .ok_or_else(|| ModelError::bad_input(dir, "not a directory path"))?
-        .to_string_lossy();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    if dir.file_name().is_none() {
+        return Err(ModelError::bad_input(dir, "not a directory path"));
     }
-    std::fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    let staged = StagedDir::new(dir)?;
     let json =
         serde_json::to_string_pretty(config).map_err(|e| ModelError::Other(e.to_string()))?;
-    std::fs::write(tmp.join(CONFIG_FILE), json + "\n")
-        .map_err(|e| ModelError::io(tmp.join(CONFIG_FILE), e))?;
+    let config_path = staged.path().join(CONFIG_FILE);
+    std::fs::write(&config_path, json + "\n").map_err(|e| ModelError::io(&config_path, e))?;
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-    write_safetensors_with_metadata(&tmp.join(WEIGHTS_FILE), tensors, Some(meta))?;
-    replace_dir(&tmp, dir)
-}
-
-/// Moves `tmp` to `dir`, replacing an existing `dir` with only brief exposure of the old one.
-fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
-    if dir.exists() {
-        let old = tmp.with_extension("old");
-        std::fs::rename(dir, &old).map_err(|e| ModelError::io(dir, e))?;
-        std::fs::rename(tmp, dir).map_err(|e| ModelError::io(dir, e))?;
-        std::fs::remove_dir_all(&old).map_err(|e| ModelError::io(&old, e))
-    } else {
-        std::fs::rename(tmp, dir).map_err(|e| ModelError::io(dir, e))
-    }
+    write_safetensors_with_metadata(&staged.path().join(WEIGHTS_FILE), tensors, Some(meta))?;
+    staged.commit()
 }
 
 /// Loads the PEFT adapter in `dir` onto `model` (replacing adapters already attached), checking that

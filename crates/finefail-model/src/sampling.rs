@@ -15,6 +15,8 @@
 //! whole order is still sorted: the draw's normalising sum runs over all of it in that order, and
 //! summing in another order could move a draw across a boundary by a rounding error.
 
+use crate::splitmix::SplitMix64;
+
 /// How to pick the next token.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SamplingConfig {
@@ -206,16 +208,9 @@ struct Xoshiro256StarStar {
 
 impl Xoshiro256StarStar {
     fn seed_from_u64(seed: u64) -> Self {
-        let mut sm = seed;
-        let mut next = || {
-            sm = sm.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = sm;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut sm = SplitMix64::new(seed);
         Self {
-            s: [next(), next(), next(), next()],
+            s: [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()],
         }
     }
 

@@ -275,8 +275,8 @@ fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Writes f32 tensors `(name, shape, values)` as one safetensors file, atomically (temp file in the
-/// same directory, then rename). Shared by the GGUF converter and the PEFT adapter writer.
+/// Writes f32 tensors `(name, shape, values)` as one safetensors file, atomically
+/// ([`crate::atomic`]). Shared by the GGUF converter and the PEFT adapter writer.
 pub fn write_safetensors(path: &Path, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<()> {
     write_safetensors_with_metadata(path, tensors, None)
 }
@@ -308,27 +308,7 @@ pub fn write_safetensors_with_metadata(
     }
     let serialized = safetensors::serialize(views, metadata)
         .map_err(|e| ModelError::Other(format!("{}: {e}", path.display())))?;
-    write_atomically(path, &serialized)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| ModelError::bad_input(path, "not a file path"))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ModelError::io(path, e)
-    })
+    crate::atomic::write_file(path, &serialized)
 }
 
 /// Writes a float32 array as a NumPy `.npy` file (format 1.0, C order), atomically. Used by
@@ -361,7 +341,7 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], values: &[f32]) -> Result<()>
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    write_atomically(path, &bytes)
+    crate::atomic::write_file(path, &bytes)
 }
 
 #[cfg(test)]

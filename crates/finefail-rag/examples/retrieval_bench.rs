@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::Device;
+use finefail_data::Chunk;
 use finefail_rag::metrics::compute;
 use finefail_rag::retrieve::DenseSetup;
-use finefail_rag::{retrieve, Bm25Index, Chunk, Embedder, Question, Retriever};
+use finefail_rag::{retrieve, Bm25Index, Embedder, Question, Retriever};
 
 fn chunk_text(doc_id: &str, text: &str, out: &mut Vec<Chunk>) {
     let chars: Vec<char> = text.chars().collect();
@@ -26,6 +27,8 @@ fn chunk_text(doc_id: &str, text: &str, out: &mut Vec<Chunk>) {
         out.push(Chunk {
             chunk_id: format!("{doc_id}#{n}"),
             doc_id: doc_id.into(),
+            start: start as u64,
+            end: end as u64,
             text: chars[start..end].iter().collect(),
         });
         n += 1;

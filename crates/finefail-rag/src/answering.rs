@@ -6,6 +6,9 @@
 use crate::error::{RagError, Result};
 use crate::rag_prompt::{fit_chunks, rag_messages};
 use finefail_data::prepare::files;
+use finefail_data::tables::{
+    ranked_chunk_ids, read_answers, read_chunks, read_qa, read_retrieval, write_answers,
+};
 use finefail_data::{Chunk, QaRecord, Splits};
 use finefail_model::chat_model::ChatModel;
 use finefail_model::sampling::SamplingConfig;
@@ -117,16 +120,12 @@ pub fn answer_test_set(
     if opts.batch_size == 0 {
         return Err(RagError::bad_input("batch size must be at least 1"));
     }
-    let data_err = |e: finefail_data::DataError| RagError::bad_input(e.to_string());
-    let questions: HashMap<String, QaRecord> =
-        finefail_data::tables::read_qa(&data_dir.join(files::QA))
-            .map_err(data_err)?
-            .into_iter()
-            .map(|q| (q.id.clone(), q))
-            .collect();
-    let splits = Splits::load(&data_dir.join(files::SPLITS)).map_err(data_err)?;
-    let chunks: Vec<Chunk> =
-        finefail_data::tables::read_chunks(&data_dir.join(files::CHUNKS)).map_err(data_err)?;
+    let questions: HashMap<String, QaRecord> = read_qa(&data_dir.join(files::QA))?
+        .into_iter()
+        .map(|q| (q.id.clone(), q))
+        .collect();
+    let splits = Splits::load(&data_dir.join(files::SPLITS))?;
+    let chunks: Vec<Chunk> = read_chunks(&data_dir.join(files::CHUNKS))?;
     let contexts = contexts_for(
         opts.context,
         opts.top_k,
@@ -205,7 +204,7 @@ pub fn answer_test_set(
     }
     let mut all = Vec::with_capacity(total);
     for b in 0..batches.len() {
-        all.extend(read_answer_records(&part_path(&parts, b))?);
+        all.extend(read_answers(&part_path(&parts, b))?);
     }
     write_answers(&out_dir.join("answers.parquet"), &all)?;
     Ok(all.len())
@@ -234,16 +233,19 @@ pub(crate) fn contexts_for(
         AnswerContext::Retrieved => {
             let dir = retrieval_dir
                 .ok_or_else(|| RagError::bad_input("retrieved context needs --retrieval DIR"))?;
-            let mut rows = crate::tables::read_retrieval(&dir.join("retrieval.parquet"))?;
-            rows.sort_by(|a, b| a.question_id.cmp(&b.question_id).then(a.rank.cmp(&b.rank)));
-            for r in rows.into_iter().filter(|r| r.rank as usize <= top_k) {
-                let t = text.get(r.chunk_id.as_str()).ok_or_else(|| {
-                    RagError::bad_input(format!(
-                        "retrieval names chunk `{}`, which is not in chunks.parquet",
-                        r.chunk_id
-                    ))
-                })?;
-                out.entry(r.question_id).or_default().push(t.to_string());
+            let rows = read_retrieval(&dir.join("retrieval.parquet"))?;
+            for (question_id, ids) in ranked_chunk_ids(&rows, top_k) {
+                let texts = ids
+                    .iter()
+                    .map(|id| {
+                        text.get(id.as_str()).map(|t| t.to_string()).ok_or_else(|| {
+                            RagError::bad_input(format!(
+                                "retrieval names chunk `{id}`, which is not in chunks.parquet"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<String>>>()?;
+                out.insert(question_id, texts);
             }
             if let Some(missing) = test.iter().find(|id| !out.contains_key(*id)) {
                 return Err(RagError::bad_input(format!("{}: no retrieval for test question `{missing}`; was it computed for this dataset?", dir.display())));
@@ -264,16 +266,6 @@ pub(crate) fn contexts_for(
         }
     }
     Ok(out)
-}
-
-/// Writes answer rows (a part file or `answers.parquet`) atomically.
-pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
-    finefail_data::tables::write_answers(path, rows).map_err(|e| RagError::Other(e.to_string()))
-}
-
-/// Reads answer rows back.
-pub fn read_answer_records(path: &Path) -> Result<Vec<AnswerRecord>> {
-    finefail_data::tables::read_answers(path).map_err(|e| RagError::bad_input(e.to_string()))
 }
 
 #[cfg(test)]

@@ -20,15 +20,14 @@
 //! reasoning tokens excluded), 0 when it reports none; `ms` is the wall time of the request (for a
 //! cached answer, of the request that filled the cache).
 
-use crate::answering::{
-    check_arm, contexts_for, part_path, read_answer_records, write_answers, AnswerContext,
-    AnswerRecord,
-};
+use crate::answering::{check_arm, contexts_for, part_path, AnswerContext};
 use crate::error::{RagError, Result};
 use crate::rag_prompt::rag_messages;
 use finefail_data::chat_api::cache::{cache_key, CompletionCache};
 use finefail_data::chat_api::{ChatApiConfig, ChatClient, ChatParams, Completion};
 use finefail_data::prepare::files;
+use finefail_data::tables::{read_answers, write_answers};
+use finefail_data::AnswerRecord;
 use finefail_data::{Chunk, QaRecord, Splits};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -234,7 +233,7 @@ pub fn answer_test_set_api(
     }
     let mut all = Vec::with_capacity(total);
     for b in 0..batches.len() {
-        all.extend(read_answer_records(&part_path(&parts, b))?);
+        all.extend(read_answers(&part_path(&parts, b))?);
     }
     write_answers(&out_dir.join("answers.parquet"), &all)?;
     Ok(all.len())

@@ -84,7 +84,7 @@ pub fn embed_cached<S: AsRef<str>>(
         }
     }
     let e = embedder.embed(texts, progress)?;
-    crate::atomic::write_bytes(&path, &encode(&e))?;
+    finefail_data::atomic::write_file(&path, &encode(&e))?;
     Ok((e, CacheOutcome::Miss, path))
 }
 

@@ -50,5 +50,17 @@ impl RagError {
     }
 }
 
+/// The canonical tables and atomic writes are the data crate's: its I/O errors keep their path and
+/// kind; the rest (a malformed table, bad records) is the user's to fix, as the data crate says.
+impl From<finefail_data::DataError> for RagError {
+    fn from(e: finefail_data::DataError) -> Self {
+        match e {
+            finefail_data::DataError::Io { path, source } => Self::Io { path, source },
+            e if e.is_bad_input() => Self::BadInput(e.to_string()),
+            e => Self::Other(e.to_string()),
+        }
+    }
+}
+
 /// Result alias of the retrieval crate.
 pub type Result<T> = std::result::Result<T, RagError>;

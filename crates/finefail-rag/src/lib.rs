@@ -5,7 +5,6 @@
 
 pub mod answering;
 pub mod api_answering;
-pub mod atomic;
 pub mod bert;
 pub mod bm25;
 pub mod dense;
@@ -28,6 +27,4 @@ pub use retrieve::{
     retrieve, run_retrieve, DenseSetup, RetrieveOptions, RetrievePhase, RetrieveProgress,
     Retriever, DEFAULT_EMBEDDER_DIR, DEFAULT_TOP_K,
 };
-pub use tables::{
-    read_chunks, read_questions, read_retrieval, write_retrieval, Chunk, Question, RetrievalRow,
-};
+pub use tables::{read_questions, Question};

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::tables::{Chunk, Question, RetrievalRow};
+use crate::tables::Question;
+use finefail_data::tables::RetrievalRow;
+use finefail_data::Chunk;
 
 /// The content of `retrieval_metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,6 +95,8 @@ mod tests {
         Chunk {
             chunk_id: id.into(),
             doc_id: doc.into(),
+            start: 0,
+            end: 0,
             text: String::new(),
         }
     }

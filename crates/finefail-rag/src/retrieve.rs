@@ -15,9 +15,11 @@ use crate::error::{RagError, Result};
 use crate::hybrid::{candidate_depth, fuse};
 use crate::metrics::{compute, RetrievalMetrics};
 use crate::ranking::Hit;
-use crate::tables::{read_chunks, read_questions, write_retrieval, Chunk, Question, RetrievalRow};
+use crate::tables::{read_questions, Question};
+use finefail_data::tables::{read_chunks, write_retrieval, RetrievalRow};
+use finefail_data::Chunk;
 
-/// Chunks per question unless configured otherwise (DESIGN.md: `retrieval.top_k` default 3).
+/// Chunks per question unless configured otherwise (`retrieval.top_k`, docs/config.md).
 pub const DEFAULT_TOP_K: usize = 3;
 /// Where `make model` puts the default embedder, relative to the repository root.
 pub const DEFAULT_EMBEDDER_DIR: &str = "checkpoints/all-minilm-l6-v2";
@@ -287,6 +289,6 @@ pub fn run_retrieve(
     std::fs::create_dir_all(out_dir).map_err(|e| RagError::io(out_dir, e))?;
     write_retrieval(&out_dir.join("retrieval.parquet"), &rows)?;
     let json = serde_json::to_vec_pretty(&metrics).map_err(|e| RagError::Other(e.to_string()))?;
-    crate::atomic::write_bytes(&out_dir.join("retrieval_metrics.json"), &json)?;
+    finefail_data::atomic::write_file(&out_dir.join("retrieval_metrics.json"), &json)?;
     Ok(metrics)
 }

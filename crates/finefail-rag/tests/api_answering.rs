@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use finefail_data::chat_api::cache::CompletionCache;
 use finefail_data::chat_api::{ChatApiConfig, ChatParams};
+use finefail_data::tables::read_answers as read_answer_records;
 use finefail_data::{ChunkConfig, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit};
-use finefail_rag::answering::{read_answer_records, AnswerContext};
+use finefail_rag::answering::AnswerContext;
 use finefail_rag::api_answering::{answer_test_set_api, ApiAnswerOptions};
 use finefail_rag::rag_prompt::{SYSTEM_CLOSED_BOOK, SYSTEM_WITH_CONTEXT};
 use finefail_rag::retrieve::{run_retrieve, RetrieveOptions, Retriever};

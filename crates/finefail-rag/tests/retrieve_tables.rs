@@ -4,17 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use finefail_data::tables::read_retrieval;
+use finefail_data::tables::{write_chunks, write_qa};
+use finefail_data::{AnswerType, Chunk, QaRecord};
 use finefail_rag::retrieve::RetrievePhase;
-use finefail_rag::{read_retrieval, run_retrieve, RetrieveOptions, Retriever};
-use polars::prelude::*;
+use finefail_rag::{run_retrieve, RetrieveOptions, Retriever};
 
 fn tiny_embedder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_bert")
-}
-
-fn write_parquet(path: &Path, mut df: DataFrame) {
-    let f = std::fs::File::create(path).unwrap();
-    ParquetWriter::new(f).finish(&mut df).unwrap();
 }
 
 /// Four documents (one split in two chunks) and four questions, one without gold documents.
@@ -46,56 +43,43 @@ fn write_dataset(dir: &Path, with_chunks: bool) {
     } else {
         vec![]
     };
-    let n = chunks.len();
-    let df = DataFrame::new(
-        n,
-        vec![
-            Column::new(
-                "chunk_id".into(),
-                chunks.iter().map(|c| c.0).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "doc_id".into(),
-                chunks.iter().map(|c| c.1).collect::<Vec<_>>(),
-            ),
-            Column::new("start".into(), vec![0u64; n]),
-            Column::new(
-                "end".into(),
-                chunks.iter().map(|c| c.2.len() as u64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "text".into(),
-                chunks.iter().map(|c| c.2).collect::<Vec<_>>(),
-            ),
-        ],
-    )
-    .unwrap();
-    write_parquet(&dir.join("chunks.parquet"), df);
-
-    let gold = [vec!["paris"], vec!["drug"], vec!["fox"], vec![]];
-    let gold: Vec<Series> = gold
+    let chunks: Vec<Chunk> = chunks
         .iter()
-        .map(|g| Series::new("".into(), g.clone()))
+        .map(|&(chunk_id, doc_id, text)| Chunk {
+            chunk_id: chunk_id.into(),
+            doc_id: doc_id.into(),
+            start: 0,
+            end: text.chars().count() as u64,
+            text: text.into(),
+        })
         .collect();
-    let qa = DataFrame::new(
-        4,
-        vec![
-            Column::new("id".into(), ["q1", "q2", "q3", "q4"]),
-            Column::new("dataset".into(), ["t"; 4]),
-            Column::new(
-                "question".into(),
-                [
-                    "What is the capital of France?",
-                    "Did the drug trial show an effect (cancer study)?",
-                    "Which fox: \"quick\" or lazy?",
-                    "Where did the cat sit?",
-                ],
-            ),
-            Column::new("gold_doc_ids".into(), gold),
-        ],
-    )
-    .unwrap();
-    write_parquet(&dir.join("qa.parquet"), qa);
+    write_chunks(&dir.join("chunks.parquet"), &chunks).unwrap();
+
+    let questions = [
+        ("q1", "What is the capital of France?", vec!["paris"]),
+        (
+            "q2",
+            "Did the drug trial show an effect (cancer study)?",
+            vec!["drug"],
+        ),
+        ("q3", "Which fox: \"quick\" or lazy?", vec!["fox"]),
+        ("q4", "Where did the cat sit?", vec![]),
+    ];
+    let qa: Vec<QaRecord> = questions
+        .iter()
+        .map(|(id, question, gold)| QaRecord {
+            id: (*id).into(),
+            dataset: "t".into(),
+            question: (*question).into(),
+            answers: vec!["x".into()],
+            answer_type: AnswerType::Free,
+            label: None,
+            answerable: true,
+            gold_doc_ids: gold.iter().map(|g| g.to_string()).collect(),
+            source_split: "test".into(),
+        })
+        .collect();
+    write_qa(&dir.join("qa.parquet"), &qa).unwrap();
 }
 
 fn options(retriever: Retriever, cache: &Path) -> RetrieveOptions {

@@ -154,7 +154,7 @@ impl<'a> Analysis<'a> {
         })
     }
 
-    /// Primary metrics of (dataset, model): those `comparison.json` marks primary, else DESIGN's
+    /// Primary metrics of (dataset, model): those `comparison.json` marks primary, else the
     /// default rule (judge metrics, else label accuracy, else token F1 and answer recall).
     pub fn primary_metrics(&self, dataset: &str, model: &str) -> Vec<Metric> {
         let marked: BTreeSet<Metric> = self

@@ -4,9 +4,9 @@
 //! The crate takes plain data ([`ReportInput`]: the run's `comparison.json`, score and answer rows,
 //! and per-dataset questions, retrieval and data checks) and writes files; it never prints or
 //! exits. The runner fills the input from a run folder with [`ReportInput::load`] (or piece by
-//! piece: [`DatasetInput::load`], [`read_answers`], [`read_retrieval`], [`read_retrieval_metrics`],
-//! [`read_contamination`], `finefail_score::read_comparison` / `read_scores`) and calls
-//! [`write_report`].
+//! piece: [`DatasetInput::load`], `finefail_data::tables::read_answers` / `read_retrieval`,
+//! [`read_retrieval_metrics`], [`read_contamination`], `finefail_score::read_comparison` /
+//! `read_scores`) and calls [`write_report`].
 
 mod analysis;
 mod document;
@@ -21,8 +21,7 @@ mod write;
 
 pub use error::ReportError;
 pub use input::{
-    read_answers, read_contamination, read_retrieval, read_retrieval_metrics, AnswerRow,
-    DatasetInput, ReportInput, RetrievalSummary,
+    read_contamination, read_retrieval_metrics, DatasetInput, ReportInput, RetrievalSummary,
 };
 pub use load::{RETRIEVAL_FILE, RETRIEVAL_METRICS_FILE};
 pub use write::{write_report, ReportSummary};

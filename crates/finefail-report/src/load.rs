@@ -1,4 +1,4 @@
-//! Filling a [`ReportInput`] from a run folder laid out as DESIGN.md "Runner" says:
+//! Filling a [`ReportInput`] from a run folder laid out as docs/config.md ("Run folder") describes:
 //! `data/{dataset}/` (qa.parquet, contamination.json), `retrieval/{dataset}/` (retrieval.parquet,
 //! retrieval_metrics.json), `answers/{arm}/answers.parquet`, `scores/{arm}/scores.parquet` and
 //! `comparison.json`. Optional files (contamination, retrieval) are skipped when absent.
@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use finefail_data::prepare::files;
-use finefail_data::tables::read_qa;
+use finefail_data::tables::{ranked_chunk_ids, read_answers, read_qa, read_retrieval};
 use finefail_score::{read_comparison, read_scores};
 
-use crate::input::{read_answers, read_contamination, read_retrieval, read_retrieval_metrics};
+use crate::input::{read_contamination, read_retrieval_metrics};
 use crate::{DatasetInput, ReportError, ReportInput};
 
 /// `retrieval.parquet`, as the rag crate names it.
@@ -36,7 +36,7 @@ impl DatasetInput {
         if let Some(dir) = retrieval_dir {
             let table = dir.join(RETRIEVAL_FILE);
             if table.is_file() {
-                retrieval = read_retrieval(&table)?;
+                retrieval = ranked_chunk_ids(&read_retrieval(&table)?, usize::MAX);
             }
             let metrics = dir.join(RETRIEVAL_METRICS_FILE);
             if metrics.is_file() {

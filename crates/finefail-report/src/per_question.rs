@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use finefail_data::atomic::write_with;
 use finefail_score::Metric;
 use polars::prelude::*;
 
@@ -98,7 +99,7 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
             answer: &ans.answer,
             answer_tokens: ans.answer_tokens,
             prompt_tokens: ans.prompt_tokens,
-            ms: ans.ms,
+            ms: ans.ms as f64,
             chunks,
             errors: error_rows
                 .get(&(ans.arm.as_str(), ans.question_id.as_str()))
@@ -218,42 +219,24 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
     Ok((rows.len(), cols))
 }
 
-/// Writes `per_question.parquet` and `per_question.csv` (each through a temporary sibling and a
-/// rename). Returns the number of rows.
+/// Writes `per_question.parquet` and `per_question.csv` (each atomically, through
+/// `finefail_data::atomic::write_with`). Returns the number of rows.
 pub(crate) fn write(a: &Analysis<'_>, parquet: &Path, csv: &Path) -> Result<usize, ReportError> {
     let (height, cols) = columns(a, false)?;
     let mut df = DataFrame::new(height, cols).map_err(|e| ReportError::table(parquet, e))?;
-    write_atomic(parquet, |f| {
+    write_with(parquet, |f| {
         ParquetWriter::new(f)
             .finish(&mut df)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| ReportError::table(parquet, e))
     })?;
     let (height, cols) = columns(a, true)?;
     let mut df = DataFrame::new(height, cols).map_err(|e| ReportError::table(csv, e))?;
-    write_atomic(csv, |f| {
+    write_with(csv, |f| {
         CsvWriter::new(f)
             .include_header(true)
             .finish(&mut df)
-            .map_err(|e| e.to_string())
+            .map_err(|e| ReportError::table(csv, e))
     })?;
     Ok(height)
-}
-
-fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> Result<(), String>,
-) -> Result<(), ReportError> {
-    let tmp = finefail_data::atomic::temp_sibling(path);
-    let result = std::fs::File::create(&tmp)
-        .map_err(|e| ReportError::io(&tmp, e))
-        .and_then(|mut f| {
-            write(&mut f).map_err(|m| ReportError::table(path, m))?;
-            f.sync_all().map_err(|e| ReportError::io(&tmp, e))
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| ReportError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use finefail_data::atomic::StagedDir;
+use finefail_data::atomic::{remove_stale_temporaries, StagedDir};
 use finefail_score::Verdict;
 
 use crate::analysis::Analysis;
@@ -35,33 +35,7 @@ pub struct ReportSummary {
     pub verdicts: (usize, usize, usize),
 }
 
-/// Removes what a killed earlier report step left behind: temporary siblings of `report/` and of
-/// the per-question tables (named `.{name}.tmp-…` by `finefail_data::atomic::temp_sibling`).
-fn remove_stale_temporaries(run_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(run_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = [
-            ".report.tmp-",
-            ".per_question.parquet.tmp-",
-            ".per_question.csv.tmp-",
-        ]
-        .iter()
-        .any(|p| name.starts_with(p));
-        if !ours {
-            continue;
-        }
-        let path = entry.path();
-        let _ = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-    }
-}
-
+/// Writes a file of the staged `report/` directory (made durable when the directory is committed).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     std::fs::write(path, bytes).map_err(|e| ReportError::io(path, e))
 }
@@ -76,7 +50,11 @@ pub fn write_report(input: &ReportInput, run_dir: &Path) -> Result<ReportSummary
     let analysis = Analysis::new(input)?;
     let content = build(&analysis)?;
     std::fs::create_dir_all(run_dir).map_err(|e| ReportError::io(run_dir, e))?;
-    remove_stale_temporaries(run_dir);
+    // What a killed earlier report step left behind.
+    remove_stale_temporaries(
+        run_dir,
+        &["report", "per_question.parquet", "per_question.csv"],
+    );
 
     let report_dir = run_dir.join("report");
     let staged = StagedDir::new(&report_dir)?;

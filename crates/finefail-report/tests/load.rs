@@ -1,27 +1,18 @@
-//! `ReportInput::load` reads back a run folder written with the other crates' writers (and polars
-//! for `answers.parquet` / `retrieval.parquet`): the loaded input equals the one written.
+//! `ReportInput::load` reads back a run folder written with the other crates' writers: the loaded
+//! input equals the one written.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use finefail_data::tables::write_qa;
+use finefail_data::tables::{write_answers, write_qa, write_retrieval, RetrievalRow};
+use finefail_data::AnswerRecord;
 use finefail_report::{write_report, ReportError, ReportInput};
 use finefail_score::{write_comparison, write_scores};
-use polars::prelude::*;
 
 fn err(e: impl std::fmt::Display) -> ReportError {
     ReportError::BadInput(e.to_string())
-}
-
-fn write_parquet(path: &Path, columns: Vec<Column>) -> Result<(), ReportError> {
-    let height = columns.first().map_or(0, |c| c.len());
-    let mut df = DataFrame::new(height, columns).map_err(err)?;
-    std::fs::create_dir_all(path.parent().ok_or_else(|| err("no parent"))?).map_err(err)?;
-    let file = std::fs::File::create(path).map_err(err)?;
-    ParquetWriter::new(file).finish(&mut df).map_err(err)?;
-    Ok(())
 }
 
 /// Writes `input` in the run layout and returns the arm names.
@@ -29,35 +20,15 @@ fn write_run(input: &ReportInput, run: &Path) -> Result<Vec<String>, ReportError
     write_comparison(&run.join("comparison.json"), &input.comparison)?;
     let arms: BTreeSet<String> = input.answers.iter().map(|a| a.arm.clone()).collect();
     for arm in &arms {
-        let rows: Vec<_> = input.answers.iter().filter(|a| &a.arm == arm).collect();
-        let strs = |name: &str, f: &dyn Fn(&finefail_report::AnswerRow) -> String| {
-            Column::new(
-                name.into(),
-                rows.iter().map(|r| f(r)).collect::<Vec<String>>(),
-            )
-        };
-        write_parquet(
-            &run.join("answers").join(arm).join("answers.parquet"),
-            vec![
-                strs("arm", &|r| r.arm.clone()),
-                strs("question_id", &|r| r.question_id.clone()),
-                strs("context", &|r| r.context.clone()),
-                strs("answer", &|r| r.answer.clone()),
-                Column::new(
-                    "prompt_tokens".into(),
-                    rows.iter()
-                        .map(|r| r.prompt_tokens as i64)
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "answer_tokens".into(),
-                    rows.iter()
-                        .map(|r| r.answer_tokens as i64)
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new("ms".into(), rows.iter().map(|r| r.ms).collect::<Vec<_>>()),
-            ],
-        )?;
+        let rows: Vec<AnswerRecord> = input
+            .answers
+            .iter()
+            .filter(|a| &a.arm == arm)
+            .cloned()
+            .collect();
+        let path = run.join("answers").join(arm).join("answers.parquet");
+        std::fs::create_dir_all(path.parent().ok_or_else(|| err("no parent"))?).map_err(err)?;
+        write_answers(&path, &rows)?;
         let scores: Vec<_> = input
             .scores
             .iter()
@@ -83,25 +54,19 @@ fn write_run(input: &ReportInput, run: &Path) -> Result<Vec<String>, ReportError
             std::fs::write(retrieval.join("retrieval_metrics.json"), text).map_err(err)?;
         }
         if !d.retrieval.is_empty() {
-            let (mut q, mut rank, mut chunk, mut score) = (vec![], vec![], vec![], vec![]);
+            let mut rows = Vec::new();
             for (qid, chunks) in &d.retrieval {
                 // Written in reverse rank order: the reader must sort by rank.
                 for (i, c) in chunks.iter().enumerate().rev() {
-                    q.push(qid.clone());
-                    rank.push(i as u32 + 1);
-                    chunk.push(c.clone());
-                    score.push(1.0 / (i as f64 + 1.0));
+                    rows.push(RetrievalRow {
+                        question_id: qid.clone(),
+                        rank: i as u32 + 1,
+                        chunk_id: c.clone(),
+                        score: 1.0 / (i as f64 + 1.0),
+                    });
                 }
             }
-            write_parquet(
-                &retrieval.join("retrieval.parquet"),
-                vec![
-                    Column::new("question_id".into(), q),
-                    Column::new("rank".into(), rank),
-                    Column::new("chunk_id".into(), chunk),
-                    Column::new("score".into(), score),
-                ],
-            )?;
+            write_retrieval(&retrieval.join("retrieval.parquet"), &rows)?;
         }
     }
     Ok(arms.into_iter().collect())
@@ -115,7 +80,7 @@ fn loads_a_run_folder_back() -> Result<(), ReportError> {
     let arm_refs: Vec<&str> = arms.iter().map(String::as_str).collect();
     let loaded = ReportInput::load("synthetic", dir.path(), &["nqa", "pqa"], &arm_refs)?;
     // The loader reads arms in the order given; compare as sets of rows.
-    let key = |a: &finefail_report::AnswerRow| (a.arm.clone(), a.question_id.clone());
+    let key = |a: &AnswerRecord| (a.arm.clone(), a.question_id.clone());
     input.answers.sort_by_key(key);
     let mut answers = loaded.answers.clone();
     answers.sort_by_key(key);

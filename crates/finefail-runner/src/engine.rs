@@ -226,7 +226,7 @@ pub fn execute_scope(
                 format!("step {} finished without writing its output", step.id),
             ));
         }
-        replace(&produced, &output)?;
+        finefail_data::atomic::replace(&produced, &output)?;
         if file_output {
             let _ = std::fs::remove_dir_all(&scratch);
         }
@@ -326,21 +326,8 @@ pub fn read_record(path: &Path) -> Option<StepRecord> {
 }
 
 fn write_record(path: &Path, rec: &StepRecord) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| RunnerError::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    let tmp = dir.join(".state.json.tmp");
     let text = serde_json::to_string_pretty(rec).unwrap_or_default();
-    std::fs::write(&tmp, text).map_err(|e| RunnerError::Io {
-        path: tmp.clone(),
-        source: e,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| RunnerError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })
+    Ok(finefail_data::atomic::write_file(path, text.as_bytes())?)
 }
 
 /// The scratch directory of a step: beside its output, keyed by the input hash so a half-done
@@ -351,30 +338,6 @@ fn scratch_dir(output: &Path, input_hash: &str) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     output.with_file_name(format!(".{name}.partial-{}", &input_hash[..16]))
-}
-
-/// Moves `from` over `to` (a file or a directory), replacing what was there.
-fn replace(from: &Path, to: &Path) -> Result<()> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e| RunnerError::Io { path: p, source: e }
-    };
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    if to.is_dir() {
-        let old = to.with_file_name(format!(
-            ".{}.old",
-            to.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(to, &old).map_err(io(to))?;
-        std::fs::rename(from, to).map_err(io(to))?;
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(from, to).map_err(io(to))?;
-    }
-    Ok(())
 }
 
 /// sha256 over a file, or over a directory's files (sorted relative names and bytes).

@@ -1,4 +1,4 @@
-//! Errors of the runner crate. Whose fault each one is lives in [`crate::fault`].
+//! Errors of the runner crate. Whose fault each one is lives in the `fault` module.
 
 use std::path::PathBuf;
 

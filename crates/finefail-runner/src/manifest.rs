@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::engine::RunSummary;
-use crate::error::{Result, RunnerError};
+use crate::error::Result;
 use serde_json::json;
 use std::path::Path;
 
@@ -24,11 +24,11 @@ pub fn write_manifest(run_dir: &Path, config: &Config, summary: &RunSummary) -> 
         "seeds": config.sweep.seeds,
         "steps": steps,
     });
-    let path = run_dir.join("manifest.json");
-    let tmp = run_dir.join(".manifest.json.tmp");
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    std::fs::write(&tmp, text).map_err(RunnerError::io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(RunnerError::io(&path))
+    Ok(finefail_data::atomic::write_file(
+        &run_dir.join("manifest.json"),
+        text.as_bytes(),
+    )?)
 }
 
 /// `git rev-parse HEAD` in the working directory, when it is a git checkout.

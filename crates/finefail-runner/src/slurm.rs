@@ -38,15 +38,9 @@ pub fn read_job(run_dir: &Path, id: &str) -> Option<JobRecord> {
 }
 
 fn write_job(run_dir: &Path, id: &str, rec: &JobRecord) -> Result<()> {
-    let dir = spec::step_dir(run_dir, id);
-    let tmp = dir.join(".slurm.json.tmp");
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e| RunnerError::Io { path: p, source: e }
-    };
-    std::fs::write(&tmp, serde_json::to_string_pretty(rec).unwrap_or_default())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, dir.join("slurm.json")).map_err(io(&dir))
+    let path = spec::step_dir(run_dir, id).join("slurm.json");
+    let text = serde_json::to_string_pretty(rec).unwrap_or_default();
+    Ok(finefail_data::atomic::write_file(&path, text.as_bytes())?)
 }
 
 /// Where a job's output goes (`--output=…/slurm-%j.log`).

@@ -1,8 +1,8 @@
 //! Recognising an abstention ("I don't know."), the correct answer to an unanswerable question.
 
-use crate::normalize::normalize_answer;
+use finefail_data::normalize::normalize;
 
-/// The constant answer the system line asks for when the context does not say (DESIGN.md).
+/// The constant answer the system line asks for when the context does not say (docs/metrics.md).
 pub const ABSTENTION: &str = "I don't know.";
 
 /// Normalized phrases that count as an abstention when the answer is exactly the phrase or starts
@@ -39,7 +39,7 @@ pub const ABSTENTION_PHRASES: &[&str] = &[
 /// anyway: "I am not sure, but it is X." and "I don't know, but probably X" are answers (hedged),
 /// "I don't know. The passage is about cats." is an abstention.
 pub fn abstained(answer: &str) -> bool {
-    let norm = normalize_answer(answer);
+    let norm = normalize(answer);
     let padded = format!(" {norm} ");
     ABSTENTION_EXACT.contains(&norm.as_str())
         || declines_then_stops(answer)
@@ -59,7 +59,7 @@ fn declines_then_stops(answer: &str) -> bool {
         .split(['.', '!', '?', ';', '\n'])
         .find(|s| !s.trim().is_empty())
         .unwrap_or("");
-    let first = normalize_answer(first);
+    let first = normalize(first);
     ABSTENTION_PREFIXES.iter().any(|p| {
         let Some(rest) = first.strip_prefix(p) else {
             return false;

@@ -63,3 +63,17 @@ impl ScoreError {
         }
     }
 }
+
+/// The canonical tables and atomic writes are the data crate's: its I/O and table errors keep
+/// their path, a bad record is bad input.
+impl From<finefail_data::DataError> for ScoreError {
+    fn from(e: finefail_data::DataError) -> Self {
+        match e {
+            finefail_data::DataError::Io { path, source } => ScoreError::Io { path, source },
+            finefail_data::DataError::Table { path, message } => {
+                ScoreError::Table { path, message }
+            }
+            e @ finefail_data::DataError::BadInput { .. } => ScoreError::BadInput(e.to_string()),
+        }
+    }
+}

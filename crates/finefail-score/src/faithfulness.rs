@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::normalize::tokens;
+use finefail_data::normalize::words;
 
 /// English function words left out of the answer before checking support: they occur in every
 /// context and would make any answer look supported. (Articles are already removed by normalization;
@@ -24,7 +24,7 @@ pub const STOPWORDS: &[&str] = &[
 /// The answer's content tokens: normalized tokens minus [`STOPWORDS`], duplicates kept.
 pub fn content_tokens(answer: &str) -> Vec<String> {
     let stop: HashSet<&str> = STOPWORDS.iter().copied().collect();
-    tokens(answer)
+    words(answer)
         .into_iter()
         .filter(|t| !stop.contains(t.as_str()))
         .collect()
@@ -39,7 +39,7 @@ pub fn faithfulness(answer: &str, context: &str) -> Option<f64> {
     if content.is_empty() {
         return None;
     }
-    let ctx: HashSet<String> = tokens(context).into_iter().collect();
+    let ctx: HashSet<String> = words(context).into_iter().collect();
     let found = content.iter().filter(|t| ctx.contains(*t)).count();
     Some(found as f64 / content.len() as f64)
 }

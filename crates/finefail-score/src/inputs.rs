@@ -4,15 +4,14 @@
 
 use crate::error::ScoreError;
 use crate::record::{Answer, Question};
-use polars::prelude::*;
+use finefail_data::prepare::files;
+use finefail_data::tables::{ranked_chunk_ids, read_chunks, read_qa, read_retrieval};
 use std::collections::HashMap;
 use std::path::Path;
 
 /// The questions of a prepared dataset directory, by id.
 pub fn read_questions(data_dir: &Path) -> Result<HashMap<String, Question>, ScoreError> {
-    let path = data_dir.join(finefail_data::prepare::files::QA);
-    let rows =
-        finefail_data::tables::read_qa(&path).map_err(|e| ScoreError::BadInput(e.to_string()))?;
+    let rows = read_qa(&data_dir.join(files::QA))?;
     Ok(rows
         .into_iter()
         .map(|q| {
@@ -40,13 +39,7 @@ pub struct AnswerRow {
 
 /// Reads `answers.parquet` (`arm, question_id, context, answer, prompt_tokens, answer_tokens, ms`).
 pub fn read_answers(path: &Path) -> Result<Vec<AnswerRow>, ScoreError> {
-    let rows = finefail_data::tables::read_answers(path).map_err(|e| {
-        if e.is_bad_input() {
-            ScoreError::BadInput(e.to_string())
-        } else {
-            ScoreError::Internal(e.to_string())
-        }
-    })?;
+    let rows = finefail_data::tables::read_answers(path)?;
     Ok(rows
         .into_iter()
         .map(|r| AnswerRow {
@@ -65,40 +58,8 @@ pub fn read_answers(path: &Path) -> Result<Vec<AnswerRow>, ScoreError> {
 pub fn read_retrieved_ids(
     retrieval_dir: &Path,
 ) -> Result<HashMap<String, Vec<String>>, ScoreError> {
-    let path = retrieval_dir.join("retrieval.parquet");
-    let df = read_parquet(&path)?;
-    let col = |name: &str| -> Result<Series, ScoreError> {
-        Ok(df
-            .column(name)
-            .map_err(|_| ScoreError::table(&path, format!("missing column `{name}`")))?
-            .as_materialized_series()
-            .clone())
-    };
-    let (qids, cids) = (col("question_id")?, col("chunk_id")?);
-    let ranks = col("rank")?
-        .cast(&DataType::UInt64)
-        .map_err(|e| ScoreError::table(&path, e.to_string()))?;
-    let bad = |e: PolarsError| ScoreError::table(&path, e.to_string());
-    let mut rows: Vec<(String, u64, String)> = qids
-        .str()
-        .map_err(bad)?
-        .iter()
-        .zip(ranks.u64().map_err(bad)?.iter())
-        .zip(cids.str().map_err(bad)?.iter())
-        .map(|((q, r), c)| {
-            (
-                q.unwrap_or_default().to_string(),
-                r.unwrap_or(0),
-                c.unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    rows.sort();
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for (q, _, c) in rows {
-        out.entry(q).or_default().push(c);
-    }
-    Ok(out)
+    let rows = read_retrieval(&retrieval_dir.join("retrieval.parquet"))?;
+    Ok(ranked_chunk_ids(&rows, usize::MAX))
 }
 
 /// Question id → the text of its retrieved chunks (rank order), for faithfulness.
@@ -106,9 +67,8 @@ pub fn retrieved_contexts(
     retrieval_dir: &Path,
     data_dir: &Path,
 ) -> Result<HashMap<String, String>, ScoreError> {
-    let chunks_path = data_dir.join(finefail_data::prepare::files::CHUNKS);
-    let chunks: HashMap<String, String> = finefail_data::tables::read_chunks(&chunks_path)
-        .map_err(|e| ScoreError::BadInput(e.to_string()))?
+    let chunks_path = data_dir.join(files::CHUNKS);
+    let chunks: HashMap<String, String> = read_chunks(&chunks_path)?
         .into_iter()
         .map(|c| (c.chunk_id, c.text))
         .collect();
@@ -145,11 +105,4 @@ pub fn check_question_ids(
             a.answer.question_id
         ))),
     }
-}
-
-fn read_parquet(path: &Path) -> Result<DataFrame, ScoreError> {
-    let file = std::fs::File::open(path).map_err(|e| ScoreError::io(path, e))?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|e| ScoreError::table(path, format!("not a readable parquet table: {e}")))
 }

@@ -1,6 +1,6 @@
 //! Label accuracy for yes/no/maybe datasets (PubMedQA, BoolQ): the first label word of the answer.
 
-use crate::normalize::tokens;
+use finefail_data::normalize::words;
 
 /// The label vocabulary of label datasets.
 pub const LABELS: [&str; 3] = ["yes", "no", "maybe"];
@@ -9,7 +9,7 @@ pub const LABELS: [&str; 3] = ["yes", "no", "maybe"];
 ///
 /// "Yes, because …" → `yes`; "It is unclear; maybe." → `maybe`; no label word → `None`.
 pub fn first_label(answer: &str) -> Option<&'static str> {
-    tokens(answer)
+    words(answer)
         .iter()
         .find_map(|t| LABELS.iter().copied().find(|l| *l == t))
 }

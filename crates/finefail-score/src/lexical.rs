@@ -1,19 +1,17 @@
 //! Reference-based lexical metrics: exact match, token F1, ROUGE-L and answer recall.
 //!
-//! All work on SQuAD-normalized tokens ([`crate::normalize_answer`]) and take the best value over the
+//! All work on SQuAD-normalized tokens ([`finefail_data::normalize::normalize`]) and take the best value over the
 //! references, as SQuAD does. With no reference at all they return 0; an unanswerable question is
 //! handled one level up ([`crate::score_answer`]), where an abstention is the correct answer.
 
 use std::collections::HashMap;
 
-use crate::normalize::{normalize_answer, tokens};
+use finefail_data::normalize::{normalize, words};
 
 /// SQuAD exact match: 1 when the normalized answer equals a normalized reference, else 0.
 pub fn exact_match(answer: &str, references: &[String]) -> f64 {
-    let a = normalize_answer(answer);
-    best(references, |r| {
-        f64::from(u8::from(normalize_answer(r) == a))
-    })
+    let a = normalize(answer);
+    best(references, |r| f64::from(u8::from(normalize(r) == a)))
 }
 
 /// SQuAD token F1 (harmonic mean of token precision and recall, multiset overlap), best over references.
@@ -21,8 +19,8 @@ pub fn exact_match(answer: &str, references: &[String]) -> f64 {
 /// When the answer or a reference normalizes to nothing, the SQuAD v2 rule applies: 1 if both are
 /// empty, else 0.
 pub fn token_f1(answer: &str, references: &[String]) -> f64 {
-    let a = tokens(answer);
-    best(references, |r| f1_tokens(&a, &tokens(r)))
+    let a = words(answer);
+    best(references, |r| f1_tokens(&a, &words(r)))
 }
 
 /// ROUGE-L F-measure with beta = 1 (the `rouge-score` package's `fmeasure`): LCS length over the
@@ -30,9 +28,9 @@ pub fn token_f1(answer: &str, references: &[String]) -> f64 {
 /// (no stemming), so it is comparable with the other metrics here rather than with `rouge-score`'s
 /// tokenizer. Best over references.
 pub fn rouge_l(answer: &str, references: &[String]) -> f64 {
-    let a = tokens(answer);
+    let a = words(answer);
     best(references, |r| {
-        let r = tokens(r);
+        let r = words(r);
         if a.is_empty() || r.is_empty() {
             return 0.0;
         }
@@ -50,9 +48,9 @@ pub fn rouge_l(answer: &str, references: &[String]) -> f64 {
 /// which, unlike F1, does not punish a long answer that contains the whole reference. Best over
 /// references; a reference that normalizes to nothing scores 0.
 pub fn answer_recall(answer: &str, references: &[String]) -> f64 {
-    let a = tokens(answer);
+    let a = words(answer);
     best(references, |r| {
-        let r = tokens(r);
+        let r = words(r);
         if r.is_empty() {
             return 0.0;
         }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ScoreError;
 
-/// One metric of DESIGN.md "Scoring"; the enum keeps the spelling in one place.
+/// One metric of docs/metrics.md; the enum keeps the spelling in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {

@@ -1,9 +1,10 @@
-//! `scores.parquet` and `comparison.json`: writing (atomically: temp file in the same directory,
-//! then rename) and reading back.
+//! `scores.parquet` and `comparison.json`: writing (atomically, through
+//! `finefail_data::atomic`) and reading back.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
+
+use finefail_data::atomic::{write_file, write_with};
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -35,26 +36,6 @@ pub struct ComparisonFile {
 
 fn default_alpha() -> f64 {
     0.05
-}
-
-/// Writes `bytes` to `path` via a temp file in the same directory and a rename.
-fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> Result<(), String>,
-) -> Result<(), ScoreError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| ScoreError::io(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| ScoreError::io(dir, e))?;
-    write(tmp.as_file_mut()).map_err(|m| ScoreError::table(path, m))?;
-    tmp.as_file_mut()
-        .sync_all()
-        .map_err(|e| ScoreError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| ScoreError::io(path, e.error))?;
-    Ok(())
 }
 
 /// Writes `scores.parquet`. Refuses (internal error) a row with no value and no error, so a
@@ -100,11 +81,11 @@ pub fn write_scores(path: &Path, rows: &[ScoreRow]) -> Result<(), ScoreError> {
         col("error", rows.iter().map(|r| r.error.as_deref()).collect()),
     ];
     let mut df = DataFrame::new(rows.len(), columns).map_err(|e| ScoreError::table(path, e))?;
-    write_atomic(path, |f| {
+    write_with(path, |f| {
         ParquetWriter::new(f)
             .finish(&mut df)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| ScoreError::table(path, e))
     })
 }
 
@@ -182,10 +163,8 @@ pub fn read_scores(path: &Path) -> Result<Vec<ScoreRow>, ScoreError> {
 pub fn write_comparison(path: &Path, file: &ComparisonFile) -> Result<(), ScoreError> {
     let text =
         serde_json::to_string_pretty(file).map_err(|e| ScoreError::Internal(e.to_string()))?;
-    write_atomic(path, |f| {
-        f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
-        f.write_all(b"\n").map_err(|e| e.to_string())
-    })
+    write_file(path, format!("{text}\n").as_bytes())?;
+    Ok(())
 }
 
 /// Reads `comparison.json` back (bad input when it does not have the pinned shape).

@@ -1,4 +1,5 @@
-//! Length-aware batching with a shuffling RNG of our own whose state is saved in checkpoints.
+//! Length-aware batching with a shuffling RNG of our own ([`SplitMix64`]) whose state is saved in
+//! checkpoints.
 //!
 //! Each epoch: shuffle all example indices; cut the shuffled list into windows of
 //! [`WINDOW_BATCHES`] batches; sort each window by length (longest first) and cut it into batches of
@@ -6,6 +7,8 @@
 //! shuffle the order of the batches. A batch is later split into micro-batches in order, each padded
 //! to its own longest example. The plan depends only on the RNG state and the lengths, never on the
 //! micro-batch size, so gradient accumulation does not change which examples share a step.
+
+use finefail_data::splitmix::{mix64, SplitMix64};
 
 /// Batches per sorting window (larger = less padding, less randomness).
 pub const WINDOW_BATCHES: usize = 16;
@@ -19,52 +22,24 @@ pub const SHUFFLE_SALT: u64 = 0x5348_5546_464C_4521;
 /// reason as [`SHUFFLE_SALT`]. An arbitrary fixed constant; changing it changes every run's dropout.
 pub const DROPOUT_SALT: u64 = 0xD1B5_4A32_D192_ED03;
 
-/// SplitMix64: tiny, stable across platforms, and its whole state is one `u64` to checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rng {
-    /// The generator state.
-    pub state: u64,
-}
-
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix64(self.state)
-    }
-
-    /// A uniform index below `n` (n > 0), by rejection so it is unbiased.
-    pub fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return (x % n) as usize;
-            }
-        }
-    }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
+/// A uniform index below `n` (n > 0) from `rng`, by rejection so it is unbiased.
+fn below(rng: &mut SplitMix64, n: usize) -> usize {
+    let n = n as u64;
+    let zone = u64::MAX - u64::MAX % n;
+    loop {
+        let x = rng.next_u64();
+        if x < zone {
+            return (x % n) as usize;
         }
     }
 }
 
-/// SplitMix64's output function: a good 64-bit mixer.
-pub fn mix64(x: u64) -> u64 {
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// Fisher–Yates shuffle of `items` with unbiased draws from `rng`.
+fn shuffle<T>(rng: &mut SplitMix64, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = below(rng, i + 1);
+        items.swap(i, j);
+    }
 }
 
 /// The dropout seed of one micro-step: a hash of (seed, optimizer step, micro-step).
@@ -73,16 +48,16 @@ pub fn micro_step_seed(seed: u64, step: usize, micro: usize) -> u64 {
 }
 
 /// One epoch's batches (indices into the examples), drawn from `rng`.
-pub fn plan_epoch(lengths: &[usize], batch_size: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+pub fn plan_epoch(lengths: &[usize], batch_size: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
-    rng.shuffle(&mut order);
+    shuffle(rng, &mut order);
     let mut batches = Vec::new();
     for window in order.chunks(batch_size * WINDOW_BATCHES) {
         let mut w = window.to_vec();
         w.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]));
         batches.extend(w.chunks(batch_size).map(<[usize]>::to_vec));
     }
-    rng.shuffle(&mut batches);
+    shuffle(rng, &mut batches);
     batches
 }
 
@@ -93,7 +68,7 @@ mod tests {
     #[test]
     fn plan_covers_every_example_once_and_groups_lengths() {
         let lengths: Vec<usize> = (0..50).map(|i| (i * 37) % 101).collect();
-        let mut rng = Rng::new(3);
+        let mut rng = SplitMix64::new(3);
         let plan = plan_epoch(&lengths, 4, &mut rng);
         let mut seen: Vec<usize> = plan.iter().flatten().copied().collect();
         seen.sort_unstable();
@@ -104,17 +79,9 @@ mod tests {
             assert!(b.windows(2).all(|w| lengths[w[0]] >= lengths[w[1]]));
         }
         // same state → same plan; the state moved on
-        let mut again = Rng::new(3);
+        let mut again = SplitMix64::new(3);
         assert_eq!(plan_epoch(&lengths, 4, &mut again), plan);
         assert_eq!(again, rng);
-        assert_ne!(rng, Rng::new(3));
-    }
-
-    /// SplitMix64 reference values (Vigna's splitmix64.c, seed 0): 0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4.
-    #[test]
-    fn splitmix_matches_reference() {
-        let mut r = Rng::new(0);
-        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+        assert_ne!(rng, SplitMix64::new(3));
     }
 }

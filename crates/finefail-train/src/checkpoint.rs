@@ -8,6 +8,7 @@
 use crate::adamw::{AdamWState, Moments};
 use crate::error::{Result, TrainError};
 use crate::state::LoopState;
+use finefail_data::atomic::StagedDir;
 use finefail_model::llama::Llama;
 use finefail_model::peft::{save_adapter, AdapterConfig};
 use finefail_model::weights::{write_safetensors, Checkpoint};
@@ -73,21 +74,12 @@ pub fn list(root: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(out)
 }
 
-/// Removes leftovers of interrupted writes (`.tmp-*` directories) under `root`.
-pub fn clean_partial(root: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
-            let p = entry.path();
-            std::fs::remove_dir_all(&p).map_err(|e| TrainError::io(&p, e))?;
-        }
-    }
-    Ok(())
+/// Removes leftovers of interrupted writes (staged checkpoint directories) under `root`.
+pub fn clean_partial(root: &Path) {
+    finefail_data::atomic::remove_stale_temporaries(root, &[]);
 }
 
-/// Writes checkpoint `step-N` atomically and prunes older ones.
+/// Writes checkpoint `step-N` atomically (staged, then swapped in) and prunes older ones.
 pub fn save(
     root: &Path,
     model: &Llama,
@@ -95,12 +87,9 @@ pub fn save(
     adam: &AdamWState,
     state: &LoopState,
 ) -> Result<()> {
-    std::fs::create_dir_all(root).map_err(|e| TrainError::io(root, e))?;
-    let tmp = root.join(format!(".tmp-step-{}-{}", state.step, std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    std::fs::create_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    let dst = step_dir(root, state.step);
+    let staged = StagedDir::new(&dst)?;
+    let tmp = staged.path();
     save_adapter(model, &tmp.join(ADAPTER_DIR), adapter_cfg)?;
     let mut tensors = Vec::new();
     for (name, m) in &adam.moments {
@@ -117,11 +106,7 @@ pub fn save(
     let text = serde_json::to_string_pretty(&json).map_err(|e| TrainError::Other(e.to_string()))?;
     let state_path = tmp.join(STATE_FILE);
     std::fs::write(&state_path, text).map_err(|e| TrainError::io(&state_path, e))?;
-    let dst = step_dir(root, state.step);
-    if dst.exists() {
-        std::fs::remove_dir_all(&dst).map_err(|e| TrainError::io(&dst, e))?;
-    }
-    std::fs::rename(&tmp, &dst).map_err(|e| TrainError::io(&dst, e))?;
+    staged.commit()?;
     let all = list(root)?;
     if all.len() > KEEP_CHECKPOINTS {
         for (_, p) in &all[..all.len() - KEEP_CHECKPOINTS] {

@@ -116,48 +116,6 @@ pub enum PromptFormat {
     Rag,
 }
 
-impl PromptFormat {
-    /// The name used in configs, `--set` and `--format`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Qa => "qa",
-            Self::Rag => "rag",
-        }
-    }
-}
-
-impl fmt::Display for PromptFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `--format`, `--set` and config files give the name as text; an unknown one is bad input naming
-/// `train.format`.
-impl FromStr for PromptFormat {
-    type Err = TrainError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "qa" => Ok(Self::Qa),
-            "rag" => Ok(Self::Rag),
-            _ => Err(TrainError::bad_input(
-                "train.format",
-                format!("`{s}`: expected qa or rag"),
-            )),
-        }
-    }
-}
-
-/// How serde reads it, so a config's bad value gets the same message as `--format`.
-impl TryFrom<String> for PromptFormat {
-    type Error = TrainError;
-
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
 /// Which adapter ends up in `OUT/adapter/` (`train.keep`): small subsets overfit, so the default
 /// keeps the one of the lowest validation loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,46 +127,95 @@ pub enum Keep {
     Last,
 }
 
-impl Keep {
-    /// The name used in configs, `--set` and `train_summary.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Best => "best",
-            Self::Last => "last",
+/// A setting whose value is one of a few words (`train.format`, `train.keep`): its key and its
+/// (word, value) table, from which [`config_word!`] derives the name, the parse (`--set`,
+/// `--format`, config files through serde) and the error, so every such setting is read one way
+/// and names its key and its choices the same way.
+trait ConfigWord: Copy + PartialEq + 'static {
+    /// The key the value is given under (`train.format`).
+    const KEY: &'static str;
+    /// Every (word, value) pair, in the order the error lists them.
+    const CHOICES: &'static [(&'static str, Self)];
+
+    /// The word of `self`.
+    fn word(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(w, _)| w)
+    }
+
+    /// The value of `word`; an unknown word is bad input naming the key and the choices.
+    fn parse_word(word: &str) -> Result<Self> {
+        match Self::CHOICES.iter().find(|(w, _)| *w == word) {
+            Some((_, v)) => Ok(*v),
+            None => {
+                let words: Vec<&str> = Self::CHOICES.iter().map(|(w, _)| *w).collect();
+                let choices = match words.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("{} or {last}", rest.join(", "))
+                    }
+                    _ => words.concat(),
+                };
+                Err(TrainError::bad_input(
+                    Self::KEY,
+                    format!("`{word}`: expected {choices}"),
+                ))
+            }
         }
     }
 }
 
-impl fmt::Display for Keep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `--set` and config files give the name as text; an unknown one is bad input naming `train.keep`.
-impl FromStr for Keep {
-    type Err = TrainError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "best" => Ok(Self::Best),
-            "last" => Ok(Self::Last),
-            _ => Err(TrainError::bad_input(
-                "train.keep",
-                format!("`{s}`: expected best or last"),
-            )),
+/// Implements [`ConfigWord`] for `$t` from its key and word table, with `as_str`, `Display`,
+/// `FromStr` and the `TryFrom<String>` serde reads it through.
+macro_rules! config_word {
+    ($t:ty, $key:literal, [$(($word:literal, $value:expr)),+ $(,)?]) => {
+        impl ConfigWord for $t {
+            const KEY: &'static str = $key;
+            const CHOICES: &'static [(&'static str, Self)] = &[$(($word, $value)),+];
         }
-    }
+
+        impl $t {
+            /// The name used in configs, `--set`, `--format` and `train_summary.json`.
+            pub fn as_str(self) -> &'static str {
+                self.word()
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = TrainError;
+
+            fn from_str(s: &str) -> Result<Self> {
+                Self::parse_word(s)
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = TrainError;
+
+            fn try_from(s: String) -> Result<Self> {
+                s.parse()
+            }
+        }
+    };
 }
 
-/// How serde reads it, so a config's bad value names the key and the choices.
-impl TryFrom<String> for Keep {
-    type Error = TrainError;
-
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
+config_word!(
+    PromptFormat,
+    "train.format",
+    [("qa", PromptFormat::Qa), ("rag", PromptFormat::Rag)]
+);
+config_word!(
+    Keep,
+    "train.keep",
+    [("best", Keep::Best), ("last", Keep::Last)]
+);
 
 /// Both tables together, as `--set` addresses them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -24,6 +24,7 @@ use crate::config::PromptFormat;
 use crate::error::{Result, TrainError};
 use crate::request::FinetuneRequest;
 use finefail_data::prepare::files;
+use finefail_data::tables::{ranked_chunk_ids, read_chunks, read_retrieval};
 use finefail_data::{AnswerType, QaRecord};
 use finefail_model::chat::{ChatMessage, ChatTemplate};
 use finefail_model::tokenizer::Tokenizer;
@@ -111,35 +112,28 @@ pub fn load_contexts(req: &FinetuneRequest) -> Result<HashMap<String, Vec<String
             "retrieval.parquet not found (run `finefail retrieve` first)",
         ));
     }
-    let rows = finefail_rag::tables::read_retrieval(&path)?;
-    let chunks: HashMap<String, String> =
-        finefail_data::tables::read_chunks(&req.data_dir.join(files::CHUNKS))?
-            .into_iter()
-            .map(|c| (c.chunk_id, c.text))
-            .collect();
-    let mut ranked: HashMap<String, Vec<(u32, String)>> = HashMap::new();
-    for r in rows {
-        if r.rank as usize > req.rag_top_k {
-            continue;
-        }
-        let text = chunks.get(&r.chunk_id).ok_or_else(|| {
-            TrainError::bad_input(
-                &path,
-                format!("chunk `{}` is not in chunks.parquet", r.chunk_id),
-            )
-        })?;
-        ranked
-            .entry(r.question_id)
-            .or_default()
-            .push((r.rank, text.clone()));
-    }
-    Ok(ranked
+    let rows = read_retrieval(&path)?;
+    let chunks: HashMap<String, String> = read_chunks(&req.data_dir.join(files::CHUNKS))?
         .into_iter()
-        .map(|(q, mut v)| {
-            v.sort_by_key(|(rank, _)| *rank);
-            (q, v.into_iter().map(|(_, t)| t).collect())
+        .map(|c| (c.chunk_id, c.text))
+        .collect();
+    ranked_chunk_ids(&rows, req.rag_top_k)
+        .into_iter()
+        .map(|(q, ids)| {
+            let texts = ids
+                .iter()
+                .map(|id| {
+                    chunks.get(id).cloned().ok_or_else(|| {
+                        TrainError::bad_input(
+                            &path,
+                            format!("chunk `{id}` is not in chunks.parquet"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<String>>>()?;
+            Ok((q, texts))
         })
-        .collect())
+        .collect()
 }
 
 /// The training target of a question: the first reference, or the abstention answer.

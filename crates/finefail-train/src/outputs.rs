@@ -6,6 +6,7 @@ use crate::checkpoint;
 use crate::config::{FinetuneSettings, Keep};
 use crate::error::{Result, TrainError};
 use crate::state::LoopState;
+use finefail_data::atomic::StagedDir;
 use finefail_model::llama::Llama;
 use finefail_model::peft::{save_adapter, AdapterConfig};
 use serde::Serialize;
@@ -152,23 +153,16 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
-/// Copies an adapter directory to `dst` through a temporary sibling and a rename.
+/// Copies an adapter directory to `dst` atomically (a staged copy swapped in; the old `dst` stays
+/// until the copy is complete).
 fn copy_adapter(src: &Path, dst: &Path) -> Result<()> {
-    let parent = dst.parent().unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(".adapter.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    let staged = StagedDir::new(dst)?;
     for entry in std::fs::read_dir(src).map_err(|e| TrainError::io(src, e))? {
         let entry = entry.map_err(|e| TrainError::io(src, e))?;
-        let to = tmp.join(entry.file_name());
+        let to = staged.path().join(entry.file_name());
         std::fs::copy(entry.path(), &to).map_err(|e| TrainError::io(&to, e))?;
     }
-    if dst.exists() {
-        std::fs::remove_dir_all(dst).map_err(|e| TrainError::io(dst, e))?;
-    }
-    std::fs::rename(&tmp, dst).map_err(|e| TrainError::io(dst, e))
+    Ok(staged.commit()?)
 }
 
 /// Puts the adapter that `keep` asks for into `out` (`OUT/adapter/`): the copy kept aside at the

@@ -201,7 +201,7 @@ fn start_or_resume(
 ) -> Result<(LoopState, AdamWState)> {
     let settings =
         serde_json::to_value(&req.settings).map_err(|e| TrainError::Other(e.to_string()))?;
-    checkpoint::clean_partial(ck_root)?;
+    checkpoint::clean_partial(ck_root);
     match checkpoint::list(ck_root)?.last() {
         Some((step, dir)) if req.resume => {
             let (st, adam) = checkpoint::load(dir)?;

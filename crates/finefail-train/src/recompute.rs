@@ -76,7 +76,9 @@ pub fn checkpointed_grads(
 
 /// The dropout seed of layer `i` within a micro-step (both passes use it).
 fn layer_dropout_seed(micro_seed: u64, layer: usize) -> u64 {
-    crate::batching::mix64(micro_seed ^ (layer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    finefail_data::splitmix::mix64(
+        micro_seed ^ (layer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
 }
 
 /// A gradient read back from a backward pass, as a constant on the autodiff device (a copy through

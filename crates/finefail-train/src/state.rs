@@ -3,7 +3,8 @@
 //! that a checkpoint can save it as `state.json` and a resumed run continues exactly where the killed
 //! one stopped; its methods are the loop's state transitions.
 
-use crate::batching::{plan_epoch, Rng, SHUFFLE_SALT};
+use crate::batching::{plan_epoch, SHUFFLE_SALT};
+use finefail_data::splitmix::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// Everything besides tensors that a resumed run needs to continue exactly.
@@ -52,7 +53,7 @@ impl LoopState {
             epoch: 0,
             cursor: 0,
             plan: Vec::new(),
-            rng_state: Rng::new(seed ^ SHUFFLE_SALT).state,
+            rng_state: SplitMix64::new(seed ^ SHUFFLE_SALT).state(),
             best_val: None,
             bad_evals: 0,
             stopped_early: false,
@@ -72,11 +73,9 @@ impl LoopState {
     /// Starts the next epoch: its batch plan is drawn from the saved RNG state, so a resumed run
     /// draws the same plan as an uninterrupted one.
     pub fn next_epoch(&mut self, lengths: &[usize], batch_size: usize) {
-        let mut rng = Rng {
-            state: self.rng_state,
-        };
+        let mut rng = SplitMix64::new(self.rng_state);
         self.plan = plan_epoch(lengths, batch_size, &mut rng);
-        self.rng_state = rng.state;
+        self.rng_state = rng.state();
         self.cursor = 0;
         self.epoch += 1;
     }

@@ -3,10 +3,10 @@
 mod common;
 
 use common::Fixture;
+use finefail_data::tables::{write_retrieval, RetrievalRow};
 use finefail_data::Chunk;
 use finefail_model::chat::ChatTemplate;
 use finefail_model::tokenizer::Tokenizer;
-use finefail_rag::tables::{write_retrieval, RetrievalRow};
 use finefail_train::examples::build_examples;
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! candle peer for `make bench` (issue 9): loads the HF-layout safetensors with
+//! candle peer for `make bench`: loads the HF-layout safetensors with
 //! candle_transformers::models::llama, times a prefill of B × P random tokens and T greedy decode
 //! steps with candle's KV cache, and writes one JSON object (same shape as `finefail bench generate`).
 //!

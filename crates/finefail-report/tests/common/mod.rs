@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use finefail_data::contamination::ContaminationReport;
+use finefail_data::AnswerRecord;
 use finefail_data::{AnswerType, Label, QaRecord};
-use finefail_report::{AnswerRow, DatasetInput, ReportInput, RetrievalSummary};
+use finefail_report::{DatasetInput, ReportInput, RetrievalSummary};
 use finefail_score::{
     score_answers, Answer, Comparison, ComparisonFile, Metric, Question, ScoreRow, Verdict,
 };
@@ -29,8 +30,8 @@ pub fn qa(dataset: &str, id: &str, answer: &str, label: Option<Label>, gold: &st
     }
 }
 
-pub fn answer(arm: &str, id: &str, text: &str) -> AnswerRow {
-    AnswerRow {
+pub fn answer(arm: &str, id: &str, text: &str) -> AnswerRecord {
+    AnswerRecord {
         arm: arm.into(),
         question_id: id.into(),
         context: if arm.ends_with("@none") {
@@ -41,7 +42,7 @@ pub fn answer(arm: &str, id: &str, text: &str) -> AnswerRow {
         answer: text.into(),
         prompt_tokens: 100,
         answer_tokens: text.split_whitespace().count() as u64,
-        ms: 12.5,
+        ms: 12,
     }
 }
 
@@ -121,7 +122,7 @@ pub fn input() -> ReportInput {
         .collect();
 
     let mut answers = Vec::new();
-    let correct = |arm: &str, answers: &mut Vec<AnswerRow>| {
+    let correct = |arm: &str, answers: &mut Vec<AnswerRecord>| {
         for (i, r) in refs.iter().enumerate() {
             answers.push(answer(arm, &format!("q{}", i + 1), r));
         }

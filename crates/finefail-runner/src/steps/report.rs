@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use crate::kind::StepKind;
+use finefail_data::atomic::replace;
 use std::path::Path;
 
 /// Writes the report of every scored arm into `scratch`, and the per-question tables into
@@ -26,13 +27,10 @@ pub fn run(config: &Config, run_dir: &Path, scratch: &Path) -> Result<()> {
     finefail_report::write_report(&input, &written)?;
     for entry in std::fs::read_dir(written.join("report")).map_err(RunnerError::io(&written))? {
         let entry = entry.map_err(RunnerError::io(&written))?;
-        let to = scratch.join(entry.file_name());
-        let _ = std::fs::remove_dir_all(&to);
-        std::fs::rename(entry.path(), &to).map_err(RunnerError::io(&to))?;
+        replace(&entry.path(), &scratch.join(entry.file_name()))?;
     }
     for f in ["per_question.parquet", "per_question.csv"] {
-        let to = run_dir.join(f);
-        std::fs::rename(written.join(f), &to).map_err(RunnerError::io(&to))?;
+        replace(&written.join(f), &run_dir.join(f))?;
     }
     std::fs::remove_dir_all(&written).map_err(RunnerError::io(&written))
 }

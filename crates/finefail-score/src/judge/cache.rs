@@ -2,7 +2,7 @@
 //!
 //! Key = sha256 of the JSON array `[judge model, prompt version, question, references, answer,
 //! repeat]`, so a re-run with the same inputs costs no request, while a new prompt version, model or
-//! repeat index asks again. Files are written to a temp file in the same directory and renamed, so
+//! repeat index asks again. Files are written atomically (unique temporary name, rename), so
 //! concurrent workers and interrupted runs never leave a torn entry. Failures are not cached.
 
 use std::path::{Path, PathBuf};
@@ -60,17 +60,12 @@ impl JudgeCache {
         serde_json::from_str(&text).ok()
     }
 
-    /// Stores a judgment atomically (temp file in the cache dir, then rename).
+    /// Stores a judgment atomically (`finefail_data::atomic`).
     pub fn put(&self, key: &str, judgment: &Judgment) -> Result<(), ScoreError> {
         let path = self.path(key);
         let text =
             serde_json::to_string(judgment).map_err(|e| ScoreError::Internal(e.to_string()))?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| ScoreError::io(&self.dir, e))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())
-            .map_err(|e| ScoreError::io(&path, e))?;
-        tmp.persist(&path)
-            .map_err(|e| ScoreError::io(&path, e.error))?;
+        finefail_data::atomic::write_file(&path, text.as_bytes())?;
         Ok(())
     }
 }

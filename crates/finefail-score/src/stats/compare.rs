@@ -15,20 +15,20 @@ use crate::{Metric, ScoreError};
 /// one for a deterministic metric). Error rows are left out before building this.
 pub type QuestionScores = BTreeMap<String, Vec<f64>>;
 
-/// Fewest bootstrap resamples accepted (DESIGN.md: ≥ 10,000).
+/// Fewest bootstrap resamples accepted (docs/metrics.md: ≥ 10,000).
 pub const MIN_BOOTSTRAP: usize = 10_000;
 
 /// The `[stats]` settings the statistics need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsConfig {
-    /// Bootstrap resamples (DESIGN: ≥ 10,000; default 10,000).
+    /// Bootstrap resamples (at least [`MIN_BOOTSTRAP`]; default 10,000).
     pub bootstrap: usize,
     /// Significance level for the verdict; the CI level is `1 − alpha` (default 0.05).
     pub alpha: f64,
     /// Bootstrap seed (`stats.seed`, default 0). Every comparison uses it, so comparisons with the
     /// same question count share resamples (common random numbers).
     pub seed: u64,
-    /// Primary metrics chosen by the config; `None` applies DESIGN's rule ([`default_primary`]).
+    /// Primary metrics chosen by the config; `None` applies the default rule ([`default_primary`]).
     pub primary: Option<Vec<Metric>>,
 }
 
@@ -60,7 +60,7 @@ pub const TRAINING_VARIANCE_ASSESSED: &str = "assessed";
 /// With one seed the verdict speaks about that one adapter, not about fine-tuning at N.
 pub const TRAINING_VARIANCE_NOT_ASSESSED: &str = "not assessed";
 
-/// One entry of `comparison.json` (keys pinned by DESIGN.md "Contract details").
+/// One entry of `comparison.json` (keys documented in docs/metrics.md, "Comparisons").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// Dataset name.
@@ -151,7 +151,7 @@ pub struct ComparisonInput<'a> {
     pub seeds: &'a [(u64, QuestionScores)],
 }
 
-/// DESIGN's primary metrics: the judge's `accuracy` and `completeness` when a judge ran; else
+/// The default primary metrics (docs/metrics.md): the judge's `accuracy` and `completeness` when a judge ran; else
 /// `label_accuracy` for a label dataset; else `token_f1` and `answer_recall`.
 pub fn default_primary(judge_ran: bool, label_dataset: bool) -> Vec<Metric> {
     if judge_ran {

@@ -1,8 +1,11 @@
-//! The bootstrap's random numbers: xoshiro256** seeded through splitmix64.
+//! The bootstrap's random numbers: xoshiro256** seeded through SplitMix64
+//! ([`finefail_data::splitmix`]).
 //!
 //! Our own generator (rather than a crate's) so that a seed gives the same resamples on every
 //! platform and every version of finefail; both algorithms are the public-domain reference ones by
 //! Blackman and Vigna (<https://prng.di.unimi.it/>).
+
+use finefail_data::splitmix::SplitMix64;
 
 /// xoshiro256** state; construct with [`Xoshiro256::seed_from`].
 #[derive(Debug, Clone)]
@@ -10,26 +13,12 @@ pub struct Xoshiro256 {
     s: [u64; 4],
 }
 
-/// One splitmix64 step: advances `state` and returns the next output.
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 impl Xoshiro256 {
-    /// Seeds the four state words with consecutive splitmix64 outputs (the authors' recommendation).
+    /// Seeds the four state words with consecutive SplitMix64 outputs (the authors' recommendation).
     pub fn seed_from(seed: u64) -> Self {
-        let mut sm = seed;
+        let mut sm = SplitMix64::new(seed);
         Xoshiro256 {
-            s: [
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-            ],
+            s: [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()],
         }
     }
 
@@ -102,15 +91,6 @@ impl Xoshiro256 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splitmix64_reference_values() {
-        // Reference outputs of splitmix64 from seed 0 (Vigna's splitmix64.c).
-        let mut s = 0u64;
-        assert_eq!(splitmix64(&mut s), 0xe220_a839_7b1d_cdaf);
-        assert_eq!(splitmix64(&mut s), 0x6e78_9e6a_a1b9_65f4);
-        assert_eq!(splitmix64(&mut s), 0x06c4_5d18_8009_454f);
-    }
 
     #[test]
     fn xoshiro_reference_values() {

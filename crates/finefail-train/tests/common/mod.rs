@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use finefail_data::splitmix::SplitMix64;
 use finefail_data::{AnswerType, QaRecord, SplitConfig, SplitUnit, Splits};
 use finefail_train::{FinetuneRequest, FinetuneSettings};
 use std::path::{Path, PathBuf};
@@ -127,17 +128,10 @@ pub fn write_tiny_model(dir: &Path, seed: u64) {
         "torch_dtype": "float32"
     });
     std::fs::write(dir.join("config.json"), model_cfg.to_string()).unwrap();
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x1234_5678;
+    let mut rng = SplitMix64::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x1234_5678);
     let mut rnd = |n: usize, scale: f32| -> Vec<f32> {
         (0..n)
-            .map(|_| {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^= z >> 31;
-                ((z >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0) * scale
-            })
+            .map(|_| ((rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0) * scale)
             .collect()
     };
     let hd = d / heads;

@@ -4,21 +4,15 @@
 use super::kernels;
 use crate::attention_input::AttentionInput;
 use crate::ops::{attention, head_cross_entropy, rms_norm, rope, swiglu, with_plain_kernels};
+use crate::splitmix::SplitMix64;
 use crate::weights::tensor_values;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Deterministic values in [-1, 1) (SplitMix64).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    let mut rng = SplitMix64::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1));
     (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
+        .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
         .collect()
 }
 
