@@ -26,19 +26,7 @@ pub fn values(model: &Llama) -> Result<BTreeMap<String, Vec<f32>>> {
 
 /// Gradients of every adapter tensor after `loss.backward()`; a tensor the loss does not reach gets zeros.
 pub fn gradients(model: &Llama, grads: &Gradients) -> Result<BTreeMap<String, Vec<f32>>> {
-    let mut out = BTreeMap::new();
-    for (path, lin) in model.linears() {
-        if let Some(l) = &lin.lora {
-            for (suffix, p) in [("a", &l.a), ("b", &l.b)] {
-                let v = match p.val().grad(grads) {
-                    Some(g) => tensor_values(g)?,
-                    None => vec![0.0; p.dims().iter().product()],
-                };
-                out.insert(format!("{path}.{suffix}"), v);
-            }
-        }
-    }
-    Ok(out)
+    gradients_where(model, grads, |_| true)
 }
 
 /// Gradients of the adapter tensors of decoder layer `layer` only (activation checkpointing
@@ -49,19 +37,26 @@ pub fn layer_gradients(
     layer: usize,
 ) -> Result<BTreeMap<String, Vec<f32>>> {
     let prefix = format!("model.layers.{layer}.");
+    gradients_where(model, grads, |path| path.starts_with(&prefix))
+}
+
+/// Gradients of the adapters of the projections whose checkpoint path passes `keep`.
+fn gradients_where(
+    model: &Llama,
+    grads: &Gradients,
+    keep: impl Fn(&str) -> bool,
+) -> Result<BTreeMap<String, Vec<f32>>> {
     let mut out = BTreeMap::new();
     for (path, lin) in model.linears() {
-        if !path.starts_with(&prefix) {
+        let Some(l) = lin.lora.as_ref().filter(|_| keep(&path)) else {
             continue;
-        }
-        if let Some(l) = &lin.lora {
-            for (suffix, p) in [("a", &l.a), ("b", &l.b)] {
-                let v = match p.val().grad(grads) {
-                    Some(g) => tensor_values(g)?,
-                    None => vec![0.0; p.dims().iter().product()],
-                };
-                out.insert(format!("{path}.{suffix}"), v);
-            }
+        };
+        for (suffix, p) in [("a", &l.a), ("b", &l.b)] {
+            let v = match p.val().grad(grads) {
+                Some(g) => tensor_values(g)?,
+                None => vec![0.0; p.dims().iter().product()],
+            };
+            out.insert(format!("{path}.{suffix}"), v);
         }
     }
     Ok(out)
