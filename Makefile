@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/finefail
 PREPARED := data/prepared
 
-.PHONY: all setup build data prepare model finetune evaluate experiment test test-quick bench check-gpu clippy fmt
+.PHONY: all setup build data prepare model finetune evaluate experiment test test-quick bench check-gpu gpu-pack gpu-rehearsal clippy fmt
 
 all: experiment
 
@@ -77,6 +77,16 @@ check-gpu:
 	VIRTUAL_ENV="$(TORCH_VENV)" PATH="$(TORCH_VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
 	LD_LIBRARY_PATH="$$torch_lib:$$LD_LIBRARY_PATH" FINEFAIL_TEST_DEVICE=$$dev \
 	$(CARGO) test -p finefail-model --features tch --test other_device
+
+## gpu-pack: finefail --features tch against torch 2.11 (the lent GPU machine's) + SmolLM2's tokenizer
+## into .gpu/, for scripts/gpu/device-check.sh (docs/gpu-check.md). GPU_VENV: scripts/gpu/setup-torch.sh.
+GPU_VENV ?= $(HOME)/.cache/finefail/torch211/venv
+gpu-pack:
+	GPU_VENV="$(GPU_VENV)" bash scripts/gpu/pack.sh
+
+## gpu-rehearsal: the whole GPU check here, on tch-cpu with tiny random models (results: target/gpu-check/)
+gpu-rehearsal: gpu-pack
+	PYTHON="$(GPU_VENV)/bin/python" SCALE=tiny DEVICE=tch-cpu bash scripts/gpu/device-check.sh
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

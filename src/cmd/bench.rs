@@ -74,6 +74,8 @@ pub struct GenerateArgs {
     /// Use the plain burn-ops path instead of the fused CPU kernels.
     #[arg(long)]
     plain: bool,
+    #[command(flatten)]
+    precision: PrecisionArgs,
     /// Also write the result as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -155,7 +157,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 prompt_len: a.prompt_len,
                 new_tokens: a.new_tokens,
                 device: parse_device(&a.device)?,
+                precision: a.precision.resolve(&a.device, &a.model)?,
             };
+            eprintln!(
+                "bench generate: batch {}, prompt {}, {} new tokens, base {}",
+                a.batch, a.prompt_len, a.new_tokens, opts.precision
+            );
             let report = plain_if(a.plain, || generate_bench(&opts))?;
             println!(
                 "generate batch {} prompt {}: prefill {:.1} tok/s, decode {:.1} tok/s, peak RSS {:.0} MB",

@@ -1,5 +1,6 @@
-//! `--dtype` and `--quantize`, shared by every command that loads a model (generate, model logits,
-//! finetune, answer, bench): how the frozen base is stored on the device.
+//! `--dtype`, `--quantize` and `--compute-dtype`, shared by every command that loads a model
+//! (generate, model logits, finetune, answer, bench): how the frozen base is stored on the device
+//! and which dtype its projections multiply in.
 
 use clap::Args;
 use finefail_model::device::DeviceSpec;
@@ -17,12 +18,16 @@ pub struct PrecisionArgs {
     /// 4-bit NormalFloat, blocks of 64).
     #[arg(long, default_value = "none")]
     pub quantize: String,
+    /// The dtype the frozen projections multiply in: auto (the base's 16-bit dtype on a GPU, f32 on
+    /// a CPU), f32, bf16 or f16. Norms, attention, LoRA and the loss stay f32.
+    #[arg(long, default_value = "auto")]
+    pub compute_dtype: String,
 }
 
 impl PrecisionArgs {
     /// The parsed options, unresolved (for requests resolved later, by the recipe).
     pub fn parse(&self) -> anyhow::Result<Precision> {
-        Ok(Precision::parse(&self.dtype, &self.quantize)?)
+        Ok(Precision::parse(&self.dtype, &self.quantize)?.with_compute(&self.compute_dtype)?)
     }
 
     /// The options resolved for `device` and the checkpoint in `model_dir`.

@@ -7,6 +7,7 @@ use crate::cache::KvCache;
 use crate::error::{ModelError, Result};
 use crate::generate::{generate, GenerationConfig};
 use crate::llama::Llama;
+use crate::precision::Precision;
 use crate::sampling::SamplingConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
@@ -26,6 +27,8 @@ pub struct GenerateBenchOptions {
     pub new_tokens: usize,
     /// Device to run on.
     pub device: Device,
+    /// How the frozen weights are stored (resolved: no `auto`).
+    pub precision: Precision,
 }
 
 /// What was measured.
@@ -37,6 +40,8 @@ pub struct GenerateBenchReport {
     pub prompt_len: usize,
     /// Generated tokens per sequence.
     pub new_tokens: usize,
+    /// How the weights were stored, e.g. "bf16" or "f32 + nf4".
+    pub precision: String,
     /// Checkpoint load seconds.
     pub load_s: f64,
     /// Prompt tokens per second (best of two prefills, logits at the last position only).
@@ -70,7 +75,7 @@ pub fn generate_bench(opts: &GenerateBenchOptions) -> Result<GenerateBenchReport
     }
     let device = &opts.device;
     let t0 = Instant::now();
-    let model = Llama::load(&opts.model_dir, device)?;
+    let model = Llama::load_with(&opts.model_dir, device, opts.precision)?;
     let load_s = t0.elapsed().as_secs_f64();
     let vocab = model.config.vocab_size as u64;
     let mut x = 12_345u64;
@@ -123,6 +128,7 @@ pub fn generate_bench(opts: &GenerateBenchOptions) -> Result<GenerateBenchReport
         batch: b,
         prompt_len: p,
         new_tokens: opts.new_tokens,
+        precision: opts.precision.to_string(),
         load_s,
         prefill_tokens_per_s: (b * p) as f64 / prefill,
         decode_tokens_per_s: after_first as f64 / (total - first).max(1e-9),

@@ -98,7 +98,8 @@ pub struct ModelConfig {
     pub bos_token_id: Option<u32>,
     /// End-of-sequence token ids (the config may give one or a list).
     pub eos_token_ids: Vec<u32>,
-    /// The checkpoint's storage dtype as declared (`torch_dtype`), e.g. "bfloat16"; informative only.
+    /// The checkpoint's storage dtype as declared (`torch_dtype`, or transformers 5's `dtype`), e.g.
+    /// "bfloat16"; informative only.
     pub torch_dtype: Option<String>,
 }
 
@@ -265,25 +266,62 @@ impl Fields<'_> {
         }
     }
 
-    fn rope_scaling(&self) -> Result<Option<RopeScaling>> {
-        let Some(v) = self.get("rope_scaling") else {
+    /// The rotary settings object: `rope_scaling` (transformers 4), else `rope_parameters`
+    /// (transformers 5 writes theta, type and scaling fields into this one object), with its name.
+    fn rope_object(&self) -> Result<Option<(&'static str, &serde_json::Map<String, Value>)>> {
+        let Some((field, v)) = ["rope_scaling", "rope_parameters"]
+            .into_iter()
+            .find_map(|field| self.get(field).map(|v| (field, v)))
+        else {
             return Ok(None);
         };
-        let obj = v.as_object().ok_or_else(|| {
-            self.bad(format!("field `rope_scaling` must be an object, found {v}"))
-        })?;
-        let kind = obj
-            .get("rope_type")
-            .or_else(|| obj.get("type"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.bad("field `rope_scaling` lacks `rope_type`".into()))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| self.bad(format!("field `{field}` must be an object, found {v}")))?;
+        Ok(Some((field, obj)))
+    }
+
+    /// `rope_theta` at the top level, else inside `rope_parameters` (transformers 5).
+    fn rope_theta(&self) -> Result<Option<f64>> {
+        if let Some(theta) = self.f64_opt("rope_theta")? {
+            return Ok(Some(theta));
+        }
+        let Some(v) = self
+            .get("rope_parameters")
+            .and_then(|p| p.get("rope_theta"))
+            .filter(|v| !v.is_null())
+        else {
+            return Ok(None);
+        };
+        v.as_f64()
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .map(Some)
+            .ok_or_else(|| {
+                self.bad(format!(
+                    "field `rope_parameters.rope_theta` must be a positive number, found {v}"
+                ))
+            })
+    }
+
+    fn rope_scaling(&self) -> Result<Option<RopeScaling>> {
+        let Some((field, obj)) = self.rope_object()? else {
+            return Ok(None);
+        };
+        let kind = match obj.get("rope_type").or_else(|| obj.get("type")) {
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| self.bad(format!("field `{field}.rope_type` must be a string")))?,
+            // rope_parameters may hold only rope_theta: no scaling.
+            None if field == "rope_parameters" => "default",
+            None => return Err(self.bad(format!("field `{field}` lacks `rope_type`"))),
+        };
         let num = |key: &str| -> Result<f64> {
             obj.get(key)
                 .and_then(Value::as_f64)
                 .filter(|x| x.is_finite() && *x > 0.0)
                 .ok_or_else(|| {
                     self.bad(format!(
-                        "field `rope_scaling.{key}` missing or not a positive number"
+                        "field `{field}.{key}` missing or not a positive number"
                     ))
                 })
         };
@@ -306,15 +344,15 @@ impl Fields<'_> {
                 } = s
                 {
                     if high_freq_factor <= low_freq_factor {
-                        return Err(self.bad(
-                            "`rope_scaling.high_freq_factor` must exceed `low_freq_factor`".into(),
-                        ));
+                        return Err(self.bad(format!(
+                            "`{field}.high_freq_factor` must exceed `low_freq_factor`"
+                        )));
                     }
                 }
                 Ok(Some(s))
             }
             other => Err(self.bad(format!(
-                "unsupported `rope_scaling` type `{other}` (supported: linear, llama3)"
+                "unsupported `{field}` type `{other}` (supported: linear, llama3)"
             ))),
         }
     }
@@ -394,7 +432,7 @@ impl Fields<'_> {
             head_dim,
             vocab_size,
             rms_norm_eps: self.f64_opt("rms_norm_eps")?.unwrap_or(1e-6),
-            rope_theta: self.f64_opt("rope_theta")?.unwrap_or(default_theta),
+            rope_theta: self.rope_theta()?.unwrap_or(default_theta),
             rope_scaling: self.rope_scaling()?,
             max_position_embeddings: self.usize_opt("max_position_embeddings")?.unwrap_or(4096),
             tie_word_embeddings: self.bool_opt("tie_word_embeddings")?.unwrap_or(tie_default),
@@ -404,9 +442,10 @@ impl Fields<'_> {
             moe,
             bos_token_id,
             eos_token_ids,
-            torch_dtype: self
-                .get("torch_dtype")
-                .and_then(Value::as_str)
+            // transformers 5 writes `dtype`; 4 wrote `torch_dtype`.
+            torch_dtype: ["torch_dtype", "dtype"]
+                .into_iter()
+                .find_map(|key| self.get(key).and_then(Value::as_str))
                 .map(str::to_string),
         })
     }
@@ -483,5 +522,36 @@ mod tests {
         ));
         let bad = text.replace("llama3", "yarn");
         assert!(parse(&bad).unwrap_err().to_string().contains("yarn"));
+    }
+
+    /// transformers 5 writes `rope_parameters` (theta, type and scaling in one object) and `dtype`
+    /// instead of `rope_theta`, `rope_scaling` and `torch_dtype`: the same model must come out.
+    #[test]
+    fn transformers_5_rope_parameters_and_dtype() {
+        let v5 = SMOL
+            .replace(
+                "\"rope_theta\":100000.0",
+                r#""rope_parameters":{"rope_theta":500000.0,"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}"#,
+            )
+            .replace("torch_dtype", "dtype");
+        let c = parse(&v5).unwrap();
+        assert_eq!(c.rope_theta, 500000.0);
+        assert!(matches!(
+            c.rope_scaling,
+            Some(RopeScaling::Llama3 { factor, .. }) if factor == 8.0
+        ));
+        assert_eq!(c.torch_dtype.as_deref(), Some("bfloat16"));
+        let plain = SMOL.replace(
+            "\"rope_theta\":100000.0",
+            r#""rope_parameters":{"rope_theta":10000.0,"rope_type":"default"}"#,
+        );
+        let c = parse(&plain).unwrap();
+        assert_eq!((c.rope_theta, c.rope_scaling), (10000.0, None));
+        let bad = SMOL.replace(
+            "\"rope_theta\":100000.0",
+            r#""rope_parameters":{"rope_theta":-1}"#,
+        );
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("rope_parameters.rope_theta"), "{err}");
     }
 }

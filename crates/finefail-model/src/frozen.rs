@@ -125,26 +125,22 @@ impl FrozenWeight {
         }
     }
 
-    /// How the weight is stored (`Auto` never comes back).
+    /// How the weight is stored (`Auto` never comes back; the compute dtype is the
+    /// [`crate::lora::Linear`]'s, reported as f32 here).
     pub fn precision(&self) -> Precision {
-        let dense = |dtype| Precision {
-            dtype,
-            quantize: Quantize::None,
-        };
-        match self {
+        let (dtype, quantize) = match self {
             Self::Dense(w) => match w.val().dtype() {
-                DType::BF16 => dense(WeightDtype::Bf16),
-                DType::F16 => dense(WeightDtype::F16),
-                _ => dense(WeightDtype::F32),
+                DType::BF16 => (WeightDtype::Bf16, Quantize::None),
+                DType::F16 => (WeightDtype::F16, Quantize::None),
+                _ => (WeightDtype::F32, Quantize::None),
             },
-            Self::Int8(_) => Precision {
-                dtype: WeightDtype::F32,
-                quantize: Quantize::Int8,
-            },
-            Self::Nf4(_) => Precision {
-                dtype: WeightDtype::F32,
-                quantize: Quantize::Nf4,
-            },
+            Self::Int8(_) => (WeightDtype::F32, Quantize::Int8),
+            Self::Nf4(_) => (WeightDtype::F32, Quantize::Nf4),
+        };
+        Precision {
+            dtype,
+            quantize,
+            ..Precision::F32
         }
     }
 
@@ -166,6 +162,21 @@ impl FrozenWeight {
         }
     }
 
+    /// The weight as `dtype` `[in, out]`: the stored tensor itself when it is stored so, else a
+    /// copy made now (a cast, or a dequantization to f32 followed by a cast, on the weight's device).
+    /// A 16-bit compute dtype reads a 16-bit base without any copy.
+    pub fn dense_as(&self, dtype: FloatDType) -> Tensor<2> {
+        let t = match self {
+            Self::Dense(w) => w.val(),
+            _ => self.dense_f32(),
+        };
+        if t.dtype() == DType::from(dtype) {
+            t
+        } else {
+            t.cast(dtype)
+        }
+    }
+
     /// The weight as f32 `[in, out]`: the stored tensor itself when it is f32, else a copy made
     /// now (a cast, or a dequantization with tensor ops on the weight's device).
     pub fn dense_f32(&self) -> Tensor<2> {
@@ -184,7 +195,9 @@ impl FrozenWeight {
             Self::Nf4(q) => {
                 let n = q.d_out * q.d_in;
                 let bytes = q.packed.dims()[0];
-                let wide = q.packed.clone().cast(burn::tensor::IntDType::I32);
+                // Widened to i64, the one integer dtype every backend casts to (burn-tch 0.22
+                // cannot cast to i32; `make check-gpu` found it).
+                let wide = q.packed.clone().cast(burn::tensor::IntDType::I64);
                 let high = wide.clone().div_scalar(16).reshape([bytes, 1]);
                 let low = wide.remainder_scalar(16).reshape([bytes, 1]);
                 let codes = Tensor::cat(vec![high, low], 1).reshape([2 * bytes]);

@@ -726,7 +726,7 @@ impl Loader<'_> {
         } else {
             None
         };
-        Ok(Linear::from_weight(w, b))
+        Ok(Linear::from_weight(w, b).computing_in(self.precision.compute_dtype()))
     }
 
     fn norm(&self, prefix: &str, d: usize, eps: f64) -> Result<RmsNorm> {

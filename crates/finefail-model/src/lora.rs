@@ -15,7 +15,7 @@ use crate::splitmix::SplitMix64;
 use crate::weights::transpose;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
 /// The projection names LoRA may target (Hugging Face / PEFT module names).
 pub const TARGETABLE: [&str; 7] = [
@@ -103,6 +103,10 @@ pub struct Linear {
     pub lora: Option<LoraAdapter>,
     /// True while the adapter's update is folded into `weight` (then the adapter path is skipped).
     pub merged: bool,
+    /// The dtype `x · W` is multiplied in: f32, or on a GPU the base's 16-bit dtype (`x` is cast
+    /// down and the product back up to f32; see `crate::precision`). The adapter is always f32.
+    #[module(skip)]
+    pub compute: FloatDType,
 }
 
 impl Linear {
@@ -113,6 +117,7 @@ impl Linear {
             bias: bias.map(|b| Param::from_tensor(b).set_require_grad(false)),
             lora: None,
             merged: false,
+            compute: FloatDType::F32,
         }
     }
 
@@ -123,7 +128,13 @@ impl Linear {
             bias: bias.map(|b| Param::from_tensor(b).set_require_grad(false)),
             lora: None,
             merged: false,
+            compute: FloatDType::F32,
         }
+    }
+
+    /// The same projection multiplying `x · W` in `compute` (f32 = the plain path).
+    pub fn computing_in(self, compute: FloatDType) -> Self {
+        Self { compute, ..self }
     }
 
     /// Input width.
@@ -138,9 +149,16 @@ impl Linear {
 
     /// `x · W + b + scale · (dropout(x) · A) · B` over the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let w = self.weight.dense_f32();
-        let mut y =
-            ops::linear_rows(&x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze::<D>()));
+        let mut y = if self.compute == FloatDType::F32 {
+            let w = self.weight.dense_f32();
+            ops::linear_rows(&x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze::<D>()))
+        } else {
+            let w = self.weight.dense_as(self.compute);
+            x.clone()
+                .cast(self.compute)
+                .matmul(w.unsqueeze::<D>())
+                .cast(FloatDType::F32)
+        };
         if let Some(b) = &self.bias {
             y = y + b.val().unsqueeze::<D>();
         }

@@ -4,9 +4,10 @@
 //!
 //! The estimate adds what is resident at the step's peak:
 //! - the frozen base in its storage form ([`Precision`]): projections, embeddings, head, norms;
-//! - the f32 copies a 16-bit or quantized base makes per forward: every projection's during
-//!   training without checkpointing (autodiff keeps them for the backward of `x · W`), one layer's
-//!   otherwise, plus the head's when it is not stored in f32;
+//! - the copies a base makes per forward when it is not stored in its compute dtype (f32 copies of
+//!   a 16-bit or quantized base on a CPU, 16-bit copies of a quantized base on a GPU): every
+//!   projection's during training without checkpointing (autodiff keeps them for the backward of
+//!   `x · W`), one layer's otherwise, plus the head's f32 copy when it is not stored in f32;
 //! - LoRA A/B with their gradients, the host copies the optimizer works on and AdamW's two moments;
 //! - activations kept for the backward: [`ACTIVATION_FLOATS`] per token per layer, or with
 //!   checkpointing each layer's input plus one layer's activations;
@@ -70,7 +71,7 @@ pub enum Workload {
 pub struct MemoryEstimate {
     /// The frozen base as stored.
     pub weights: f64,
-    /// f32 copies of 16-bit or quantized weights alive at the peak.
+    /// Copies of weights not stored in their compute dtype, alive at the peak.
     pub weight_copies: f64,
     /// Adapters, their gradients, host copies and optimizer moments.
     pub adapters: f64,
@@ -98,7 +99,7 @@ impl fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} (weights {}, f32 copies {}, adapters+optimizer {}, activations {}, head {}, overhead {})",
+            "{} (weights {}, weight copies {}, adapters+optimizer {}, activations {}, head {}, overhead {})",
             gb(self.total()),
             gb(self.weights),
             gb(self.weight_copies),
@@ -190,17 +191,20 @@ pub fn estimate(
     );
     let kv = (c.num_key_value_heads * c.head_dim) as f64;
     let routed = c.moe.map_or(1.0, |m| m.experts_per_token as f64);
-    let stored_f32 = p.quantize == Quantize::None && dense_bytes(p) == 4.0;
+    // A projection read in the dtype it is stored in needs no copy; otherwise each forward makes
+    // one in the compute dtype.
+    let compute_bytes = p.compute.bytes();
+    let stored_as_computed = p.quantize == Quantize::None && dense_bytes(p) == compute_bytes;
     // The head (and a tied embedding) is read in f32: a copy when stored in 16 bits.
     let head_copy = if dense_bytes(p) == 4.0 {
         0.0
     } else {
         v * d * 4.0
     };
-    let layer_copy = if stored_f32 {
+    let layer_copy = if stored_as_computed {
         0.0
     } else {
-        n.layer_linear * 4.0
+        n.layer_linear * compute_bytes
     };
     let overhead = RUNTIME_BYTES + if gpu { GPU_OVERHEAD_BYTES } else { 0.0 };
     let weights = weight_bytes(c, p);
@@ -317,5 +321,35 @@ mod tests {
         let ck = estimate(&c, bf16, work(true), false, true).total();
         let q = estimate(&c, nf4, work(true), false, true).total();
         assert!(ck < plain && q < ck, "{plain} {ck} {q}");
+    }
+
+    /// A bf16 base multiplied in bf16 (the GPU default) keeps no weight copies; multiplied in f32
+    /// it keeps an f32 copy of every projection (4 bytes × 6.48 B) through the backward.
+    #[test]
+    fn a_16_bit_compute_dtype_needs_no_copies_of_a_16_bit_base() {
+        let c = llama2_7b();
+        let work = Workload::Train {
+            micro_batch: 1,
+            seq_len: 512,
+            r: 16,
+            targets: 4,
+            checkpointing: false,
+        };
+        let p = |compute: &str| {
+            Precision::parse("bf16", "none")
+                .unwrap()
+                .with_compute(compute)
+                .unwrap()
+        };
+        let f32_compute = estimate(&c, p("f32"), work, false, true).weight_copies;
+        let bf16_compute = estimate(&c, p("bf16"), work, false, true).weight_copies;
+        assert_eq!(bf16_compute, 0.0);
+        assert!((f32_compute / 1e9 - 25.9).abs() < 0.2, "{f32_compute}");
+        let nf4 = Precision::parse("bf16", "nf4")
+            .unwrap()
+            .with_compute("bf16")
+            .unwrap();
+        let nf4_copies = estimate(&c, nf4, work, false, true).weight_copies;
+        assert!((nf4_copies - f32_compute / 2.0).abs() < 1e6, "{nf4_copies}");
     }
 }

@@ -1,10 +1,14 @@
 //! How the frozen base lives on the device: its storage dtype (`--dtype`, config `model.dtype`) and
 //! whether it is quantized (`--quantize`, config `model.quantize`).
 //!
-//! Only the *storage* of the frozen base changes. Every projection is computed in f32 from a weight
-//! materialised per layer on the fly (cast from bf16/f16, or dequantized from int8/NF4), and LoRA A/B,
-//! their gradients, the optimizer state, the loss and softmax statistics are always f32 — as PEFT
-//! does with `autocast_adapter_dtype`, and as QLoRA computes in its compute dtype. A 7B base then
+//! The storage of the frozen base changes, and with it, on a GPU, the dtype its projections are
+//! multiplied in (`--compute-dtype`, config `compute_dtype`): `auto` is f32 on the CPU backends —
+//! every projection computed in f32 from a weight materialised per layer on the fly (cast from
+//! bf16/f16, or dequantized from int8/NF4) — and, on a GPU, the base's 16-bit dtype: `x` is cast down,
+//! multiplied with the stored (or dequantized) 16-bit weight on the tensor cores, and the product cast
+//! back to f32, as bitsandbytes' `compute_dtype` and a bf16 PEFT model do. LoRA A/B, their gradients,
+//! the optimizer state, norms, attention, the loss and softmax statistics are always f32 — as PEFT
+//! does with `autocast_adapter_dtype`. A 7B base then
 //! needs 13.5 GB (bf16), 6.7 GB (int8) or 3.6 GB (NF4) instead of 27 GB. What is quantized: the
 //! decoder's linear projections (attention, MLP, experts); embeddings and the output head keep the
 //! storage dtype, norms and the MoE router stay f32 (bitsandbytes leaves the same ones alone).
@@ -12,7 +16,7 @@
 use crate::device::DeviceSpec;
 use crate::error::{ModelError, Result};
 use crate::weights::Checkpoint;
-use burn::tensor::DType;
+use burn::tensor::{DType, FloatDType};
 use std::fmt;
 use std::path::Path;
 
@@ -34,15 +38,29 @@ pub enum WeightDtype {
 impl WeightDtype {
     /// Parses `auto | f32 | bf16 | f16` (the `--dtype` flag and `model.dtype`).
     pub fn parse(s: &str) -> Result<Self> {
+        Self::parse_option(s, "--dtype")
+    }
+
+    /// Parses `auto | f32 | bf16 | f16` for the option named `flag` (named in the error).
+    fn parse_option(s: &str, flag: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "f32" | "float32" => Ok(Self::F32),
             "bf16" | "bfloat16" => Ok(Self::Bf16),
             "f16" | "float16" | "half" => Ok(Self::F16),
             other => Err(ModelError::bad_input(
-                "--dtype",
+                flag,
                 format!("unknown dtype `{other}` (expected auto, f32, bf16 or f16)"),
             )),
+        }
+    }
+
+    /// The float dtype (`auto` counts as f32).
+    pub fn float_dtype(self) -> FloatDType {
+        match self {
+            Self::Auto | Self::F32 => FloatDType::F32,
+            Self::Bf16 => FloatDType::BF16,
+            Self::F16 => FloatDType::F16,
         }
     }
 
@@ -130,6 +148,9 @@ pub struct Precision {
     pub dtype: WeightDtype,
     /// Quantization of the projections.
     pub quantize: Quantize,
+    /// The dtype the frozen projections are multiplied in (`auto` resolved by
+    /// [`Precision::resolve`]: the base's 16-bit dtype on a GPU, f32 on a CPU).
+    pub compute: WeightDtype,
 }
 
 impl Precision {
@@ -137,14 +158,30 @@ impl Precision {
     pub const F32: Self = Self {
         dtype: WeightDtype::F32,
         quantize: Quantize::None,
+        compute: WeightDtype::F32,
     };
 
-    /// Parses the two option strings (flags or config keys).
+    /// Parses the two storage option strings (flags or config keys); the compute dtype is `auto`.
     pub fn parse(dtype: &str, quantize: &str) -> Result<Self> {
         Ok(Self {
             dtype: WeightDtype::parse(dtype)?,
             quantize: Quantize::parse(quantize)?,
+            compute: WeightDtype::Auto,
         })
+    }
+
+    /// The same storage with the compute dtype `compute` (`--compute-dtype`, config
+    /// `compute_dtype`: auto, f32, bf16 or f16).
+    pub fn with_compute(self, compute: &str) -> Result<Self> {
+        Ok(Self {
+            compute: WeightDtype::parse_option(compute, "--compute-dtype")?,
+            ..self
+        })
+    }
+
+    /// The dtype the projections multiply in, once resolved (`auto` counts as f32).
+    pub fn compute_dtype(self) -> FloatDType {
+        self.compute.float_dtype()
     }
 
     /// Resolves `auto` for `device` (the checkpoint's dominant float dtype on a GPU, f32 on a CPU)
@@ -163,9 +200,17 @@ impl Precision {
             WeightDtype::Auto => WeightDtype::F32,
             d => d,
         };
+        let compute = match self.compute {
+            WeightDtype::Auto if gpu && matches!(dtype, WeightDtype::Bf16 | WeightDtype::F16) => {
+                dtype
+            }
+            WeightDtype::Auto => WeightDtype::F32,
+            c => c,
+        };
         let resolved = Self {
             dtype,
             quantize: self.quantize,
+            compute,
         };
         if let Some(why) = unsupported(device, resolved) {
             return Err(ModelError::bad_input("--device", why));
@@ -208,8 +253,12 @@ fn dominant_dtype(counts: &std::collections::BTreeMap<String, usize>) -> Option<
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.quantize {
-            Quantize::None => write!(f, "{}", self.dtype),
-            q => write!(f, "{} ({q})", self.dtype),
+            Quantize::None => write!(f, "{}", self.dtype)?,
+            q => write!(f, "{} ({q})", self.dtype)?,
+        }
+        match self.compute {
+            WeightDtype::Bf16 | WeightDtype::F16 => write!(f, ", {} compute", self.compute),
+            _ => Ok(()),
         }
     }
 }
@@ -255,6 +304,42 @@ mod tests {
         assert_eq!(gpu.dtype, WeightDtype::F16);
         let gpu = auto.resolve(DeviceSpec::TchCuda(0), None).unwrap();
         assert_eq!(gpu.dtype, WeightDtype::Bf16);
+    }
+
+    #[test]
+    fn auto_compute_is_the_16_bit_base_on_gpu_and_f32_elsewhere() {
+        let resolve = |dtype: &str, quantize: &str, compute: &str, device| {
+            Precision::parse(dtype, quantize)
+                .unwrap()
+                .with_compute(compute)
+                .unwrap()
+                .resolve(device, Some(WeightDtype::Bf16))
+                .unwrap()
+        };
+        let gpu = DeviceSpec::TchCuda(0);
+        assert_eq!(
+            resolve("auto", "none", "auto", gpu).compute,
+            WeightDtype::Bf16
+        );
+        assert_eq!(resolve("f16", "nf4", "auto", gpu).compute, WeightDtype::F16);
+        assert_eq!(
+            resolve("f32", "none", "auto", gpu).compute,
+            WeightDtype::F32
+        );
+        assert_eq!(
+            resolve("bf16", "none", "auto", DeviceSpec::TchCpu).compute,
+            WeightDtype::F32
+        );
+        assert_eq!(
+            resolve("bf16", "none", "f32", gpu).compute,
+            WeightDtype::F32
+        );
+        let forced = resolve("bf16", "int8", "bf16", DeviceSpec::Cpu);
+        assert_eq!(forced.compute_dtype(), FloatDType::BF16);
+        assert_eq!(forced.to_string(), "bf16 (int8), bf16 compute");
+        assert_eq!(Precision::F32.to_string(), "f32");
+        let e = Precision::default().with_compute("fp8").unwrap_err();
+        assert!(e.to_string().contains("--compute-dtype"), "{e}");
     }
 
     #[test]

@@ -213,14 +213,32 @@ pub fn tensor_values<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f
 }
 
 /// Row-major transpose of a `[rows, cols]` matrix: checkpoints store linear weights `[out, in]`,
-/// the decoder `[in, out]`.
+/// the decoder `[in, out]`. Done in 64 × 64 tiles, bands of output rows in parallel: loading a 7B
+/// model transposes 6.5 B values, which a plain double loop (a cache miss per write) made the
+/// slowest part of the load.
 pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    const TILE: usize = 64;
     let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
-        }
+    if rows == 0 || cols == 0 {
+        return out;
     }
+    // Band `b` is output rows (= input columns) b·TILE .. b·TILE + TILE.
+    out.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(band, dst)| {
+            let c0 = band * TILE;
+            let c1 = (c0 + TILE).min(cols);
+            for r0 in (0..rows).step_by(TILE) {
+                let r1 = (r0 + TILE).min(rows);
+                for c in c0..c1 {
+                    let row = &mut dst[(c - c0) * rows..(c - c0 + 1) * rows];
+                    for (r, slot) in row.iter_mut().enumerate().take(r1).skip(r0) {
+                        *slot = values[r * cols + c];
+                    }
+                }
+            }
+        });
     out
 }
 
@@ -404,6 +422,24 @@ mod tests {
         let err = Checkpoint::open_dir(dir.path()).err().unwrap();
         assert!(err.is_bad_input(), "{err}");
         assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn tiled_transpose_is_the_transpose() {
+        for (rows, cols) in [(1, 1), (3, 5), (64, 64), (67, 130), (130, 67), (200, 1)] {
+            let v: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let t = transpose(&v, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        t[c * rows + r],
+                        v[r * cols + c],
+                        "{rows}×{cols} at ({r}, {c})"
+                    );
+                }
+            }
+        }
+        assert!(transpose(&[], 0, 5).is_empty());
     }
 
     #[test]

@@ -6,8 +6,7 @@ mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use common::*;
 use finefail_model::llama::Llama;
 use finefail_model::lora::LoraConfig;
@@ -15,18 +14,6 @@ use finefail_model::peft::{load_adapter, save_adapter, AdapterConfig};
 
 fn all_targets() -> LoraConfig {
     lora_all_targets(3)
-}
-
-/// Mean next-token cross-entropy of one row, the loss the reference gradients were taken of.
-fn next_token_loss(model: &Llama, tokens: &[u32], dev: &Device) -> Tensor<1> {
-    let t = tokens.len();
-    let logits = model
-        .forward(token_row(tokens, dev))
-        .narrow(1, 0, t - 1)
-        .reshape([t - 1, model.config.vocab_size]);
-    let targets: Vec<i64> = tokens[1..].iter().map(|&x| i64::from(x)).collect();
-    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), dev);
-    log_softmax(logits, 1).gather(1, targets).mean().neg()
 }
 
 #[test]

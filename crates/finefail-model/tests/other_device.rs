@@ -7,7 +7,6 @@
 
 mod common;
 
-use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::*;
 use finefail_model::attention_input::AttentionInput;
@@ -50,15 +49,7 @@ fn lora_gradients_equal_the_cpu_fused_path() {
                 seed: 1,
             })
             .unwrap();
-        for (_, lin) in model.linears_mut() {
-            if let Some(a) = lin.lora.as_mut() {
-                let [r, out] = a.b.dims();
-                let v: Vec<f32> = (0..r * out)
-                    .map(|i| ((i % 7) as f32 - 3.0) * 0.05)
-                    .collect();
-                a.b = Param::from_tensor(Tensor::from_data(TensorData::new(v, [r, out]), &ad));
-            }
-        }
+        set_patterned_b(&mut model, 0.05, &ad);
         let ids: Vec<i64> = (0..16).map(|i| (i * 5 + 1) % 64).collect();
         let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids[..15].to_vec(), [1, 15]), &ad);
         let hidden = model.forward_hidden(tokens, &AttentionInput::causal(15, 0, &ad), None);
@@ -106,5 +97,46 @@ fn stored_bases_match_the_cpu_on_the_other_device() {
         let diff = max_abs_diff(&other, &cpu);
         eprintln!("tiny_llama {p} on {:?}: max |diff| = {diff}", device());
         assert!(diff <= 1e-4 * scale.max(1.0), "{p}: max |diff| {diff}");
+    }
+}
+
+/// Projections multiplied in bf16 on the other device (LibTorch's bf16 GEMM; cuBLAS on a GPU)
+/// against flex's bf16 product: the same values up to bf16 rounding, logits and LoRA gradients,
+/// for a bf16 and an NF4 base.
+#[test]
+fn bf16_compute_matches_the_cpu_within_bf16_rounding() {
+    use finefail_model::precision::Precision;
+    let tokens = ref_tokens(&reference("tiny_llama"));
+    for (d, q) in [("bf16", "none"), ("bf16", "nf4")] {
+        let p = Precision::parse(d, q)
+            .unwrap()
+            .with_compute("bf16")
+            .unwrap();
+        let logits = |dev: Device| {
+            let model = Llama::load_with(&fixture("tiny_llama"), &dev, p).unwrap();
+            values(model.forward(token_row(&tokens, &dev)))
+        };
+        let (other, cpu) = (logits(device()), logits(Device::flex()));
+        let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&other, &cpu) / scale;
+        eprintln!(
+            "tiny_llama {p} on {:?}: relative logits diff = {diff}",
+            device()
+        );
+        assert!(diff <= 3e-2, "{p}: relative logits diff {diff}");
+
+        let grads = |dev: Device| {
+            let ad = dev.autodiff();
+            let mut model = Llama::load_with(&fixture("tiny_llama"), &ad, p).unwrap();
+            lora_grads(&mut model, &tokens, &ad)
+        };
+        let (other, cpu) = (grads(device()), grads(Device::flex()));
+        let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&other, &cpu) / scale;
+        eprintln!(
+            "tiny_llama {p} LoRA gradients on {:?}: relative diff = {diff}",
+            device()
+        );
+        assert!(diff <= 5e-2, "{p}: relative gradient diff {diff}");
     }
 }

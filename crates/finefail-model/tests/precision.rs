@@ -8,8 +8,7 @@
 
 mod common;
 
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 use finefail_model::frozen::FrozenWeight;
 use finefail_model::llama::{FeedForward, Llama};
@@ -83,8 +82,8 @@ fn device_dequantization_equals_the_host_one() {
         (Quantize::Int8, floats(&r["int8"]["dequantized"])),
     ] {
         let p = Precision {
-            dtype: WeightDtype::F32,
             quantize,
+            ..Precision::F32
         };
         let w = FrozenWeight::from_checkpoint(&values, rows, cols, p, &dev);
         assert_eq!(w.dims(), [cols, rows]);
@@ -144,6 +143,7 @@ fn host_reference(name: &str, p: Precision, dev: &Device) -> Llama {
         let dtype_only = Precision {
             dtype: p.dtype,
             quantize: Quantize::None,
+            ..Precision::F32
         };
         let round = |t: Tensor<2>| {
             let dims = t.dims();
@@ -158,16 +158,6 @@ fn host_reference(name: &str, p: Precision, dev: &Device) -> Llama {
         }
     }
     model
-}
-
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = v[r * cols + c];
-        }
-    }
-    out
 }
 
 fn settings() -> Vec<Precision> {
@@ -220,43 +210,6 @@ fn stored_base_gives_the_logits_of_its_host_reference() {
     }
 }
 
-/// Mean next-token cross-entropy of one row.
-fn next_token_loss(model: &Llama, tokens: &[u32], dev: &Device) -> Tensor<1> {
-    let t = tokens.len();
-    let logits = model
-        .forward(token_row(tokens, dev))
-        .narrow(1, 0, t - 1)
-        .reshape([t - 1, model.config.vocab_size]);
-    let targets: Vec<i64> = tokens[1..].iter().map(|&x| i64::from(x)).collect();
-    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), dev);
-    log_softmax(logits, 1).gather(1, targets).mean().neg()
-}
-
-fn lora_grads(model: &mut Llama, tokens: &[u32], dev: &Device) -> Vec<f32> {
-    model.attach_lora(&lora_all_targets(5)).unwrap();
-    // B = 0 would leave A without a gradient: give B values so both are checked.
-    for (_, lin) in model.linears_mut() {
-        if let Some(l) = lin.lora.as_mut() {
-            let [r, out] = l.b.dims();
-            let b: Vec<f32> = (0..r * out)
-                .map(|i| ((i % 7) as f32 - 3.0) * 0.01)
-                .collect();
-            l.b = burn::module::Param::from_tensor(Tensor::from_data(
-                TensorData::new(b, [r, out]),
-                dev,
-            ));
-        }
-    }
-    let grads = next_token_loss(model, tokens, dev).backward();
-    let mut out = Vec::new();
-    for (_, lin) in model.linears() {
-        let l = lin.lora.as_ref().unwrap();
-        out.extend(values(l.a.val().grad(&grads).unwrap()));
-        out.extend(values(l.b.val().grad(&grads).unwrap()));
-    }
-    out
-}
-
 #[test]
 fn lora_gradients_on_a_stored_base_equal_the_host_reference() {
     let dev = Device::flex().autodiff();
@@ -304,4 +257,99 @@ fn merging_an_adapter_into_a_quantized_base_keeps_it_separate() {
     assert!(model.linears().iter().all(|(_, l)| !l.merged));
     let after = values(model.forward(token_row(&tokens, &dev)));
     assert_eq!(max_abs_diff(&before, &after), 0.0);
+}
+
+/// bf16 round-to-nearest-even of an f32, by hand (independent of the `half` crate and of burn).
+fn round_bf16(x: f32) -> f32 {
+    let b = x.to_bits();
+    f32::from_bits((b + 0x7fff + ((b >> 16) & 1)) & 0xffff_0000)
+}
+
+/// A projection computing in bf16 multiplies the bf16-rounded input with the bf16 weight,
+/// accumulates in f32 and rounds the product to bf16, as a GPU's bf16 GEMM does: checked against
+/// that arithmetic done by hand in f64, to within one bf16 step of the result.
+#[test]
+fn a_bf16_compute_dtype_multiplies_as_a_bf16_gemm_does() {
+    let dev = Device::flex();
+    let (d_in, d_out, rows) = (48, 20, 3);
+    let w_out_in: Vec<f32> = (0..d_out * d_in)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.0123)
+        .collect();
+    let x: Vec<f32> = (0..rows * d_in)
+        .map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.0377)
+        .collect();
+    let storage = Precision::parse("bf16", "none").unwrap();
+    let linear = |compute: &str| {
+        let p = storage.with_compute(compute).unwrap();
+        let w = FrozenWeight::from_checkpoint(&w_out_in, d_out, d_in, p, &dev);
+        finefail_model::lora::Linear::from_weight(w, None).computing_in(p.compute_dtype())
+    };
+    let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [rows, d_in]), &dev);
+    let bf16_out = values(linear("bf16").forward(xt.clone()));
+    let f32_out = values(linear("f32").forward(xt));
+    let mut bf16_differs = false;
+    for r in 0..rows {
+        for o in 0..d_out {
+            let dot = |round_x: bool| -> f64 {
+                (0..d_in)
+                    .map(|i| {
+                        let xv = x[r * d_in + i];
+                        let xv = if round_x { round_bf16(xv) } else { xv };
+                        f64::from(xv) * f64::from(round_bf16(w_out_in[o * d_in + i]))
+                    })
+                    .sum()
+            };
+            let want = round_bf16(dot(true) as f32);
+            let got = bf16_out[r * d_out + o];
+            let step = want.abs().max(1e-3) / 128.0;
+            assert!(
+                (got - want).abs() <= step,
+                "row {r} out {o}: {got} vs {want}"
+            );
+            // The f32 compute dtype keeps x unrounded and the product in f32.
+            let plain = f32_out[r * d_out + o];
+            assert!((f64::from(plain) - dot(false)).abs() < 1e-4, "{plain}");
+            bf16_differs |= got != plain;
+        }
+    }
+    assert!(bf16_differs, "the bf16 compute dtype changed nothing");
+}
+
+/// The whole model with its projections multiplied in bf16 (the GPU default for a bf16 base), on
+/// flex: logits and LoRA gradients within bf16's rounding of the f32-compute path, for a bf16 and
+/// an NF4 base.
+#[test]
+fn bf16_compute_stays_within_bf16_rounding_of_f32_compute() {
+    let tokens = ref_tokens(&reference("tiny_llama"));
+    for (d, q) in [("bf16", "none"), ("bf16", "nf4")] {
+        let storage = Precision::parse(d, q).unwrap();
+        let computing = |c: &str| storage.with_compute(c).unwrap();
+        let dev = Device::flex();
+        let logits = |p: Precision| {
+            let model = Llama::load_with(&fixture("tiny_llama"), &dev, p).unwrap();
+            values(model.forward(token_row(&tokens, &dev)))
+        };
+        let (f32c, bf16c) = (logits(computing("f32")), logits(computing("bf16")));
+        let scale = f32c.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let drift = max_abs_diff(&bf16c, &f32c) / scale;
+        eprintln!("{storage}: bf16 vs f32 compute, relative logits drift {drift}");
+        assert!(
+            drift > 0.0 && drift < 1.5e-2,
+            "{storage}: logits drift {drift}"
+        );
+
+        let ad = Device::flex().autodiff();
+        let grads = |p: Precision| {
+            let mut model = Llama::load_with(&fixture("tiny_llama"), &ad, p).unwrap();
+            lora_grads(&mut model, &tokens, &ad)
+        };
+        let (f32g, bf16g) = (grads(computing("f32")), grads(computing("bf16")));
+        let scale = f32g.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let drift = max_abs_diff(&bf16g, &f32g) / scale;
+        eprintln!("{storage}: bf16 vs f32 compute, relative LoRA gradient drift {drift}");
+        assert!(
+            drift > 0.0 && drift < 3e-2,
+            "{storage}: gradient drift {drift}"
+        );
+    }
 }

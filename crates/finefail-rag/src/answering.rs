@@ -3,17 +3,14 @@
 //! under `OUT/parts/`, so an interrupted run resumes at the first unanswered batch and gives the
 //! same answers; `OUT/answers.parquet` is assembled atomically at the end.
 
+use crate::answer_parts::{merge_parts, part_path};
 use crate::error::{RagError, Result};
 use crate::rag_prompt::{fit_chunks, rag_messages};
-use finefail_data::prepare::files;
-use finefail_data::tables::{
-    ranked_chunk_ids, read_answers, read_chunks, read_qa, read_retrieval, write_answers,
-};
-use finefail_data::{Chunk, QaRecord, Splits};
+use crate::test_inputs::{load_test_inputs, TestInputs};
+use finefail_data::tables::write_answers;
 use finefail_model::chat_model::ChatModel;
 use finefail_model::sampling::SamplingConfig;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// What an arm answers from.
@@ -120,20 +117,11 @@ pub fn answer_test_set(
     if opts.batch_size == 0 {
         return Err(RagError::bad_input("batch size must be at least 1"));
     }
-    let questions: HashMap<String, QaRecord> = read_qa(&data_dir.join(files::QA))?
-        .into_iter()
-        .map(|q| (q.id.clone(), q))
-        .collect();
-    let splits = Splits::load(&data_dir.join(files::SPLITS))?;
-    let chunks: Vec<Chunk> = read_chunks(&data_dir.join(files::CHUNKS))?;
-    let contexts = contexts_for(
-        opts.context,
-        opts.top_k,
-        &splits.test,
-        &questions,
-        &chunks,
-        retrieval_dir,
-    )?;
+    let TestInputs {
+        questions,
+        test,
+        contexts,
+    } = load_test_inputs(data_dir, retrieval_dir, opts.context, opts.top_k)?;
 
     let parts = out_dir.join("parts");
     std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
@@ -144,8 +132,8 @@ pub fn answer_test_set(
         .saturating_sub(opts.max_new_tokens)
         .max(16);
     let gen = model.generation_config(opts.max_new_tokens, opts.sampling);
-    let total = splits.test.len();
-    let batches: Vec<&[String]> = splits.test.chunks(opts.batch_size).collect();
+    let total = test.len();
+    let batches: Vec<&[String]> = test.chunks(opts.batch_size).collect();
     let mut done = 0;
     for (b, ids) in batches.iter().enumerate() {
         let part = part_path(&parts, b);
@@ -202,70 +190,7 @@ pub fn answer_test_set(
         done += ids.len();
         progress(done, total);
     }
-    let mut all = Vec::with_capacity(total);
-    for b in 0..batches.len() {
-        all.extend(read_answers(&part_path(&parts, b))?);
-    }
-    write_answers(&out_dir.join("answers.parquet"), &all)?;
-    Ok(all.len())
-}
-
-pub(crate) fn part_path(parts: &Path, batch: usize) -> PathBuf {
-    parts.join(format!("part-{batch:05}.parquet"))
-}
-
-/// The chunk texts each test question is given (shared with the API answering arm).
-pub(crate) fn contexts_for(
-    context: AnswerContext,
-    top_k: usize,
-    test: &[String],
-    questions: &HashMap<String, QaRecord>,
-    chunks: &[Chunk],
-    retrieval_dir: Option<&Path>,
-) -> Result<HashMap<String, Vec<String>>> {
-    let text: HashMap<&str, &str> = chunks
-        .iter()
-        .map(|c| (c.chunk_id.as_str(), c.text.as_str()))
-        .collect();
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    match context {
-        AnswerContext::None => {}
-        AnswerContext::Retrieved => {
-            let dir = retrieval_dir
-                .ok_or_else(|| RagError::bad_input("retrieved context needs --retrieval DIR"))?;
-            let rows = read_retrieval(&dir.join("retrieval.parquet"))?;
-            for (question_id, ids) in ranked_chunk_ids(&rows, top_k) {
-                let texts = ids
-                    .iter()
-                    .map(|id| {
-                        text.get(id.as_str()).map(|t| t.to_string()).ok_or_else(|| {
-                            RagError::bad_input(format!(
-                                "retrieval names chunk `{id}`, which is not in chunks.parquet"
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<String>>>()?;
-                out.insert(question_id, texts);
-            }
-            if let Some(missing) = test.iter().find(|id| !out.contains_key(*id)) {
-                return Err(RagError::bad_input(format!("{}: no retrieval for test question `{missing}`; was it computed for this dataset?", dir.display())));
-            }
-        }
-        AnswerContext::Gold => {
-            // The first top_k chunks of the question's gold documents, in document order.
-            for id in test {
-                let Some(q) = questions.get(id) else { continue };
-                let gold: Vec<String> = chunks
-                    .iter()
-                    .filter(|c| q.gold_doc_ids.contains(&c.doc_id))
-                    .take(top_k)
-                    .map(|c| c.text.clone())
-                    .collect();
-                out.insert(id.clone(), gold);
-            }
-        }
-    }
-    Ok(out)
+    merge_parts(&parts, batches.len(), out_dir)
 }
 
 #[cfg(test)]

@@ -20,15 +20,15 @@
 //! reasoning tokens excluded), 0 when it reports none; `ms` is the wall time of the request (for a
 //! cached answer, of the request that filled the cache).
 
-use crate::answering::{check_arm, contexts_for, part_path, AnswerContext};
+use crate::answer_parts::{merge_parts, part_path};
+use crate::answering::{check_arm, AnswerContext};
 use crate::error::{RagError, Result};
 use crate::rag_prompt::rag_messages;
+use crate::test_inputs::{load_test_inputs, TestInputs};
 use finefail_data::chat_api::cache::{cache_key, CompletionCache};
 use finefail_data::chat_api::{ChatApiConfig, ChatClient, ChatParams, Completion};
-use finefail_data::prepare::files;
-use finefail_data::tables::{read_answers, write_answers};
+use finefail_data::tables::write_answers;
 use finefail_data::AnswerRecord;
-use finefail_data::{Chunk, QaRecord, Splits};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -72,30 +72,17 @@ pub fn answer_test_set_api(
     }
     let client = ChatClient::new(api)
         .map_err(|e| RagError::bad_input(format!("API model `{}`: {e}", api.model)))?;
-    let data_err = |e: finefail_data::DataError| RagError::bad_input(e.to_string());
-    let questions: HashMap<String, QaRecord> =
-        finefail_data::tables::read_qa(&data_dir.join(files::QA))
-            .map_err(data_err)?
-            .into_iter()
-            .map(|q| (q.id.clone(), q))
-            .collect();
-    let splits = Splits::load(&data_dir.join(files::SPLITS)).map_err(data_err)?;
-    let chunks: Vec<Chunk> =
-        finefail_data::tables::read_chunks(&data_dir.join(files::CHUNKS)).map_err(data_err)?;
-    let contexts = contexts_for(
-        opts.context,
-        opts.top_k,
-        &splits.test,
-        &questions,
-        &chunks,
-        retrieval_dir,
-    )?;
+    let TestInputs {
+        questions,
+        test,
+        contexts,
+    } = load_test_inputs(data_dir, retrieval_dir, opts.context, opts.top_k)?;
 
     // 2. One request body (and cache key) per question still to answer.
     let parts = out_dir.join("parts");
     std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
-    let total = splits.test.len();
-    let batches: Vec<&[String]> = splits.test.chunks(opts.part_size).collect();
+    let total = test.len();
+    let batches: Vec<&[String]> = test.chunks(opts.part_size).collect();
     let pending: Vec<usize> = (0..batches.len())
         .filter(|&b| !part_path(&parts, b).is_file())
         .collect();
@@ -231,12 +218,7 @@ pub fn answer_test_set_api(
     if let Some(e) = first_error {
         return Err(e);
     }
-    let mut all = Vec::with_capacity(total);
-    for b in 0..batches.len() {
-        all.extend(read_answers(&part_path(&parts, b))?);
-    }
-    write_answers(&out_dir.join("answers.parquet"), &all)?;
-    Ok(all.len())
+    merge_parts(&parts, batches.len(), out_dir)
 }
 
 /// One question to ask: where its answer goes, and the exact body whose hash is its cache key.

@@ -3,6 +3,7 @@
 //! `retrieval.parquet`, so every arm of an experiment sees the same chunks and differs only in the
 //! generator. The library never prints: progress goes through callbacks, errors through [`RagError`].
 
+mod answer_parts;
 pub mod answering;
 pub mod api_answering;
 pub mod bert;
@@ -16,6 +17,7 @@ pub mod rag_prompt;
 pub mod ranking;
 pub mod retrieve;
 pub mod tables;
+mod test_inputs;
 
 pub use bert::{Bert, BertConfig};
 pub use bm25::Bm25Index;

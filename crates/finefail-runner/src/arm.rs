@@ -1,7 +1,9 @@
 //! Arm names, `{dataset}/{model}/n{N}[/s{seed}][@context]`, and where an arm's adapter lives: the
 //! names the plan gives its steps and the steps read back.
 
-use std::path::PathBuf;
+use crate::error::{Result, RunnerError};
+use finefail_rag::answering::AnswerContext;
+use std::path::{Path, PathBuf};
 
 /// The parts of an arm name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,29 @@ pub fn arm_name(dataset: &str, model: &str, n: usize, seed: Option<u64>, context
         s.push_str(context);
     }
     s
+}
+
+/// Parses the arm an answer or score step is named after; a bad name is a config error naming the
+/// run.
+pub fn step_arm(arm: &str, run_dir: &Path) -> Result<ArmParts> {
+    parse_arm(arm).ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))
+}
+
+impl ArmParts {
+    /// The context the arm answers from.
+    pub fn answer_context(&self) -> Result<AnswerContext> {
+        AnswerContext::parse(&self.context).map_err(|m| RunnerError::config("config", m))
+    }
+}
+
+/// The run's prepared data of `dataset` (`data/{dataset}`).
+pub fn data_dir(run_dir: &Path, dataset: &str) -> PathBuf {
+    run_dir.join("data").join(dataset)
+}
+
+/// The run's retrieval of `dataset` (`retrieval/{dataset}`).
+pub fn retrieval_dir(run_dir: &Path, dataset: &str) -> PathBuf {
+    run_dir.join("retrieval").join(dataset)
 }
 
 /// Parses an arm name (also the tail of a finetune step's id, which has the same form).

@@ -163,6 +163,10 @@ pub struct ModelEntry {
     /// `none` (default), `int8` or `nf4`: the frozen projections stored quantized.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantize: Option<String>,
+    /// `auto` (default: the base's 16-bit dtype on a GPU, f32 on a CPU), `f32`, `bf16` or `f16`:
+    /// the dtype the frozen projections multiply in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_dtype: Option<String>,
     /// A `config.json` describing the model, for `--plan`'s memory estimate before the
     /// checkpoint is downloaded (the checkpoint's own wins once it is there).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,6 +185,7 @@ impl ModelEntry {
             self.dtype.as_deref().unwrap_or("auto"),
             self.quantize.as_deref().unwrap_or("none"),
         )
+        .and_then(|p| p.with_compute(self.compute_dtype.as_deref().unwrap_or("auto")))
         .map_err(|e| format!("model `{}`: {e}", self.name))
     }
 }
@@ -455,6 +460,7 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
             "reasoning_tokens",
             "dtype",
             "quantize",
+            "compute_dtype",
             "model_config",
         ],
     ),

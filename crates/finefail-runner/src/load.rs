@@ -284,6 +284,7 @@ path = "p"
 chat_template = "{{ messages }}"
 dtype = "bf16"
 quantize = "nf4"
+compute_dtype = "bf16"
 model_config = "config.json"
 [[models]]
 name = "gpt"

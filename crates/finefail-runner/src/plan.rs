@@ -2,7 +2,7 @@
 //! answer(arm) → score(arm) → compare → report. Each step is a unit with file inputs and outputs,
 //! so a local executor or Slurm can run it.
 
-use crate::arm::{adapter_path, arm_name};
+use crate::arm::{adapter_path, arm_name, data_dir};
 use crate::config::Config;
 use crate::kind::StepKind;
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
             output: PathBuf::from("retrieval").join(&d.name),
         });
         let sizes = d.sizes.as_ref().unwrap_or(&config.sweep.sizes);
-        if let Some(pool) = prepared_pool(&run_dir.join("data").join(&d.name)) {
+        if let Some(pool) = prepared_pool(&data_dir(&run_dir, &d.name)) {
             if let Some(&max) = sizes.iter().max().filter(|&&m| m > pool) {
                 warnings.push(format!(
                     "dataset `{}`: size {max} is larger than its training pool ({pool})",

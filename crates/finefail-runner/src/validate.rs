@@ -147,10 +147,14 @@ fn check_model(m: &ModelEntry) -> Result<(), String> {
         }
         return Ok(());
     }
-    if m.dtype.is_some() || m.quantize.is_some() || m.model_config.is_some() {
+    if m.dtype.is_some()
+        || m.quantize.is_some()
+        || m.compute_dtype.is_some()
+        || m.model_config.is_some()
+    {
         return Err(format!(
-            "model `{name}` is kind = \"api\": `dtype`, `quantize` and `model_config` are for local \
-             checkpoints"
+            "model `{name}` is kind = \"api\": `dtype`, `quantize`, `compute_dtype` and \
+             `model_config` are for local checkpoints"
         ));
     }
     if !m.path.as_os_str().is_empty() || m.chat_template.is_some() {

@@ -62,6 +62,19 @@ fn gradients_where(
     Ok(out)
 }
 
+/// Adds gradients `g` into the running sum `acc`, tensor by tensor (a tensor `acc` lacks is
+/// taken as it is): gradient accumulation over micro-batches.
+pub fn add_gradients(acc: &mut BTreeMap<String, Vec<f32>>, g: BTreeMap<String, Vec<f32>>) {
+    for (k, v) in g {
+        match acc.get_mut(&k) {
+            Some(a) => a.iter_mut().zip(v).for_each(|(x, y)| *x += y),
+            None => {
+                acc.insert(k, v);
+            }
+        }
+    }
+}
+
 /// Writes host values back into the adapters (new parameters on `device`, same rank/scale/dropout).
 pub fn set_values(
     model: &mut Llama,

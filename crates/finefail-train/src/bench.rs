@@ -128,7 +128,7 @@ pub fn train_bench(
                 let (l, g) = checkpointed_grads(&model, mb, targets, 0, step as u64, &device)?;
                 forward_s += tf.elapsed().as_secs_f64();
                 loss += l;
-                add_into(&mut grads, g);
+                adapter::add_gradients(&mut grads, g);
                 continue;
             }
             let tf = Instant::now();
@@ -138,7 +138,7 @@ pub fn train_bench(
             let tb = Instant::now();
             let g = l.backward();
             backward_s += tb.elapsed().as_secs_f64();
-            add_into(&mut grads, adapter::gradients(&model, &g)?);
+            adapter::add_gradients(&mut grads, adapter::gradients(&model, &g)?);
         }
         clip_global_norm(&mut grads, 1.0);
         let mut params = adapter::values(&model)?;
@@ -168,16 +168,4 @@ pub fn train_bench(
         tokens_per_s: (opts.batch * opts.seq) as f64 / mean,
         peak_rss_mb: peak_rss_mb(),
     })
-}
-
-/// Adds gradients into an accumulator keyed by tensor name.
-fn add_into(acc: &mut BTreeMap<String, Vec<f32>>, g: BTreeMap<String, Vec<f32>>) {
-    for (k, v) in g {
-        match acc.get_mut(&k) {
-            Some(a) => a.iter_mut().zip(v).for_each(|(x, y)| *x += y),
-            None => {
-                acc.insert(k, v);
-            }
-        }
-    }
 }

@@ -30,7 +30,7 @@ pub fn accumulate_grads(
     device: &Device,
 ) -> Result<(f64, BTreeMap<String, Vec<f32>>)> {
     let answer_tokens: usize = batch.iter().map(|e| e.answer_len()).sum();
-    let mut grads: Option<BTreeMap<String, Vec<f32>>> = None;
+    let mut grads: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     let mut loss = 0.0;
     for (mi, mb) in batch.chunks(micro).enumerate() {
         let micro_seed = micro_step_seed(seed, step, mi);
@@ -45,18 +45,9 @@ pub fn accumulate_grads(
             loss += f64::from(l.clone().into_scalar::<f32>());
             adapter::gradients(model, &l.backward())?
         };
-        match grads.as_mut() {
-            None => grads = Some(g),
-            Some(acc) => {
-                for (k, v) in g {
-                    if let Some(a) = acc.get_mut(&k) {
-                        a.iter_mut().zip(v).for_each(|(x, y)| *x += y);
-                    }
-                }
-            }
-        }
+        adapter::add_gradients(&mut grads, g);
     }
-    Ok((loss, grads.unwrap_or_default()))
+    Ok((loss, grads))
 }
 
 /// Sum of answer-token cross-entropies of one micro-batch, divided by `norm` (a `[1]` tensor).

@@ -78,3 +78,69 @@ pub fn lora_all_targets(seed: u64) -> finefail_model::lora::LoraConfig {
         seed,
     }
 }
+
+/// Mean next-token cross-entropy of one row of `tokens` under `model` (plain ops, full logits).
+pub fn next_token_loss(
+    model: &finefail_model::llama::Llama,
+    tokens: &[u32],
+    dev: &Device,
+) -> Tensor<1> {
+    let t = tokens.len();
+    let logits = model
+        .forward(token_row(tokens, dev))
+        .narrow(1, 0, t - 1)
+        .reshape([t - 1, model.config.vocab_size]);
+    let targets: Vec<i64> = tokens[1..].iter().map(|&x| i64::from(x)).collect();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), dev);
+    burn::tensor::activation::log_softmax(logits, 1)
+        .gather(1, targets)
+        .mean()
+        .neg()
+}
+
+/// Row-major `[rows, cols]` values transposed to `[cols, rows]`.
+pub fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+/// Gives every adapter's B the values `((i mod 7) − 3) · step`: a fresh B is zero, which would
+/// leave A without a gradient, so tests of both gradients set B first.
+pub fn set_patterned_b(model: &mut finefail_model::llama::Llama, step: f32, dev: &Device) {
+    for (_, lin) in model.linears_mut() {
+        if let Some(l) = lin.lora.as_mut() {
+            let [r, out] = l.b.dims();
+            let b: Vec<f32> = (0..r * out)
+                .map(|i| ((i % 7) as f32 - 3.0) * step)
+                .collect();
+            l.b = burn::module::Param::from_tensor(Tensor::from_data(
+                TensorData::new(b, [r, out]),
+                dev,
+            ));
+        }
+    }
+}
+
+/// LoRA on every target (seed 5, B set by [`set_patterned_b`]), one backward of
+/// [`next_token_loss`]: every adapter's ∂A then ∂B, flattened, in `model.linears()` order.
+pub fn lora_grads(
+    model: &mut finefail_model::llama::Llama,
+    tokens: &[u32],
+    dev: &Device,
+) -> Vec<f32> {
+    model.attach_lora(&lora_all_targets(5)).unwrap();
+    set_patterned_b(model, 0.01, dev);
+    let grads = next_token_loss(model, tokens, dev).backward();
+    let mut out = Vec::new();
+    for (_, lin) in model.linears() {
+        let l = lin.lora.as_ref().unwrap();
+        out.extend(values(l.a.val().grad(&grads).unwrap()));
+        out.extend(values(l.b.val().grad(&grads).unwrap()));
+    }
+    out
+}

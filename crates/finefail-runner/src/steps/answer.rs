@@ -1,14 +1,14 @@
 //! `answer/{arm}`: one arm's answers to its dataset's test set (`answers/{arm}/`); an API
 //! model's arm is answered by `api_answer`.
 
-use crate::arm::{adapter_path, parse_arm};
+use crate::arm::{adapter_path, data_dir, retrieval_dir, step_arm};
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use crate::progress::{ProgressSink, StepProgress};
 use finefail_model::chat_model::ChatModel;
 use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::sampling::SamplingConfig;
-use finefail_rag::answering::{answer_test_set, AnswerContext, AnswerOptions};
+use finefail_rag::answering::{answer_test_set, AnswerOptions};
 use std::path::Path;
 
 /// Loads the arm's model (base, plus its adapter when N > 0) and answers into `scratch`.
@@ -19,8 +19,7 @@ pub fn run(
     scratch: &Path,
     progress: ProgressSink,
 ) -> Result<()> {
-    let parts = parse_arm(arm)
-        .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
+    let parts = step_arm(arm, run_dir)?;
     let entry = config.model(&parts.model)?;
     if entry.is_api() {
         return super::api_answer::run(config, entry, arm, &parts, run_dir, scratch);
@@ -44,8 +43,7 @@ pub fn run(
     let g = &config.generation;
     let opts = AnswerOptions {
         arm: arm.to_string(),
-        context: AnswerContext::parse(&parts.context)
-            .map_err(|m| RunnerError::config("config", m))?,
+        context: parts.answer_context()?,
         top_k: config.retrieval.top_k,
         max_new_tokens: g.max_new_tokens,
         sampling: SamplingConfig {
@@ -55,11 +53,10 @@ pub fn run(
         },
         batch_size: g.batch_size,
     };
-    let retrieval = run_dir.join("retrieval").join(&parts.dataset);
     answer_test_set(
         &model,
-        &run_dir.join("data").join(&parts.dataset),
-        Some(&retrieval),
+        &data_dir(run_dir, &parts.dataset),
+        Some(&retrieval_dir(run_dir, &parts.dataset)),
         &opts,
         scratch,
         &mut |done, total| progress(StepProgress::count("questions", done, total)),

@@ -2,12 +2,11 @@
 //! test set with the shared retrieval and RAG prompt, through the rag crate's
 //! [`finefail_rag::api_answering`]; answers are cached under `<cache root>/api_answers/`.
 
-use crate::arm::ArmParts;
+use crate::arm::{data_dir, retrieval_dir, ArmParts};
 use crate::config::{Config, ModelEntry};
-use crate::error::{Result, RunnerError};
+use crate::error::Result;
 use finefail_data::chat_api::cache::CompletionCache;
 use finefail_data::chat_api::{ChatApiConfig, ChatParams, DEFAULT_REASONING_TOKENS};
-use finefail_rag::answering::AnswerContext;
 use finefail_rag::api_answering::{answer_test_set_api, ApiAnswerOptions};
 use std::path::Path;
 use std::time::Duration;
@@ -28,8 +27,7 @@ pub fn run(
     let g = &config.generation;
     let opts = ApiAnswerOptions {
         arm: arm.to_string(),
-        context: AnswerContext::parse(&parts.context)
-            .map_err(|m| RunnerError::config("config", m))?,
+        context: parts.answer_context()?,
         top_k: config.retrieval.top_k,
         params: ChatParams {
             max_tokens: u32::try_from(g.max_new_tokens).unwrap_or(u32::MAX),
@@ -41,12 +39,11 @@ pub fn run(
         part_size: g.batch_size,
     };
     let cache = CompletionCache::open(CompletionCache::default_answers_dir())?;
-    let retrieval = run_dir.join("retrieval").join(&parts.dataset);
     answer_test_set_api(
         &api,
         Some(&cache),
-        &run_dir.join("data").join(&parts.dataset),
-        Some(&retrieval),
+        &data_dir(run_dir, &parts.dataset),
+        Some(&retrieval_dir(run_dir, &parts.dataset)),
         &opts,
         scratch,
         &mut |_, _| {},

@@ -1,6 +1,6 @@
 //! `finetune/{dataset}/{model}/n{N}/s{seed}`: one LoRA adapter (`adapters/…`).
 
-use crate::arm::parse_arm;
+use crate::arm::{data_dir, parse_arm, retrieval_dir};
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use crate::progress::{ProgressSink, StepProgress};
@@ -25,7 +25,7 @@ pub fn run(
     let settings: finefail_train::FinetuneSettings =
         serde_json::from_value(json!({ "train": config.train, "lora": config.lora }))
             .map_err(|e| RunnerError::config("config", format!("train/lora settings: {e}")))?;
-    let data = run_dir.join("data").join(&parts.dataset);
+    let data = data_dir(run_dir, &parts.dataset);
     let mut req = finefail_train::FinetuneRequest::new(&data, parts.n, seed, &entry.path, scratch);
     req.settings = settings;
     req.rag_top_k = config.retrieval.top_k;
@@ -35,7 +35,7 @@ pub fn run(
         .map_err(|m| RunnerError::config("config", m))?;
     req.resume = scratch.join("checkpoints").is_dir();
     if config.train.format == finefail_train::PromptFormat::Rag {
-        req.retrieval_dir = Some(run_dir.join("retrieval").join(&parts.dataset));
+        req.retrieval_dir = Some(retrieval_dir(run_dir, &parts.dataset));
     }
     progress(StepProgress::stage("loading the model and the examples"));
     let (mut total, mut val) = (0, String::new());

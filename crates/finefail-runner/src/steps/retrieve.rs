@@ -1,6 +1,7 @@
 //! `retrieve/{dataset}`: the top-k chunks of every question, once per dataset, shared by every arm
 //! (`retrieval/{dataset}/`).
 
+use crate::arm::data_dir;
 use crate::config::Config;
 use crate::error::Result;
 use crate::progress::{ProgressSink, StepProgress};
@@ -25,15 +26,8 @@ pub fn run(
         device: finefail_model::device::parse_device(&config.device)?,
     };
     progress(StepProgress::stage("reading chunks and questions"));
-    run_retrieve(
-        &run_dir.join("data").join(dataset),
-        scratch,
-        &options,
-        &mut |p| {
-            progress(
-                StepProgress::count(p.phase.unit(), p.done, p.total).with_note(p.phase.describe()),
-            )
-        },
-    )?;
+    run_retrieve(&data_dir(run_dir, dataset), scratch, &options, &mut |p| {
+        progress(StepProgress::count(p.phase.unit(), p.done, p.total).with_note(p.phase.describe()))
+    })?;
     Ok(())
 }

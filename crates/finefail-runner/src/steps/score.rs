@@ -1,9 +1,9 @@
 //! `score/{arm}`: one arm's `scores.parquet` (`scores/{arm}/`), through the score crate's
 //! [`finefail_score::score_arms`], as `finefail score` does.
 
-use crate::arm::parse_arm;
+use crate::arm::{data_dir, retrieval_dir, step_arm};
 use crate::config::{Config, Judge};
-use crate::error::{Result, RunnerError};
+use crate::error::Result;
 use crate::progress::{ProgressSink, StepProgress};
 use finefail_score::{score_arms, ArmsToScore, JudgeConfig};
 use std::path::Path;
@@ -17,10 +17,9 @@ pub fn run(
     scratch: &Path,
     progress: ProgressSink,
 ) -> Result<()> {
-    let parts = parse_arm(arm)
-        .ok_or_else(|| RunnerError::config(run_dir, format!("bad arm name `{arm}`")))?;
-    let data = run_dir.join("data").join(&parts.dataset);
-    let retrieval = run_dir.join("retrieval").join(&parts.dataset);
+    let parts = step_arm(arm, run_dir)?;
+    let data = data_dir(run_dir, &parts.dataset);
+    let retrieval = retrieval_dir(run_dir, &parts.dataset);
     let answers = [run_dir.join("answers").join(arm).join("answers.parquet")];
     let judge = config.judge.as_ref().map(judge_config);
     let what = ArmsToScore {
