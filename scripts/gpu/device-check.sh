@@ -5,8 +5,9 @@
 # docs/gpu-check.md says how to build what it needs (`make gpu-pack`) and how to read its output.
 #
 # Environment:
-#   FINEFAIL   finefail built with --features tch against the machine's torch (default .gpu/finefail)
-#   TOKENIZER  SmolLM2's tokenizer.json, for the random checkpoints' vocabulary (.gpu/tokenizer.json)
+#   FINEFAIL   finefail built with --features tch against the machine's torch (default .gpu/finefail,
+#              or .gpu/finefail.gz, unpacked into $WORK/bin)
+#   TOKENIZER  SmolLM2's tokenizer.json, for the random checkpoints' vocabulary (.gpu/tokenizer.json[.gz])
 #   PYTHON     a python3 with torch + transformers + peft (default python3)
 #   SCALE      full (Llama-2-7B shape, 8 × 512; the GPU) or tiny (CPU rehearsal); default: full on a
 #              GPU, tiny otherwise
@@ -16,6 +17,8 @@
 #   WORK       scratch for checkpoints and per-step files (default /tmp/finefail-gpu-check)
 #   SKIP       space-separated sections to leave out (env llama logits train generate mixtral nf4
 #              checkpointing)
+#   BUDGET_S   seconds the whole check may take (default 480): a section never runs past it, and
+#              those left when it is spent are recorded as skipped, so the summary is always written
 # Each section runs under its own time limit and records ok / failed / timed out; a failing section
 # never stops the next, and the summary is written whatever happened.
 set -uo pipefail
@@ -28,15 +31,33 @@ PYTHON="${PYTHON:-python3}"
 WORK="${WORK:-/tmp/finefail-gpu-check}"
 OUT="${OUT:-target/gpu-check/$(date -u +%Y%m%dT%H%M%SZ)}"
 SKIP=" ${SKIP:-} "
+BUDGET_S="${BUDGET_S:-480}"
 gpu=0
 if nvidia-smi -L > /dev/null 2>&1; then gpu=1; fi
 DEVICE="${DEVICE:-$([[ $gpu == 1 ]] && echo tch-cuda:0 || echo tch-cpu)}"
 SCALE="${SCALE:-$([[ $gpu == 1 ]] && echo full || echo tiny)}"
 torch_device=$([[ $DEVICE == tch-cuda:* ]] && echo "cuda:${DEVICE#tch-cuda:}" || echo cpu)
 
-for need in "$FINEFAIL" "$TOKENIZER"; do
-    [[ -e $need ]] || { echo "device-check: $need is missing: run \`make gpu-pack\` first" >&2; exit 2; }
-done
+# unpack PATH: PATH itself, else PATH.gz (what `make gpu-pack` writes, to travel small) unpacked
+# into $WORK/bin; prints the path to use.
+unpack() {
+    local out="$WORK/bin/$(basename "$1")"
+    if [[ -e $1 ]]; then
+        echo "$1"
+    elif [[ -e $1.gz ]]; then
+        mkdir -p "$WORK/bin" && gzip -dc "$1.gz" > "$out" && chmod +x "$out" && echo "$out"
+    else
+        echo "device-check: neither $1 nor $1.gz exists: run \`make gpu-pack\` first" >&2
+        return 2
+    fi
+}
+FINEFAIL=$(unpack "$FINEFAIL") || exit 2
+TOKENIZER=$(unpack "$TOKENIZER") || exit 2
+# bitsandbytes, when `make gpu-pack` could fetch it (the PEFT side of the NF4 comparison).
+if [[ -f .gpu/bitsandbytes.tar.gz ]] && ! "$PYTHON" -c 'import bitsandbytes' > /dev/null 2>&1; then
+    mkdir -p "$WORK/site" && tar -C "$WORK/site" -xzf .gpu/bitsandbytes.tar.gz \
+        && export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 torch_lib=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))') \
     || { echo "device-check: $PYTHON has no torch" >&2; exit 2; }
 export LD_LIBRARY_PATH="$torch_lib:${LD_LIBRARY_PATH:-}"
@@ -71,6 +92,13 @@ section() {
         status "$name" skipped 0
         return 0
     fi
+    local left=$((BUDGET_S - SECONDS))
+    if ((left < 10)); then
+        say "$name: skipped (the ${BUDGET_S} s budget is spent)"
+        status "$name" skipped-budget 0
+        return 0
+    fi
+    ((limit > left)) && limit=$left
     say "$name: $* (limit ${limit} s)"
     local t0=$SECONDS rc
     timeout --kill-after=10 "$limit" "$@" >> "$log" 2>&1
@@ -82,8 +110,9 @@ section() {
     return 0
 }
 
-ff() { "$FINEFAIL" "$@"; }
-measured() { local name="$1"; shift; "$PYTHON" scripts/gpu/gpu_memory.py --json "$WORK/steps/$name.gpu.json" -- "$@"; }
+# measure NAME: the command prefix that runs the rest under scripts/gpu/gpu_memory.py (a command,
+# not a function, so `timeout` can run it).
+measure() { echo "$PYTHON" scripts/gpu/gpu_memory.py --json "$WORK/steps/$1.gpu.json" --; }
 
 section env 60 bash -c "nvidia-smi || true; \"$PYTHON\" -c 'import torch, transformers, peft; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, torch.cuda.is_available(), \"transformers\", transformers.__version__, \"peft\", peft.__version__)'; \"$FINEFAIL\" --version; echo device $DEVICE scale $SCALE micro-batch $mb"
 
@@ -113,7 +142,7 @@ train_pair() { # NAME FINEFAIL_FLAGS -- PEFT_FLAGS
     while [[ $# -gt 0 && $1 != -- ]]; do ours+=("$1"); shift; done
     [[ ${1:-} == -- ]] && shift
     peer=("$@")
-    section "train-$name-finefail" "$limit_train" measured "train-$name-finefail" "$FINEFAIL" bench train \
+    section "train-$name-finefail" "$limit_train" $(measure "train-$name-finefail") "$FINEFAIL" bench train \
         --model "$WORK/$llama" --device "$DEVICE" --batch $batch --seq $seq --micro-batch $mb \
         --steps $steps "${ours[@]}" --json "$WORK/steps/train-$name-finefail.json"
     if [[ ${peer[0]:-} == none ]]; then
@@ -121,18 +150,19 @@ train_pair() { # NAME FINEFAIL_FLAGS -- PEFT_FLAGS
         echo "${peer[*]:1}" > "$WORK/steps/train-$name-peft.why"
         return
     fi
-    section "train-$name-peft" "$limit_train" measured "train-$name-peft" "$PYTHON" scripts/bench/peft_train.py \
+    section "train-$name-peft" "$limit_train" $(measure "train-$name-peft") "$PYTHON" scripts/bench/peft_train.py \
         --model "$WORK/$llama" --device "$torch_device" --batch $batch --seq $seq --micro-batch $mb \
         --steps $steps --threads "$(nproc)" "${peer[@]}" --json "$WORK/steps/train-$name-peft.json"
 }
-[[ $SKIP == *" train "* ]] || train_pair bf16 --dtype bf16 -- --dtype bf16
+# `--compute-dtype bf16` is what `auto` gives on a GPU; named so the CPU rehearsal runs the same path.
+[[ $SKIP == *" train "* ]] || train_pair bf16 --dtype bf16 --compute-dtype bf16 -- --dtype bf16
 
 # 3. Generation, bf16 base, batch 1 and 8.
 if [[ $SKIP != *" generate "* ]]; then
-    section generate-b1 "$limit_gen" measured generate-b1 "$FINEFAIL" bench generate --model "$WORK/$llama" \
-        --device "$DEVICE" --dtype bf16 "${gen1[@]}" --json "$WORK/steps/generate-b1.json"
-    section generate-b8 "$limit_gen" measured generate-b8 "$FINEFAIL" bench generate --model "$WORK/$llama" \
-        --device "$DEVICE" --dtype bf16 "${gen8[@]}" --json "$WORK/steps/generate-b8.json"
+    section generate-b1 "$limit_gen" $(measure generate-b1) "$FINEFAIL" bench generate --model "$WORK/$llama" \
+        --device "$DEVICE" --dtype bf16 --compute-dtype bf16 "${gen1[@]}" --json "$WORK/steps/generate-b1.json"
+    section generate-b8 "$limit_gen" $(measure generate-b8) "$FINEFAIL" bench generate --model "$WORK/$llama" \
+        --device "$DEVICE" --dtype bf16 --compute-dtype bf16 "${gen8[@]}" --json "$WORK/steps/generate-b8.json"
 fi
 
 # 4. The MoE path: a Mixtral-shaped checkpoint's logits.
@@ -141,17 +171,18 @@ if [[ $SKIP != *" mixtral "* ]]; then
     logits_section "$mixtral"
 fi
 
-# 5. Quantized base (NF4): against PEFT + bitsandbytes only where bitsandbytes is importable.
+# 5. Quantized base (NF4): against PEFT + bitsandbytes (QLoRA: NF4, bf16 compute, no double
+# quantization, as finefail's), where bitsandbytes imports (`make gpu-pack` packs it).
 if [[ $SKIP != *" nf4 "* ]]; then
-    if "$PYTHON" -c 'import bitsandbytes' > /dev/null 2>&1 && [[ $torch_device != cpu ]]; then
-        train_pair nf4 --dtype bf16 --quantize nf4 -- --dtype bf16 --quantize nf4
+    if "$PYTHON" -c 'import bitsandbytes' > /dev/null 2>&1; then
+        train_pair nf4 --dtype bf16 --quantize nf4 --compute-dtype bf16 -- --dtype bf16 --quantize nf4
     else
-        train_pair nf4 --dtype bf16 --quantize nf4 -- none "bitsandbytes is not installed here (or no GPU)"
+        train_pair nf4 --dtype bf16 --quantize nf4 --compute-dtype bf16 -- none "bitsandbytes does not import here"
     fi
 fi
 
 # 6. Gradient checkpointing on both sides (memory at equal settings).
-[[ $SKIP == *" checkpointing "* ]] || train_pair ckpt --dtype bf16 --checkpointing -- --dtype bf16 --checkpointing
+[[ $SKIP == *" checkpointing "* ]] || train_pair ckpt --dtype bf16 --compute-dtype bf16 --checkpointing -- --dtype bf16 --checkpointing
 
 "$PYTHON" scripts/gpu/summarize.py --work "$WORK" --out "$OUT" --device "$DEVICE" --scale "$SCALE" \
     --shape "$llama" --batch $batch --seq $seq --micro-batch $mb 2>&1 | tee -a "$log"

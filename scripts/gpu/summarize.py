@@ -33,7 +33,8 @@ def main():
     a = p.parse_args()
     steps = os.path.join(a.work, "steps")
     sections = {}
-    for path in sorted(glob.glob(os.path.join(steps, "*.status"))):
+    # In the order they ran.
+    for path in sorted(glob.glob(os.path.join(steps, "*.status")), key=os.path.getmtime):
         name = os.path.basename(path)[: -len(".status")]
         what, secs = open(path).read().split()
         sections[name] = {"status": what, "seconds": int(secs),

@@ -21,11 +21,12 @@ use crate::error::{ModelError, Result};
 use crate::frozen::FrozenWeight;
 use crate::lora::{layer_seed, Linear, LoraConfig};
 use crate::ops;
-use crate::precision::{Precision, Quantize};
+use crate::precision::{Precision, Quantize, WeightDtype};
 use crate::weights::{tensor_values, transpose, Checkpoint};
 use burn::module::{Module, Param};
 use burn::tensor::activation::softmax;
 use burn::tensor::{DType, Device, FloatDType, IndexingUpdateOp, Int, Tensor, TensorData};
+use safetensors::tensor::Dtype as SafeDtype;
 use std::path::Path;
 
 // ---------------------------------------------------------------------------------------------
@@ -710,11 +711,48 @@ impl Loader<'_> {
         ))
     }
 
+    /// `{prefix}.weight` input-major in its 16-bit storage dtype, read without converting when the
+    /// checkpoint holds it in that dtype (`None` otherwise): a 7B bf16 checkpoint loads as bf16
+    /// words, transposed, with no f32 round trip.
+    fn linear_weight_half(
+        &self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Option<Tensor<2>>> {
+        let (file_dtype, dtype) = match (self.precision.quantize, self.precision.dtype) {
+            (Quantize::None, WeightDtype::Bf16) => (SafeDtype::BF16, DType::BF16),
+            (Quantize::None, WeightDtype::F16) => (SafeDtype::F16, DType::F16),
+            _ => return Ok(None),
+        };
+        let Some(bits) =
+            self.ck
+                .read_half_bits(&format!("{prefix}.weight"), &[d_out, d_in], file_dtype)?
+        else {
+            return Ok(None);
+        };
+        let bits = transpose(&bits, d_out, d_in);
+        let data = if dtype == DType::BF16 {
+            TensorData::new(
+                bits.into_iter().map(half::bf16::from_bits).collect(),
+                [d_in, d_out],
+            )
+        } else {
+            TensorData::new(
+                bits.into_iter().map(half::f16::from_bits).collect(),
+                [d_in, d_out],
+            )
+        };
+        Ok(Some(Tensor::from_data(data, (self.device, dtype))))
+    }
+
     fn linear(&self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
         let w = if self.precision.quantize == Quantize::None
             && self.precision.dtype.burn_dtype().unwrap_or(DType::F32) == DType::F32
         {
             FrozenWeight::dense(self.linear_weight_f32(prefix, d_in, d_out)?)
+        } else if let Some(t) = self.linear_weight_half(prefix, d_in, d_out)? {
+            FrozenWeight::dense(t)
         } else {
             let values = self
                 .ck

@@ -178,8 +178,8 @@ impl Checkpoint {
         out
     }
 
-    /// Reads tensor `name` as f32, checking that its shape is `expected`.
-    pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+    /// The shard and header entry of tensor `name`, checking that its shape is `expected`.
+    fn locate(&self, name: &str, expected: &[usize]) -> Result<(&Shard, &TensorInfo)> {
         let Some(&shard_idx) = self.index.get(name) else {
             return Err(ModelError::bad_input(
                 &self.dir,
@@ -199,9 +199,37 @@ impl Checkpoint {
                 ),
             ));
         }
+        Ok((shard, info))
+    }
+
+    /// Reads tensor `name` as f32, checking that its shape is `expected`.
+    pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let (shard, info) = self.locate(name, expected)?;
         let bytes = shard.read_bytes(info)?;
         to_f32(&bytes, info.dtype)
             .map_err(|m| ModelError::bad_input(&shard.path, format!("tensor `{name}`: {m}")))
+    }
+
+    /// The raw 16-bit words of tensor `name` when it is stored as `dtype` (BF16 or F16), else
+    /// `None`: a base kept in its checkpoint's own 16-bit dtype loads without converting to f32
+    /// and back.
+    pub fn read_half_bits(
+        &self,
+        name: &str,
+        expected: &[usize],
+        dtype: Dtype,
+    ) -> Result<Option<Vec<u16>>> {
+        let (shard, info) = self.locate(name, expected)?;
+        if info.dtype != dtype || !matches!(dtype, Dtype::BF16 | Dtype::F16) {
+            return Ok(None);
+        }
+        let bytes = shard.read_bytes(info)?;
+        Ok(Some(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ))
     }
 }
 
@@ -216,10 +244,14 @@ pub fn tensor_values<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f
 /// the decoder `[in, out]`. Done in 64 × 64 tiles, bands of output rows in parallel: loading a 7B
 /// model transposes 6.5 B values, which a plain double loop (a cache miss per write) made the
 /// slowest part of the load.
-pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose<T: Copy + Default + Send + Sync>(
+    values: &[T],
+    rows: usize,
+    cols: usize,
+) -> Vec<T> {
     use rayon::prelude::*;
     const TILE: usize = 64;
-    let mut out = vec![0.0; values.len()];
+    let mut out = vec![T::default(); values.len()];
     if rows == 0 || cols == 0 {
         return out;
     }
@@ -439,7 +471,7 @@ mod tests {
                 }
             }
         }
-        assert!(transpose(&[], 0, 5).is_empty());
+        assert!(transpose::<f32>(&[], 0, 5).is_empty());
     }
 
     #[test]

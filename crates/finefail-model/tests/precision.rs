@@ -353,3 +353,24 @@ fn bf16_compute_stays_within_bf16_rounding_of_f32_compute() {
         );
     }
 }
+
+/// A checkpoint stored in bf16 and kept in bf16 loads its projections as raw bf16 words (no f32
+/// round trip, the fast path): the model computes exactly what the same file read as f32 computes.
+#[test]
+fn a_bf16_checkpoint_loads_the_same_without_the_f32_round_trip() {
+    use finefail_model::convert::{convert_gguf, OutDtype};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bf16");
+    convert_gguf(&fixture("gguf_tiny_llama.gguf"), &out, OutDtype::Bf16).unwrap();
+    let dev = Device::flex();
+    let tokens: Vec<u32> = (1..20).map(|i| (i * 37 % 250) as u32).collect();
+    let logits = |p: Precision| {
+        let model = Llama::load_with(&out, &dev, p).unwrap();
+        values(model.forward(token_row(&tokens, &dev)))
+    };
+    let fast = logits(Precision::parse("bf16", "none").unwrap());
+    let f32_read = logits(Precision::F32);
+    let scale = f32_read.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let d = max_abs_diff(&fast, &f32_read);
+    assert!(d <= 1e-6 * scale.max(1.0), "max |diff| {d}");
+}
