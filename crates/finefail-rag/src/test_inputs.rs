@@ -2,7 +2,7 @@
 //! prepared dataset and the chunk texts each one is given (none, retrieved or gold), read the same
 //! way for all arms so their answers differ only by the model.
 
-use crate::answering::AnswerContext;
+use crate::answer_context::AnswerContext;
 use crate::error::{RagError, Result};
 use finefail_data::prepare::files;
 use finefail_data::tables::{ranked_chunk_ids, read_chunks, read_qa, read_retrieval};

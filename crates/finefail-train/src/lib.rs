@@ -21,6 +21,7 @@ pub mod error;
 pub mod examples;
 pub mod fingerprint;
 pub mod loss;
+pub mod micro_batch;
 pub mod outputs;
 pub mod recipe;
 pub mod recompute;

@@ -20,7 +20,7 @@
 use crate::adapter;
 use crate::error::{Result, TrainError};
 use crate::examples::Example;
-use crate::loss::MicroBatch;
+use crate::micro_batch::MicroBatch;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use finefail_model::attention_input::AttentionInput;
