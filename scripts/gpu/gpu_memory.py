@@ -14,7 +14,9 @@ Exits with the command's status; MEASURE.json gets {"peak_gpu_mb", "baseline_gpu
 """
 import argparse
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -68,7 +70,16 @@ def main():
     if sampler:
         sampler.start()
     t0 = time.perf_counter()
-    code = subprocess.call(cmd)
+    proc = subprocess.Popen(cmd)
+
+    # `timeout` stops this wrapper with SIGTERM: stop the measured program with it, so that it does
+    # not hold the GPU through the next section.
+    def stop(signum, _frame):
+        proc.kill()  # no wait() here: the main thread is inside proc.wait(), holding its lock
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    code = proc.wait()
     wall = time.perf_counter() - t0
     done.set()
     if sampler:
