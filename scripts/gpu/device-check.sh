@@ -87,7 +87,7 @@ status() { echo "$2 $3" > "$WORK/steps/$1.status"; }
 section() {
     local name="$1" limit="$2"
     shift 2
-    if [[ $SKIP == *" ${name%%-*} "* || $SKIP == *" $name "* ]]; then
+    if [[ $SKIP == *" $name "* ]]; then
         say "$name: skipped (SKIP)"
         status "$name" skipped 0
         return 0
