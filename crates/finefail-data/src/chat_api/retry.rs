@@ -118,11 +118,9 @@ pub fn jitter_unit() -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// One SplitMix64 step from state `z`: the crate's mixer after the golden-ratio increment.
+fn splitmix64(z: u64) -> u64 {
+    crate::splitmix::mix64(z.wrapping_add(0x9E37_79B9_7F4A_7C15))
 }
 
 #[cfg(test)]
