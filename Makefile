@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/finefail
 PREPARED := data/prepared
 
-.PHONY: all setup build data prepare model finetune evaluate experiment test test-quick bench check-gpu gpu-pack gpu-rehearsal clippy fmt
+.PHONY: all setup build data prepare model finetune evaluate experiment test test-quick check bench check-gpu gpu-pack gpu-rehearsal clippy fmt fmt-check doc
 
 all: experiment
 
@@ -53,9 +53,12 @@ finetune: build data model
 evaluate: build data model
 	$(BIN) run experiments/default.toml
 
-## test: the full suite, exactly what CI runs
-test:
+## test: the full suite, exactly what CI runs: the code checks (fmt, clippy, doc), then every test
+test: check
 	$(CARGO) test --workspace --all-targets
+
+## check: formatting, lints (warnings are errors) and the API docs (warnings are errors)
+check: fmt-check clippy doc
 
 ## test-quick: library unit tests only (inner loop)
 test-quick:
@@ -93,3 +96,9 @@ clippy:
 
 fmt:
 	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps

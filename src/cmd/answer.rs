@@ -3,6 +3,7 @@
 use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
 use clap::Args;
+use finefail_core::files;
 use finefail_model::chat_model::ChatModel;
 use finefail_model::device::parse_device;
 use finefail_model::sampling::SamplingConfig;
@@ -31,8 +32,8 @@ pub struct AnswerArgs {
     #[arg(long)]
     out: PathBuf,
     /// retrieved | none | gold
-    #[arg(long, default_value = "retrieved")]
-    context: String,
+    #[arg(long, default_value_t = AnswerContext::Retrieved)]
+    context: AnswerContext,
     #[arg(long, default_value_t = 3)]
     top_k: usize,
     #[arg(long, default_value_t = 64)]
@@ -54,7 +55,7 @@ pub struct AnswerArgs {
 
 /// Runs `finefail answer`.
 pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
-    let context = AnswerContext::parse(&a.context).map_err(BadInput)?;
+    let context = a.context;
     finefail_rag::answering::check_arm(&a.arm, context).map_err(BadInput)?;
     let precision = a.precision.resolve(&a.device, &a.model)?;
     let device = parse_device(&a.device)?;
@@ -90,7 +91,7 @@ pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
         "answered {n} questions as {} in {:.1} s → {}",
         a.arm,
         started.elapsed().as_secs_f64(),
-        a.out.join("answers.parquet").display()
+        a.out.join(files::ANSWERS).display()
     );
     Ok(())
 }

@@ -91,7 +91,7 @@ fn plain_if<R>(plain: bool, f: impl FnOnce() -> R) -> R {
 
 fn write_json<T: serde::Serialize>(path: Option<&Path>, value: &T) -> anyhow::Result<()> {
     if let Some(p) = path {
-        finefail_data::atomic::write_json(p, value)?;
+        finefail_core::atomic::write_json(p, value)?;
     }
     Ok(())
 }

@@ -173,7 +173,7 @@ fn print_stats(s: &finefail_data::Stats) {
 }
 
 fn show(dir: &std::path::Path, id: &str) -> anyhow::Result<()> {
-    use finefail_data::prepare::files;
+    use finefail_core::files;
     let qa = finefail_data::tables::read_qa(&dir.join(files::QA))?;
     let q = qa.iter().find(|q| q.id == id).ok_or_else(|| {
         BadInput(format!(

@@ -3,6 +3,7 @@
 
 use crate::cmd::precision::PrecisionArgs;
 use clap::Args;
+use finefail_core::files;
 use finefail_train::{finetune, Event, FinetuneRequest, FinetuneSettings};
 use std::path::PathBuf;
 
@@ -93,7 +94,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
         summary.final_loss.map_or("-".into(), |l| format!("{l:.4}")),
         summary.best_val_loss.map_or("-".into(), |l| format!("{l:.4}")),
         summary.kept,
-        req.out_dir.join("adapter").display()
+        req.out_dir.join(files::ADAPTER_DIR).display()
     );
     Ok(())
 }

@@ -191,7 +191,7 @@ fn logits(
         return Err(BadInput("--text encodes to no tokens".into()).into());
     }
     let values = model.logits_of_ids(&ids)?;
-    write_npy_f32(out, &[ids.len(), model.config.vocab_size], &values)?;
+    write_npy_f32(out, &[ids.len(), model.config().vocab_size], &values)?;
     println!(
         "{}",
         ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")

@@ -19,10 +19,10 @@ pub struct RetrieveArgs {
     /// bm25 | dense | hybrid
     #[arg(long, default_value = "hybrid")]
     retriever: String,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = finefail_rag::retrieve::DEFAULT_TOP_K)]
     top_k: usize,
     /// The embedder checkpoint (dense and hybrid).
-    #[arg(long, default_value = "checkpoints/all-minilm-l6-v2")]
+    #[arg(long, default_value = finefail_rag::retrieve::DEFAULT_EMBEDDER_DIR)]
     embedder: PathBuf,
     /// cpu | cuda:N | tch-cpu | tch-cuda:N
     #[arg(long, default_value = "cpu")]

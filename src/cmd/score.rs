@@ -4,13 +4,13 @@
 use crate::exit::BadInput;
 use anyhow::Context;
 use clap::Args;
+use finefail_core::files;
 use finefail_score::{
     compare_run, score_arms, write_comparison, ArmsToScore, ComparisonFile, JudgeConfig,
     StatsConfig,
 };
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Arguments of `finefail score`.
 #[derive(Args)]
@@ -66,7 +66,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
     let display = crate::progress::Display::new();
     let task = display.task("score");
     task.stage("scoring");
-    let scored = score_arms(&what, &a.out.join("scores.parquet"), &|done, total| {
+    let scored = score_arms(&what, &a.out.join(files::SCORES), &|done, total| {
         task.update(done as u64, Some(total as u64), "judge calls", "")
     });
     task.finish();
@@ -92,7 +92,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         alpha: stats.alpha,
         comparisons,
     };
-    write_comparison(&a.out.join("comparison.json"), &file)?;
+    write_comparison(&a.out.join(files::COMPARISON), &file)?;
     let errors = scored.rows.iter().filter(|r| r.error.is_some()).count();
     eprintln!(
         "scored {} answers ({} score rows, {} judge errors), {} comparisons → {}",
@@ -112,10 +112,9 @@ fn judge_config(a: &ScoreArgs, url: &str) -> anyhow::Result<JudgeConfig> {
         .clone()
         .ok_or_else(|| BadInput("--judge-url needs --judge-model".into()))?;
     let mut cfg = JudgeConfig::new(url.to_string(), model);
-    cfg.key_env = a.judge_key_env.clone();
+    cfg.api.key_env = a.judge_key_env.clone();
     cfg.repeats = a.judge_repeats;
     cfg.concurrency = a.judge_concurrency;
-    cfg.timeout = Duration::from_secs(60);
-    cfg.reasoning = a.judge_reasoning;
+    cfg.api.reasoning = a.judge_reasoning;
     Ok(cfg)
 }

@@ -68,17 +68,20 @@ impl DataError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Self::BadInput { .. } | Self::Table { .. } => true,
-            Self::Io { source, .. } => matches!(
-                source.kind(),
-                std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::PermissionDenied
-                    | std::io::ErrorKind::ReadOnlyFilesystem
-                    | std::io::ErrorKind::InvalidData
-                    | std::io::ErrorKind::InvalidInput
-                    | std::io::ErrorKind::IsADirectory
-                    | std::io::ErrorKind::NotADirectory
-                    | std::io::ErrorKind::AlreadyExists
-            ),
+            Self::Io { source, .. } => finefail_core::error::io_is_bad_input(source.kind()),
+        }
+    }
+}
+
+/// The atomic writers' errors keep their path and kind; a value that cannot be serialised is
+/// filed as bad input, as the data crate's own JSON writer always did.
+impl From<finefail_core::AtomicError> for DataError {
+    fn from(e: finefail_core::AtomicError) -> Self {
+        match e {
+            finefail_core::AtomicError::Io { path, source } => Self::Io { path, source },
+            finefail_core::AtomicError::Json { path, message } => {
+                Self::bad_input(path, format!("cannot serialise JSON: {message}"))
+            }
         }
     }
 }

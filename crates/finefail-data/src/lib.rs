@@ -1,8 +1,8 @@
 //! Canonical QA tables for finefail: importers for the study's datasets, the `qa` / `corpus` /
 //! `chunks` / `retrieval` / `answers` parquet tables (one reader beside each writer), corpus
-//! chunking, nested training splits and the contamination check — plus the helpers every crate
-//! above this one shares: atomic writes ([`atomic`]), the seeded generator ([`splitmix`]) and
-//! SQuAD text normalisation ([`normalize`]).
+//! chunking, nested training splits and the contamination check, and SQuAD text normalisation
+//! ([`normalize`]). Atomic writes, the seeded generator and the file names it writes are
+//! `finefail-core`'s, the crate below this one.
 //!
 //! Every later step — fine-tuning, retrieval, answering, scoring — reads what this crate writes,
 //! so its contract (docs/data.md, "Files") is pinned: same test questions for every arm,
@@ -11,8 +11,6 @@
 //! It also holds [`chat_api`], the OpenAI-compatible chat client that the LLM judge
 //! (`finefail-score`) and the API answering arm (`finefail-rag`) share: the one crate both use.
 
-pub mod atomic;
-pub mod cache_dir;
 pub mod chat_api;
 pub mod chunk;
 pub mod contamination;
@@ -23,11 +21,9 @@ pub mod normalize;
 pub mod prepare;
 pub mod schema;
 pub mod shuffle;
-pub mod splitmix;
 pub mod splits;
 pub mod tables;
 
-pub use cache_dir::cache_root;
 pub use chunk::{ChunkConfig, ChunkUnit};
 pub use error::{DataError, Result};
 pub use importers::{ColumnMap, Format};

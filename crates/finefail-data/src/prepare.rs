@@ -1,7 +1,6 @@
 //! `data prepare`: import → dataset → chunks → splits → contamination, written as one directory
 //! that appears atomically (staged beside the target, renamed at the end) or not at all.
 
-use crate::atomic::{write_json, StagedDir};
 use crate::chunk::{chunk_corpus, ChunkConfig};
 use crate::contamination;
 use crate::dataset::{build, Dropped};
@@ -10,19 +9,11 @@ use crate::importers::{import, ColumnMap, Format};
 use crate::schema::QaRecord;
 use crate::splits::{SplitConfig, SplitUnit, Splits};
 use crate::tables;
+use finefail_core::atomic::{write_json, StagedDir};
+use finefail_core::files;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-
-/// File names inside a prepared dataset directory.
-pub mod files {
-    pub const QA: &str = "qa.parquet";
-    pub const CORPUS: &str = "corpus.parquet";
-    pub const CHUNKS: &str = "chunks.parquet";
-    pub const SPLITS: &str = "splits.json";
-    pub const CONTAMINATION: &str = "contamination.json";
-    pub const STATS: &str = "stats.json";
-}
 
 /// Everything `data prepare` takes.
 #[derive(Debug, Clone)]

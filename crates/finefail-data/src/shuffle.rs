@@ -5,7 +5,7 @@
 //! at `state = seed ^ stream`; the shuffle walks i from n−1 down to 1 and swaps item i with item
 //! `draw % (i + 1)`.
 
-use crate::splitmix::SplitMix64;
+use finefail_core::splitmix::SplitMix64;
 
 /// Stream constant of the test/val split (so a split seed and a training seed never collide).
 pub const SPLIT_STREAM: u64 = 0x5350_4c49_545f_5345; // "SPLIT_SE"

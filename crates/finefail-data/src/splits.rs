@@ -178,7 +178,7 @@ impl Splits {
 
     /// Writes `splits.json` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::atomic::write_json(path, self)
+        Ok(finefail_core::atomic::write_json(path, self)?)
     }
 }
 

@@ -1,10 +1,11 @@
 //! Parquet I/O of the canonical tables (`qa`, `corpus`, `chunks`, `retrieval`, `answers`) through
 //! polars: each table's one reader beside its writer, so every crate reads a table the way it was
-//! written. Writers go through [`crate::atomic`]; readers check the columns and name the file, the
+//! written. Writers go through [`finefail_core::atomic`]; readers check the columns and name the file, the
 //! column and the row of anything missing, mistyped or null.
 
 use crate::error::{DataError, Result};
 use crate::schema::{AnswerRecord, AnswerType, Chunk, Document, Label, QaRecord};
+use finefail_core::files;
 use polars::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -239,6 +240,47 @@ pub fn ranked_chunk_ids(rows: &[RetrievalRow], top_k: usize) -> HashMap<String, 
         .collect()
 }
 
+/// Question id → the texts of its retrieved chunks in rank order (ranks up to `top_k`, `usize::MAX`
+/// for all), from `retrieval_dir/retrieval.parquet` and `data_dir/chunks.parquet`: the one join of
+/// retrieval and chunks, so training (`rag` format), answering and scoring read the same context.
+/// A missing retrieval table or a chunk id not in the chunks table is bad input.
+pub fn read_ranked_chunk_texts(
+    data_dir: &Path,
+    retrieval_dir: &Path,
+    top_k: usize,
+) -> Result<HashMap<String, Vec<String>>> {
+    let retrieval = retrieval_dir.join(files::RETRIEVAL);
+    if !retrieval.is_file() {
+        return Err(DataError::bad_input(
+            &retrieval,
+            "not found (run `finefail retrieve` first)",
+        ));
+    }
+    let rows = read_retrieval(&retrieval)?;
+    let chunks_path = data_dir.join(files::CHUNKS);
+    let texts: HashMap<String, String> = read_chunks(&chunks_path)?
+        .into_iter()
+        .map(|c| (c.chunk_id, c.text))
+        .collect();
+    ranked_chunk_ids(&rows, top_k)
+        .into_iter()
+        .map(|(question, ids)| {
+            let ranked = ids
+                .iter()
+                .map(|id| {
+                    texts.get(id).cloned().ok_or_else(|| {
+                        DataError::bad_input(
+                            &retrieval,
+                            format!("chunk `{id}` is not in {}", chunks_path.display()),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<String>>>()?;
+            Ok((question, ranked))
+        })
+        .collect()
+}
+
 /// Writes `answers.parquet` (or one of its part files).
 pub fn write_answers(path: &Path, rows: &[AnswerRecord]) -> Result<()> {
     let u64_col = |name: &str, f: fn(&AnswerRecord) -> u64| {
@@ -306,10 +348,10 @@ fn list_col<'a>(name: &str, values: impl Iterator<Item = &'a Vec<String>>) -> Co
     s.into_column()
 }
 
-/// Writes a data frame atomically ([`crate::atomic::write_with`]).
+/// Writes a data frame atomically ([`finefail_core::atomic::write_with`]).
 fn write(path: &Path, height: usize, columns: Vec<Column>) -> Result<()> {
     let mut df = DataFrame::new(height, columns).map_err(|e| DataError::table(path, e))?;
-    crate::atomic::write_with(path, |file| {
+    finefail_core::atomic::write_with(path, |file| {
         ParquetWriter::new(file)
             .finish(&mut df)
             .map(|_| ())

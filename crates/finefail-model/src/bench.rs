@@ -77,7 +77,7 @@ pub fn generate_bench(opts: &GenerateBenchOptions) -> Result<GenerateBenchReport
     let t0 = Instant::now();
     let model = Llama::load_with(&opts.model_dir, device, opts.precision)?;
     let load_s = t0.elapsed().as_secs_f64();
-    let vocab = model.config.vocab_size as u64;
+    let vocab = model.config().vocab_size as u64;
     let mut x = 12_345u64;
     let prompts: Vec<Vec<u32>> = (0..opts.batch)
         .map(|_| {
@@ -97,7 +97,7 @@ pub fn generate_bench(opts: &GenerateBenchOptions) -> Result<GenerateBenchReport
     for _ in 0..2 {
         let ids: Vec<i64> = prompts.iter().flatten().map(|&i| i64::from(i)).collect();
         let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, p]), device);
-        let mut cache = KvCache::new(&model.config, b, p + 1, device);
+        let mut cache = KvCache::new(model.config(), b, p + 1, device);
         let input = AttentionInput::causal(p, 0, device);
         let t = Instant::now();
         let logits = model.forward_last(tokens, &input, Some(&mut cache));

@@ -41,26 +41,6 @@ impl KvCache {
         }
     }
 
-    /// Positions already stored.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True before the first forward pass.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Positions the cache can hold.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Sequences in the batch.
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
     /// Stores the new keys/values `[batch, kv_heads, t, head_dim]` of `layer` after the cached ones and
     /// returns every key and value so far, `[batch, kv_heads, len + t, head_dim]`.
     ///

@@ -68,7 +68,7 @@ impl ChatModel {
         sampling: SamplingConfig,
     ) -> GenerationConfig {
         let mut eos = self.tokenizer.eos_token_ids();
-        for id in &self.model.config.eos_token_ids {
+        for id in &self.model.config().eos_token_ids {
             if !eos.contains(id) {
                 eos.push(*id);
             }
@@ -107,7 +107,7 @@ impl ChatModel {
 
 /// A tokenizer that can produce ids beyond the embedding would index out of range: refuse it.
 pub fn check_vocab(model: &Llama, tokenizer: &Tokenizer, dir: &Path) -> Result<()> {
-    let (tok, emb) = (tokenizer.vocab_size(), model.config.vocab_size);
+    let (tok, emb) = (tokenizer.vocab_size(), model.config().vocab_size);
     if tok > emb {
         return Err(ModelError::bad_input(
             dir,

@@ -15,9 +15,9 @@ mod tokenizer_json;
 
 use std::path::{Path, PathBuf};
 
-use crate::atomic::StagedDir;
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
+use finefail_core::atomic::StagedDir;
 
 pub use out_dtype::OutDtype;
 pub use tensor_names::unpermute_rows;

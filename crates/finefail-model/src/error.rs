@@ -56,5 +56,18 @@ impl ModelError {
     }
 }
 
+/// The atomic writers' errors keep their path and kind.
+impl From<finefail_core::AtomicError> for ModelError {
+    fn from(e: finefail_core::AtomicError) -> Self {
+        match e {
+            finefail_core::AtomicError::Io { path, source } => Self::Io { path, source },
+            finefail_core::AtomicError::Json { path, message } => Self::BadInput {
+                path,
+                message: format!("cannot serialise JSON: {message}"),
+            },
+        }
+    }
+}
+
 /// Result alias of the model crate.
 pub type Result<T> = std::result::Result<T, ModelError>;

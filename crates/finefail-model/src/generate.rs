@@ -73,7 +73,7 @@ fn generate_on_pool(
     if prompts.is_empty() {
         return Ok(Vec::new());
     }
-    let vocab = model.config.vocab_size;
+    let vocab = model.config().vocab_size;
     if let Some(i) = prompts.iter().position(Vec::is_empty) {
         return Err(ModelError::bad_input(
             "prompt",
@@ -86,7 +86,7 @@ fn generate_on_pool(
             format!("token id {id} is outside the vocabulary ({vocab})"),
         ));
     }
-    let device = model.embed_tokens.device();
+    let device = model.device();
     let b = prompts.len();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let mut valid: Vec<Vec<bool>> = prompts
@@ -104,7 +104,7 @@ fn generate_on_pool(
         .collect();
     let mut cache = config
         .use_cache
-        .then(|| KvCache::new(&model.config, b, longest + config.max_new_tokens, &device));
+        .then(|| KvCache::new(model.config(), b, longest + config.max_new_tokens, &device));
     let mut samplers: Vec<Sampler> = (0..b).map(|_| Sampler::new(config.sampling)).collect();
     let mut out: Vec<Option<Generation>> = vec![None; b];
     let mut answers: Vec<Vec<u32>> = vec![Vec::new(); b];
@@ -165,7 +165,7 @@ fn step(
     t: usize,
     cache: Option<&mut KvCache>,
 ) -> Result<Vec<f32>> {
-    let device = model.embed_tokens.device();
+    let device = model.device();
     let b = seqs.len();
     let len = seqs[0].len();
     let t = if cache.is_some() { t } else { len };

@@ -1,19 +1,18 @@
 //! Llama-family decoder with LoRA for finefail, written on burn 0.22.
 //!
 //! What lives here: the Hugging Face `config.json` model description ([`config`]), the decoder
-//! itself ([`llama`], one file that reads like the equations, fed positions and masks by
+//! itself ([`llama`], whose network reads like the equations, fed positions and masks by
 //! [`attention_input`]), the LoRA wrapper ([`lora`]), the numeric ops both call ([`ops`]: fused CPU
 //! kernels or plain burn ops), checkpoint I/O for Hugging Face safetensors directories ([`weights`],
 //! [`floats`]), PEFT adapters ([`peft`]) and GGUF files ([`gguf`], [`convert`]), the tokenizer and
-//! chat template ([`tokenizer`], [`chat`]), generation with a KV cache ([`cache`], [`sampling`],
+//! chat template ([`tokenizer`], [`chat`]), generation with a KV cache (`cache`, [`sampling`],
 //! [`generate`]), and a checkpoint loaded to chat with ([`chat_model`]). Imports run one way:
 //! `llama → lora → ops → ops::fused → kernels`.
 //! The crate never prints and never exits: errors are [`ModelError`] values.
 
-mod atomic;
 pub mod attention_input;
 pub mod bench;
-pub mod cache;
+mod cache;
 pub mod chat;
 pub mod chat_model;
 pub mod config;
@@ -32,7 +31,6 @@ pub mod peft;
 pub mod precision;
 pub mod quant;
 pub mod sampling;
-mod splitmix;
 pub mod tokenizer;
 pub mod weights;
 

@@ -11,11 +11,11 @@
 
 use crate::frozen::FrozenWeight;
 use crate::ops;
-use crate::splitmix::SplitMix64;
 use crate::weights::transpose;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use finefail_core::splitmix::SplitMix64;
 
 /// The projection names LoRA may target (Hugging Face / PEFT module names).
 pub const TARGETABLE: [&str; 7] = [

@@ -7,10 +7,10 @@
 //! `…lora_B.weight` `[out, r]`. Saving is atomic (a temporary directory renamed into place); loading
 //! checks every key and shape against the base model.
 
-use crate::atomic::StagedDir;
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
 use crate::weights::{tensor_values, transpose, write_safetensors_with_metadata, Checkpoint};
+use finefail_core::atomic::StagedDir;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -193,7 +193,7 @@ pub fn save_adapter(model: &Llama, dir: &Path, config: &AdapterConfig) -> Result
     std::fs::write(&config_path, json + "\n").map_err(|e| ModelError::io(&config_path, e))?;
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     write_safetensors_with_metadata(&staged.path().join(WEIGHTS_FILE), tensors, Some(meta))?;
-    staged.commit()
+    Ok(staged.commit()?)
 }
 
 /// Loads the PEFT adapter in `dir` onto `model` (replacing adapters already attached), checking that
@@ -225,7 +225,7 @@ pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<AdapterConfig> {
             ));
         }
     }
-    let device = model.embed_tokens.device();
+    let device = model.device();
     let mut used = BTreeSet::new();
     let scale = cfg.scale();
     // Read everything first so a bad adapter leaves the model untouched.

@@ -15,7 +15,7 @@
 //! whole order is still sorted: the draw's normalising sum runs over all of it in that order, and
 //! summing in another order could move a draw across a boundary by a rounding error.
 
-use crate::splitmix::SplitMix64;
+use finefail_core::splitmix::SplitMix64;
 
 /// How to pick the next token.
 #[derive(Debug, Clone, Copy, PartialEq)]

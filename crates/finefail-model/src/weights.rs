@@ -326,7 +326,9 @@ fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Writes f32 tensors `(name, shape, values)` as one safetensors file, atomically
-/// ([`crate::atomic`]). Shared by the GGUF converter and the PEFT adapter writer.
+/// ([`finefail_core::atomic`]): the training checkpoints' optimizer state and test fixtures; the
+/// PEFT adapter writer adds header metadata ([`write_safetensors_with_metadata`]), and the GGUF
+/// converter streams its own file (`convert::safetensors_writer`).
 pub fn write_safetensors(path: &Path, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<()> {
     write_safetensors_with_metadata(path, tensors, None)
 }
@@ -358,7 +360,7 @@ pub fn write_safetensors_with_metadata(
     }
     let serialized = safetensors::serialize(views, metadata)
         .map_err(|e| ModelError::Other(format!("{}: {e}", path.display())))?;
-    crate::atomic::write_file(path, &serialized)
+    Ok(finefail_core::atomic::write_file(path, &serialized)?)
 }
 
 /// Writes a float32 array as a NumPy `.npy` file (format 1.0, C order), atomically. Used by
@@ -391,7 +393,7 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], values: &[f32]) -> Result<()>
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    crate::atomic::write_file(path, &bytes)
+    Ok(finefail_core::atomic::write_file(path, &bytes)?)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ fn default_model_matches_reference_and_answers_paris() {
     assert_eq!(ids, vec![504, 3575, 282, 4649, 314]);
 
     let logits = chat.model.logits_of_ids(&ids).unwrap();
-    let vocab = chat.model.config.vocab_size;
+    let vocab = chat.model.config().vocab_size;
     let last = &logits[(ids.len() - 1) * vocab..];
     let argmax = (0..vocab)
         .max_by(|&a, &b| last[a].total_cmp(&last[b]))

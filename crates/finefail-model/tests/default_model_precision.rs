@@ -48,7 +48,7 @@ fn log_probs(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<f64> {
 }
 
 fn perplexity(model: &Llama, ids: &[u32]) -> f64 {
-    let vocab = model.config.vocab_size;
+    let vocab = model.config().vocab_size;
     let logits = model.logits_of_ids(&ids[..ids.len() - 1]).unwrap();
     let lp = log_probs(&logits, vocab, &ids[1..]);
     (-lp.iter().sum::<f64>() / lp.len() as f64).exp()
@@ -80,7 +80,7 @@ fn storage_formats_keep_the_default_model_close_to_f32() {
         |d: &str, q: &str| Llama::load_with(&dir, &dev, Precision::parse(d, q).unwrap()).unwrap();
 
     let f32_model = load("f32", "none");
-    let vocab = f32_model.config.vocab_size;
+    let vocab = f32_model.config().vocab_size;
     let f32_logits = f32_model.logits_of_ids(&ids[..512]).unwrap();
     let f32_ppl = perplexity(&f32_model, &ids[..401]);
     drop(f32_model);

@@ -23,8 +23,8 @@ fn step(model: &Llama, rows: &[Vec<u32>], dev: &Device) -> (f32, Vec<Vec<f32>>) 
         .flat_map(|r| r[1..].iter().map(|&x| i64::from(x)))
         .collect();
     let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), dev);
-    let hidden = model.forward_hidden(tokens, &AttentionInput::causal(t, 0, dev), None);
-    let d = model.config.hidden_size;
+    let hidden = model.forward_hidden(tokens, &AttentionInput::causal(t, 0, dev));
+    let d = model.config().hidden_size;
     let loss =
         head_cross_entropy(hidden.reshape([b * t, d]), model.output_weight(), &targets).mean();
     let value = values(loss.clone().inner())[0];
@@ -62,7 +62,7 @@ fn check(name: &str) {
             a.b = Param::from_tensor(Tensor::from_data(TensorData::new(v, [r, out]), &dev));
         }
     }
-    let vocab = model.config.vocab_size as u32;
+    let vocab = model.config().vocab_size as u32;
     let rows: Vec<Vec<u32>> = (0..2)
         .map(|r| (0..9).map(|i| (i * 5 + r * 3 + 1) % vocab).collect())
         .collect();

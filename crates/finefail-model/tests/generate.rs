@@ -80,7 +80,7 @@ fn greedy_first_token_is_reference_argmax() {
     let r = reference("tiny_llama");
     let tokens = ref_tokens(&r);
     let logits = ref_logits(&r);
-    let vocab = model.config.vocab_size;
+    let vocab = model.config().vocab_size;
     let last = &logits[(tokens.len() - 1) * vocab..];
     let want = (0..vocab)
         .max_by(|&a, &b| last[a].total_cmp(&last[b]))

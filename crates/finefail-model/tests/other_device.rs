@@ -52,7 +52,7 @@ fn lora_gradients_equal_the_cpu_fused_path() {
         set_patterned_b(&mut model, 0.05, &ad);
         let ids: Vec<i64> = (0..16).map(|i| (i * 5 + 1) % 64).collect();
         let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids[..15].to_vec(), [1, 15]), &ad);
-        let hidden = model.forward_hidden(tokens, &AttentionInput::causal(15, 0, &ad), None);
+        let hidden = model.forward_hidden(tokens, &AttentionInput::causal(15, 0, &ad));
         let loss =
             head_cross_entropy(hidden.reshape([15, 32]), model.output_weight(), &ids[1..]).mean();
         let g = loss.backward();

@@ -11,9 +11,10 @@ mod common;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 use finefail_model::frozen::FrozenWeight;
-use finefail_model::llama::{FeedForward, Llama};
+use finefail_model::llama::Llama;
 use finefail_model::precision::{Precision, Quantize, WeightDtype};
 use finefail_model::quant::{int8, nf4};
+use finefail_model::weights::{write_safetensors, Checkpoint};
 use half::{bf16, f16};
 
 fn quant_reference() -> serde_json::Value {
@@ -112,52 +113,42 @@ fn host_stored(values: &[f32], d_out: usize, d_in: usize, p: Precision) -> Vec<f
     }
 }
 
-/// The f32 model with every projection replaced by the host's version of its stored weight, and
-/// (16-bit storage) the embeddings and head rounded the same way.
+/// The f32 model of the checkpoint as the host stores it under `p`: every projection (attention,
+/// MLP, experts) rounded, or quantized and dequantized, by the host, and (16-bit storage) the
+/// embeddings and head rounded the same way; norms, biases and the MoE router left alone.
 fn host_reference(name: &str, p: Precision, dev: &Device) -> Llama {
-    let mut model = Llama::load(&fixture(name), dev).unwrap();
-    let store = |lin: &mut finefail_model::lora::Linear| {
-        let [d_in, d_out] = lin.weight.dims();
-        let in_out = values(lin.weight.dense_f32());
-        let out_in = transpose(&in_out, d_in, d_out);
-        let stored = host_stored(&out_in, d_out, d_in, p);
-        let back = transpose(&stored, d_out, d_in);
-        lin.weight =
-            FrozenWeight::dense(Tensor::from_data(TensorData::new(back, [d_in, d_out]), dev));
+    let src = fixture(name);
+    let ck = Checkpoint::open_dir(&src).unwrap();
+    // Embeddings and head keep the storage dtype; quantization leaves them alone.
+    let dtype_only = Precision {
+        dtype: p.dtype,
+        quantize: Quantize::None,
+        ..Precision::F32
     };
-    for (_, lin) in model.linears_mut() {
-        store(lin);
-    }
-    // Mixtral's experts are not among `linears` (LoRA does not target them) but are stored alike.
-    for layer in &mut model.layers {
-        if let FeedForward::Moe(moe) = &mut layer.mlp {
-            for e in &mut moe.experts {
-                store(&mut e.gate_proj);
-                store(&mut e.up_proj);
-                store(&mut e.down_proj);
-            }
-        }
-    }
-    if p.dtype != WeightDtype::F32 {
-        // Embeddings and head keep the storage dtype; quantization leaves them alone.
-        let dtype_only = Precision {
-            dtype: p.dtype,
-            quantize: Quantize::None,
-            ..Precision::F32
-        };
-        let round = |t: Tensor<2>| {
-            let dims = t.dims();
-            let v = host_stored(&values(t), 0, 0, dtype_only);
-            Tensor::from_data(TensorData::new(v, dims), dev)
-        };
-        model.embed_tokens = burn::module::Param::from_tensor(round(model.embed_tokens.val()))
-            .set_require_grad(false);
-        if let Some(h) = model.lm_head.take() {
-            model.lm_head =
-                Some(burn::module::Param::from_tensor(round(h.val())).set_require_grad(false));
-        }
-    }
-    model
+    let tensors = ck
+        .names()
+        .into_iter()
+        .map(|n| {
+            let (shape, _) = ck.info(n).unwrap();
+            let values = ck.read_f32(n, &shape).unwrap();
+            let stored = if n == "model.embed_tokens.weight" || n == "lm_head.weight" {
+                host_stored(&values, 0, 0, dtype_only)
+            } else if shape.len() == 2
+                && n.starts_with("model.layers.")
+                && !n.ends_with("block_sparse_moe.gate.weight")
+            {
+                // A projection, `[out, in]`.
+                host_stored(&values, shape[0], shape[1], p)
+            } else {
+                values
+            };
+            (n.to_string(), shape, stored)
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
+    write_safetensors(&dir.path().join("model.safetensors"), tensors).unwrap();
+    Llama::load(dir.path(), dev).unwrap()
 }
 
 fn settings() -> Vec<Precision> {

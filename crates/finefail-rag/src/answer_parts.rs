@@ -2,6 +2,7 @@
 //! step resumes at the first missing part; the parts are merged into `answers.parquet` at the end.
 
 use crate::error::Result;
+use finefail_core::files;
 use finefail_data::tables::{read_answers, write_answers};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,6 @@ pub(crate) fn merge_parts(parts: &Path, batches: usize, out_dir: &Path) -> Resul
     for b in 0..batches {
         all.extend(read_answers(&part_path(parts, b))?);
     }
-    write_answers(&out_dir.join("answers.parquet"), &all)?;
+    write_answers(&out_dir.join(files::ANSWERS), &all)?;
     Ok(all.len())
 }

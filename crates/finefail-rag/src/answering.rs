@@ -5,58 +5,31 @@
 
 use crate::answer_parts::{merge_parts, part_path};
 use crate::error::{RagError, Result};
-use crate::rag_prompt::{fit_chunks, rag_messages};
+use crate::rag_prompt::fitted_messages;
 use crate::test_inputs::{load_test_inputs, TestInputs};
+use finefail_core::files;
 use finefail_data::tables::write_answers;
 use finefail_model::chat_model::ChatModel;
 use finefail_model::sampling::SamplingConfig;
 use std::path::Path;
 use std::time::Instant;
 
-pub use crate::answer_context::AnswerContext;
+pub use finefail_core::AnswerContext;
+use finefail_core::ArmId;
 
-/// Checks an arm name against the contract and the context's suffix.
-pub fn check_arm(arm: &str, context: AnswerContext) -> std::result::Result<(), String> {
-    let (body, suffix) = match arm.split_once('@') {
-        Some((b, s)) => (b, Some(s)),
-        None => (arm, None),
-    };
-    let ok_part = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    };
-    let parts: Vec<&str> = body.split('/').collect();
-    let well_formed = matches!(parts.len(), 3 | 4)
-        && ok_part(parts[0])
-        && ok_part(parts[1])
-        && parts[2]
-            .strip_prefix('n')
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        && parts.get(3).is_none_or(|s| {
-            s.strip_prefix('s')
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        });
-    if !well_formed {
+/// Checks an arm name against the contract ([`ArmId`]) and that its suffix is the context's.
+pub fn check_arm(arm: &str, context: AnswerContext) -> std::result::Result<ArmId, String> {
+    let id: ArmId = arm.parse().map_err(|e: finefail_core::BadArm| e.0)?;
+    if id.context != context {
         return Err(format!(
-            "arm `{arm}` must look like DATASET/MODEL/nN[/sSEED][@none|@gold]"
-        ));
-    }
-    let expected = match context {
-        AnswerContext::Retrieved => None,
-        c => Some(c.as_str()),
-    };
-    if suffix != expected {
-        return Err(format!(
-            "arm `{arm}` does not match --context {}: {}",
-            context.as_str(),
-            match expected {
-                Some(s) => format!("its name must end in @{s}"),
-                None => "retrieved-context arms have no @ suffix".to_string(),
+            "arm `{arm}` does not match --context {context}: {}",
+            match context {
+                AnswerContext::Retrieved => "retrieved-context arms have no @ suffix".to_string(),
+                c => format!("its name must end in @{c}"),
             }
         ));
     }
-    Ok(())
+    Ok(id)
 }
 
 /// How to answer.
@@ -91,11 +64,11 @@ pub fn answer_test_set(
         contexts,
     } = load_test_inputs(data_dir, retrieval_dir, opts.context, opts.top_k)?;
 
-    let parts = out_dir.join("parts");
+    let parts = out_dir.join(files::ANSWER_PARTS);
     std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
     let budget = model
         .model
-        .config
+        .config()
         .max_position_embeddings
         .saturating_sub(opts.max_new_tokens)
         .max(16);
@@ -124,14 +97,13 @@ pub fn answer_test_set(
                     "splits.json names `{id}`, which is not in qa.parquet"
                 ))
             })?;
-            let fitted = fit_chunks(
+            let messages = fitted_messages(
                 &q.question,
                 q.answer_type,
                 contexts.get(id).map(Vec::as_slice).unwrap_or(&[]),
                 budget,
                 &count,
             );
-            let messages = rag_messages(&q.question, &fitted, q.answer_type);
             prompt_lens.push(count(&messages) as u64);
             conversations.push(messages);
         }

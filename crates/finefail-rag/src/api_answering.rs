@@ -6,8 +6,9 @@
 //! 1. Load the test questions and their contexts exactly as [`crate::answering`] does.
 //! 2. Build each question's request body; its hash is the cache key (model, messages, generation
 //!    parameters — never the URL or the key).
-//! 3. Anything not cached and not in a finished part → one preflight (unreachable endpoint,
-//!    rejected key or unknown model is bad input), then `concurrency` workers ask.
+//! 3. The chat client's batch pipeline ([`ask_all`]): cached answers reused; anything else → one
+//!    preflight (unreachable endpoint, rejected key or unknown model is bad input), then
+//!    `concurrency` workers ask, each question with the client's retries.
 //! 4. Each batch of `part_size` questions in test order becomes one atomic part file under
 //!    `OUT/parts/` as soon as all its answers are in; `OUT/answers.parquet` is assembled at the end.
 //!
@@ -25,15 +26,15 @@ use crate::answering::{check_arm, AnswerContext};
 use crate::error::{RagError, Result};
 use crate::rag_prompt::rag_messages;
 use crate::test_inputs::{load_test_inputs, TestInputs};
-use finefail_data::chat_api::cache::{cache_key, CompletionCache};
-use finefail_data::chat_api::{ChatApiConfig, ChatClient, ChatParams, Completion};
+use finefail_data::chat_api::cache::cache_key;
+use finefail_data::chat_api::{
+    ask_all, Answered, AskOptions, ChatApiConfig, ChatCache, ChatClient, ChatParams, Completion,
+};
 use finefail_data::tables::write_answers;
 use finefail_data::AnswerRecord;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 
 /// How an API arm answers.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ pub struct ApiAnswerOptions {
 /// `out_dir/answers.parquet`; `cache` = `None` asks every question. `progress(done, total)`.
 pub fn answer_test_set_api(
     api: &ChatApiConfig,
-    cache: Option<&CompletionCache>,
+    cache: Option<&ChatCache>,
     data_dir: &Path,
     retrieval_dir: Option<&Path>,
     opts: &ApiAnswerOptions,
@@ -91,7 +92,7 @@ pub fn answer_test_set_api(
     let mut slots: HashMap<usize, Vec<Option<Completion>>> = HashMap::new();
     let mut asks: Vec<Ask> = Vec::new();
     for &b in &pending {
-        let mut slot = Vec::with_capacity(batches[b].len());
+        slots.insert(b, vec![None; batches[b].len()]);
         for (i, id) in batches[b].iter().enumerate() {
             let q = questions.get(id).ok_or_else(|| {
                 RagError::bad_input(format!(
@@ -103,30 +104,17 @@ pub fn answer_test_set_api(
                 .into_iter()
                 .map(|m| json!({"role": m.role, "content": m.content}))
                 .collect();
-            let body = client.body(&messages, &opts.params);
-            let key = cache_key(&body);
-            let cached = cache.and_then(|c| c.get(&key));
-            if cached.is_none() {
-                asks.push(Ask {
-                    batch: b,
-                    index: i,
-                    id: id.clone(),
-                    body,
-                    key,
-                });
-            }
-            slot.push(cached);
+            asks.push(Ask {
+                batch: b,
+                index: i,
+                id: id.clone(),
+                body: client.body(&messages, &opts.params),
+            });
         }
-        slots.insert(b, slot);
     }
+    let keys: Vec<String> = asks.iter().map(|a| cache_key(&a.body)).collect();
 
-    // 3. Preflight once, then ask with `concurrency` workers; 4. parts as batches complete.
-    if !asks.is_empty() {
-        client
-            .preflight()
-            .map_err(|e| RagError::bad_input(format!("API model `{}`: {e}", client.model())))?;
-    }
-    let mut first_error: Option<RagError> = None;
+    // 3. Cached answers, then one preflight and the workers; 4. parts as batches complete.
     let write_ready = |slots: &mut HashMap<usize, Vec<Option<Completion>>>,
                        done: &mut usize,
                        progress: &mut dyn FnMut(usize, usize)|
@@ -158,65 +146,50 @@ pub fn answer_test_set_api(
         }
         Ok(())
     };
-    write_ready(&mut slots, &mut done, progress)?;
-    if !asks.is_empty() {
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::channel::<(usize, std::result::Result<Completion, String>)>();
-        std::thread::scope(|s| -> Result<()> {
-            for _ in 0..opts.concurrency.min(asks.len()) {
-                let tx = tx.clone();
-                let (asks, next, stop, client) = (&asks, &next, &stop, &client);
-                s.spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let t = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(a) = asks.get(t) else {
-                            break;
-                        };
-                        let outcome = client.complete_body(&a.body).map_err(|e| e.to_string());
-                        if outcome.is_err() {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                        if tx.send((t, outcome)).is_err() {
-                            break;
-                        }
+    let mut failure: Option<String> = None;
+    let ask_opts = AskOptions {
+        concurrency: opts.concurrency,
+        stop_at_first_error: true,
+    };
+    ask_all(
+        &keys,
+        cache,
+        &ask_opts,
+        || {
+            client
+                .preflight()
+                .map_err(|e| RagError::bad_input(format!("API model `{}`: {e}", client.model())))
+        },
+        |t| {
+            client
+                .complete_body(&asks[t].body)
+                .map_err(|e| e.to_string())
+        },
+        &mut |answered: Answered<'_, Completion>| {
+            let a = &asks[answered.index];
+            match answered.result {
+                Ok(c) => {
+                    if let Some(slot) = slots.get_mut(&a.batch) {
+                        slot[a.index] = Some(c.clone());
                     }
-                });
-            }
-            drop(tx);
-            for (t, outcome) in rx {
-                let a = &asks[t];
-                match outcome {
-                    Ok(c) => {
-                        if let Some(cache) = cache {
-                            if let Err(e) = cache.put(&a.key, &c) {
-                                stop.store(true, Ordering::Relaxed);
-                                first_error.get_or_insert(RagError::Other(e.to_string()));
-                            }
-                        }
-                        if let Some(slot) = slots.get_mut(&a.batch) {
-                            slot[a.index] = Some(c);
-                        }
-                        if let Err(e) = write_ready(&mut slots, &mut done, progress) {
-                            stop.store(true, Ordering::Relaxed);
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                    Err(why) => {
-                        first_error.get_or_insert(RagError::Other(format!(
+                    write_ready(&mut slots, &mut done, progress)
+                }
+                Err(why) => {
+                    failure.get_or_insert_with(|| {
+                        format!(
                             "API model `{}`, question `{}`: {why}; the answers got so far are \
                              kept (parts and cache): rerun to resume",
                             client.model(),
                             a.id
-                        )));
-                    }
+                        )
+                    });
+                    Ok(())
                 }
             }
-            Ok(())
-        })?;
-    }
-    if let Some(e) = first_error {
-        return Err(e);
+        },
+    )?;
+    if let Some(why) = failure {
+        return Err(RagError::Other(why));
     }
     merge_parts(&parts, batches.len(), out_dir)
 }
@@ -227,5 +200,4 @@ struct Ask {
     index: usize,
     id: String,
     body: Value,
-    key: String,
 }

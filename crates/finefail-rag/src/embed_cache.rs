@@ -16,7 +16,7 @@ const MAGIC: &[u8] = b"FFEMB1\n";
 /// The default cache directory, `embeddings` under the cache root shared with the judge cache
 /// (`$FINEFAIL_CACHE`, else `~/.cache/finefail`).
 pub fn default_cache_dir() -> Result<PathBuf> {
-    Ok(finefail_data::cache_root().join("embeddings"))
+    Ok(finefail_core::cache_root().join("embeddings"))
 }
 
 /// Cache key: sha256 over the embedder fingerprint and every text (length-prefixed, in order).
@@ -84,7 +84,7 @@ pub fn embed_cached<S: AsRef<str>>(
         }
     }
     let e = embedder.embed(texts, progress)?;
-    finefail_data::atomic::write_file(&path, &encode(&e))?;
+    finefail_core::atomic::write_file(&path, &encode(&e))?;
     Ok((e, CacheOutcome::Miss, path))
 }
 

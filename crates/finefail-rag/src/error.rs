@@ -62,5 +62,12 @@ impl From<finefail_data::DataError> for RagError {
     }
 }
 
+/// Atomic writes fail as the data crate's writes do.
+impl From<finefail_core::AtomicError> for RagError {
+    fn from(e: finefail_core::AtomicError) -> Self {
+        finefail_data::DataError::from(e).into()
+    }
+}
+
 /// Result alias of the retrieval crate.
 pub type Result<T> = std::result::Result<T, RagError>;

@@ -3,7 +3,6 @@
 //! `retrieval.parquet`, so every arm of an experiment sees the same chunks and differs only in the
 //! generator. The library never prints: progress goes through callbacks, errors through [`RagError`].
 
-mod answer_context;
 mod answer_parts;
 pub mod answering;
 pub mod api_answering;

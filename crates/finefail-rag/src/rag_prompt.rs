@@ -49,6 +49,21 @@ pub fn rag_messages(
     vec![system(SYSTEM_WITH_CONTEXT), ChatMessage::new("user", user)]
 }
 
+/// The prompt of one question fitted to `budget` tokens: [`rag_messages`] with the chunks shortened
+/// by [`fit_chunks`]. The one fitting function of evaluation (budget: the window less the answer
+/// room) and of `rag`-format training (budget: `max_seq_len` less the answer), so that a training
+/// prompt is the evaluation prompt whenever their budgets allow the same chunks.
+pub fn fitted_messages(
+    question: &str,
+    answer_type: AnswerType,
+    chunks: &[String],
+    budget: usize,
+    count: &dyn Fn(&[ChatMessage]) -> usize,
+) -> Vec<ChatMessage> {
+    let fitted = fit_chunks(question, answer_type, chunks, budget, count);
+    rag_messages(question, &fitted, answer_type)
+}
+
 /// Shortens the chunks until `count(messages)` fits `budget` tokens: the last non-empty chunk loses
 /// a quarter of its characters (at least 16) per round, so earlier (higher-ranked) chunks are kept
 /// whole longest. The question is never touched. Returns the fitted chunks.

@@ -2,6 +2,7 @@
 //! all arms; plus the `finefail retrieve` step that reads the tables and writes `retrieval.parquet` and
 //! `retrieval_metrics.json`.
 
+use finefail_core::files;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -248,12 +249,12 @@ pub fn run_retrieve(
     options: &RetrieveOptions,
     progress: &mut dyn FnMut(RetrieveProgress),
 ) -> Result<RetrievalMetrics> {
-    let chunks = read_chunks(&data_dir.join("chunks.parquet"))?;
-    let questions = read_questions(&data_dir.join("qa.parquet"))?;
+    let chunks = read_chunks(&data_dir.join(files::CHUNKS))?;
+    let questions = read_questions(&data_dir.join(files::QA))?;
     if chunks.is_empty() {
         return Err(RagError::bad_input(format!(
             "{}: the retrieval corpus is empty (no chunks)",
-            data_dir.join("chunks.parquet").display()
+            data_dir.join(files::CHUNKS).display()
         )));
     }
     let embedder = if options.retriever.needs_embedder() {
@@ -287,8 +288,8 @@ pub fn run_retrieve(
         &rows,
     );
     std::fs::create_dir_all(out_dir).map_err(|e| RagError::io(out_dir, e))?;
-    write_retrieval(&out_dir.join("retrieval.parquet"), &rows)?;
+    write_retrieval(&out_dir.join(files::RETRIEVAL), &rows)?;
     let json = serde_json::to_vec_pretty(&metrics).map_err(|e| RagError::Other(e.to_string()))?;
-    finefail_data::atomic::write_file(&out_dir.join("retrieval_metrics.json"), &json)?;
+    finefail_core::atomic::write_file(&out_dir.join(files::RETRIEVAL_METRICS), &json)?;
     Ok(metrics)
 }

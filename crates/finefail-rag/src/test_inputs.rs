@@ -2,10 +2,10 @@
 //! prepared dataset and the chunk texts each one is given (none, retrieved or gold), read the same
 //! way for all arms so their answers differ only by the model.
 
-use crate::answer_context::AnswerContext;
 use crate::error::{RagError, Result};
-use finefail_data::prepare::files;
-use finefail_data::tables::{ranked_chunk_ids, read_chunks, read_qa, read_retrieval};
+use finefail_core::files;
+use finefail_core::AnswerContext;
+use finefail_data::tables::{read_chunks, read_qa, read_ranked_chunk_texts};
 use finefail_data::{Chunk, QaRecord, Splits};
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,7 +34,15 @@ pub(crate) fn load_test_inputs(
         .collect();
     let test = Splits::load(&data_dir.join(files::SPLITS))?.test;
     let chunks: Vec<Chunk> = read_chunks(&data_dir.join(files::CHUNKS))?;
-    let contexts = contexts_for(context, top_k, &test, &questions, &chunks, retrieval_dir)?;
+    let contexts = contexts_for(
+        context,
+        top_k,
+        &test,
+        &questions,
+        &chunks,
+        data_dir,
+        retrieval_dir,
+    )?;
     Ok(TestInputs {
         questions,
         test,
@@ -49,32 +57,16 @@ fn contexts_for(
     test: &[String],
     questions: &HashMap<String, QaRecord>,
     chunks: &[Chunk],
+    data_dir: &Path,
     retrieval_dir: Option<&Path>,
 ) -> Result<HashMap<String, Vec<String>>> {
-    let text: HashMap<&str, &str> = chunks
-        .iter()
-        .map(|c| (c.chunk_id.as_str(), c.text.as_str()))
-        .collect();
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     match context {
         AnswerContext::None => {}
         AnswerContext::Retrieved => {
             let dir = retrieval_dir
                 .ok_or_else(|| RagError::bad_input("retrieved context needs --retrieval DIR"))?;
-            let rows = read_retrieval(&dir.join("retrieval.parquet"))?;
-            for (question_id, ids) in ranked_chunk_ids(&rows, top_k) {
-                let texts = ids
-                    .iter()
-                    .map(|id| {
-                        text.get(id.as_str()).map(|t| t.to_string()).ok_or_else(|| {
-                            RagError::bad_input(format!(
-                                "retrieval names chunk `{id}`, which is not in chunks.parquet"
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<String>>>()?;
-                out.insert(question_id, texts);
-            }
+            out = read_ranked_chunk_texts(data_dir, dir, top_k)?;
             if let Some(missing) = test.iter().find(|id| !out.contains_key(*id)) {
                 return Err(RagError::bad_input(format!("{}: no retrieval for test question `{missing}`; was it computed for this dataset?", dir.display())));
             }

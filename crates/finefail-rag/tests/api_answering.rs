@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use finefail_data::chat_api::cache::CompletionCache;
-use finefail_data::chat_api::{ChatApiConfig, ChatParams};
+use finefail_data::chat_api::{ChatApiConfig, ChatCache, ChatParams};
 use finefail_data::tables::read_answers as read_answer_records;
 use finefail_data::{ChunkConfig, ColumnMap, Format, PrepareOptions, SplitConfig, SplitUnit};
 use finefail_rag::answering::AnswerContext;
@@ -125,7 +124,7 @@ fn good_reply(request: &str) -> (u16, String, u64) {
 fn answers_every_test_question_with_the_rag_prompt_and_caches_them() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (data, retrieval) = dataset(tmp.path());
-    let cache = CompletionCache::open(tmp.path().join("cache")).expect("cache");
+    let cache = ChatCache::open(tmp.path().join("cache")).expect("cache");
     let server = serve(|_, r| good_reply(r));
     let out = tmp.path().join("answers");
     let opts = options("fruit/gpt/n0", AnswerContext::Retrieved);
@@ -230,7 +229,7 @@ fn answers_every_test_question_with_the_rag_prompt_and_caches_them() {
 fn a_question_failing_after_retries_fails_the_step_and_a_rerun_resumes() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (data, retrieval) = dataset(tmp.path());
-    let cache = CompletionCache::open(tmp.path().join("cache")).expect("cache");
+    let cache = ChatCache::open(tmp.path().join("cache")).expect("cache");
     let tests: Vec<String> = finefail_data::Splits::load(&data.join("splits.json"))
         .expect("splits")
         .test;

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use finefail_core::{AnswerContext, ArmId};
 use finefail_data::{Label, QaRecord};
-use finefail_score::{ArmName, Comparison, Metric};
+use finefail_score::{Comparison, Metric};
 
 use crate::{ReportError, ReportInput};
 
@@ -16,7 +17,7 @@ pub(crate) type PerQuestion = BTreeMap<String, f64>;
 pub(crate) struct Analysis<'a> {
     pub input: &'a ReportInput,
     /// Every arm that has scores or answers, by name.
-    pub arms: BTreeMap<String, ArmName>,
+    pub arms: BTreeMap<String, ArmId>,
     /// (arm, metric) → per-question value, the mean over the non-error repeats.
     pub values: HashMap<(String, Metric), PerQuestion>,
     /// Arm → score rows with `error` set (failed judgments).
@@ -52,7 +53,7 @@ impl<'a> Analysis<'a> {
             if arms.contains_key(name) {
                 continue;
             }
-            let arm: ArmName = name.parse()?;
+            let arm: ArmId = name.parse()?;
             if !questions.contains_key(&arm.dataset) {
                 return Err(ReportError::BadInput(format!(
                     "arm {name}: dataset `{}` is not among the report's datasets",
@@ -194,7 +195,13 @@ impl<'a> Analysis<'a> {
     }
 
     /// Fine-tuned arms (every seed) of (dataset, model, N, context), sorted by seed.
-    pub fn seed_arms(&self, dataset: &str, model: &str, n: u64, context: &str) -> Vec<String> {
+    pub fn seed_arms(
+        &self,
+        dataset: &str,
+        model: &str,
+        n: u64,
+        context: AnswerContext,
+    ) -> Vec<String> {
         let mut v: Vec<(Option<u64>, String)> = self
             .arms
             .iter()
@@ -214,7 +221,7 @@ impl<'a> Analysis<'a> {
         dataset: &str,
         model: &str,
         n: u64,
-        context: &str,
+        context: AnswerContext,
         metric: Metric,
     ) -> Vec<(String, f64, f64)> {
         let base_name = base_arm(dataset, model, context);
@@ -272,13 +279,6 @@ impl<'a> Analysis<'a> {
 }
 
 /// The base arm's name for a context: `{dataset}/{model}/n0[@context]`.
-pub(crate) fn base_arm(dataset: &str, model: &str, context: &str) -> String {
-    ArmName {
-        dataset: dataset.to_owned(),
-        model: model.to_owned(),
-        n: 0,
-        seed: None,
-        context: context.to_owned(),
-    }
-    .to_string()
+pub(crate) fn base_arm(dataset: &str, model: &str, context: AnswerContext) -> String {
+    ArmId::new(dataset, model, 0, None, context).to_string()
 }

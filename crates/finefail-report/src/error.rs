@@ -77,3 +77,17 @@ impl ReportError {
         }
     }
 }
+
+/// Atomic writes fail as the data crate's writes do.
+impl From<finefail_core::AtomicError> for ReportError {
+    fn from(e: finefail_core::AtomicError) -> Self {
+        finefail_data::DataError::from(e).into()
+    }
+}
+
+/// A malformed arm name in a table is bad input.
+impl From<finefail_core::BadArm> for ReportError {
+    fn from(e: finefail_core::BadArm) -> Self {
+        ReportError::BadInput(e.0)
+    }
+}

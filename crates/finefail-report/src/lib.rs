@@ -23,5 +23,4 @@ pub use error::ReportError;
 pub use input::{
     read_contamination, read_retrieval_metrics, DatasetInput, ReportInput, RetrievalSummary,
 };
-pub use load::{RETRIEVAL_FILE, RETRIEVAL_METRICS_FILE};
 pub use write::{write_report, ReportSummary};

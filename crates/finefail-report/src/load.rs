@@ -5,17 +5,12 @@
 
 use std::path::Path;
 
-use finefail_data::prepare::files;
+use finefail_core::{files, ArmId, RunLayout};
 use finefail_data::tables::{ranked_chunk_ids, read_answers, read_qa, read_retrieval};
 use finefail_score::{read_comparison, read_scores};
 
 use crate::input::{read_contamination, read_retrieval_metrics};
 use crate::{DatasetInput, ReportError, ReportInput};
-
-/// `retrieval.parquet`, as the rag crate names it.
-pub const RETRIEVAL_FILE: &str = "retrieval.parquet";
-/// `retrieval_metrics.json`, as the rag crate names it.
-pub const RETRIEVAL_METRICS_FILE: &str = "retrieval_metrics.json";
 
 impl DatasetInput {
     /// Reads one dataset: `data_dir/qa.parquet` (required), `data_dir/contamination.json`,
@@ -34,11 +29,11 @@ impl DatasetInput {
         };
         let (mut retrieval, mut retrieval_metrics) = (Default::default(), None);
         if let Some(dir) = retrieval_dir {
-            let table = dir.join(RETRIEVAL_FILE);
+            let table = dir.join(files::RETRIEVAL);
             if table.is_file() {
                 retrieval = ranked_chunk_ids(&read_retrieval(&table)?, usize::MAX);
             }
-            let metrics = dir.join(RETRIEVAL_METRICS_FILE);
+            let metrics = dir.join(files::RETRIEVAL_METRICS);
             if metrics.is_file() {
                 retrieval_metrics = Some(read_retrieval_metrics(&metrics)?);
             }
@@ -63,26 +58,18 @@ impl ReportInput {
         datasets: &[&str],
         arms: &[&str],
     ) -> Result<Self, ReportError> {
-        let comparison = read_comparison(&run_dir.join("comparison.json"))?;
+        let run = RunLayout::new(run_dir);
+        let comparison = read_comparison(&run.comparison())?;
         let mut scores = Vec::new();
         let mut answers = Vec::new();
         for arm in arms {
-            answers.extend(read_answers(
-                &run_dir.join("answers").join(arm).join("answers.parquet"),
-            )?);
-            scores.extend(read_scores(
-                &run_dir.join("scores").join(arm).join("scores.parquet"),
-            )?);
+            let arm: ArmId = arm.parse()?;
+            answers.extend(read_answers(&run.answers(&arm).join(files::ANSWERS))?);
+            scores.extend(read_scores(&run.scores(&arm).join(files::SCORES))?);
         }
         let datasets = datasets
             .iter()
-            .map(|d| {
-                DatasetInput::load(
-                    d,
-                    &run_dir.join("data").join(d),
-                    Some(&run_dir.join("retrieval").join(d)),
-                )
-            })
+            .map(|d| DatasetInput::load(d, &run.data(d), Some(&run.retrieval(d))))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ReportInput {
             run_name: run_name.to_owned(),

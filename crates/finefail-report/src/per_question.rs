@@ -5,10 +5,11 @@
 //! The CSV carries the same columns; its two list columns (`references`, `retrieved_chunk_ids`)
 //! are written as JSON arrays, since CSV has no lists.
 
+use finefail_core::AnswerContext;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use finefail_data::atomic::write_with;
+use finefail_core::atomic::write_with;
 use finefail_score::Metric;
 use polars::prelude::*;
 
@@ -41,7 +42,7 @@ struct Row<'a> {
     arm: &'a str,
     n: u64,
     seed: Option<u64>,
-    context: &'a str,
+    context: AnswerContext,
     question_id: &'a str,
     question: &'a str,
     references: &'a [String],
@@ -53,12 +54,12 @@ struct Row<'a> {
     errors: usize,
 }
 
-fn context_rank(c: &str) -> u8 {
-    match c {
-        "retrieved" => 0,
-        "none" => 1,
-        _ => 2,
-    }
+/// Rows order the study's context first, then the controls (`none`, `gold`).
+fn context_rank(c: AnswerContext) -> usize {
+    AnswerContext::ALL
+        .iter()
+        .position(|x| *x == c)
+        .unwrap_or(usize::MAX)
 }
 
 /// The table as columns; `lists_as_json` for the CSV variant.
@@ -76,7 +77,7 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
     for ans in &a.input.answers {
         let arm = &a.arms[&ans.arm];
         let q = a.questions[&arm.dataset][&ans.question_id];
-        let chunks = if arm.context == "retrieved" {
+        let chunks = if arm.context.is_retrieved() {
             a.input
                 .datasets
                 .iter()
@@ -92,7 +93,7 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
             arm: &ans.arm,
             n: arm.n,
             seed: arm.seed,
-            context: &arm.context,
+            context: arm.context,
             question_id: &ans.question_id,
             question: &q.question,
             references: &q.answers,
@@ -168,7 +169,7 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
                 .map(|r| r.seed.map(|s| s as i64))
                 .collect::<Vec<Option<i64>>>(),
         ),
-        strs("context", &|r| Some(r.context.to_owned())),
+        strs("context", &|r| Some(r.context.to_string())),
         strs("question_id", &|r| Some(r.question_id.to_owned())),
         strs("question", &|r| Some(r.question.to_owned())),
         lists("references", rows.iter().map(|r| r.references).collect())?,
@@ -220,7 +221,7 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
 }
 
 /// Writes `per_question.parquet` and `per_question.csv` (each atomically, through
-/// `finefail_data::atomic::write_with`). Returns the number of rows.
+/// `finefail_core::atomic::write_with`). Returns the number of rows.
 pub(crate) fn write(a: &Analysis<'_>, parquet: &Path, csv: &Path) -> Result<usize, ReportError> {
     let (height, cols) = columns(a, false)?;
     let mut df = DataFrame::new(height, cols).map_err(|e| ReportError::table(parquet, e))?;

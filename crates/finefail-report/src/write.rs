@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use finefail_data::atomic::{remove_stale_temporaries, StagedDir};
+use finefail_core::atomic::{remove_stale_temporaries, StagedDir};
+use finefail_core::{files, RunLayout};
 use finefail_score::Verdict;
 
 use crate::analysis::Analysis;
@@ -53,10 +54,15 @@ pub fn write_report(input: &ReportInput, run_dir: &Path) -> Result<ReportSummary
     // What a killed earlier report step left behind.
     remove_stale_temporaries(
         run_dir,
-        &["report", "per_question.parquet", "per_question.csv"],
+        &[
+            files::REPORT_DIR,
+            files::PER_QUESTION_PARQUET,
+            files::PER_QUESTION_CSV,
+        ],
     );
 
-    let report_dir = run_dir.join("report");
+    let run = RunLayout::new(run_dir);
+    let report_dir = run.report();
     let staged = StagedDir::new(&report_dir)?;
     let plot_dir = staged.path().join("plots");
     std::fs::create_dir_all(&plot_dir).map_err(|e| ReportError::io(&plot_dir, e))?;
@@ -76,10 +82,10 @@ pub fn write_report(input: &ReportInput, run_dir: &Path) -> Result<ReportSummary
     let md = to_markdown(&content.blocks);
     write_file(&staged.path().join("report.md"), md.as_bytes())?;
     let html = to_html(&content.title, &content.blocks, &svgs);
-    write_file(&staged.path().join("report.html"), html.as_bytes())?;
+    write_file(&staged.path().join(files::REPORT_HTML), html.as_bytes())?;
 
-    let parquet = run_dir.join("per_question.parquet");
-    let csv = run_dir.join("per_question.csv");
+    let parquet = run.per_question_parquet();
+    let csv = run.per_question_csv();
     let rows = crate::per_question::write(&analysis, &parquet, &csv)?;
     staged.commit()?;
 
@@ -87,7 +93,7 @@ pub fn write_report(input: &ReportInput, run_dir: &Path) -> Result<ReportSummary
     let count = |v: Verdict| primary.clone().filter(|c| c.verdict == Some(v)).count();
     Ok(ReportSummary {
         markdown: report_dir.join("report.md"),
-        html: report_dir.join("report.html"),
+        html: report_dir.join(files::REPORT_HTML),
         report_dir,
         per_question_parquet: parquet,
         per_question_csv: csv,

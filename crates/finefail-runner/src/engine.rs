@@ -4,13 +4,24 @@
 //! `.<output>.partial-<hash>` (kept across crashes so long steps can resume inside) and is renamed
 //! into place only when it succeeded, so a run killed at any moment never leaves a half-written
 //! artefact and simply continues when rerun.
+//!
+//! [`execute_scope`] takes each step through named stages: 1. `select` the steps of the scope;
+//! 2. check the cache (`current_output`, the one test [`current_outputs`] shares); 3. `run_step`
+//! in scratch, its record `running`, then `failed` on an error; 4. `promote` the output into place;
+//! 5. `record_done` with the output's hash. Records live in `record.rs`, hashes in `hash.rs`.
+
+mod hash;
+mod record;
+
+pub use hash::{hash_path, input_hash};
+pub use record::{read_record, record_path, StepRecord, StepState};
 
 use crate::error::{Result, RunnerError};
 use crate::kind::StepKind;
 use crate::plan::{Plan, Step};
 use crate::progress::{ProgressSink, StepProgress};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use record::write_record;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,19 +41,6 @@ pub trait StepWork {
         scratch: &Path,
         progress: ProgressSink,
     ) -> Result<()>;
-}
-
-/// The record of one step in `steps/<id>/state.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub id: String,
-    pub kind: String,
-    pub state: String,
-    pub input_hash: String,
-    /// sha256 over the step's output files (names and bytes).
-    pub output_hash: Option<String>,
-    pub wall_s: Option<f64>,
-    pub error: Option<String>,
 }
 
 /// What happened to each step in one execution.
@@ -119,179 +117,74 @@ pub fn execute_scope(
     progress: &mut (dyn FnMut(Event) + Send),
 ) -> Result<RunSummary> {
     let run_dir = &plan.run_dir;
-    std::fs::create_dir_all(run_dir).map_err(|e| RunnerError::Io {
-        path: run_dir.clone(),
-        source: e,
-    })?;
-    let selected: Vec<&Step> = match scope {
-        Scope::Until(until) => plan.until(until),
-        Scope::Only(id) => {
-            if !plan.steps.iter().any(|s| s.id == id) {
-                return Err(RunnerError::config(
-                    run_dir,
-                    format!("no step `{id}` in the plan"),
-                ));
-            }
-            let ancestors = ancestors(plan, id);
-            plan.steps
-                .iter()
-                .filter(|s| s.id == id || ancestors.contains(s.id.as_str()))
-                .collect()
-        }
-    };
-    let only = match scope {
-        Scope::Only(id) => Some(id),
-        Scope::Until(_) => None,
-    };
+    create_dir(run_dir)?;
+    let selected = select(plan, scope)?;
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     let mut summary = RunSummary::default();
     let total = selected.len();
     for (index, step) in selected.into_iter().enumerate() {
-        let input_hash = input_hash(step, steps, &outputs)?.ok_or_else(|| {
-            let dep = step
-                .deps
-                .iter()
-                .find(|d| !outputs.contains_key(*d))
-                .cloned()
-                .unwrap_or_default();
-            RunnerError::config(
-                run_dir,
-                format!("step {} needs {dep}, which has not run", step.id),
-            )
-        })?;
-        let record_path = record_path(run_dir, &step.id);
-        let output = run_dir.join(&step.output);
-        if let Some(rec) = read_record(&record_path) {
-            if rec.state == "done" && rec.input_hash == input_hash && output.exists() {
-                if let Some(out) = &rec.output_hash {
-                    outputs.insert(step.id.clone(), out.clone());
-                    progress(Event::Cached { step, index, total });
-                    summary.cached.push(step.id.clone());
-                    summary.records.push(rec);
-                    continue;
-                }
+        let input_hash = selected_input_hash(run_dir, step, steps, &outputs)?;
+        if let Some(current) = current_output(run_dir, step, &input_hash) {
+            outputs.insert(step.id.clone(), current.output_hash);
+            progress(Event::Cached { step, index, total });
+            summary.cached.push(step.id.clone());
+            summary.records.push(current.record);
+            continue;
+        }
+        if let Scope::Only(only) = scope {
+            if only != step.id {
+                return Err(unfinished_dependency(only, step));
             }
         }
-        if only.is_some_and(|id| id != step.id) {
-            return Err(RunnerError::Step {
-                message: format!(
-                    "step {} needs {}, which is not finished (or its inputs changed); run it first",
-                    only.unwrap_or_default(),
-                    step.id
-                ),
-                bad_input: true,
-            });
-        }
         progress(Event::Start { step, index, total });
-        let mut rec = StepRecord {
-            id: step.id.clone(),
-            kind: step.kind.as_str().to_string(),
-            state: "running".into(),
-            input_hash: input_hash.clone(),
-            output_hash: None,
-            wall_s: None,
-            error: None,
-        };
-        write_record(&record_path, &rec)?;
-        let scratch = scratch_dir(&output, &input_hash);
-        std::fs::create_dir_all(&scratch).map_err(|e| RunnerError::Io {
-            path: scratch.clone(),
-            source: e,
-        })?;
-        let started = Instant::now();
-        let ran = {
-            let sink = std::sync::Mutex::new(&mut *progress);
-            let report = |p: StepProgress| {
-                if let Ok(mut f) = sink.lock() {
-                    (*f)(Event::Progress { step, progress: p });
-                }
-            };
-            steps.run(step, run_dir, &scratch, &report)
-        };
-        if let Err(e) = ran {
-            rec.state = "failed".into();
-            rec.error = Some(e.to_string());
-            write_record(&record_path, &rec)?;
-            return Err(e);
-        }
-        let file_output = output.extension().is_some();
-        let produced = if file_output {
-            scratch.join(output.file_name().unwrap_or_default())
-        } else {
-            scratch.clone()
-        };
-        if !produced.exists() {
-            return Err(RunnerError::config(
-                &output,
-                format!("step {} finished without writing its output", step.id),
-            ));
-        }
-        finefail_data::atomic::replace(&produced, &output)?;
-        if file_output {
-            let _ = std::fs::remove_dir_all(&scratch);
-        }
-        rec.output_hash = Some(hash_path(&output)?);
-        rec.wall_s = Some(started.elapsed().as_secs_f64());
-        rec.state = "done".into();
-        write_record(&record_path, &rec)?;
+        let (rec, output_hash) = run_step(run_dir, step, steps, &input_hash, progress)?;
         progress(Event::Done {
             step,
             wall_s: rec.wall_s.unwrap_or(0.0),
         });
-        outputs.insert(step.id.clone(), rec.output_hash.clone().unwrap_or_default());
+        outputs.insert(step.id.clone(), output_hash);
         summary.ran.push(step.id.clone());
         summary.records.push(rec);
     }
     Ok(summary)
 }
 
-/// A step's input hash from its kind, id, config slice and the output hashes of its dependencies
-/// (`None` when a dependency has no current output yet).
-pub fn input_hash(
-    step: &Step,
-    steps: &dyn StepWork,
-    outputs: &BTreeMap<String, String>,
-) -> Result<Option<String>> {
-    let mut h = Sha256::new();
-    h.update(step.kind.as_str().as_bytes());
-    h.update(b"\0");
-    h.update(step.id.as_bytes());
-    h.update(b"\0");
-    h.update(
-        serde_json::to_string(&steps.config_slice(step)?)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
-    for dep in &step.deps {
-        let Some(out) = outputs.get(dep) else {
-            return Ok(None);
-        };
-        h.update(dep.as_bytes());
-        h.update(out.as_bytes());
-    }
-    Ok(Some(hex::encode(h.finalize())))
-}
-
 /// The steps of `plan` whose recorded output is current (done, input hash matching, output
-/// present), with their output hashes: what an external scheduler need not run again.
+/// present: the same test that makes [`execute_scope`] skip a step), with their output hashes:
+/// what an external scheduler need not run again.
 pub fn current_outputs(plan: &Plan, steps: &dyn StepWork) -> Result<BTreeMap<String, String>> {
     let mut outputs = BTreeMap::new();
     for step in &plan.steps {
         let Some(hash) = input_hash(step, steps, &outputs)? else {
             continue;
         };
-        if let Some(rec) = read_record(&record_path(&plan.run_dir, &step.id)) {
-            if rec.state == "done"
-                && rec.input_hash == hash
-                && plan.run_dir.join(&step.output).exists()
-            {
-                if let Some(out) = rec.output_hash {
-                    outputs.insert(step.id.clone(), out);
-                }
-            }
+        if let Some(current) = current_output(&plan.run_dir, step, &hash) {
+            outputs.insert(step.id.clone(), current.output_hash);
         }
     }
     Ok(outputs)
+}
+
+/// Stage 1, select: the steps `scope` covers, in plan order (so every step comes after the steps
+/// it reads). `Only` is an error when the plan has no such step.
+fn select<'p>(plan: &'p Plan, scope: Scope) -> Result<Vec<&'p Step>> {
+    match scope {
+        Scope::Until(until) => Ok(plan.until(until)),
+        Scope::Only(id) => {
+            if !plan.steps.iter().any(|s| s.id == id) {
+                return Err(RunnerError::config(
+                    &plan.run_dir,
+                    format!("no step `{id}` in the plan"),
+                ));
+            }
+            let ancestors = ancestors(plan, id);
+            Ok(plan
+                .steps
+                .iter()
+                .filter(|s| s.id == id || ancestors.contains(s.id.as_str()))
+                .collect())
+        }
+    }
 }
 
 /// Every step `id` depends on, directly or not.
@@ -312,22 +205,148 @@ fn ancestors<'a>(plan: &'a Plan, id: &str) -> std::collections::HashSet<&'a str>
     out
 }
 
-/// `steps/<id with / → __>/state.json`.
-pub fn record_path(run_dir: &Path, id: &str) -> PathBuf {
-    run_dir
-        .join("steps")
-        .join(id.replace('/', "__").replace('@', "_at_"))
-        .join("state.json")
+/// The input hash of a selected step. Its dependencies were selected before it and have either
+/// run or been found current, so a missing dependency output means one was not selected: an
+/// error naming it.
+fn selected_input_hash(
+    run_dir: &Path,
+    step: &Step,
+    steps: &dyn StepWork,
+    outputs: &BTreeMap<String, String>,
+) -> Result<String> {
+    input_hash(step, steps, outputs)?.ok_or_else(|| {
+        let dep = step
+            .deps
+            .iter()
+            .find(|d| !outputs.contains_key(*d))
+            .cloned()
+            .unwrap_or_default();
+        RunnerError::config(
+            run_dir,
+            format!("step {} needs {dep}, which has not run", step.id),
+        )
+    })
 }
 
-/// The recorded state of a step, if any (an unreadable record counts as none: the step reruns).
-pub fn read_record(path: &Path) -> Option<StepRecord> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+/// A step whose recorded output is current, and that output's hash.
+struct Current {
+    record: StepRecord,
+    output_hash: String,
 }
 
-fn write_record(path: &Path, rec: &StepRecord) -> Result<()> {
-    let text = serde_json::to_string_pretty(rec).unwrap_or_default();
-    Ok(finefail_data::atomic::write_file(path, text.as_bytes())?)
+/// Stage 2, check the cache — the one test of "this step need not run", shared by
+/// [`execute_scope`] and [`current_outputs`]: the step's record says done, under `input_hash`,
+/// with an output hash, and its output is in place.
+fn current_output(run_dir: &Path, step: &Step, input_hash: &str) -> Option<Current> {
+    let record = read_record(&record_path(run_dir, &step.id))?;
+    if record.state != StepState::Done
+        || record.input_hash != input_hash
+        || !run_dir.join(&step.output).exists()
+    {
+        return None;
+    }
+    let output_hash = record.output_hash.clone()?;
+    Some(Current {
+        record,
+        output_hash,
+    })
+}
+
+/// The error of a `Scope::Only` run that reached a dependency of `only` that is not current.
+fn unfinished_dependency(only: &str, step: &Step) -> RunnerError {
+    RunnerError::Step {
+        message: format!(
+            "step {only} needs {}, which is not finished (or its inputs changed); run it first",
+            step.id
+        ),
+        bad_input: true,
+    }
+}
+
+/// Stage 3, run: records the step `running`, runs it in its scratch directory ([`run_in_scratch`]),
+/// then [`promote`]s and [`record_done`]s it. A step that returns an error is recorded `failed`
+/// and its scratch directory stays for the next try. Returns the record and the output hash.
+fn run_step(
+    run_dir: &Path,
+    step: &Step,
+    steps: &dyn StepWork,
+    input_hash: &str,
+    progress: &mut (dyn FnMut(Event) + Send),
+) -> Result<(StepRecord, String)> {
+    let record_path = record_path(run_dir, &step.id);
+    let output = run_dir.join(&step.output);
+    let mut rec = StepRecord::running(&step.id, step.kind, input_hash);
+    write_record(&record_path, &rec)?;
+    let scratch = scratch_dir(&output, input_hash);
+    create_dir(&scratch)?;
+    let started = Instant::now();
+    if let Err(e) = run_in_scratch(run_dir, step, steps, &scratch, progress) {
+        rec.state = StepState::Failed;
+        rec.error = Some(e.to_string());
+        write_record(&record_path, &rec)?;
+        return Err(e);
+    }
+    promote(step, &scratch, &output)?;
+    let output_hash = record_done(&record_path, &mut rec, step, &output, started)?;
+    Ok((rec, output_hash))
+}
+
+/// Calls the step's work on `scratch`, passing its progress reports on as [`Event::Progress`].
+fn run_in_scratch(
+    run_dir: &Path,
+    step: &Step,
+    steps: &dyn StepWork,
+    scratch: &Path,
+    progress: &mut (dyn FnMut(Event) + Send),
+) -> Result<()> {
+    let sink = std::sync::Mutex::new(progress);
+    let report = |p: StepProgress| {
+        if let Ok(mut f) = sink.lock() {
+            (*f)(Event::Progress { step, progress: p });
+        }
+    };
+    steps.run(step, run_dir, scratch, &report)
+}
+
+/// Stage 4, promote: moves what the step wrote in `scratch` into place at `output` in one rename
+/// (a directory output is the scratch directory itself; a file output is `scratch/<file name>`,
+/// and the emptied scratch directory is removed). A step that wrote nothing is an error.
+fn promote(step: &Step, scratch: &Path, output: &Path) -> Result<()> {
+    let file_output = output.extension().is_some();
+    let produced = if file_output {
+        scratch.join(output.file_name().unwrap_or_default())
+    } else {
+        scratch.to_path_buf()
+    };
+    if !produced.exists() {
+        return Err(RunnerError::config(
+            output,
+            format!("step {} finished without writing its output", step.id),
+        ));
+    }
+    finefail_core::atomic::replace(&produced, output)?;
+    if file_output {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
+    Ok(())
+}
+
+/// Stage 5, record: hashes the promoted output (without its kind's [`StepKind::kept_dirs`]) and
+/// records the step `done` with that hash and its wall time since `started`; from here on the
+/// step is cached. Returns the output hash.
+fn record_done(
+    record_path: &Path,
+    rec: &mut StepRecord,
+    step: &Step,
+    output: &Path,
+    started: Instant,
+) -> Result<String> {
+    let output_hash = hash_path(output, step.kind.kept_dirs())?;
+    rec.output_hash = Some(output_hash.clone());
+    rec.wall_s = Some(started.elapsed().as_secs_f64());
+    rec.state = StepState::Done;
+    write_record(record_path, rec)?;
+    Ok(output_hash)
 }
 
 /// The scratch directory of a step: beside its output, keyed by the input hash so a half-done
@@ -340,47 +359,12 @@ fn scratch_dir(output: &Path, input_hash: &str) -> PathBuf {
     output.with_file_name(format!(".{name}.partial-{}", &input_hash[..16]))
 }
 
-/// sha256 over a file, or over a directory's files (sorted relative names and bytes).
-pub fn hash_path(path: &Path) -> Result<String> {
-    let mut files = Vec::new();
-    collect(path, path, &mut files)?;
-    files.sort();
-    let mut h = Sha256::new();
-    for (rel, full) in files {
-        let bytes = std::fs::read(&full).map_err(|e| RunnerError::Io {
-            path: full.clone(),
-            source: e,
-        })?;
-        h.update(rel.as_bytes());
-        h.update(b"\0");
-        h.update(Sha256::digest(&bytes));
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
-fn collect(root: &Path, p: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
-    if p.is_file() {
-        let rel = p
-            .strip_prefix(root)
-            .map(|r| r.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        out.push((rel, p.to_path_buf()));
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(p).map_err(|e| RunnerError::Io {
-        path: p.to_path_buf(),
+/// `create_dir_all`, its error naming the path.
+fn create_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| RunnerError::Io {
+        path: path.to_path_buf(),
         source: e,
-    })?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        // Step-internal scratch (checkpoints, part files) does not define the output.
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name == "checkpoints" || name == "parts" {
-            continue;
-        }
-        collect(root, &path, out)?;
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -487,7 +471,7 @@ mod tests {
         assert!(!tmp.path().join("b").exists());
         assert_eq!(
             read_record(&record_path(tmp.path(), "b")).unwrap().state,
-            "failed"
+            StepState::Failed
         );
         let t = toy(None, "1");
         execute(&p, &t, None, &mut |_| {}).unwrap();

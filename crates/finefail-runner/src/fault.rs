@@ -6,6 +6,7 @@
 //! crate met it and however that crate files the error.
 
 use crate::error::RunnerError;
+use finefail_core::AtomicError;
 use finefail_data::DataError;
 use finefail_model::ModelError;
 use finefail_rag::RagError;
@@ -40,6 +41,7 @@ macro_rules! library_errors {
 }
 
 library_errors!(
+    AtomicError,
     DataError,
     ModelError,
     TrainError,
@@ -90,6 +92,7 @@ fn known(e: &(dyn Error + 'static)) -> Option<bool> {
         .or_else(|| verdict::<RagError>(e))
         .or_else(|| verdict::<ScoreError>(e))
         .or_else(|| verdict::<ReportError>(e))
+        .or_else(|| verdict::<AtomicError>(e))
 }
 
 impl RunnerError {

@@ -2,6 +2,7 @@
 //! step's id, it is hashed into the step's input hash (so a renamed kind would rerun every cached
 //! step), it is what `--until` takes and what `state.json` records.
 
+use finefail_core::files;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -54,6 +55,22 @@ impl StepKind {
     /// Kinds that run a model and so get the Slurm GPU request (`gres`); the others use CPUs only.
     pub fn uses_gpu(self) -> bool {
         matches!(self, StepKind::Finetune | StepKind::Answer)
+    }
+
+    /// Sub-folders a step of this kind keeps inside its output for itself: state that lets a killed
+    /// step resume where it was (finefail-train's `checkpoints/`, finefail-rag's answer `parts/`).
+    /// They move into place with the output, but are not what the step produced, so the output hash
+    /// (and with it every later step's input hash) leaves them out.
+    pub fn kept_dirs(self) -> &'static [&'static str] {
+        match self {
+            StepKind::Finetune => &[files::CHECKPOINTS_DIR],
+            StepKind::Answer => &[files::ANSWER_PARTS],
+            StepKind::Prepare
+            | StepKind::Retrieve
+            | StepKind::Score
+            | StepKind::Compare
+            | StepKind::Report => &[],
+        }
     }
 }
 

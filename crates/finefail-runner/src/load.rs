@@ -1,11 +1,13 @@
-//! Reading a config: TOML text → `--set` overrides applied → every key checked against the schema
-//! (unknown keys name the closest valid one) → typed [`Config`] → static validation.
+//! Reading a config: TOML text → `--set` overrides applied → every key checked against the
+//! schema walked from the config structs (unknown keys name the closest valid one) → typed
+//! [`Config`] (a bad value names its key) → static validation. Every error is one line naming the
+//! file.
 
-use crate::config::{keys_of, Config};
+use crate::config::{schema, Config};
 use crate::error::{Result, RunnerError};
 use crate::validate::validate;
 use std::path::Path;
-use toml::{Table, Value};
+use toml::Table;
 
 /// Reads and checks the config at `path` with `overrides` (`key=value`, value parsed as TOML).
 pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
@@ -23,10 +25,13 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
         apply_override(&mut table, o)
             .map_err(|m| RunnerError::config(path, format!("--set {o}: {m}")))?;
     }
-    check_keys(&table).map_err(|m| RunnerError::config(path, m))?;
-    let mut config: Config = Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| RunnerError::config(path, e.message().replace('\n', " ")))?;
+    let schema = schema();
+    schema
+        .check(&table)
+        .map_err(|m| RunnerError::config(path, m))?;
+    let mut config: Config = schema
+        .read(table)
+        .map_err(|m| RunnerError::config(path, m))?;
     if config.name.is_none() {
         config.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }
@@ -34,105 +39,19 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
     Ok(config)
 }
 
-/// Applies one `key.path=value` override. `datasets.NAME.key` and `models.NAME.key` address an
-/// entry by its name. The value is parsed as TOML (`[0,50]`, `3`, `"x"`), else taken as a string.
+/// Applies one `key.path=value` override with the one `--set` parser
+/// ([`finefail_train::config::schema::Schema::apply_set`], which `finefail finetune --set` uses
+/// too): `datasets.NAME.key` and `models.NAME.key` address an entry by its name; the value is
+/// parsed as TOML (`[0,50]`, `3`, `"x"`), else taken as a string.
 pub fn apply_override(table: &mut Table, spec: &str) -> std::result::Result<(), String> {
-    let (key, raw) = spec.split_once('=').ok_or("expected KEY=VALUE")?;
-    let value = parse_value(raw.trim());
-    let parts: Vec<&str> = key.trim().split('.').collect();
-    match parts.as_slice() {
-        [list @ ("datasets" | "models"), name, field] => {
-            let entries = table
-                .get_mut(*list)
-                .and_then(Value::as_array_mut)
-                .ok_or_else(|| format!("the config has no {list}"))?;
-            let names: Vec<String> = entries
-                .iter()
-                .filter_map(|e| e.get("name")?.as_str().map(String::from))
-                .collect();
-            let entry = entries
-                .iter_mut()
-                .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
-                .ok_or_else(|| {
-                    format!("no {list} entry named `{name}`; have: {}", names.join(", "))
-                })?;
-            entry
-                .as_table_mut()
-                .ok_or("entry is not a table")?
-                .insert(field.to_string(), value);
-            Ok(())
-        }
-        [top] => {
-            table.insert(top.to_string(), value);
-            Ok(())
-        }
-        [section, field] => {
-            let t = table
-                .entry(section.to_string())
-                .or_insert_with(|| Value::Table(Table::new()));
-            t.as_table_mut()
-                .ok_or_else(|| format!("`{section}` is not a table"))?
-                .insert(field.to_string(), value);
-            Ok(())
-        }
-        _ => Err("keys look like `section.key` or `datasets.NAME.key`".into()),
-    }
-}
-
-fn parse_value(raw: &str) -> Value {
-    format!("v = {raw}")
-        .parse::<Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| Value::String(raw.to_string()))
-}
-
-/// Every key must be in the schema; the error names the closest valid key.
-fn check_keys(table: &Table) -> std::result::Result<(), String> {
-    for (key, value) in table {
-        known(key, "", "")?;
-        match value {
-            Value::Table(t) => {
-                for k in t.keys() {
-                    known(k, key, &format!("{key}."))?;
-                }
-            }
-            Value::Array(items) if key == "datasets" || key == "models" => {
-                for item in items {
-                    for k in item
-                        .as_table()
-                        .map(|t| t.keys().collect::<Vec<_>>())
-                        .unwrap_or_default()
-                    {
-                        known(k, key, &format!("[[{key}]] "))?;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn known(key: &str, table: &str, prefix: &str) -> std::result::Result<(), String> {
-    let valid = keys_of(table);
-    if valid.contains(&key) {
-        return Ok(());
-    }
-    let closest = valid
-        .iter()
-        .min_by_key(|k| strsim::levenshtein(k, key))
-        .copied()
-        .unwrap_or("");
-    Err(format!(
-        "unknown key `{prefix}{key}`; did you mean `{prefix}{closest}`?"
-    ))
+    schema().apply_set(table, spec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+    use toml::Value;
 
     fn write(text: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
@@ -160,7 +79,10 @@ path = "checkpoints/tiny"
         assert_eq!(c.lora.alpha, 32.0);
         assert_eq!(c.train.eps, 1e-8);
         assert_eq!(c.train.weight_decay, 0.0);
-        assert_eq!(c.retrieval.retriever, "hybrid");
+        assert_eq!(
+            c.retrieval.retriever,
+            finefail_rag::retrieve::Retriever::Hybrid
+        );
         assert_eq!(c.retrieval.top_k, 3);
         assert_eq!(c.stats.bootstrap, 10_000);
         assert_eq!(c.generation.max_new_tokens, 64);
@@ -248,7 +170,89 @@ path = "checkpoints/tiny"
             &["models.gpt.max_retries=7".into()],
         )
         .unwrap();
-        assert_eq!(c.models[1].max_retries, Some(7));
+        assert_eq!(c.models[1].api_model().unwrap().max_retries, Some(7));
+    }
+
+    #[test]
+    fn bad_words_name_the_file_the_key_and_the_choices() {
+        let err = |text: String| {
+            let f = write(&text);
+            let e = load(f.path(), &[]).unwrap_err().to_string();
+            assert!(e.starts_with(&f.path().display().to_string()), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+            e
+        };
+        let with = |extra: &str| err(format!("{MINIMAL}{extra}"));
+        let e = with("\n[chunking]\nunit = \"words\"\n");
+        assert!(
+            e.contains("chunking.unit: unknown variant `words`, expected `chars` or `tokens`"),
+            "{e}"
+        );
+        let e = with("\n[retrieval]\nretriever = \"tfidf\"\n");
+        assert!(
+            e.contains(
+                "retrieval.retriever: unknown retriever `tfidf` (expected bm25, dense or hybrid)"
+            ),
+            "{e}"
+        );
+        let e = with("\n[train]\nschedule = \"step\"\n");
+        assert!(
+            e.contains("train.schedule: `step`: expected linear, cosine or constant"),
+            "{e}"
+        );
+        let e = with("\n[eval]\nmetrics = [\"bleu\"]\n");
+        assert!(
+            e.contains("eval.metrics: unknown variant `bleu`, expected one of `exact_match`"),
+            "{e}"
+        );
+        let e = with("\n[eval]\ncontexts = [\"web\"]\n");
+        assert!(e.contains("eval.contexts: unknown variant `web`"), "{e}");
+        let e = err(MINIMAL.replace("\"jsonl\"", "\"xml\""));
+        assert!(
+            e.contains("[[datasets]] format: unknown format `xml`; valid formats: narrativeqa"),
+            "{e}"
+        );
+        let e = err(MINIMAL.replace("test_size = 20", "split_unit = \"page\""));
+        assert!(
+            e.contains("[[datasets]] split_unit: unknown variant `page`, expected `question` or `document`"),
+            "{e}"
+        );
+        let e = err(MINIMAL.replace("format = \"jsonl\"\n", ""));
+        assert!(e.contains("missing field `format`"), "{e}");
+        let e = with("dtype = \"f8\"\n");
+        assert!(
+            e.contains("model `tiny`: dtype: unknown dtype `f8` (expected auto, f32, bf16 or f16)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_same_words_read_in_every_spelling_the_crates_accept() {
+        let f = write(&format!(
+            "{MINIMAL}dtype = \"bf16\"\nquantize = \"nf4\"\n\n[retrieval]\nretriever = \"dense\"\n"
+        ));
+        let c = load(
+            f.path(),
+            &[
+                "train.schedule=cosine".into(),
+                "chunking.unit=tokens".into(),
+            ],
+        )
+        .unwrap();
+        let local = c.models[0].local_model().unwrap();
+        assert_eq!(
+            (local.dtype, local.quantize),
+            (
+                Some(finefail_model::precision::WeightDtype::Bf16),
+                Some(finefail_model::precision::Quantize::Nf4)
+            )
+        );
+        assert_eq!(c.train.schedule, finefail_train::config::LrSchedule::Cosine);
+        assert_eq!(c.chunking.unit, finefail_data::ChunkUnit::Tokens);
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["retrieval"]["retriever"], "dense");
+        assert_eq!(json["models"][0]["quantize"], "nf4");
+        assert_eq!(json["datasets"][0]["format"], "jsonl");
     }
 
     #[test]
@@ -384,7 +388,7 @@ sbatch_args = ["--qos=high"]
                 _ => {}
             }
         }
-        let schema_total: usize = crate::config::SCHEMA.iter().map(|(_, k)| k.len()).sum();
+        let schema_total: usize = schema().tables().iter().map(|t| t.keys.len()).sum();
         assert_eq!(seen, schema_total);
         assert_eq!(c.train.keep, finefail_train::Keep::Last);
         assert_eq!(c.judge.unwrap().repeats, 3);

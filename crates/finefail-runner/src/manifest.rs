@@ -25,8 +25,8 @@ pub fn write_manifest(run_dir: &Path, config: &Config, summary: &RunSummary) -> 
         "steps": steps,
     });
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    Ok(finefail_data::atomic::write_file(
-        &run_dir.join("manifest.json"),
+    Ok(finefail_core::atomic::write_file(
+        &finefail_core::RunLayout::new(run_dir).manifest(),
         text.as_bytes(),
     )?)
 }

@@ -2,7 +2,7 @@
 //! estimated peak of its fine-tune and answer steps with the configured shapes, compared with the
 //! memory the device has (`device_memory_gb`, else this machine's RAM on a CPU device).
 
-use crate::config::{Config, ModelEntry};
+use crate::config::{Config, LocalModel};
 use finefail_model::config::ModelConfig;
 use finefail_model::device::DeviceSpec;
 use finefail_model::memory::{estimate, gb, MemoryEstimate, Workload};
@@ -39,19 +39,19 @@ pub fn memory_plan(c: &Config) -> (Vec<MemoryLine>, Vec<String>) {
         c.device_memory_gb
             .map(|g| g * 1e9)
             .or_else(|| if gpu { None } else { machine_memory() });
-    for m in c.models.iter().filter(|m| !m.is_api()) {
-        let Some(mc) = model_config(m) else {
+    for (m, local) in c.models.iter().filter_map(|m| Some((m, m.local_model()?))) {
+        let Some(mc) = model_config(local) else {
             skipped.push(format!(
                 "model `{}`: no config.json at {} (set `model_config` to plan it before download)",
                 m.name,
-                m.path.display()
+                local.path.display()
             ));
             continue;
         };
-        let Ok(p) = m.precision().and_then(|p| {
-            p.resolve(spec, mc.torch_dtype.as_deref().and_then(dtype_of))
-                .map_err(|e| e.to_string())
-        }) else {
+        let Ok(p) = local
+            .precision()
+            .resolve(spec, mc.torch_dtype.as_deref().and_then(dtype_of))
+        else {
             continue;
         };
         let t = &c.train;
@@ -106,7 +106,7 @@ pub fn describe(line: &MemoryLine, limit_gb: Option<f64>) -> String {
 }
 
 /// The checkpoint's `config.json`, else the one `model_config` names.
-fn model_config(m: &ModelEntry) -> Option<ModelConfig> {
+fn model_config(m: &LocalModel) -> Option<ModelConfig> {
     ModelConfig::from_dir(&m.path).ok().or_else(|| {
         let path = m.model_config.as_ref()?;
         let text = std::fs::read_to_string(path).ok()?;

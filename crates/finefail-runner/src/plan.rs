@@ -2,9 +2,9 @@
 //! answer(arm) → score(arm) → compare → report. Each step is a unit with file inputs and outputs,
 //! so a local executor or Slurm can run it.
 
-use crate::arm::{adapter_path, arm_name, data_dir};
 use crate::config::Config;
 use crate::kind::StepKind;
+use finefail_core::{AnswerContext, ArmId, RunLayout};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -60,17 +60,17 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
             id: prepare.clone(),
             kind: StepKind::Prepare,
             deps: vec![],
-            output: PathBuf::from("data").join(&d.name),
+            output: RunLayout::relative().data(&d.name),
         });
         let retrieve = format!("retrieve/{}", d.name);
         steps.push(Step {
             id: retrieve.clone(),
             kind: StepKind::Retrieve,
             deps: vec![prepare.clone()],
-            output: PathBuf::from("retrieval").join(&d.name),
+            output: RunLayout::relative().retrieval(&d.name),
         });
         let sizes = d.sizes.as_ref().unwrap_or(&config.sweep.sizes);
-        if let Some(pool) = prepared_pool(&data_dir(&run_dir, &d.name)) {
+        if let Some(pool) = prepared_pool(&RunLayout::new(&run_dir).data(&d.name)) {
             if let Some(&max) = sizes.iter().max().filter(|&&m| m > pool) {
                 warnings.push(format!(
                     "dataset `{}`: size {max} is larger than its training pool ({pool})",
@@ -90,7 +90,9 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                 for seed in seeds {
                     let mut deps = vec![retrieve.clone()];
                     if let Some(s) = seed {
-                        let ft = format!("finetune/{}/{}/n{n}/s{s}", d.name, m.name);
+                        let tuned =
+                            ArmId::new(&d.name, &m.name, n as u64, seed, AnswerContext::Retrieved);
+                        let ft = format!("finetune/{tuned}");
                         let ft_deps = if config.train.format == finefail_train::PromptFormat::Rag {
                             vec![retrieve.clone()]
                         } else {
@@ -100,25 +102,25 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                             id: ft.clone(),
                             kind: StepKind::Finetune,
                             deps: ft_deps,
-                            output: adapter_path(&d.name, &m.name, n, s),
+                            output: RunLayout::relative().fine_tune(&d.name, &m.name, n as u64, s),
                         });
                         deps.push(ft);
                     }
                     for ctx in contexts(config) {
-                        let arm = arm_name(&d.name, &m.name, n, seed, ctx);
+                        let arm = ArmId::new(&d.name, &m.name, n as u64, seed, ctx);
                         let answer = format!("answer/{arm}");
                         steps.push(Step {
                             id: answer.clone(),
                             kind: StepKind::Answer,
                             deps: deps.clone(),
-                            output: PathBuf::from("answers").join(&arm),
+                            output: RunLayout::relative().answers(&arm),
                         });
                         let score = format!("score/{arm}");
                         steps.push(Step {
                             id: score.clone(),
                             kind: StepKind::Score,
                             deps: vec![answer.clone()],
-                            output: PathBuf::from("scores").join(&arm),
+                            output: RunLayout::relative().scores(&arm),
                         });
                         scores.push(score);
                     }
@@ -127,20 +129,21 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
         }
     }
     for m in &config.models {
-        if m.is_api() {
-            if let Some(var) = m.key_env.as_deref().filter(|v| !key_is_set(v)) {
+        let Some(local) = m.local_model() else {
+            let key_env = m.api_model().and_then(|a| a.key_env.as_deref());
+            if let Some(var) = key_env.filter(|v| !key_is_set(v)) {
                 warnings.push(format!(
                     "model `{}`: environment variable {var} (its API key) is not set",
                     m.name
                 ));
             }
             continue;
-        }
-        if !m.path.join("config.json").is_file() {
+        };
+        if !local.path.join("config.json").is_file() {
             warnings.push(format!(
                 "model `{}`: {} has no config.json (yet)",
                 m.name,
-                m.path.display()
+                local.path.display()
             ));
         }
     }
@@ -148,13 +151,13 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
         id: "compare".into(),
         kind: StepKind::Compare,
         deps: scores,
-        output: PathBuf::from("comparison.json"),
+        output: RunLayout::relative().comparison(),
     });
     steps.push(Step {
         id: "report".into(),
         kind: StepKind::Report,
         deps: vec!["compare".into()],
-        output: PathBuf::from("report"),
+        output: RunLayout::relative().report(),
     });
     Plan {
         name,
@@ -165,10 +168,10 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
 }
 
 /// The contexts evaluated: `retrieved` always first, then the opt-in ones.
-fn contexts(config: &Config) -> Vec<&str> {
-    let mut out = vec!["retrieved"];
-    for c in &config.eval.contexts {
-        if !out.contains(&c.as_str()) {
+fn contexts(config: &Config) -> Vec<AnswerContext> {
+    let mut out = vec![AnswerContext::Retrieved];
+    for &c in &config.eval.contexts {
+        if !out.contains(&c) {
             out.push(c);
         }
     }
@@ -197,15 +200,11 @@ mod tests {
             name: Some("t".into()),
             datasets: vec![DatasetConfig {
                 name: "d".into(),
-                format: "jsonl".into(),
+                format: finefail_data::Format::Jsonl,
                 input: "x".into(),
                 ..Default::default()
             }],
-            models: vec![ModelEntry {
-                name: "m".into(),
-                path: "p".into(),
-                ..Default::default()
-            }],
+            models: vec![ModelEntry::local("m", "p")],
             ..Default::default()
         }
     }
@@ -215,7 +214,7 @@ mod tests {
         let mut c = config();
         c.sweep.sizes = vec![0, 50, 100];
         c.sweep.seeds = vec![0, 1];
-        c.eval.contexts = vec!["retrieved".into(), "none".into()];
+        c.eval.contexts = vec![AnswerContext::Retrieved, AnswerContext::None];
         let p = plan(&c, Path::new("runs"));
         let count = |k: StepKind| p.steps.iter().filter(|s| s.kind == k).count();
         assert_eq!(count(StepKind::Prepare), 1);
@@ -247,15 +246,12 @@ mod tests {
         let mut c = config();
         c.sweep.sizes = vec![0, 50];
         c.sweep.seeds = vec![0, 1];
-        c.eval.contexts = vec!["retrieved".into(), "gold".into()];
-        c.models.push(ModelEntry {
-            name: "gpt".into(),
-            kind: crate::config::ModelKind::Api,
-            url: Some("http://127.0.0.1:9".into()),
-            model: Some("gpt-4".into()),
-            key_env: Some("FINEFAIL_PLAN_TEST_KEY_NEVER_SET".into()),
-            ..Default::default()
-        });
+        c.eval.contexts = vec![AnswerContext::Retrieved, AnswerContext::Gold];
+        let mut gpt = ModelEntry::api("gpt", "http://127.0.0.1:9", "gpt-4");
+        if let crate::config::ModelSource::Api(a) = &mut gpt.source {
+            a.key_env = Some("FINEFAIL_PLAN_TEST_KEY_NEVER_SET".into());
+        }
+        c.models.push(gpt);
         let p = plan(&c, Path::new("runs"));
         let ids: Vec<&str> = p
             .steps

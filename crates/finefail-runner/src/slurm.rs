@@ -9,7 +9,7 @@ pub mod cluster;
 pub mod lock;
 pub mod spec;
 
-use crate::engine::{current_outputs, read_record, record_path, StepWork};
+use crate::engine::{current_outputs, read_record, record_path, StepState, StepWork};
 use crate::error::{Result, RunnerError};
 use crate::fault::UserFault;
 use crate::plan::Plan;
@@ -40,7 +40,7 @@ pub fn read_job(run_dir: &Path, id: &str) -> Option<JobRecord> {
 fn write_job(run_dir: &Path, id: &str, rec: &JobRecord) -> Result<()> {
     let path = spec::step_dir(run_dir, id).join("slurm.json");
     let text = serde_json::to_string_pretty(rec).unwrap_or_default();
-    Ok(finefail_data::atomic::write_file(&path, text.as_bytes())?)
+    Ok(finefail_core::atomic::write_file(&path, text.as_bytes())?)
 }
 
 /// Where a job's output goes (`--output=…/slurm-%j.log`).
@@ -197,12 +197,15 @@ pub fn status(
             "pending"
         } else if job.is_some()
             && queue.is_some()
-            && record.as_ref().is_none_or(|r| r.state != "done")
+            && record.as_ref().is_none_or(|r| r.state != StepState::Done)
         {
             // The job has ended without an output: it failed, was cancelled or timed out. (A done
             // record with other inputs is merely out of date: pending.)
             "failed"
-        } else if record.as_ref().is_some_and(|r| r.state == "failed") {
+        } else if record
+            .as_ref()
+            .is_some_and(|r| r.state == StepState::Failed)
+        {
             "failed"
         } else {
             "pending"

@@ -49,9 +49,7 @@ fn subject(step: &Step) -> &str {
 /// nothing; the list form keeps the hash of a one-model config what it was when the slice held
 /// every model.
 fn own_model<'c>(c: &'c Config, step: &Step) -> Result<[&'c crate::config::ModelEntry; 1]> {
-    let arm = crate::arm::parse_arm(subject(step)).ok_or_else(|| {
-        crate::error::RunnerError::config("config", format!("bad step id `{}`", step.id))
-    })?;
+    let arm = crate::arm::step_arm(subject(step), Path::new("config"))?;
     Ok([c.model(&arm.model)?])
 }
 
@@ -106,7 +104,7 @@ impl StepWork for LocalSteps<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DatasetConfig, ModelEntry, ModelKind};
+    use crate::config::{DatasetConfig, ModelEntry};
 
     #[test]
     fn adding_a_model_changes_no_other_models_step_hash() {
@@ -115,11 +113,7 @@ mod tests {
                 name: "d".into(),
                 ..Default::default()
             }],
-            models: vec![ModelEntry {
-                name: "m".into(),
-                path: "p".into(),
-                ..Default::default()
-            }],
+            models: vec![ModelEntry::local("m", "p")],
             ..Default::default()
         };
         let step = |id: &str, kind| Step {
@@ -140,13 +134,7 @@ mod tests {
         let one = before(&c);
         // The slice of a one-model config is what it was when it listed every model.
         assert_eq!(one.0["models"], serde_json::to_value(&c.models).unwrap());
-        c.models.push(ModelEntry {
-            name: "gpt".into(),
-            kind: ModelKind::Api,
-            url: Some("http://h".into()),
-            model: Some("gpt-4".into()),
-            ..Default::default()
-        });
+        c.models.push(ModelEntry::api("gpt", "http://h", "gpt-4"));
         assert_eq!(before(&c), one);
         let api = LocalSteps::new(&c)
             .config_slice(&step("answer/d/gpt/n0@none", StepKind::Answer))

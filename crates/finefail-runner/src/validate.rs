@@ -1,23 +1,10 @@
-//! Static validation of a config: everything that can be checked without touching the disk.
+//! Static validation of a config: what its types cannot say (ranges, unique names, required
+//! entries) and that can be checked without touching the disk. Enum-like settings and which keys
+//! belong to which kind of model are already checked when the config is read (their types).
 //! What only a run can check (paths, pool sizes, compiled devices) is a plan warning instead.
 
-use crate::config::{Config, ModelEntry};
-use finefail_data::{ChunkConfig, ChunkUnit, Format, SplitUnit};
+use crate::config::{ApiModel, Config};
 use std::collections::HashSet;
-
-/// Metric names as they appear in `scores.parquet`, the report and `--set`.
-pub const METRICS: [&str; 10] = [
-    "exact_match",
-    "token_f1",
-    "rouge_l",
-    "answer_recall",
-    "label_accuracy",
-    "abstained",
-    "faithfulness",
-    "answer_tokens",
-    "accuracy",
-    "completeness",
-];
 
 /// Checks `config`; the error is one line naming the key and the fix.
 pub fn validate(c: &Config) -> Result<(), String> {
@@ -40,7 +27,6 @@ pub fn validate(c: &Config) -> Result<(), String> {
                 d.name
             ));
         }
-        Format::parse(&d.format).map_err(|e| format!("dataset `{}`: {e}", d.name))?;
         if d.input.as_os_str().is_empty() {
             return Err(format!("dataset `{}` has no `input`", d.name));
         }
@@ -50,7 +36,6 @@ pub fn validate(c: &Config) -> Result<(), String> {
                 d.name
             ));
         }
-        SplitUnit::parse(&d.split_unit).map_err(|e| format!("dataset `{}`: {e}", d.name))?;
         if let Some(sizes) = &d.sizes {
             check_sizes(&format!("datasets.{}.sizes", d.name), sizes)?;
         }
@@ -64,31 +49,28 @@ pub fn validate(c: &Config) -> Result<(), String> {
                 m.name
             ));
         }
-        check_model(m)?;
-        let precision = m.precision()?;
-        if let Ok(spec) = finefail_model::device::DeviceSpec::parse(&c.device) {
-            precision
-                .resolve(spec, None)
-                .map_err(|e| format!("model `{}`: {e}", m.name))?;
+        if let Some(api) = m.api_model() {
+            check_api_model(&m.name, api)?;
+        } else if let Some(local) = m.local_model() {
+            if local.path.as_os_str().is_empty() {
+                return Err(format!("model `{}` has no `path`", m.name));
+            }
+            if let Ok(spec) = finefail_model::device::DeviceSpec::parse(&c.device) {
+                local
+                    .precision()
+                    .resolve(spec, None)
+                    .map_err(|e| format!("model `{}`: {e}", m.name))?;
+            }
         }
     }
     check_sizes("sweep.sizes", &c.sweep.sizes)?;
     if c.sweep.seeds.is_empty() {
         return Err("sweep.seeds is empty: give at least one seed".into());
     }
-    let unit = ChunkUnit::parse(&c.chunking.unit).map_err(|e| format!("chunking.unit: {e}"))?;
-    ChunkConfig {
-        unit,
-        size: c.chunking.size,
-        overlap: c.chunking.overlap,
-    }
-    .validate()
-    .map_err(|e| format!("chunking: {e}"))?;
-    one_of(
-        "retrieval.retriever",
-        &c.retrieval.retriever,
-        &["bm25", "dense", "hybrid"],
-    )?;
+    c.chunking
+        .chunk_config()
+        .validate()
+        .map_err(|e| format!("chunking: {e}"))?;
     if c.retrieval.top_k == 0 {
         return Err("retrieval.top_k must be at least 1".into());
     }
@@ -101,12 +83,6 @@ pub fn validate(c: &Config) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     if c.generation.max_new_tokens == 0 || c.generation.batch_size == 0 {
         return Err("generation: max_new_tokens and batch_size must be at least 1".into());
-    }
-    for ctx in &c.eval.contexts {
-        one_of("eval.contexts", ctx, &["retrieved", "none", "gold"])?;
-    }
-    for m in c.eval.metrics.iter().chain(&c.stats.primary) {
-        one_of("metric", m, &METRICS)?;
     }
     if let Some(j) = &c.judge {
         if j.url.is_empty() || j.model.is_empty() {
@@ -122,49 +98,10 @@ pub fn validate(c: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// A local model needs a `path` and no API keys; an API model needs `url` and `model` and no
-/// checkpoint keys.
-fn check_model(m: &ModelEntry) -> Result<(), String> {
-    let name = &m.name;
-    let api_keys = [
-        ("url", m.url.is_some()),
-        ("model", m.model.is_some()),
-        ("key_env", m.key_env.is_some()),
-        ("concurrency", m.concurrency.is_some()),
-        ("timeout_s", m.timeout_s.is_some()),
-        ("max_retries", m.max_retries.is_some()),
-        ("reasoning", m.reasoning.is_some()),
-        ("reasoning_tokens", m.reasoning_tokens.is_some()),
-    ];
-    if !m.is_api() {
-        if let Some((key, _)) = api_keys.iter().find(|(_, set)| *set) {
-            return Err(format!(
-                "model `{name}`: `{key}` is a key of API models; add kind = \"api\" or remove it"
-            ));
-        }
-        if m.path.as_os_str().is_empty() {
-            return Err(format!("model `{name}` has no `path`"));
-        }
-        return Ok(());
-    }
-    if m.dtype.is_some()
-        || m.quantize.is_some()
-        || m.compute_dtype.is_some()
-        || m.model_config.is_some()
-    {
-        return Err(format!(
-            "model `{name}` is kind = \"api\": `dtype`, `quantize`, `compute_dtype` and \
-             `model_config` are for local checkpoints"
-        ));
-    }
-    if !m.path.as_os_str().is_empty() || m.chat_template.is_some() {
-        return Err(format!(
-            "model `{name}` is kind = \"api\": it has no `path` or `chat_template` (the endpoint \
-             applies its own template)"
-        ));
-    }
-    let nonempty = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-    if !nonempty(&m.url) || !nonempty(&m.model) {
+/// An API model's values: a non-empty `url`, `model` and `key_env`, positive limits (which keys
+/// an API model may have is checked when the config is read).
+fn check_api_model(name: &str, m: &ApiModel) -> Result<(), String> {
+    if m.url.trim().is_empty() || m.model.trim().is_empty() {
         return Err(format!(
             "model `{name}` is kind = \"api\": `url` and `model` (the endpoint's model name) are required"
         ));
@@ -222,17 +159,6 @@ pub fn check_device(device: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "device `{device}` is unknown; use cpu, cuda:N, tch-cpu or tch-cuda:N"
-        ))
-    }
-}
-
-fn one_of(key: &str, value: &str, valid: &[&str]) -> Result<(), String> {
-    if valid.contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key}: `{value}` is not one of {}",
-            valid.join(", ")
         ))
     }
 }

@@ -77,3 +77,17 @@ impl From<finefail_data::DataError> for ScoreError {
         }
     }
 }
+
+/// Atomic writes fail as the data crate's writes do.
+impl From<finefail_core::AtomicError> for ScoreError {
+    fn from(e: finefail_core::AtomicError) -> Self {
+        finefail_data::DataError::from(e).into()
+    }
+}
+
+/// A malformed arm name in a table is bad input.
+impl From<finefail_core::BadArm> for ScoreError {
+    fn from(e: finefail_core::BadArm) -> Self {
+        ScoreError::BadInput(e.0)
+    }
+}

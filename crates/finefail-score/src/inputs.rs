@@ -4,8 +4,8 @@
 
 use crate::error::ScoreError;
 use crate::record::{Answer, Question};
-use finefail_data::prepare::files;
-use finefail_data::tables::{ranked_chunk_ids, read_chunks, read_qa, read_retrieval};
+use finefail_core::files;
+use finefail_data::tables::{ranked_chunk_ids, read_qa, read_ranked_chunk_texts, read_retrieval};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -58,7 +58,7 @@ pub fn read_answers(path: &Path) -> Result<Vec<AnswerRow>, ScoreError> {
 pub fn read_retrieved_ids(
     retrieval_dir: &Path,
 ) -> Result<HashMap<String, Vec<String>>, ScoreError> {
-    let rows = read_retrieval(&retrieval_dir.join("retrieval.parquet"))?;
+    let rows = read_retrieval(&retrieval_dir.join(files::RETRIEVAL))?;
     Ok(ranked_chunk_ids(&rows, usize::MAX))
 }
 
@@ -67,28 +67,14 @@ pub fn retrieved_contexts(
     retrieval_dir: &Path,
     data_dir: &Path,
 ) -> Result<HashMap<String, String>, ScoreError> {
-    let chunks_path = data_dir.join(files::CHUNKS);
-    let chunks: HashMap<String, String> = read_chunks(&chunks_path)?
+    let ranked = read_ranked_chunk_texts(data_dir, retrieval_dir, usize::MAX)?;
+    Ok(ranked
         .into_iter()
-        .map(|c| (c.chunk_id, c.text))
-        .collect();
-    let mut out = HashMap::new();
-    for (q, ids) in read_retrieved_ids(retrieval_dir)? {
-        let mut text = String::new();
-        for c in ids {
-            let t = chunks.get(&c).ok_or_else(|| {
-                ScoreError::BadInput(format!(
-                    "{}: chunk `{c}` is not in {}",
-                    retrieval_dir.display(),
-                    chunks_path.display()
-                ))
-            })?;
-            text.push_str(t);
-            text.push('\n');
-        }
-        out.insert(q, text);
-    }
-    Ok(out)
+        .map(|(q, texts)| {
+            let text = texts.iter().map(|t| format!("{t}\n")).collect();
+            (q, text)
+        })
+        .collect())
 }
 
 /// Checks every answer is for a question of the dataset; the error names the file and the id.

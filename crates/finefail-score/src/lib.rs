@@ -30,21 +30,22 @@ pub use attribution::{
 };
 pub use error::ScoreError;
 pub use faithfulness::{content_tokens, faithfulness, STOPWORDS};
+pub use finefail_core::{AnswerContext, ArmId};
 pub use inputs::{
     check_question_ids, read_answers, read_questions, read_retrieved_ids, retrieved_contexts,
     AnswerRow,
 };
-pub use judge::cache::JudgeCache;
 pub use judge::http::HttpJudge;
 pub use judge::prompt::{Judgment, JUDGE_PROMPT_VERSION};
-pub use judge::{judge_answers, judge_label, Judge, JudgeConfig, JudgeItem, JudgeRequest};
+pub use judge::{
+    judge_answers, judge_label, judgment_key, Judge, JudgeConfig, JudgeItem, JudgeRequest,
+};
 pub use label::{first_label, label_accuracy, LABELS};
 pub use lexical::{answer_recall, exact_match, rouge_l, token_f1};
 pub use losses::{attribute_losses, Loss};
 pub use metric::Metric;
 pub use record::{score_answer, score_answers, Answer, Question, ScoreRow};
 pub use score_arms::{score_arms, ArmsToScore, ScoredArms};
-pub use stats::arm::ArmName;
 pub use stats::compare::{
     compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig, Verdict,
     MIN_BOOTSTRAP, TRAINING_VARIANCE_ASSESSED, TRAINING_VARIANCE_NOT_ASSESSED,

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::{attribute, AttributionInput, FailureCause};
-use crate::stats::arm::ArmName;
 use crate::stats::describe::mean;
 use crate::{Answer, Metric, Question, ScoreError, ScoreRow};
+use finefail_core::{AnswerContext, ArmId};
 
 /// One lost question of one fine-tuned arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,16 +64,11 @@ pub fn attribute_losses(
 
     let mut losses = Vec::new();
     for a in answers {
-        let arm: ArmName = a.arm.parse()?;
-        if arm.n == 0 {
+        let arm: ArmId = a.arm.parse()?;
+        if !arm.is_fine_tuned() {
             continue;
         }
-        let base_arm = ArmName {
-            n: 0,
-            seed: None,
-            ..arm.clone()
-        }
-        .to_string();
+        let base_arm = arm.base().to_string();
         let q = questions.get(&a.question_id).ok_or_else(|| {
             ScoreError::BadInput(format!(
                 "arm {}: answer for question id `{}` which is not in the data",
@@ -92,9 +87,9 @@ pub fn attribute_losses(
             continue;
         }
         // A gold-context arm was given the gold documents: its losses are never retrieval's.
-        let retrieved = match (arm.context.as_str(), retrieved_docs) {
-            ("none", _) | (_, None) => None,
-            ("gold", _) => Some(q.gold_doc_ids.as_slice()),
+        let retrieved = match (arm.context, retrieved_docs) {
+            (AnswerContext::None, _) | (_, None) => None,
+            (AnswerContext::Gold, _) => Some(q.gold_doc_ids.as_slice()),
             (_, Some(m)) => Some(m.get(qid).map(Vec::as_slice).unwrap_or(&[])),
         };
         let cause = attribute(&AttributionInput {

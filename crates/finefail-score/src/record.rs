@@ -10,8 +10,9 @@ use crate::label::label_accuracy;
 use crate::lexical::{answer_recall, exact_match, rouge_l, token_f1};
 use crate::{Metric, ScoreError};
 
-/// What scoring needs to know about a question (a plain mirror of `qa.parquet`'s columns, so this
-/// crate does not depend on the data crate's types).
+/// What scoring needs to know about a question: the columns of `qa.parquet` that the metrics and
+/// the judge read, kept apart from the data crate's record so that scoring's tests and the judge's
+/// requests build questions without the data crate's import-time fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Question {
     /// Question id, as in `qa.parquet`.

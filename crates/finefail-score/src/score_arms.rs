@@ -16,12 +16,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::inputs::{check_question_ids, read_answers, read_questions, retrieved_contexts};
-use crate::judge::cache::JudgeCache;
 use crate::judge::http::HttpJudge;
-use crate::judge::{judge_answers, Judge, JudgeConfig, JudgeRequest};
+use crate::judge::{judge_answers, JudgeConfig, JudgeRequest};
 use crate::record::{score_answers, Answer, Question, ScoreRow};
 use crate::tables::write_scores;
 use crate::ScoreError;
+use finefail_core::{AnswerContext, ArmId};
+use finefail_data::chat_api::ChatCache;
 
 /// What to score: one dataset's arms, and the judge if one is configured.
 #[derive(Debug, Clone)]
@@ -61,16 +62,21 @@ pub fn score_arms(
         None => HashMap::new(),
     };
     let mut answers = Vec::new();
+    let mut retrieved = Vec::new();
+    let mut other = Vec::new();
     for path in what.answer_files {
         let rows = read_answers(path)?;
         check_question_ids(&rows, &questions, path)?;
-        answers.extend(rows.into_iter().map(|r| r.answer));
+        for row in rows {
+            if answer_context(&row.answer.arm, &row.context, path)?.is_retrieved() {
+                retrieved.push(row.answer.clone());
+            } else {
+                other.push(row.answer.clone());
+            }
+            answers.push(row.answer);
+        }
     }
     // 2. Deterministic metrics.
-    let (retrieved, other): (Vec<Answer>, Vec<Answer>) = answers
-        .iter()
-        .cloned()
-        .partition(|a| arm_context(&a.arm) == "retrieved");
     let mut rows = score_answers(&questions, &retrieved, &contexts)?;
     rows.extend(score_answers(&questions, &other, &HashMap::new())?);
     // 3. Written before the judge runs.
@@ -93,13 +99,23 @@ pub fn score_arms(
     })
 }
 
-/// The context an arm's answers were given, from its name: the `@` suffix, `retrieved` without one.
-fn arm_context(arm: &str) -> &str {
-    arm.split_once('@')
-        .map_or("retrieved", |(_, context)| context)
+/// The context an answer was given: its arm's, which the row's `context` column must repeat.
+fn answer_context(arm: &str, column: &str, path: &Path) -> Result<AnswerContext, ScoreError> {
+    let id: ArmId = arm.parse().map_err(|e: finefail_core::BadArm| {
+        ScoreError::BadInput(format!("{}: {e}", path.display()))
+    })?;
+    if column != id.context.as_str() {
+        return Err(ScoreError::BadInput(format!(
+            "{}: arm {arm} answered from context `{}`, but its row says `{column}`",
+            path.display(),
+            id.context
+        )));
+    }
+    Ok(id.context)
 }
 
-/// Preflight, then every answer judged `cfg.repeats` times, cached on disk by content hash.
+/// Every answer judged `cfg.repeats` times, cached on disk by content hash; [`judge_answers`] sends
+/// the one preflight first when anything is not cached.
 fn judge_all(
     cfg: &JudgeConfig,
     questions: &HashMap<String, Question>,
@@ -120,8 +136,7 @@ fn judge_all(
         })
         .collect();
     let judge = HttpJudge::new(cfg)?;
-    judge.preflight()?;
-    let cache = JudgeCache::open(JudgeCache::default_dir())?;
+    let cache = ChatCache::open(ChatCache::default_judgments_dir())?;
     let total = requests.len() * cfg.repeats as usize;
     judge_answers(
         &judge,
@@ -138,9 +153,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_arm_name_decides_the_context() {
-        assert_eq!(arm_context("d/m/n0"), "retrieved");
-        assert_eq!(arm_context("d/m/n50/s1@none"), "none");
-        assert_eq!(arm_context("d/m/n50/s1@gold"), "gold");
+    fn the_arm_name_decides_the_context_and_the_row_must_agree() {
+        let p = Path::new("answers.parquet");
+        let ctx = |arm, column| answer_context(arm, column, p).ok();
+        assert_eq!(ctx("d/m/n0", "retrieved"), Some(AnswerContext::Retrieved));
+        assert_eq!(ctx("d/m/n50/s1@none", "none"), Some(AnswerContext::None));
+        assert_eq!(ctx("d/m/n50/s1@gold", "gold"), Some(AnswerContext::Gold));
+        assert_eq!(ctx("d/m/n50/s1@gold", "retrieved"), None);
+        assert_eq!(ctx("d/m/n50", "retrieved"), None);
     }
 }

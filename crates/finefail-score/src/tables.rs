@@ -1,10 +1,10 @@
 //! `scores.parquet` and `comparison.json`: writing (atomically, through
-//! `finefail_data::atomic`) and reading back.
+//! `finefail_core::atomic`) and reading back.
 
 use std::fs::File;
 use std::path::Path;
 
-use finefail_data::atomic::{write_file, write_with};
+use finefail_core::atomic::{write_file, write_with};
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,9 @@ pub const SCORE_COLUMNS: [&str; 7] = [
 /// The whole of `comparison.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonFile {
-    /// Hash of the configuration that produced the comparisons (the manifest's config hash).
+    /// What produced the comparisons: under `finefail run`, the hash of the run's configuration
+    /// (the manifest's `config_hash`); under `finefail score`, which has no configuration, the
+    /// sha256 of the answer files it read, in order. The key keeps its name for existing files.
     pub config_hash: String,
     /// `stats.alpha`: the verdicts' level; every CI is at `1 − alpha`.
     #[serde(default = "default_alpha")]

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use finefail_score::{
-    judge_answers, HttpJudge, JudgeCache, JudgeConfig, JudgeRequest, Metric, ScoreError,
-};
+use finefail_data::chat_api::{ChatApiConfig, ChatCache};
+use finefail_score::{judge_answers, HttpJudge, JudgeConfig, JudgeRequest, Metric, ScoreError};
 
 #[path = "../../finefail-data/tests/scripted_server/mod.rs"]
 mod scripted_server;
@@ -14,17 +13,14 @@ use scripted_server::{
 };
 
 fn config(url: &str) -> JudgeConfig {
+    let mut api = ChatApiConfig::new(format!("{url}/v1"), "judge-model");
+    api.timeout = Duration::from_millis(1500);
+    api.max_retries = 2;
+    api.backoff = Duration::from_millis(1);
     JudgeConfig {
-        url: format!("{url}/v1"),
-        model: "judge-model".into(),
-        key_env: None,
+        api,
         repeats: 1,
         concurrency: 2,
-        timeout: Duration::from_millis(1500),
-        max_retries: 2,
-        backoff: Duration::from_millis(1),
-        reasoning: false,
-        reasoning_tokens: 4096,
     }
 }
 
@@ -50,10 +46,10 @@ fn good_replies_become_rows_and_are_cached() -> Result<(), ScoreError> {
     let var = "FINEFAIL_SCORE_TEST_KEY_GOOD";
     std::env::set_var(var, "sekrit-123");
     let mut cfg = config(&server.url);
-    cfg.key_env = Some(var.into());
+    cfg.api.key_env = Some(var.into());
     let judge = HttpJudge::new(&cfg)?;
     let dir = tempfile::tempdir().map_err(|e| ScoreError::Internal(e.to_string()))?;
-    let cache = JudgeCache::open(dir.path())?;
+    let cache = ChatCache::open(dir.path())?;
     let reqs = requests(3);
     let rows = judge_answers(&judge, &reqs, 2, 2, Some(&cache), &|_, _| {})?;
     assert_eq!(rows.len(), 3 * 2 * 2);
@@ -162,7 +158,7 @@ fn server_error_forever_becomes_error_rows() -> Result<(), ScoreError> {
         }
     });
     let dir = tempfile::tempdir().map_err(|e| ScoreError::Internal(e.to_string()))?;
-    let cache = JudgeCache::open(dir.path())?;
+    let cache = ChatCache::open(dir.path())?;
     let judge = HttpJudge::new(&config(&server.url))?;
     let rows = judge_answers(&judge, &requests(2), 1, 2, Some(&cache), &|_, _| {})?;
     assert_eq!(rows.len(), 4);
@@ -192,8 +188,8 @@ fn timeouts_are_retried_then_recorded() -> Result<(), ScoreError> {
         }
     });
     let mut cfg = config(&server.url);
-    cfg.timeout = Duration::from_millis(200);
-    cfg.max_retries = 1;
+    cfg.api.timeout = Duration::from_millis(200);
+    cfg.api.max_retries = 1;
     let judge = HttpJudge::new(&cfg)?;
     let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
     assert!(rows.iter().all(|r| r.value.is_none()));
@@ -211,7 +207,7 @@ fn rejected_key_on_preflight_is_bad_input() -> Result<(), ScoreError> {
     let var = "FINEFAIL_SCORE_TEST_KEY_401";
     std::env::set_var(var, "hunter2-secret");
     let mut cfg = config(&server.url);
-    cfg.key_env = Some(var.into());
+    cfg.api.key_env = Some(var.into());
     let judge = HttpJudge::new(&cfg)?;
     let err = judge_answers(&judge, &requests(2), 1, 1, None, &|_, _| {}).err();
     let err = err.expect("preflight must fail");
@@ -237,7 +233,7 @@ fn unreachable_endpoint_and_missing_key_are_bad_input() -> Result<(), ScoreError
     );
 
     let mut cfg = config(&url);
-    cfg.key_env = Some("FINEFAIL_SCORE_TEST_KEY_UNSET_XYZ".into());
+    cfg.api.key_env = Some("FINEFAIL_SCORE_TEST_KEY_UNSET_XYZ".into());
     let err = HttpJudge::new(&cfg).expect_err("missing key");
     assert!(
         err.is_bad_input()
@@ -252,8 +248,8 @@ fn unreachable_endpoint_and_missing_key_are_bad_input() -> Result<(), ScoreError
 fn reasoning_endpoints_get_max_completion_tokens_and_no_temperature() -> Result<(), ScoreError> {
     let server = serve(|_, _| (200, chat(r#"{"accuracy": 5, "completeness": 5}"#), 0));
     let mut cfg = config(&server.url);
-    cfg.reasoning = true;
-    cfg.reasoning_tokens = 1000;
+    cfg.api.reasoning = true;
+    cfg.api.reasoning_tokens = 1000;
     let judge = HttpJudge::new(&cfg)?;
     let rows = judge_answers(&judge, &requests(1), 1, 1, None, &|_, _| {})?;
     assert!(rows.iter().all(|r| r.value == Some(5.0)));

@@ -79,7 +79,7 @@ fn control_contexts_form_their_own_holm_family() {
     for c in alone.iter().filter(|c| c.primary) {
         let same = all
             .iter()
-            .find(|x| x.context == "retrieved" && x.metric == c.metric)
+            .find(|x| x.context.is_retrieved() && x.metric == c.metric)
             .expect("entry");
         assert_eq!(same.p_holm, c.p_holm, "{}", c.metric);
     }
@@ -87,7 +87,7 @@ fn control_contexts_form_their_own_holm_family() {
     for ctx in ["none", "gold"] {
         let ps: Vec<(f64, f64)> = all
             .iter()
-            .filter(|c| c.primary && c.context == ctx)
+            .filter(|c| c.primary && c.context.as_str() == ctx)
             .map(|c| (c.p.unwrap_or(1.0), c.p_holm.unwrap_or(1.0)))
             .collect();
         assert_eq!(ps.len(), 2);

@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64(),
         peak_rss_mb()
     );
-    let vocab = model.config.vocab_size as u32;
+    let vocab = model.config().vocab_size as u32;
     let exs: Vec<Example> = (0..batch)
         .map(|b| Example {
             id: format!("{b}"),

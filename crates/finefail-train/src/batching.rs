@@ -8,7 +8,7 @@
 //! to its own longest example. The plan depends only on the RNG state and the lengths, never on the
 //! micro-batch size, so gradient accumulation does not change which examples share a step.
 
-use finefail_data::splitmix::{mix64, SplitMix64};
+use finefail_core::splitmix::{mix64, SplitMix64};
 
 /// Batches per sorting window (larger = less padding, less randomness).
 pub const WINDOW_BATCHES: usize = 16;

@@ -92,7 +92,7 @@ pub fn train_bench(
         seed: 0,
     };
     model.attach_lora(&lora)?;
-    let vocab = model.config.vocab_size as u64;
+    let vocab = model.config().vocab_size as u64;
     let mut x = 7u64;
     let examples: Vec<Example> = (0..opts.batch)
         .map(|i| Example {

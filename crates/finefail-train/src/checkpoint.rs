@@ -8,7 +8,7 @@
 use crate::adamw::{AdamWState, Moments};
 use crate::error::{Result, TrainError};
 use crate::state::LoopState;
-use finefail_data::atomic::StagedDir;
+use finefail_core::atomic::StagedDir;
 use finefail_model::llama::Llama;
 use finefail_model::peft::{save_adapter, AdapterConfig};
 use finefail_model::weights::{write_safetensors, Checkpoint};
@@ -76,7 +76,7 @@ pub fn list(root: &Path) -> Result<Vec<(usize, PathBuf)>> {
 
 /// Removes leftovers of interrupted writes (staged checkpoint directories) under `root`.
 pub fn clean_partial(root: &Path) {
-    finefail_data::atomic::remove_stale_temporaries(root, &[]);
+    finefail_core::atomic::remove_stale_temporaries(root, &[]);
 }
 
 /// Writes checkpoint `step-N` atomically (staged, then swapped in) and prunes older ones.

@@ -1,13 +1,18 @@
 //! The recipe's settings: `train.*` and `lora.*`, with the defaults of `docs/config.md` and common
 //! LoRA practice (r 16, alpha 32, dropout 0.05 on q/k/v/o; AdamW lr 2e-4, betas
 //! (0.9, 0.999), eps 1e-8, no weight decay; clip 1.0; 3 % linear warmup then linear decay; effective
-//! batch 8; 3 epochs; 512 tokens). The runner maps its own config onto these structs; the CLI applies
-//! `--set train.KEY=VALUE` overrides with [`FinetuneSettings::apply_set`] (values parsed as TOML).
+//! batch 8; 3 epochs; 512 tokens). The runner's `[train]` and `[lora]` tables are these structs;
+//! the CLI applies `--set train.KEY=VALUE` overrides with [`FinetuneSettings::apply_set`], through
+//! the same [`schema`] parser as `finefail run --set`.
+
+pub mod schema;
 
 use crate::error::{Result, TrainError};
+use schema::Schema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 /// LoRA settings (`lora.*`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +62,7 @@ pub struct TrainConfig {
     /// Global gradient-norm clip (0 = off).
     pub max_grad_norm: f64,
     /// `linear`, `cosine` or `constant` after warmup.
-    pub schedule: String,
+    pub schedule: LrSchedule,
     /// Warmup steps = ceil(warmup_ratio × total steps).
     pub warmup_ratio: f64,
     /// Effective batch size (examples per optimizer step).
@@ -92,7 +97,7 @@ impl Default for TrainConfig {
             eps: 1e-8,
             weight_decay: 0.0,
             max_grad_norm: 1.0,
-            schedule: "linear".into(),
+            schedule: LrSchedule::Linear,
             warmup_ratio: 0.03,
             batch_size: 8,
             micro_batch_size: None,
@@ -125,6 +130,19 @@ pub enum Keep {
     Best,
     /// `last`: the adapter of the last step.
     Last,
+}
+
+/// The learning-rate schedule after warmup (`train.schedule`), as transformers'
+/// `get_{linear,cosine,constant}_schedule_with_warmup` ([`crate::schedule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LrSchedule {
+    /// `linear`: decays to 0 at the last step.
+    Linear,
+    /// `cosine`: half a cosine down to 0.
+    Cosine,
+    /// `constant`: the peak rate throughout.
+    Constant,
 }
 
 /// A setting whose value is one of a few words (`train.format`, `train.keep`): its key and its
@@ -212,6 +230,15 @@ config_word!(
     [("qa", PromptFormat::Qa), ("rag", PromptFormat::Rag)]
 );
 config_word!(
+    LrSchedule,
+    "train.schedule",
+    [
+        ("linear", LrSchedule::Linear),
+        ("cosine", LrSchedule::Cosine),
+        ("constant", LrSchedule::Constant)
+    ]
+);
+config_word!(
     Keep,
     "train.keep",
     [("best", Keep::Best), ("last", Keep::Last)]
@@ -228,63 +255,41 @@ pub struct FinetuneSettings {
 }
 
 impl FinetuneSettings {
-    /// Applies one `train.KEY=VALUE` or `lora.KEY=VALUE` override; VALUE is TOML (`1e-4`, `"cosine"`,
+    /// The keys of `[train]` and `[lora]`, walked from the structs ([`Schema::of`]).
+    pub fn schema() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(Schema::of::<Self>)
+    }
+
+    /// Applies one `train.KEY=VALUE` or `lora.KEY=VALUE` override with the parser `finefail run
+    /// --set` uses ([`Schema::apply_set`]): VALUE is TOML (`1e-4`, `"cosine"`,
     /// `["q_proj","v_proj"]`); a bare word that is not TOML is taken as a string (`schedule=cosine`).
     pub fn apply_set(&mut self, assignment: &str) -> Result<()> {
         let bad = |m: String| TrainError::bad_input("--set", m);
-        let (key, raw) = assignment
+        let key = assignment
             .split_once('=')
-            .ok_or_else(|| bad(format!("`{assignment}` is not KEY=VALUE")))?;
-        let (table, field) = key
-            .trim()
-            .split_once('.')
-            .ok_or_else(|| bad(format!("`{key}`: expected train.KEY or lora.KEY")))?;
-        if table != "train" && table != "lora" {
+            .map_or(assignment, |(k, _)| k)
+            .trim();
+        if !(key.starts_with("train.") || key.starts_with("lora.")) {
             return Err(bad(format!(
                 "`{key}`: finetune takes only train.* and lora.* settings"
             )));
         }
-        let value = parse_toml_value(raw.trim());
-        let mut json =
-            serde_json::to_value(&*self).map_err(|e| TrainError::Other(e.to_string()))?;
-        let obj = json
-            .get_mut(table)
-            .and_then(|t| t.as_object_mut())
-            .ok_or_else(|| TrainError::Other("settings are not a table".into()))?;
-        let known = Self::known_keys(table);
-        if !known.iter().any(|k| k == field) {
-            return Err(bad(format!("unknown key `{key}` (known: {known:?})")));
-        }
-        obj.insert(field.to_string(), value);
-        *self = serde_json::from_value(json).map_err(|e| bad(format!("`{assignment}`: {e}")))?;
-        Ok(())
-    }
-
-    /// The keys of `table` (`train` or `lora`), including those left out of the serialized form
-    /// while they hold their defaults.
-    fn known_keys(table: &str) -> Vec<String> {
-        let mut probe = Self::default();
-        probe.train.gradient_checkpointing = true;
-        serde_json::to_value(&probe)
-            .ok()
-            .and_then(|j| {
-                j.get(table)?
-                    .as_object()
-                    .map(|o| o.keys().cloned().collect())
-            })
-            .unwrap_or_default()
+        let schema = Self::schema();
+        let mut table =
+            toml::Table::try_from(&*self).map_err(|e| TrainError::Other(e.to_string()))?;
+        schema
+            .apply_set(&mut table, assignment)
+            .and_then(|()| schema.check(&table))
+            .and_then(|()| schema.read(table))
+            .map(|settings| *self = settings)
+            .map_err(|m| bad(format!("`{assignment}`: {m}")))
     }
 
     /// Checks value ranges and enumerations; the message names the key.
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
         let bad = |k: &str, m: String| TrainError::bad_input(format!("train.{k}"), m);
-        if !["linear", "cosine", "constant"].contains(&t.schedule.as_str()) {
-            return Err(bad(
-                "schedule",
-                format!("`{}`: expected linear, cosine or constant", t.schedule),
-            ));
-        }
         if t.batch_size == 0 || t.micro_batch_size == Some(0) {
             return Err(bad("batch_size", "batch sizes must be positive".into()));
         }
@@ -346,18 +351,6 @@ impl FinetuneSettings {
     }
 }
 
-/// A TOML value as JSON: `lr=1e-4` → number, `targets=["q_proj"]` → list, `schedule=cosine` → string.
-fn parse_toml_value(raw: &str) -> serde_json::Value {
-    #[derive(Deserialize)]
-    struct Wrap {
-        v: toml::Value,
-    }
-    match toml::from_str::<Wrap>(&format!("v = {raw}")) {
-        Ok(w) => serde_json::to_value(w.v).unwrap_or(serde_json::Value::Null),
-        Err(_) => serde_json::Value::String(raw.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,7 +365,7 @@ mod tests {
             .unwrap();
         s.apply_set("train.betas=[0.8, 0.9]").unwrap();
         assert_eq!(s.train.lr, 1e-4);
-        assert_eq!(s.train.schedule, "cosine");
+        assert_eq!(s.train.schedule, LrSchedule::Cosine);
         assert_eq!(s.train.max_steps, Some(7));
         assert_eq!(s.train.betas, [0.8, 0.9]);
         assert_eq!(s.lora.targets, vec!["q_proj", "v_proj"]);
@@ -383,8 +376,26 @@ mod tests {
             .apply_set("train.epochs=\"x\"")
             .unwrap_err()
             .is_bad_input());
-        s.apply_set("train.schedule=\"weird\"").unwrap();
-        assert!(s.validate().unwrap_err().to_string().contains("schedule"));
+        let e = s.apply_set("train.schedule=\"weird\"").unwrap_err();
+        assert!(
+            e.is_bad_input()
+                && e.to_string()
+                    .contains("train.schedule: `weird`: expected linear, cosine or constant"),
+            "{e}"
+        );
+        let e = s.apply_set("train.lrr=1").unwrap_err();
+        assert!(e.to_string().contains("did you mean `train.lr`?"), "{e}");
+        // Every key of both tables is settable, the optional ones included.
+        let keys = FinetuneSettings::schema().value_keys();
+        assert!(
+            keys.contains(&"train.gradient_checkpointing".to_string()),
+            "{keys:?}"
+        );
+        assert_eq!(keys.len(), 4 + 18);
+        s.apply_set("train.gradient_checkpointing=true").unwrap();
+        assert!(s.train.gradient_checkpointing);
+        s.apply_set("train.lr=0.1").unwrap();
+        assert_eq!(s.train.lr, 0.1);
     }
 
     #[test]

@@ -72,3 +72,10 @@ impl TrainError {
 
 /// Result with [`TrainError`].
 pub type Result<T> = std::result::Result<T, TrainError>;
+
+/// Atomic writes fail as the data crate's writes do.
+impl From<finefail_core::AtomicError> for TrainError {
+    fn from(e: finefail_core::AtomicError) -> Self {
+        finefail_data::DataError::from(e).into()
+    }
+}

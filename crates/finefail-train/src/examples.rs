@@ -7,28 +7,29 @@
 //! * Target: the first reference answer (one example per question, even when a dataset lists
 //!   several), or [`finefail_data::ABSTENTION`] for unanswerable questions. An answerable question
 //!   with no non-blank reference is bad input.
-//! * Prompt: exactly the evaluation's prompt, `finefail_rag::rag_prompt::rag_messages`: for `rag`, its
+//! * Prompt: exactly the evaluation's prompt, fitted by the evaluation's own function
+//!   (`finefail_rag::rag_prompt::fitted_messages`): for `rag`, its
 //!   system line (answer from the numbered context, else "I don't know.") and a user turn with the
 //!   numbered chunks then the question; for `qa`, the same function without chunks, i.e. the
 //!   closed-book system line and the bare question.
 //! * Tokens: prompt and answer continuation are split with `render_prompt_and_answer` and tokenized
 //!   separately without extra special tokens (as transformers' `apply_chat_template`), so the loss
 //!   covers exactly the answer continuation (answer text and the template's end-of-turn tokens).
-//! * Truncation to `max_seq_len`: the answer is never cut. The prompt shrinks: first the
-//!   lowest-ranked chunk loses tokens from its end (and is dropped when empty), then the next one;
-//!   with no chunk left, the question loses tokens from its middle (head and tail kept, joined by
-//!   " … "). If the prompt with an empty question still does not leave room for the answer, the
+//! * Truncation to `max_seq_len`: the answer is never cut. The prompt shrinks as evaluation's does
+//!   (`fit_chunks`: the lowest-ranked chunk loses a quarter of its characters per round, and is
+//!   dropped when empty, then the next one); with no chunk left, the question loses tokens from
+//!   its middle (head and tail kept, joined by " … "), which evaluation never needs. If the prompt with an empty question still does not leave room for the answer, the
 //!   example is bad input naming the question id.
 
 use crate::config::PromptFormat;
 use crate::error::{Result, TrainError};
 use crate::request::FinetuneRequest;
-use finefail_data::prepare::files;
-use finefail_data::tables::{ranked_chunk_ids, read_chunks, read_retrieval};
+use finefail_core::files;
+use finefail_data::tables::read_ranked_chunk_texts;
 use finefail_data::{AnswerType, QaRecord};
 use finefail_model::chat::{ChatMessage, ChatTemplate};
 use finefail_model::tokenizer::Tokenizer;
-use finefail_rag::rag_prompt::rag_messages;
+use finefail_rag::rag_prompt::{fitted_messages, rag_messages};
 use std::collections::HashMap;
 
 /// One tokenized example.
@@ -97,7 +98,7 @@ impl RunExamples {
 }
 
 /// Each question's top-k chunk texts, by rank, from `RETRIEVAL/retrieval.parquet` and
-/// `DATA/chunks.parquet`.
+/// `DATA/chunks.parquet` (the data crate's one join, as answering reads them).
 pub fn load_contexts(req: &FinetuneRequest) -> Result<HashMap<String, Vec<String>>> {
     let dir = req.retrieval_dir.as_ref().ok_or_else(|| {
         TrainError::bad_input(
@@ -105,35 +106,7 @@ pub fn load_contexts(req: &FinetuneRequest) -> Result<HashMap<String, Vec<String
             "train.format = \"rag\" needs a retrieval directory (--retrieval DIR)",
         )
     })?;
-    let path = dir.join("retrieval.parquet");
-    if !path.is_file() {
-        return Err(TrainError::bad_input(
-            &path,
-            "retrieval.parquet not found (run `finefail retrieve` first)",
-        ));
-    }
-    let rows = read_retrieval(&path)?;
-    let chunks: HashMap<String, String> = read_chunks(&req.data_dir.join(files::CHUNKS))?
-        .into_iter()
-        .map(|c| (c.chunk_id, c.text))
-        .collect();
-    ranked_chunk_ids(&rows, req.rag_top_k)
-        .into_iter()
-        .map(|(q, ids)| {
-            let texts = ids
-                .iter()
-                .map(|id| {
-                    chunks.get(id).cloned().ok_or_else(|| {
-                        TrainError::bad_input(
-                            &path,
-                            format!("chunk `{id}` is not in chunks.parquet"),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<String>>>()?;
-            Ok((q, texts))
-        })
-        .collect()
+    Ok(read_ranked_chunk_texts(&req.data_dir, dir, req.rag_top_k)?)
 }
 
 /// The training target of a question: the first reference, or the abstention answer.
@@ -144,7 +117,7 @@ pub fn target_answer(rec: &QaRecord) -> Result<String> {
     match rec.answers.first().map(|a| a.trim()) {
         Some(a) if !a.is_empty() => Ok(a.to_string()),
         _ => Err(TrainError::bad_input(
-            "qa.parquet",
+            files::QA,
             format!(
                 "question `{}` is answerable but has an empty answer",
                 rec.id
@@ -158,16 +131,6 @@ struct Parts {
     question: String,
     answer_type: AnswerType,
     chunks: Option<Vec<String>>,
-}
-
-impl Parts {
-    fn messages(&self) -> Vec<ChatMessage> {
-        rag_messages(
-            &self.question,
-            self.chunks.as_deref().unwrap_or(&[]),
-            self.answer_type,
-        )
-    }
 }
 
 /// Tokenizes the examples of `ids` (in that order). `contexts` holds each question's chunk texts by
@@ -184,7 +147,7 @@ pub fn build_examples(
         .map(|id| {
             let rec = records.get(id).ok_or_else(|| {
                 TrainError::bad_input(
-                    "splits.json",
+                    files::SPLITS,
                     format!("question `{id}` is not in qa.parquet"),
                 )
             })?;
@@ -192,7 +155,7 @@ pub fn build_examples(
                 None => None,
                 Some(map) => Some(map.get(id).cloned().ok_or_else(|| {
                     TrainError::bad_input(
-                        "retrieval.parquet",
+                        files::RETRIEVAL,
                         format!("no retrieved chunks for question `{id}`"),
                     )
                 })?),
@@ -214,20 +177,33 @@ pub fn build_examples(
         .collect()
 }
 
-/// Renders and tokenizes, shrinking the prompt until prompt + answer fit `max_seq_len`.
+/// Renders and tokenizes, shrinking the prompt until prompt + answer fit `max_seq_len`: the chunks
+/// by the evaluation's own fitting function ([`fitted_messages`]), then, with no chunk left, the
+/// question (a training-only last resort: evaluation never trims a question).
 fn fit_example(
     id: &str,
-    mut parts: Parts,
+    parts: Parts,
     answer: &str,
     template: &ChatTemplate,
     tokenizer: &Tokenizer,
     max_seq_len: usize,
 ) -> Result<Example> {
+    let render = |messages: &[ChatMessage]| -> Result<(Vec<u32>, Vec<u32>)> {
+        let (prompt, answer_text) = template.render_prompt_and_answer(messages, answer)?;
+        Ok((
+            tokenizer.encode(&prompt, false)?,
+            tokenizer.encode(&answer_text, false)?,
+        ))
+    };
+    let chunks = parts.chunks.unwrap_or_default();
+    let (_, answer_tokens) = render(&rag_messages(&parts.question, &chunks, parts.answer_type))?;
+    let budget = max_seq_len.saturating_sub(answer_tokens.len());
+    let count = |m: &[ChatMessage]| render(m).map_or(usize::MAX, |(p, _)| p.len());
+    let mut messages = fitted_messages(&parts.question, parts.answer_type, &chunks, budget, &count);
+    let mut question = parts.question;
     let mut rounds = 0;
     loop {
-        let (prompt, answer_text) = template.render_prompt_and_answer(&parts.messages(), answer)?;
-        let p = tokenizer.encode(&prompt, false)?;
-        let a = tokenizer.encode(&answer_text, false)?;
+        let (p, a) = render(&messages)?;
         let total = p.len() + a.len();
         if total <= max_seq_len && !p.is_empty() {
             let prompt_len = p.len();
@@ -240,17 +216,7 @@ fn fit_example(
             });
         }
         let over = total.saturating_sub(max_seq_len).max(1);
-        if let Some(chunks) = parts.chunks.as_mut().filter(|c| !c.is_empty()) {
-            let last = chunks.len() - 1;
-            let toks = tokenizer.encode(&chunks[last], false)?;
-            if toks.len() <= over {
-                chunks.pop();
-            } else {
-                chunks[last] = tokenizer.decode(&toks[..toks.len() - over], false)?;
-            }
-            continue;
-        }
-        let q = tokenizer.encode(&parts.question, false)?;
+        let q = tokenizer.encode(&question, false)?;
         if q.is_empty() {
             return Err(TrainError::bad_input(
                 "train.max_seq_len",
@@ -265,12 +231,14 @@ fn fit_example(
         // Cut a few more tokens than the overflow to pay for the ellipsis; give up on the question
         // after a bounded number of rounds (a tokenizer that re-merges the cut text differently).
         let keep = q.len().saturating_sub(over + 4);
-        parts.question = if keep == 0 || rounds > 16 {
+        question = if keep == 0 || rounds > 16 {
             String::new()
         } else {
             let head = tokenizer.decode(&q[..keep / 2], false)?;
             let tail = tokenizer.decode(&q[q.len() - (keep - keep / 2)..], false)?;
             format!("{} … {}", head.trim(), tail.trim())
         };
+        // Every chunk is gone by now (the fitting above drops them before the question is cut).
+        messages = rag_messages(&question, &[], parts.answer_type);
     }
 }

@@ -60,11 +60,7 @@ pub fn micro_loss(
     device: &Device,
 ) -> Tensor<1> {
     let mb = MicroBatch::new(exs, pad, device);
-    let hidden = model.forward_hidden(
-        mb.tokens.clone(),
-        &AttentionInput::causal(mb.t, 0, device),
-        None,
-    );
+    let hidden = model.forward_hidden(mb.tokens.clone(), &AttentionInput::causal(mb.t, 0, device));
     mb.loss_of_hidden(model, hidden, norm)
 }
 

@@ -6,7 +6,7 @@ use crate::checkpoint;
 use crate::config::{FinetuneSettings, Keep};
 use crate::error::{Result, TrainError};
 use crate::state::LoopState;
-use finefail_data::atomic::StagedDir;
+use finefail_core::atomic::StagedDir;
 use finefail_model::llama::Llama;
 use finefail_model::peft::{save_adapter, AdapterConfig};
 use serde::Serialize;
@@ -142,7 +142,7 @@ impl Metrics {
         if !text.is_empty() {
             text.push('\n');
         }
-        finefail_data::atomic::write_file(&self.path, text.as_bytes())?;
+        finefail_core::atomic::write_file(&self.path, text.as_bytes())?;
         Ok(())
     }
 }

@@ -30,6 +30,7 @@ use crate::outputs::{self, StepMetrics, TrainSummary};
 use crate::request::{Event, FinetuneRequest};
 use crate::schedule::Schedule;
 use crate::state::LoopState;
+use finefail_core::files;
 use finefail_model::device::DeviceSpec;
 use finefail_model::llama::Llama;
 use finefail_model::peft::{save_adapter, AdapterConfig, WEIGHTS_FILE};
@@ -47,7 +48,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         ));
     }
     outputs::prepare_out_dir(&req.out_dir)?;
-    let ck_root = req.out_dir.join("checkpoints");
+    let ck_root = req.out_dir.join(files::CHECKPOINTS_DIR);
 
     // 1. Examples.
     let RunExamples { train, val, pad } = RunExamples::load(req)?;
@@ -71,7 +72,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         .unwrap_or(s.train.epochs * steps_per_epoch);
     let schedule = Schedule::new(
         s.train.lr,
-        &s.train.schedule,
+        s.train.schedule.as_str(),
         s.train.warmup_ratio,
         total_steps,
     );
@@ -84,7 +85,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
     // Fresh start or resume.
     let (mut st, mut adam) = start_or_resume(req, &ck_root, &fingerprint, &mut model)?;
     let mut metrics =
-        outputs::Metrics::open(&req.out_dir.join("metrics.jsonl"), st.step, req.resume)?;
+        outputs::Metrics::open(&req.out_dir.join(files::TRAIN_METRICS), st.step, req.resume)?;
     progress(&Event::Started {
         examples: train.len(),
         val_examples: val.len(),
@@ -233,7 +234,7 @@ fn write_outputs(
     (examples, val_examples): (usize, usize),
     ck_root: &Path,
 ) -> Result<TrainSummary> {
-    let out = req.out_dir.join("adapter");
+    let out = req.out_dir.join(files::ADAPTER_DIR);
     let keep = req.settings.train.keep;
     let (kept, adapter_step) = outputs::write_adapter(&out, ck_root, model, adapter_cfg, keep, st)?;
     let summary = TrainSummary {
@@ -256,6 +257,6 @@ fn write_outputs(
         size: req.size,
         config: req.settings.clone(),
     };
-    finefail_data::atomic::write_json(&req.out_dir.join("train_summary.json"), &summary)?;
+    finefail_core::atomic::write_json(&req.out_dir.join(files::TRAIN_SUMMARY), &summary)?;
     Ok(summary)
 }

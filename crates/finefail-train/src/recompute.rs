@@ -15,7 +15,7 @@
 //! micro-step's seed in both passes: with dropout > 0 the masks differ from an un-checkpointed run
 //! (which draws all layers from one stream), with dropout 0 the gradients are the same. The same
 //! burn API runs on every backend; burn's own `gradient_checkpointing()` only recomputes
-//! memory-bound ops and has no per-block form (BURN.md §5).
+//! memory-bound ops and has no per-block form (burn-autodiff 0.22, `checkpoint` strategies).
 
 use crate::adapter;
 use crate::error::{Result, TrainError};
@@ -39,7 +39,7 @@ pub fn checkpointed_grads(
 ) -> Result<(f64, BTreeMap<String, Vec<f32>>)> {
     let mb = MicroBatch::new(exs, pad, device);
     let ctx = model.layer_context(AttentionInput::causal(mb.t, 0, device), device);
-    let layers = model.layers.len();
+    let layers = model.num_layers();
 
     // Pass 1 records no graph at all: the adapters are detached (`no_grad`), the input is not
     // tracked, and dropout still draws its masks (the device is an autodiff one).
@@ -76,7 +76,7 @@ pub fn checkpointed_grads(
 
 /// The dropout seed of layer `i` within a micro-step (both passes use it).
 fn layer_dropout_seed(micro_seed: u64, layer: usize) -> u64 {
-    finefail_data::splitmix::mix64(
+    finefail_core::splitmix::mix64(
         micro_seed ^ (layer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
     )
 }

@@ -4,7 +4,7 @@
 //! one stopped; its methods are the loop's state transitions.
 
 use crate::batching::{plan_epoch, SHUFFLE_SALT};
-use finefail_data::splitmix::SplitMix64;
+use finefail_core::splitmix::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// Everything besides tensors that a resumed run needs to continue exactly.

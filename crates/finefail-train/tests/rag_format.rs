@@ -95,3 +95,50 @@ fn rag_prompts_hold_the_chunks_and_are_trimmed_to_fit() {
         summary.tokens
     );
 }
+
+/// A `rag` training prompt is the evaluation prompt: for the same question, chunks and token budget,
+/// the example's prompt tokens are the tokens `ChatModel::prompt_tokens` gives the messages that
+/// answering fits (the evaluation path), whether the chunks fit whole or have to be cut.
+#[test]
+fn training_prompts_equal_the_evaluation_prompts() {
+    let _serial = common::serial();
+    let fx = Fixture::new();
+    let recs = common::records();
+    let model = finefail_model::chat_model::ChatModel::load(
+        &fx.model,
+        None,
+        &finefail_model::device::parse_device("cpu").unwrap(),
+    )
+    .unwrap();
+    let by_id: HashMap<_, _> = recs.iter().map(|r| (r.id.clone(), r.clone())).collect();
+    let rec = &recs[0];
+    let chunks = vec!["the sky is blue".to_string(), long_text(200)];
+    let ctx: HashMap<String, Vec<String>> = [(rec.id.clone(), chunks.clone())].into();
+    let ids = vec![rec.id.clone()];
+    let count = |m: &[finefail_model::chat::ChatMessage]| model.prompt_tokens(m).unwrap().len();
+    for max_seq_len in [1000, 120, 80] {
+        let ex = build_examples(
+            &ids,
+            &by_id,
+            Some(&ctx),
+            &model.template,
+            &model.tokenizer,
+            max_seq_len,
+        )
+        .unwrap()
+        .remove(0);
+        let budget = max_seq_len - ex.answer_len();
+        let messages = finefail_rag::rag_prompt::fitted_messages(
+            &rec.question,
+            rec.answer_type,
+            &chunks,
+            budget,
+            &count,
+        );
+        assert_eq!(
+            ex.tokens[..ex.prompt_len],
+            model.prompt_tokens(&messages).unwrap()[..],
+            "max_seq_len {max_seq_len}"
+        );
+    }
+}

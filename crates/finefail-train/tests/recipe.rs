@@ -83,7 +83,7 @@ fn only_adapters_get_gradients_and_base_weights_stay_identical() {
         .iter()
         .map(|(_, l)| tensor_values(l.weight.dense_f32()).unwrap())
         .collect();
-    let embed = tensor_values(model.embed_tokens.val()).unwrap();
+    let embed = tensor_values(model.embedding()).unwrap();
     let req = fx.request("unused");
     model.attach_lora(&req.settings.lora_config(3)).unwrap();
     let ex = finefail_train::examples::Example {
@@ -100,7 +100,7 @@ fn only_adapters_get_gradients_and_base_weights_stay_identical() {
                 "a base weight got a gradient"
             );
         }
-        assert!(model.embed_tokens.val().grad(&grads).is_none());
+        assert!(model.embedding().grad(&grads).is_none());
         let g = finefail_train::adapter::gradients(&model, &grads).unwrap();
         assert!(g.values().flatten().any(|&x| x != 0.0));
         let mut p = finefail_train::adapter::values(&model).unwrap();
@@ -120,7 +120,7 @@ fn only_adapters_get_gradients_and_base_weights_stay_identical() {
             before.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         );
     }
-    assert_eq!(tensor_values(model.embed_tokens.val()).unwrap(), embed);
+    assert_eq!(tensor_values(model.embedding()).unwrap(), embed);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! where the report is, so the answer to "did fine-tuning help?" is on the screen without opening
 //! a file. Numbers are formatted as the report formats them.
 
+use finefail_core::{files, RunLayout};
 use finefail_report::format::{ci_header, interval, p_value_at, signed};
 use finefail_score::{read_comparison, ComparisonFile, Verdict};
 use std::path::Path;
@@ -19,7 +20,7 @@ fn verdict_word(v: Option<Verdict>) -> &'static str {
 /// the `none` / `gold` controls), in the file's order within each.
 pub fn table(file: &ComparisonFile) -> Vec<String> {
     let mut primary: Vec<_> = file.comparisons.iter().filter(|c| c.primary).collect();
-    primary.sort_by_key(|c| c.context != "retrieved");
+    primary.sort_by_key(|c| !c.context.is_retrieved());
     let level = primary.first().map_or(1.0 - file.alpha, |c| c.ci_level);
     let header: Vec<String> = [
         "dataset",
@@ -41,7 +42,7 @@ pub fn table(file: &ComparisonFile) -> Vec<String> {
                 c.dataset.clone(),
                 c.model.clone(),
                 c.n.to_string(),
-                c.context.clone(),
+                c.context.to_string(),
                 c.metric.to_string(),
                 signed(c.diff),
                 interval(c.ci_low, c.ci_high),
@@ -82,7 +83,7 @@ pub fn table(file: &ComparisonFile) -> Vec<String> {
 /// Prints the verdict table of `run_dir/comparison.json` and the report's path; prints nothing
 /// when the run stopped before comparing.
 pub fn print(run_dir: &Path) -> anyhow::Result<()> {
-    let path = run_dir.join("comparison.json");
+    let path = RunLayout::new(run_dir).comparison();
     if !path.is_file() {
         return Ok(());
     }
@@ -97,7 +98,7 @@ pub fn print(run_dir: &Path) -> anyhow::Result<()> {
             println!("  {l}");
         }
     }
-    let html = run_dir.join("report").join("report.html");
+    let html = RunLayout::new(run_dir).report().join(files::REPORT_HTML);
     if html.is_file() {
         println!("\nreport: {}", html.display());
     }

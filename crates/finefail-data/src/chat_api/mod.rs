@@ -14,9 +14,17 @@
 //!   endpoints reject;
 //! - the API key lives only in memory and in the `Authorization` header: never in a `Debug`
 //!   output, an error or a log line.
+//!
+//! Batches go through [`ask_all`] ([`ask`]): cached answers reused ([`ChatCache`]), one preflight,
+//! a bounded pool of workers, per-request errors as values. Both callers use it: the answering
+//! arm asks one completion per question, the judge one judgment (with its re-asks) per answer.
 
+pub mod ask;
 pub mod cache;
 pub mod retry;
+
+pub use ask::{ask_all, Answered, AskOptions, AskResults};
+pub use cache::ChatCache;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -48,16 +56,21 @@ pub struct ChatApiConfig {
 /// Default extra completion tokens for a reasoning model's hidden reasoning.
 pub const DEFAULT_REASONING_TOKENS: u32 = 4096;
 
+/// Default retries after the first attempt, for the judge (`[judge]`, `finefail score
+/// --judge-url`) and API models (`[[models]]`) alike: the value docs/config.md documents, so a
+/// request is tried at most 4 times (at most 1 + 2 + 4 s of back-off without `Retry-After`).
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+
 impl ChatApiConfig {
-    /// The defaults for an endpoint and model: no key, 60 s timeout, 4 retries from a 1 s
-    /// back-off, a plain chat model.
+    /// The defaults for an endpoint and model: no key, 60 s timeout, [`DEFAULT_MAX_RETRIES`]
+    /// retries from a 1 s back-off, a plain chat model.
     pub fn new(url: impl Into<String>, model: impl Into<String>) -> Self {
         ChatApiConfig {
             url: url.into(),
             model: model.into(),
             key_env: None,
             timeout: Duration::from_secs(60),
-            max_retries: 4,
+            max_retries: DEFAULT_MAX_RETRIES,
             backoff: Duration::from_secs(1),
             reasoning: false,
             reasoning_tokens: DEFAULT_REASONING_TOKENS,

@@ -120,7 +120,7 @@ pub fn jitter_unit() -> f64 {
 
 /// One SplitMix64 step from state `z`: the crate's mixer after the golden-ratio increment.
 fn splitmix64(z: u64) -> u64 {
-    crate::splitmix::mix64(z.wrapping_add(0x9E37_79B9_7F4A_7C15))
+    finefail_core::splitmix::mix64(z.wrapping_add(0x9E37_79B9_7F4A_7C15))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //!
 //! Tests compare values and gradients of each fused op with its plain path.
 
-pub mod fused;
+mod fused;
 mod plain;
 
 use burn::tensor::{DType, Device, Tensor};
@@ -46,7 +46,7 @@ fn on<const D: usize>(t: &Tensor<D>) -> bool {
 }
 
 /// RMSNorm of the last dimension: `x / sqrt(mean(x²) + eps) · γ`.
-pub fn rms_norm(x: Tensor<3>, gamma: Tensor<1>, eps: f64) -> Tensor<3> {
+pub(crate) fn rms_norm(x: Tensor<3>, gamma: Tensor<1>, eps: f64) -> Tensor<3> {
     if on(&x) {
         fused::rms_norm(x, gamma, eps)
     } else {
@@ -55,7 +55,7 @@ pub fn rms_norm(x: Tensor<3>, gamma: Tensor<1>, eps: f64) -> Tensor<3> {
 }
 
 /// The SwiGLU gate `silu(gate) ⊙ up`.
-pub fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+pub(crate) fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
     if on(&gate) {
         fused::swiglu(gate, up)
     } else {
@@ -66,7 +66,7 @@ pub fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
 /// Rotary embedding of `x` `[b, heads, t, hd]` with `cos`/`sin` `[b or 1, 1, t, hd]` (Hugging Face's
 /// half-split layout). The fused result is laid out `[b, t, h, hd]` underneath, which [`attention`]
 /// and the output projection read without copies.
-pub fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
+pub(crate) fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
     if on(&x) {
         fused::rope(x, cos, sin)
     } else {
@@ -77,7 +77,7 @@ pub fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
 /// Causal grouped-query attention of `q` `[b, h, t, hd]` over `k`/`v` `[b, kvh, tk, hd]`. `mask` is
 /// the additive mask `[b or 1, 1, t, tk]` the plain path uses; the fused kernel applies causality
 /// itself, so `causal_only` lets it skip the mask entirely (training, unpadded prompts).
-pub fn attention(
+pub(crate) fn attention(
     q: Tensor<4>,
     k: Tensor<4>,
     v: Tensor<4>,
@@ -107,7 +107,7 @@ pub fn head_cross_entropy(hidden: Tensor<2>, w: Tensor<2>, targets: &[i64]) -> T
 /// spreading the pass over `w` across both cores; `None` where it does not apply (the caller then
 /// multiplies as usual; nothing was computed). `w` must be row-major or a transposed view of a
 /// row-major matrix.
-pub fn linear_rows<const D: usize>(x: &Tensor<D>, w: &Tensor<2>) -> Option<Tensor<D>> {
+pub(crate) fn linear_rows<const D: usize>(x: &Tensor<D>, w: &Tensor<2>) -> Option<Tensor<D>> {
     let rows: usize = x.dims()[..D - 1].iter().product();
     if rows > fused::kernels::linear_rows::MAX_ROWS || !on(x) || x.device().is_autodiff() {
         return None;

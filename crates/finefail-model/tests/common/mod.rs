@@ -89,7 +89,7 @@ pub fn next_token_loss(
     let logits = model
         .forward(token_row(tokens, dev))
         .narrow(1, 0, t - 1)
-        .reshape([t - 1, model.config.vocab_size]);
+        .reshape([t - 1, model.config().vocab_size]);
     let targets: Vec<i64> = tokens[1..].iter().map(|&x| i64::from(x)).collect();
     let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), dev);
     burn::tensor::activation::log_softmax(logits, 1)

@@ -70,11 +70,11 @@ pub(super) fn curves(
                     points,
                 });
             }
-            if lines.is_empty() || lines.iter().all(|l| l.points.len() < 2) && ctx != "retrieved" {
+            if lines.is_empty() || lines.iter().all(|l| l.points.len() < 2) && !ctx.is_retrieved() {
                 continue;
             }
             let stem = format!("{dataset}__{metric}__vs_n{}", context_suffix(ctx));
-            let ctx_note = if ctx == "retrieved" {
+            let ctx_note = if ctx.is_retrieved() {
                 String::new()
             } else {
                 format!(" ({ctx} context)")
@@ -129,7 +129,7 @@ pub(super) fn scatters(
                     "{dataset}__{model}__n{n}__{metric}__scatter{}",
                     context_suffix(ctx)
                 );
-                let ctx_note = if ctx == "retrieved" {
+                let ctx_note = if ctx.is_retrieved() {
                     String::new()
                 } else {
                     format!(", {ctx} context")

@@ -10,6 +10,7 @@ use crate::analysis::Analysis;
 use crate::document::{literal, Block};
 use crate::format::{num, signed};
 use crate::ReportError;
+use finefail_core::AnswerContext;
 
 /// (fine-tuned arm, metric) → cause → lost questions.
 pub(super) type LossCounts = BTreeMap<(String, Metric), HashMap<FailureCause, usize>>;
@@ -104,7 +105,7 @@ pub(super) fn attribution_table(
 ) {
     let answered: BTreeSet<&str> = a.input.answers.iter().map(|x| x.arm.as_str()).collect();
     // Ordered by (context, N, seed) numerically, not by the arm name's spelling.
-    let mut arms: Vec<(&finefail_score::ArmName, &String)> = a
+    let mut arms: Vec<(&finefail_core::ArmId, &String)> = a
         .arms
         .iter()
         .filter(|(name, x)| {
@@ -164,13 +165,13 @@ pub(super) fn worst_regressions(
     let ns: BTreeSet<u64> = a
         .arms
         .values()
-        .filter(|x| x.dataset == dataset && x.model == model && x.context == "retrieved")
+        .filter(|x| x.dataset == dataset && x.model == model && x.context.is_retrieved())
         .filter(|x| x.n > 0)
         .map(|x| x.n)
         .collect();
     let mut drops: Vec<(f64, u64, String, f64, f64)> = Vec::new();
     for n in ns {
-        for (q, base, ft) in a.paired_points(dataset, model, n, "retrieved", metric) {
+        for (q, base, ft) in a.paired_points(dataset, model, n, AnswerContext::Retrieved, metric) {
             if ft < base {
                 drops.push((ft - base, n, q, base, ft));
             }

@@ -1,6 +1,7 @@
 //! The report's content: which tables, paragraphs and plots it has, in which order. Built once as
 //! [`Block`]s (rendered to Markdown and HTML elsewhere) plus the plot specifications.
 
+use finefail_core::AnswerContext;
 use finefail_score::{Comparison, Verdict};
 
 use crate::analysis::Analysis;
@@ -20,7 +21,7 @@ use losses::{attribution_table, failure_counts, worst_regressions, LossCounts};
 use tables::{base_only_models, baselines, metric_table};
 
 /// Context kinds in report order.
-pub(super) const CONTEXTS: [&str; 3] = ["retrieved", "none", "gold"];
+pub(super) const CONTEXTS: [AnswerContext; 3] = AnswerContext::ALL;
 
 /// A plot to draw: its file stem and what to draw.
 pub(crate) enum PlotSpec {
@@ -46,16 +47,16 @@ pub(crate) fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-fn context_title(context: &str) -> &'static str {
+fn context_title(context: AnswerContext) -> &'static str {
     match context {
-        "none" => "closed book (`@none`: no context)",
-        "gold" => "gold context (`@gold`: the gold documents' chunks)",
-        _ => "retrieved context (the RAG pipeline)",
+        AnswerContext::None => "closed book (`@none`: no context)",
+        AnswerContext::Gold => "gold context (`@gold`: the gold documents' chunks)",
+        AnswerContext::Retrieved => "retrieved context (the RAG pipeline)",
     }
 }
 
-pub(super) fn context_suffix(context: &str) -> String {
-    if context == "retrieved" {
+pub(super) fn context_suffix(context: AnswerContext) -> String {
+    if context.is_retrieved() {
         String::new()
     } else {
         format!("__{context}")
@@ -155,7 +156,7 @@ fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
             vec![
                 c.dataset.clone(),
                 c.model.clone(),
-                c.context.clone(),
+                c.context.to_string(),
                 c.n.to_string(),
                 c.metric.to_string(),
                 num(c.base_mean),
@@ -291,7 +292,7 @@ fn data_checks(a: &Analysis<'_>, dataset: &str, blocks: &mut Vec<Block>) {
 }
 
 /// Contexts that have comparisons or a base arm for (dataset, model).
-fn contexts_of(a: &Analysis<'_>, dataset: &str, model: &str) -> Vec<&'static str> {
+fn contexts_of(a: &Analysis<'_>, dataset: &str, model: &str) -> Vec<AnswerContext> {
     CONTEXTS
         .into_iter()
         .filter(|ctx| {

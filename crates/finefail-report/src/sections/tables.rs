@@ -1,6 +1,7 @@
 //! The metric tables of a (dataset, model): one row per N with the comparison's numbers, and the
 //! baselines (closed book, gold context, majority label).
 
+use finefail_core::AnswerContext;
 use finefail_score::{Comparison, Metric};
 
 use super::verdict_word;
@@ -43,7 +44,7 @@ pub(super) fn metric_table(
     a: &Analysis<'_>,
     dataset: &str,
     model: &str,
-    context: &str,
+    context: AnswerContext,
     metrics: &[Metric],
 ) -> Option<Block> {
     let alpha = a.input.comparison.alpha;
@@ -106,9 +107,12 @@ pub(super) fn baselines(
 ) {
     let mut rows = Vec::new();
     for (ctx, label) in [
-        ("retrieved", "base model, retrieved context (n0)"),
-        ("none", "closed book (n0@none)"),
-        ("gold", "gold context (n0@gold)"),
+        (
+            AnswerContext::Retrieved,
+            "base model, retrieved context (n0)",
+        ),
+        (AnswerContext::None, "closed book (n0@none)"),
+        (AnswerContext::Gold, "gold context (n0@gold)"),
     ] {
         let arm = base_arm(dataset, model, ctx);
         if !a.arms.contains_key(&arm) {
@@ -126,9 +130,9 @@ pub(super) fn baselines(
     // GPT-4): their base arms answered the same questions from the same chunks.
     for other in base_only_models(a, dataset).iter().filter(|m| *m != model) {
         for (ctx, label) in [
-            ("retrieved", "retrieved context"),
-            ("none", "closed book"),
-            ("gold", "gold context"),
+            (AnswerContext::Retrieved, "retrieved context"),
+            (AnswerContext::None, "closed book"),
+            (AnswerContext::Gold, "gold context"),
         ] {
             let arm = base_arm(dataset, other, ctx);
             if !a.arms.contains_key(&arm) {

@@ -34,11 +34,9 @@ pub fn answer(arm: &str, id: &str, text: &str) -> AnswerRecord {
     AnswerRecord {
         arm: arm.into(),
         question_id: id.into(),
-        context: if arm.ends_with("@none") {
-            "none".into()
-        } else {
-            "retrieved".into()
-        },
+        context: arm
+            .parse::<finefail_core::ArmId>()
+            .map_or_else(|e| panic!("{e}"), |a| a.context.to_string()),
         answer: text.into(),
         prompt_tokens: 100,
         answer_tokens: text.split_whitespace().count() as u64,
@@ -64,7 +62,7 @@ pub fn comp(
         dataset: dataset.into(),
         model: model.into(),
         n,
-        context: "retrieved".into(),
+        context: finefail_core::AnswerContext::Retrieved,
         metric,
         primary,
         base_mean,

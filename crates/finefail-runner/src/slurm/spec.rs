@@ -2,7 +2,6 @@
 //! already finished or queued — so the Slurm executor's decisions are unit-tested without a cluster.
 
 use crate::config::Slurm;
-use crate::engine::record_path;
 use crate::kind::StepKind;
 use crate::plan::Plan;
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,10 +57,7 @@ impl SubmitSpec {
 
 /// The folder of a step's markers (`steps/<id with / → __ and @ → _at_>/`).
 pub fn step_dir(run_dir: &Path, id: &str) -> PathBuf {
-    record_path(run_dir, id)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| run_dir.join("steps"))
+    finefail_core::RunLayout::new(run_dir).step(id)
 }
 
 /// One submission per step in scope that is neither finished (`current`) nor queued/running

@@ -1,10 +1,11 @@
 //! `answer/{arm}`: one arm's answers to its dataset's test set (`answers/{arm}/`); an API
 //! model's arm is answered by `api_answer`.
 
-use crate::arm::{adapter_path, data_dir, retrieval_dir, step_arm};
-use crate::config::Config;
-use crate::error::{Result, RunnerError};
+use crate::arm::step_arm;
+use crate::config::{Config, ModelSource};
+use crate::error::Result;
 use crate::progress::{ProgressSink, StepProgress};
+use finefail_core::{files, RunLayout};
 use finefail_model::chat_model::ChatModel;
 use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::sampling::SamplingConfig;
@@ -20,19 +21,20 @@ pub fn run(
     progress: ProgressSink,
 ) -> Result<()> {
     let parts = step_arm(arm, run_dir)?;
-    let entry = config.model(&parts.model)?;
-    if entry.is_api() {
-        return super::api_answer::run(config, entry, arm, &parts, run_dir, scratch);
-    }
-    let adapter = parts.seed.filter(|_| parts.n > 0).map(|seed| {
-        run_dir
-            .join(adapter_path(&parts.dataset, &parts.model, parts.n, seed))
-            .join("adapter")
+    let entry = match &config.model(&parts.model)?.source {
+        ModelSource::Api(api) => {
+            return super::api_answer::run(config, api, arm, &parts, run_dir, scratch)
+        }
+        ModelSource::Local(local) => local,
+    };
+    let run = RunLayout::new(run_dir);
+    let adapter = parts.seed.map(|seed| {
+        run.fine_tune(&parts.dataset, &parts.model, parts.n, seed)
+            .join(files::ADAPTER_DIR)
     });
     progress(StepProgress::stage("loading the model"));
     let precision = entry
         .precision()
-        .map_err(|m| RunnerError::config("config", m))?
         .resolve_for_checkpoint(DeviceSpec::parse(&config.device)?, &entry.path)?;
     let model = ChatModel::load_with(
         &entry.path,
@@ -43,7 +45,7 @@ pub fn run(
     let g = &config.generation;
     let opts = AnswerOptions {
         arm: arm.to_string(),
-        context: parts.answer_context()?,
+        context: parts.context,
         top_k: config.retrieval.top_k,
         max_new_tokens: g.max_new_tokens,
         sampling: SamplingConfig {
@@ -55,8 +57,8 @@ pub fn run(
     };
     answer_test_set(
         &model,
-        &data_dir(run_dir, &parts.dataset),
-        Some(&retrieval_dir(run_dir, &parts.dataset)),
+        &run.data(&parts.dataset),
+        Some(&run.retrieval(&parts.dataset)),
         &opts,
         scratch,
         &mut |done, total| progress(StepProgress::count("questions", done, total)),

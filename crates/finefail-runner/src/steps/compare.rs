@@ -1,9 +1,11 @@
 //! `compare`: every fine-tuned arm against its base arm, from the score steps it depends on
 //! (`comparison.json`).
 
+use crate::arm::step_arm;
 use crate::config::Config;
 use crate::error::Result;
 use crate::plan::Step;
+use finefail_core::{files, RunLayout};
 use finefail_score::{compare_run, read_scores, write_comparison, ComparisonFile, StatsConfig};
 use std::path::Path;
 
@@ -15,18 +17,17 @@ pub fn run(
     run_dir: &Path,
     scratch: &Path,
 ) -> Result<()> {
+    let run = RunLayout::new(run_dir);
     let mut rows = Vec::new();
     for dep in &step.deps {
-        let arm = dep.trim_start_matches("score/");
-        rows.extend(read_scores(
-            &run_dir.join("scores").join(arm).join("scores.parquet"),
-        )?);
+        let arm = step_arm(dep.trim_start_matches("score/"), run_dir)?;
+        rows.extend(read_scores(&run.scores(&arm).join(files::SCORES))?);
     }
     let s = &config.stats;
     let primary = if s.primary.is_empty() {
         None
     } else {
-        Some(s.primary.iter().filter_map(|m| m.parse().ok()).collect())
+        Some(s.primary.clone())
     };
     let cfg = StatsConfig {
         bootstrap: s.bootstrap,
@@ -39,6 +40,6 @@ pub fn run(
         alpha: cfg.alpha,
         comparisons: compare_run(&rows, &cfg)?,
     };
-    write_comparison(&scratch.join("comparison.json"), &file)?;
+    write_comparison(&scratch.join(files::COMPARISON), &file)?;
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! `finetune/{dataset}/{model}/n{N}/s{seed}`: one LoRA adapter (`adapters/…`).
 
-use crate::arm::{data_dir, parse_arm, retrieval_dir};
+use crate::arm::{arm_seed, step_arm};
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use crate::progress::{ProgressSink, StepProgress};
+use finefail_core::{files, RunLayout};
 use serde_json::json;
 use std::path::Path;
 
@@ -16,26 +17,23 @@ pub fn run(
     scratch: &Path,
     progress: ProgressSink,
 ) -> Result<()> {
-    let parts = parse_arm(rest)
-        .ok_or_else(|| RunnerError::config(run_dir, format!("bad finetune step `{rest}`")))?;
-    let seed = parts.seed.ok_or_else(|| {
-        RunnerError::config(run_dir, format!("finetune step `{rest}` has no seed"))
-    })?;
-    let entry = config.model(&parts.model)?;
+    let parts = step_arm(rest, run_dir)?;
+    let seed = arm_seed(&parts, run_dir)?;
+    let run = RunLayout::new(run_dir);
+    let entry = config.model(&parts.model)?.checkpoint()?;
     let settings: finefail_train::FinetuneSettings =
         serde_json::from_value(json!({ "train": config.train, "lora": config.lora }))
             .map_err(|e| RunnerError::config("config", format!("train/lora settings: {e}")))?;
-    let data = data_dir(run_dir, &parts.dataset);
-    let mut req = finefail_train::FinetuneRequest::new(&data, parts.n, seed, &entry.path, scratch);
+    let data = run.data(&parts.dataset);
+    let mut req =
+        finefail_train::FinetuneRequest::new(&data, parts.n as usize, seed, &entry.path, scratch);
     req.settings = settings;
     req.rag_top_k = config.retrieval.top_k;
     req.device = config.device.clone();
-    req.precision = entry
-        .precision()
-        .map_err(|m| RunnerError::config("config", m))?;
-    req.resume = scratch.join("checkpoints").is_dir();
+    req.precision = entry.precision();
+    req.resume = scratch.join(files::CHECKPOINTS_DIR).is_dir();
     if config.train.format == finefail_train::PromptFormat::Rag {
-        req.retrieval_dir = Some(retrieval_dir(run_dir, &parts.dataset));
+        req.retrieval_dir = Some(run.retrieval(&parts.dataset));
     }
     progress(StepProgress::stage("loading the model and the examples"));
     let (mut total, mut val) = (0, String::new());

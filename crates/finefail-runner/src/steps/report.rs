@@ -4,7 +4,8 @@
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use crate::kind::StepKind;
-use finefail_data::atomic::replace;
+use finefail_core::atomic::replace;
+use finefail_core::RunLayout;
 use std::path::Path;
 
 /// Writes the report of every scored arm into `scratch`, and the per-question tables into
@@ -25,13 +26,14 @@ pub fn run(config: &Config, run_dir: &Path, scratch: &Path) -> Result<()> {
     let written = scratch.join(".scratch");
     let _ = std::fs::remove_dir_all(&written);
     finefail_report::write_report(&input, &written)?;
-    for entry in std::fs::read_dir(written.join("report")).map_err(RunnerError::io(&written))? {
+    let staged = RunLayout::new(&written);
+    for entry in std::fs::read_dir(staged.report()).map_err(RunnerError::io(&written))? {
         let entry = entry.map_err(RunnerError::io(&written))?;
         replace(&entry.path(), &scratch.join(entry.file_name()))?;
     }
-    for f in ["per_question.parquet", "per_question.csv"] {
-        replace(&written.join(f), &run_dir.join(f))?;
-    }
+    let run = RunLayout::new(run_dir);
+    replace(&staged.per_question_parquet(), &run.per_question_parquet())?;
+    replace(&staged.per_question_csv(), &run.per_question_csv())?;
     std::fs::remove_dir_all(&written).map_err(RunnerError::io(&written))
 }
 
@@ -59,10 +61,7 @@ mod tests {
                 name: "d".into(),
                 ..Default::default()
             }],
-            models: vec![ModelEntry {
-                name: "m".into(),
-                ..Default::default()
-            }],
+            models: vec![ModelEntry::local("m", "")],
             ..Default::default()
         };
         let scratch = tmp.path().join("scratch");

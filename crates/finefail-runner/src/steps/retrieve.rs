@@ -1,10 +1,10 @@
 //! `retrieve/{dataset}`: the top-k chunks of every question, once per dataset, shared by every arm
 //! (`retrieval/{dataset}/`).
 
-use crate::arm::data_dir;
 use crate::config::Config;
 use crate::error::Result;
 use crate::progress::{ProgressSink, StepProgress};
+use finefail_core::RunLayout;
 use finefail_rag::retrieve::{run_retrieve, RetrieveOptions};
 use std::path::Path;
 
@@ -19,15 +19,22 @@ pub fn run(
 ) -> Result<()> {
     let r = &config.retrieval;
     let options = RetrieveOptions {
-        retriever: r.retriever.parse()?,
+        retriever: r.retriever,
         top_k: r.top_k,
         embedder_dir: r.embedder.clone(),
         cache_dir: None,
         device: finefail_model::device::parse_device(&config.device)?,
     };
     progress(StepProgress::stage("reading chunks and questions"));
-    run_retrieve(&data_dir(run_dir, dataset), scratch, &options, &mut |p| {
-        progress(StepProgress::count(p.phase.unit(), p.done, p.total).with_note(p.phase.describe()))
-    })?;
+    run_retrieve(
+        &RunLayout::new(run_dir).data(dataset),
+        scratch,
+        &options,
+        &mut |p| {
+            progress(
+                StepProgress::count(p.phase.unit(), p.done, p.total).with_note(p.phase.describe()),
+            )
+        },
+    )?;
     Ok(())
 }

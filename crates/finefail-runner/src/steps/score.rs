@@ -1,10 +1,11 @@
 //! `score/{arm}`: one arm's `scores.parquet` (`scores/{arm}/`), through the score crate's
 //! [`finefail_score::score_arms`], as `finefail score` does.
 
-use crate::arm::{data_dir, retrieval_dir, step_arm};
+use crate::arm::step_arm;
 use crate::config::{Config, Judge};
 use crate::error::Result;
 use crate::progress::{ProgressSink, StepProgress};
+use finefail_core::{files, RunLayout};
 use finefail_score::{score_arms, ArmsToScore, JudgeConfig};
 use std::path::Path;
 
@@ -18,18 +19,19 @@ pub fn run(
     progress: ProgressSink,
 ) -> Result<()> {
     let parts = step_arm(arm, run_dir)?;
-    let data = data_dir(run_dir, &parts.dataset);
-    let retrieval = retrieval_dir(run_dir, &parts.dataset);
-    let answers = [run_dir.join("answers").join(arm).join("answers.parquet")];
+    let run = RunLayout::new(run_dir);
+    let data = run.data(&parts.dataset);
+    let retrieval = run.retrieval(&parts.dataset);
+    let answers = [run.answers(&parts).join(files::ANSWERS)];
     let judge = config.judge.as_ref().map(judge_config);
     let what = ArmsToScore {
         data_dir: &data,
-        retrieval_dir: Some(retrieval.as_path()).filter(|r| r.join("retrieval.parquet").is_file()),
+        retrieval_dir: Some(retrieval.as_path()).filter(|r| r.join(files::RETRIEVAL).is_file()),
         answer_files: &answers,
         judge: judge.as_ref(),
     };
     progress(StepProgress::stage("scoring"));
-    let scored = score_arms(&what, &scratch.join("scores.parquet"), &|done, total| {
+    let scored = score_arms(&what, &scratch.join(files::SCORES), &|done, total| {
         progress(StepProgress::count("judge calls", done, total))
     })?;
     match scored.judge_error {
@@ -41,12 +43,12 @@ pub fn run(
 /// The score crate's judge settings from the config's `[judge]`.
 fn judge_config(j: &Judge) -> JudgeConfig {
     let mut cfg = JudgeConfig::new(j.url.clone(), j.model.clone());
-    cfg.key_env = Some(j.key_env.clone());
+    cfg.api.key_env = Some(j.key_env.clone());
+    cfg.api.timeout = std::time::Duration::from_secs(j.timeout_s);
+    cfg.api.max_retries = u32::try_from(j.max_retries).unwrap_or(u32::MAX);
+    cfg.api.reasoning = j.reasoning;
+    cfg.api.reasoning_tokens = j.reasoning_tokens;
     cfg.repeats = j.repeats as u32;
     cfg.concurrency = j.concurrency;
-    cfg.timeout = std::time::Duration::from_secs(j.timeout_s);
-    cfg.max_retries = j.max_retries as u32;
-    cfg.reasoning = j.reasoning;
-    cfg.reasoning_tokens = j.reasoning_tokens;
     cfg
 }

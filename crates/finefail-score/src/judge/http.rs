@@ -2,9 +2,9 @@
 //! llama.cpp server), through the chat client shared with the API answering arm
 //! ([`finefail_data::chat_api`]: timeouts, `Retry-After`, back-off with jitter, bounded retries,
 //! the reasoning-model option, a preflight). What is the judge's own: the rubric prompt and the
-//! re-ask when a reply does not parse.
+//! re-ask when a reply does not parse. Batches, cache and workers: [`super::judge_answers`].
 
-use finefail_data::chat_api::{ChatApiConfig, ChatApiError, ChatClient, ChatParams};
+use finefail_data::chat_api::{ChatApiError, ChatClient, ChatParams};
 use serde_json::json;
 
 use super::prompt::{judge_messages, parse_judgment, Judgment, JUDGE_PROMPT_VERSION, REASK};
@@ -29,20 +29,10 @@ impl HttpJudge {
     ///
     /// Bad input when `key_env` names a variable that is unset or empty.
     pub fn new(cfg: &JudgeConfig) -> Result<Self, ScoreError> {
-        let api = ChatApiConfig {
-            url: cfg.url.clone(),
-            model: cfg.model.clone(),
-            key_env: cfg.key_env.clone(),
-            timeout: cfg.timeout,
-            max_retries: cfg.max_retries,
-            backoff: cfg.backoff,
-            reasoning: cfg.reasoning,
-            reasoning_tokens: cfg.reasoning_tokens,
-        };
-        let client = ChatClient::new(&api).map_err(unavailable)?;
+        let client = ChatClient::new(&cfg.api).map_err(unavailable)?;
         Ok(HttpJudge {
             client,
-            max_retries: cfg.max_retries,
+            max_retries: cfg.api.max_retries,
         })
     }
 }

@@ -1,62 +1,56 @@
-//! The LLM judge: rubric scores `accuracy` and `completeness` (1–5) per answer and repeat, cached,
-//! run concurrently, with failures recorded as error rows (never a fake score).
+//! The LLM judge: rubric scores `accuracy` and `completeness` (1–5) per answer and repeat, asked
+//! through the chat client's batch pipeline ([`finefail_data::chat_api::ask_all`]: cached
+//! judgments reused, one preflight, a bounded pool of workers), with failures recorded as error rows
+//! (never a fake score).
 
-pub mod cache;
 pub mod http;
 pub mod prompt;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
-
-use cache::{cache_key, JudgeCache};
+use finefail_data::chat_api::{ask_all, AskOptions, ChatApiConfig, ChatCache};
 use prompt::{Judgment, JUDGE_PROMPT_VERSION};
+use sha2::{Digest, Sha256};
 
 use crate::{Metric, ScoreError, ScoreRow};
 
-/// The `[judge]` settings.
+/// The `[judge]` settings: the endpoint's (shared with API models, defaults included) and the
+/// judge's own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeConfig {
-    /// Base URL of an OpenAI-compatible server, with or without `/v1`.
-    pub url: String,
-    /// Model name sent in the request (and part of the cache key).
-    pub model: String,
-    /// Name of the environment variable holding the API key; `None` sends no key (local servers).
-    pub key_env: Option<String>,
+    /// The endpoint: URL, model (also part of the cache key), key variable, timeout, retries,
+    /// back-off, the reasoning option.
+    pub api: ChatApiConfig,
     /// Judgments per answer (judge variance needs ≥ 2).
     pub repeats: u32,
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// Whole-request timeout.
-    pub timeout: Duration,
-    /// Retries after the first attempt (429, 5xx, timeouts, malformed replies).
-    pub max_retries: u32,
-    /// First backoff; doubled at every retry (with jitter; a server's `Retry-After` wins).
-    pub backoff: Duration,
-    /// A reasoning-model endpoint (o1/o3-style): send `max_completion_tokens` instead of
-    /// `max_tokens` and no `temperature`, which such endpoints reject.
-    pub reasoning: bool,
-    /// With `reasoning`: completion tokens allowed for hidden reasoning on top of the judgment's.
-    pub reasoning_tokens: u32,
 }
 
 impl JudgeConfig {
-    /// The defaults for a given endpoint and model: 1 repeat, 4 in flight, 60 s timeout, 4 retries
-    /// from a 1 s backoff, a plain (non-reasoning) chat model.
+    /// The defaults for a given endpoint and model: the chat client's ([`ChatApiConfig::new`]),
+    /// 1 repeat, 4 in flight.
     pub fn new(url: impl Into<String>, model: impl Into<String>) -> Self {
         JudgeConfig {
-            url: url.into(),
-            model: model.into(),
-            key_env: None,
+            api: ChatApiConfig::new(url, model),
             repeats: 1,
             concurrency: 4,
-            timeout: Duration::from_secs(60),
-            max_retries: 4,
-            backoff: Duration::from_secs(1),
-            reasoning: false,
-            reasoning_tokens: finefail_data::chat_api::DEFAULT_REASONING_TOKENS,
         }
     }
+}
+
+/// The cache key of one judgment: sha256 of the JSON array `[judge model, prompt version, question,
+/// references, answer, repeat]`, so a re-run with the same inputs costs no request, while a new
+/// prompt version, model or repeat index asks again. (Unchanged since the judge's first cache, so
+/// the judgments already on disk are still read.)
+pub fn judgment_key(
+    model: &str,
+    prompt_version: &str,
+    question: &str,
+    references: &[String],
+    answer: &str,
+    repeat: u32,
+) -> String {
+    let payload = serde_json::json!([model, prompt_version, question, references, answer, repeat]);
+    hex::encode(Sha256::digest(payload.to_string().as_bytes()))
 }
 
 /// What the judge sees of one answer: never the arm.
@@ -105,86 +99,61 @@ pub fn judge_label(model: &str) -> String {
 /// Cached judgments are reused; when anything is left to ask, one preflight runs first and its
 /// failure (unreachable, key rejected) is returned as bad input before any judgment. A judgment that
 /// fails after retries becomes two error rows (value `None`, `error` set). `progress(done, total)`
-/// is called from worker threads after each judgment asked.
+/// is called after each judgment asked (`total` = judgments not in the cache).
 pub fn judge_answers(
     judge: &dyn Judge,
     requests: &[JudgeRequest],
     repeats: u32,
     concurrency: usize,
-    cache: Option<&JudgeCache>,
+    cache: Option<&ChatCache>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<ScoreRow>, ScoreError> {
     let model = judge.model().to_owned();
-    let tasks: Vec<(usize, u32, String)> = requests
+    let tasks: Vec<(usize, u32)> = (0..requests.len())
+        .flat_map(|i| (0..repeats).map(move |k| (i, k)))
+        .collect();
+    let keys: Vec<String> = tasks
         .iter()
-        .enumerate()
-        .flat_map(|(i, r)| {
-            let model = &model;
-            (0..repeats).map(move |k| {
-                let key = cache_key(
-                    model,
-                    JUDGE_PROMPT_VERSION,
-                    &r.question,
-                    &r.references,
-                    &r.answer,
-                    k,
-                );
-                (i, k, key)
-            })
+        .map(|&(i, k)| {
+            let r = &requests[i];
+            judgment_key(
+                &model,
+                JUDGE_PROMPT_VERSION,
+                &r.question,
+                &r.references,
+                &r.answer,
+                k,
+            )
         })
         .collect();
-    let mut results: Vec<Option<Result<Judgment, String>>> = tasks
-        .iter()
-        .map(|(_, _, key)| cache.and_then(|c| c.get(key)).map(Ok))
-        .collect();
-    let todo: Vec<usize> = (0..tasks.len()).filter(|&t| results[t].is_none()).collect();
-    if !todo.is_empty() {
-        judge.preflight()?;
-        let next = AtomicUsize::new(0);
-        let done = AtomicUsize::new(0);
-        let answered: Mutex<Vec<(usize, Result<Judgment, String>)>> = Mutex::new(Vec::new());
-        let cache_error: Mutex<Option<ScoreError>> = Mutex::new(None);
-        std::thread::scope(|s| {
-            for _ in 0..concurrency.clamp(1, todo.len()) {
-                s.spawn(|| {
-                    while let Some(&t) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let (i, _, key) = &tasks[t];
-                        let r = &requests[*i];
-                        let item = JudgeItem {
-                            question: &r.question,
-                            references: &r.references,
-                            answer: &r.answer,
-                        };
-                        let outcome = judge.judge(&item);
-                        if let (Ok(j), Some(c)) = (&outcome, cache) {
-                            if let Err(e) = c.put(key, j) {
-                                if let Ok(mut slot) = cache_error.lock() {
-                                    slot.get_or_insert(e);
-                                }
-                            }
-                        }
-                        if let Ok(mut a) = answered.lock() {
-                            a.push((t, outcome));
-                        }
-                        progress(done.fetch_add(1, Ordering::Relaxed) + 1, todo.len());
-                    }
-                });
+    let opts = AskOptions {
+        concurrency,
+        stop_at_first_error: false,
+    };
+    let results = ask_all(
+        &keys,
+        cache,
+        &opts,
+        || judge.preflight(),
+        |t| {
+            let r = &requests[tasks[t].0];
+            judge.judge(&JudgeItem {
+                question: &r.question,
+                references: &r.references,
+                answer: &r.answer,
+            })
+        },
+        &mut |a| {
+            if !a.cached {
+                progress(a.asked, a.to_ask);
             }
-        });
-        if let Some(e) = cache_error.into_inner().ok().flatten() {
-            return Err(e);
-        }
-        let answered = answered
-            .into_inner()
-            .map_err(|_| ScoreError::Internal("a judge worker panicked".into()))?;
-        for (t, outcome) in answered {
-            results[t] = Some(outcome);
-        }
-    }
+            Ok(())
+        },
+    )?;
     let label = judge_label(&model);
     let mut rows = Vec::with_capacity(tasks.len() * 2);
-    for ((i, k, _), outcome) in tasks.iter().zip(results) {
-        let r = &requests[*i];
+    for (&(i, k), outcome) in tasks.iter().zip(results) {
+        let r = &requests[i];
         let outcome = outcome.unwrap_or_else(|| Err("judgment missing (worker stopped)".into()));
         for metric in [Metric::Accuracy, Metric::Completeness] {
             let (value, error) = match &outcome {
@@ -203,11 +172,57 @@ pub fn judge_answers(
                 question_id: r.question_id.clone(),
                 metric,
                 value,
-                repeat: *k,
+                repeat: k,
                 judge: Some(label.clone()),
                 error,
             });
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judgment_key_depends_on_every_field() {
+        let refs = vec!["a".to_string()];
+        let k = judgment_key("m", "v1", "q", &refs, "ans", 0);
+        assert_eq!(k.len(), 64);
+        assert_eq!(k, judgment_key("m", "v1", "q", &refs, "ans", 0));
+        assert_ne!(k, judgment_key("m2", "v1", "q", &refs, "ans", 0));
+        assert_ne!(k, judgment_key("m", "v2", "q", &refs, "ans", 0));
+        assert_ne!(k, judgment_key("m", "v1", "q2", &refs, "ans", 0));
+        assert_ne!(k, judgment_key("m", "v1", "q", &[], "ans", 0));
+        assert_ne!(k, judgment_key("m", "v1", "q", &refs, "ans2", 0));
+        assert_ne!(k, judgment_key("m", "v1", "q", &refs, "ans", 1));
+    }
+
+    #[test]
+    fn judgments_round_trip_through_the_shared_cache() -> Result<(), ScoreError> {
+        let dir = tempfile::tempdir().map_err(|e| ScoreError::io("tmp", e))?;
+        let cache = ChatCache::open(dir.path().join("judge"))?;
+        let j = Judgment {
+            accuracy: 3,
+            completeness: 4,
+        };
+        assert_eq!(cache.get::<Judgment>("abc"), None);
+        cache.put("abc", &j)?;
+        assert_eq!(cache.get("abc"), Some(j));
+        // An entry written by the judge's former cache (compact JSON) still reads.
+        std::fs::write(
+            dir.path().join("judge/old.json"),
+            r#"{"accuracy":2,"completeness":5}"#,
+        )
+        .map_err(|e| ScoreError::io("old", e))?;
+        assert_eq!(
+            cache.get("old"),
+            Some(Judgment {
+                accuracy: 2,
+                completeness: 5
+            })
+        );
+        Ok(())
+    }
 }

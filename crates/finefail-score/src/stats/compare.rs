@@ -10,6 +10,7 @@ use super::inference::{infer, snap, TEST_PIVOT};
 use super::mcnemar::{discordant, mcnemar_exact_p};
 use super::wilcoxon::wilcoxon_p;
 use crate::{Metric, ScoreError};
+use finefail_core::AnswerContext;
 
 /// Per-question scores of one arm for one metric: question id → its values (one per judge repeat;
 /// one for a deterministic metric). Error rows are left out before building this.
@@ -69,8 +70,8 @@ pub struct Comparison {
     pub model: String,
     /// Training size N (> 0).
     pub n: u64,
-    /// `retrieved`, `none` or `gold`.
-    pub context: String,
+    /// What the arms answered from (`retrieved`, `none` or `gold` in the file).
+    pub context: AnswerContext,
     /// The metric compared.
     pub metric: Metric,
     /// Part of a Holm family (primary) or exploratory (secondary).
@@ -139,8 +140,8 @@ pub struct ComparisonInput<'a> {
     pub model: &'a str,
     /// Training size N.
     pub n: u64,
-    /// Context kind (`retrieved` / `none` / `gold`).
-    pub context: &'a str,
+    /// What the arms answered from.
+    pub context: AnswerContext,
     /// The metric.
     pub metric: Metric,
     /// Whether the metric is primary for this dataset.
@@ -173,7 +174,7 @@ pub fn default_primary(judge_ran: bool, label_dataset: bool) -> Vec<Metric> {
 /// [`MIN_BOOTSTRAP`] resamples are asked for, or alpha is outside (0, 1).
 pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Comparison, ScoreError> {
     let what = format!(
-        "{}/{}/n{} ({}) {}",
+        "{} × {} at N = {} ({} context) {}",
         input.dataset, input.model, input.n, input.context, input.metric
     );
     if cfg.bootstrap < MIN_BOOTSTRAP {
@@ -245,7 +246,7 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
         dataset: input.dataset.to_owned(),
         model: input.model.to_owned(),
         n: input.n,
-        context: input.context.to_owned(),
+        context: input.context,
         metric: input.metric,
         primary: input.primary && tested,
         base_mean: mean(&base).unwrap_or(0.0),

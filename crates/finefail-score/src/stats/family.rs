@@ -6,13 +6,14 @@ use std::collections::BTreeSet;
 use super::compare::{Comparison, Verdict};
 use super::holm::holm;
 use super::power::minimum_detectable_effect;
+use finefail_core::AnswerContext;
 
 /// Holm-adjusts the p of the primary entries family by family — one family per context, so the
 /// main (`retrieved`) comparisons are not diluted by the `@none` / `@gold` controls, nor the
 /// controls by them — sets their verdicts, and every tested entry's minimum detectable effect at
 /// its family's first Holm level α/m (secondary entries: unadjusted, a family of one).
 pub fn apply_holm(comparisons: &mut [Comparison], alpha: f64) {
-    let contexts: BTreeSet<String> = comparisons.iter().map(|c| c.context.clone()).collect();
+    let contexts: BTreeSet<AnswerContext> = comparisons.iter().map(|c| c.context).collect();
     for context in contexts {
         let idx: Vec<usize> = comparisons
             .iter()

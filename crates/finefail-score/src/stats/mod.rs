@@ -2,7 +2,6 @@
 //! training seed, a seeds × questions pivot with several), CIs, Holm per family, MDE, verdicts;
 //! Wilcoxon and McNemar as extra columns.
 
-pub mod arm;
 pub mod bootstrap;
 pub mod compare;
 pub mod components;

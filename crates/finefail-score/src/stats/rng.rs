@@ -1,11 +1,11 @@
 //! The bootstrap's random numbers: xoshiro256** seeded through SplitMix64
-//! ([`finefail_data::splitmix`]).
+//! ([`finefail_core::splitmix`]).
 //!
 //! Our own generator (rather than a crate's) so that a seed gives the same resamples on every
 //! platform and every version of finefail; both algorithms are the public-domain reference ones by
 //! Blackman and Vigna (<https://prng.di.unimi.it/>).
 
-use finefail_data::splitmix::SplitMix64;
+use finefail_core::splitmix::SplitMix64;
 
 /// xoshiro256** state; construct with [`Xoshiro256::seed_from`].
 #[derive(Debug, Clone)]

@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::arm::ArmName;
 use super::compare::{
     compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig,
 };
 use super::family::apply_holm;
 use crate::{Metric, ScoreError, ScoreRow};
+use finefail_core::{AnswerContext, ArmId};
 
 /// (dataset, model, context): arms in one group are comparable.
-type GroupKey = (String, String, String);
+type GroupKey = (String, String, AnswerContext);
 
 /// Every `comparison.json` entry for the score rows of a run (all arms, base arms included).
 ///
@@ -21,12 +21,12 @@ type GroupKey = (String, String, String);
 /// retrieval) are skipped. Entries are ordered by dataset, model, context, N, then metric.
 pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Comparison>, ScoreError> {
     // arm -> metric -> question -> values; plus every arm's question set (error rows included).
-    let mut by_arm: BTreeMap<ArmName, BTreeMap<Metric, QuestionScores>> = BTreeMap::new();
-    let mut questions: BTreeMap<ArmName, BTreeSet<&str>> = BTreeMap::new();
+    let mut by_arm: BTreeMap<ArmId, BTreeMap<Metric, QuestionScores>> = BTreeMap::new();
+    let mut questions: BTreeMap<ArmId, BTreeSet<&str>> = BTreeMap::new();
     let mut has_metric: BTreeMap<GroupKey, BTreeSet<Metric>> = BTreeMap::new();
     for r in rows {
-        let arm: ArmName = r.arm.parse()?;
-        let key = (arm.dataset.clone(), arm.model.clone(), arm.context.clone());
+        let arm: ArmId = r.arm.parse()?;
+        let key = (arm.dataset.clone(), arm.model.clone(), arm.context);
         has_metric.entry(key).or_default().insert(r.metric);
         questions
             .entry(arm.clone())
@@ -45,10 +45,10 @@ pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Compariso
     }
 
     // group -> base arm, and group -> n -> seed -> arm
-    let mut bases: BTreeMap<GroupKey, Vec<&ArmName>> = BTreeMap::new();
-    let mut tuned: BTreeMap<GroupKey, BTreeMap<u64, BTreeMap<u64, &ArmName>>> = BTreeMap::new();
+    let mut bases: BTreeMap<GroupKey, Vec<&ArmId>> = BTreeMap::new();
+    let mut tuned: BTreeMap<GroupKey, BTreeMap<u64, BTreeMap<u64, &ArmId>>> = BTreeMap::new();
     for arm in by_arm.keys() {
-        let key = (arm.dataset.clone(), arm.model.clone(), arm.context.clone());
+        let key = (arm.dataset.clone(), arm.model.clone(), arm.context);
         if arm.n == 0 {
             bases.entry(key).or_default().push(arm);
         } else {
@@ -75,14 +75,10 @@ pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Compariso
                 )));
             }
             None => {
+                let base = ArmId::new(dataset, model, 0, None, *context);
                 return Err(ScoreError::BadInput(format!(
-                    "no base arm {dataset}/{model}/n0{} among the scored answers",
-                    if context == "retrieved" {
-                        String::new()
-                    } else {
-                        format!("@{context}")
-                    }
-                )))
+                    "no base arm {base} among the scored answers"
+                )));
             }
         };
         let metrics = has_metric.get(key).cloned().unwrap_or_default();
@@ -114,7 +110,7 @@ pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Compariso
                     dataset,
                     model,
                     n: *n,
-                    context,
+                    context: *context,
                     metric,
                     primary: is_primary,
                     base: base_scores,

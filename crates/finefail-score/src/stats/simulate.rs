@@ -112,7 +112,7 @@ pub fn verdict_counts(
             dataset: "sim",
             model: "m",
             n: 100,
-            context: "retrieved",
+            context: finefail_core::AnswerContext::Retrieved,
             metric,
             primary: true,
             base: &base,

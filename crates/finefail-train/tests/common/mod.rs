@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use finefail_data::splitmix::SplitMix64;
+use finefail_core::splitmix::SplitMix64;
 use finefail_data::{AnswerType, QaRecord, SplitConfig, SplitUnit, Splits};
 use finefail_train::{FinetuneRequest, FinetuneSettings};
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 mod autodiff;
 mod flex;
 mod flex_io;
-pub mod kernels;
+pub(super) mod kernels;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch};

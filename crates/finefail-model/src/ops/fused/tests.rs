@@ -4,9 +4,9 @@
 use super::kernels;
 use crate::attention_input::AttentionInput;
 use crate::ops::{attention, head_cross_entropy, rms_norm, rope, swiglu, with_plain_kernels};
-use crate::splitmix::SplitMix64;
 use crate::weights::tensor_values;
 use burn::tensor::{Device, Tensor, TensorData};
+use finefail_core::splitmix::SplitMix64;
 
 /// Deterministic values in [-1, 1) (SplitMix64).
 fn values(n: usize, seed: u64) -> Vec<f32> {

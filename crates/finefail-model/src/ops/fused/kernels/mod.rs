@@ -22,17 +22,6 @@ pub struct Strided4<'a> {
 }
 
 impl<'a> Strided4<'a> {
-    /// A contiguous view of `data` shaped `shape`.
-    pub fn contiguous(data: &'a [f32], shape: [usize; 4]) -> Self {
-        let strides = [
-            shape[1] * shape[2] * shape[3],
-            shape[2] * shape[3],
-            shape[3],
-            1,
-        ];
-        Self::new(data, 0, shape, strides)
-    }
-
     /// A view with explicit strides; panics when it would read outside `data`.
     pub fn new(data: &'a [f32], offset: usize, shape: [usize; 4], strides: [usize; 4]) -> Self {
         assert_eq!(strides[3], 1, "the last dimension must be contiguous");

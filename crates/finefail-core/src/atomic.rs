@@ -2,18 +2,20 @@
 //! directory, flushed to disk, and renamed into place, so a crash or a kill never leaves a
 //! half-written file or directory where a reader (or the step cache) would take it for finished.
 //!
-//! The one helper every crate above this one uses (the model crate, which depends on no crate of
-//! ours, keeps a copy of its own in `finefail_model::atomic`). A file: [`write_with`] (and its
+//! The one helper of the workspace: every crate writes its artefacts through it. A file: [`write_with`] (and its
 //! shorthands [`write_file`], [`write_json`]) — temporary file, fsync, rename, fsync of the
 //! directory. A directory: [`StagedDir`] — a temporary directory in the parent, filled by the
 //! caller, then swapped in by [`replace`], which moves an existing directory aside and deletes it
 //! only once the new one is in place. Temporaries are named `.{name}.tmp-…` ([`temp_prefix`]) so
 //! that a later run can sweep what a killed one left ([`remove_stale_temporaries`]).
 
-use crate::error::{DataError, Result};
+use crate::error::AtomicError;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Result of the atomic writers.
+pub type Result<T> = std::result::Result<T, AtomicError>;
 
 /// The prefix of every temporary name created for a target called `name`: what
 /// [`remove_stale_temporaries`] recognises.
@@ -26,23 +28,23 @@ pub fn temp_prefix(name: &str) -> String {
 /// synced, so after a crash `path` holds either the old content or the whole new one. On any error
 /// the temporary file is removed and `path` is untouched. `fill`'s own errors pass through as they
 /// are, so a caller keeps its classification (a table that cannot be encoded, say).
-pub fn write_with<E: From<DataError>>(
+pub fn write_with<E: From<AtomicError>>(
     path: &Path,
     fill: impl FnOnce(&mut File) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let dir = parent_dir(path);
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| AtomicError::io(dir, e))?;
     let prefix = temp_prefix_of(path);
     let mut tmp = builder(&prefix, 0o666)
         .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))?;
+        .map_err(|e| AtomicError::io(dir, e))?;
     fill(tmp.as_file_mut())?;
     tmp.as_file_mut()
         .flush()
         .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| DataError::io(tmp.path(), e))?;
+        .map_err(|e| AtomicError::io(tmp.path(), e))?;
     tmp.persist(path)
-        .map_err(|e| DataError::io(path, e.error))?;
+        .map_err(|e| AtomicError::io(path, e.error))?;
     sync_dir(dir)?;
     Ok(())
 }
@@ -50,14 +52,16 @@ pub fn write_with<E: From<DataError>>(
 /// Writes `bytes` to `path` atomically ([`write_with`]).
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     write_with(path, |f| {
-        f.write_all(bytes).map_err(|e| DataError::io(path, e))
+        f.write_all(bytes).map_err(|e| AtomicError::io(path, e))
     })
 }
 
 /// Serialises `value` as pretty JSON with a final newline and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| DataError::bad_input(path, format!("cannot serialise JSON: {e}")))?;
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| AtomicError::Json {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     text.push('\n');
     write_file(path, text.as_bytes())
 }
@@ -74,11 +78,11 @@ impl StagedDir {
     /// Creates the temporary directory beside `target` (creating `target`'s parent if needed).
     pub fn new(target: &Path) -> Result<Self> {
         let parent = parent_dir(target);
-        std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| AtomicError::io(parent, e))?;
         let prefix = temp_prefix_of(target);
         let staged = builder(&prefix, 0o777)
             .tempdir_in(parent)
-            .map_err(|e| DataError::io(parent, e))?;
+            .map_err(|e| AtomicError::io(parent, e))?;
         Ok(Self {
             staged,
             target: target.to_path_buf(),
@@ -107,24 +111,24 @@ impl StagedDir {
 /// content is complete.
 pub fn replace(from: &Path, to: &Path) -> Result<()> {
     let parent = parent_dir(to);
-    std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
+    std::fs::create_dir_all(parent).map_err(|e| AtomicError::io(parent, e))?;
     sync_tree(from)?;
     let existing_dir = std::fs::symlink_metadata(to).is_ok_and(|m| m.is_dir());
     if !existing_dir {
-        std::fs::rename(from, to).map_err(|e| DataError::io(to, e))?;
+        std::fs::rename(from, to).map_err(|e| AtomicError::io(to, e))?;
         return sync_dir(parent);
     }
     // An empty temporary directory to rename the old one onto; dropping it deletes the old tree.
     let prefix = temp_prefix_of(to);
     let old = builder(&prefix, 0o777)
         .tempdir_in(parent)
-        .map_err(|e| DataError::io(parent, e))?;
-    std::fs::rename(to, old.path()).map_err(|e| DataError::io(to, e))?;
+        .map_err(|e| AtomicError::io(parent, e))?;
+    std::fs::rename(to, old.path()).map_err(|e| AtomicError::io(to, e))?;
     if let Err(e) = std::fs::rename(from, to) {
         // Put the old directory back; if even that fails, keep it under its temporary name.
         let old = old.keep();
         let _ = std::fs::rename(&old, to);
-        return Err(DataError::io(to, e));
+        return Err(AtomicError::io(to, e));
     }
     sync_dir(parent)
 }
@@ -192,7 +196,7 @@ fn builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| DataError::io(dir, e))
+        .map_err(|e| AtomicError::io(dir, e))
 }
 
 /// Syncs `path`: a file, or every file and directory under a directory (and the directory itself),
@@ -201,10 +205,10 @@ fn sync_tree(path: &Path) -> Result<()> {
     if !path.is_dir() {
         return File::open(path)
             .and_then(|f| f.sync_all())
-            .map_err(|e| DataError::io(path, e));
+            .map_err(|e| AtomicError::io(path, e));
     }
-    for entry in std::fs::read_dir(path).map_err(|e| DataError::io(path, e))? {
-        sync_tree(&entry.map_err(|e| DataError::io(path, e))?.path())?;
+    for entry in std::fs::read_dir(path).map_err(|e| AtomicError::io(path, e))? {
+        sync_tree(&entry.map_err(|e| AtomicError::io(path, e))?.path())?;
     }
     sync_dir(path)
 }
@@ -245,7 +249,10 @@ mod tests {
         write_file(&path, b"old").unwrap();
         let err = write_with(&path, |f| {
             f.write_all(b"half").unwrap();
-            Err(DataError::bad_input(&path, "cannot encode"))
+            Err(AtomicError::Json {
+                path: path.clone(),
+                message: "cannot encode".into(),
+            })
         })
         .unwrap_err();
         assert!(err.to_string().contains("cannot encode"), "{err}");

@@ -1,11 +1,11 @@
 //! SplitMix64 (Steele, Lea and Flood 2014; Vigna's `splitmix64.c`), the one generator behind every
-//! seeded draw of finefail above the model crate: the split and training-order shuffles
-//! (the `shuffle` module), the fine-tuning batch order, and the seeding of the statistics' xoshiro.
+//! seeded draw of finefail: the split and training-order shuffles, the fine-tuning batch order, the
+//! seeding of the statistics' xoshiro, LoRA's Kaiming-uniform initialisation of A and the seeding
+//! of the sampler's xoshiro256**.
 //!
 //! Written out here rather than taken from a crate so that a seed means the same numbers next year
 //! whatever the dependencies do: a study's splits, batches and bootstrap resamples must be
-//! reproducible. The model crate, which depends on no crate of ours, keeps the one other copy (for
-//! LoRA initialisation and the sampler's seeding). The generator: each draw adds the golden-ratio
+//! reproducible. The generator: each draw adds the golden-ratio
 //! increment 0x9E3779B97F4A7C15 to the state and returns [`mix64`] of it.
 
 /// SplitMix64: tiny, fast, fully specified, and its whole state is one `u64` (which the training
@@ -28,6 +28,11 @@ impl SplitMix64 {
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix64(self.0)
+    }
+
+    /// A uniform draw in [0, 1) from the top 53 bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

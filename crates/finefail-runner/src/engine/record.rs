@@ -1,0 +1,134 @@
+//! A step's record, `steps/<id>/state.json`: what the engine knows about a step between runs —
+//! its state, the input hash it ran under and the hash of what it produced. The JSON is part of the
+//! on-disk contract: run folders written by earlier versions must still read, so field names,
+//! their order and the state strings never change.
+
+use crate::error::Result;
+use crate::kind::StepKind;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where a step stands, as recorded (the strings are the contract: `running`, `failed`, `done`).
+/// A record left `running` by a process that is gone is an interrupted step; it reruns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    /// Started and not finished: running now, or interrupted.
+    Running,
+    /// The step returned an error (recorded in the record's `error`); it reruns.
+    Failed,
+    /// The output is in place and hashed: cached while the input hash matches.
+    Done,
+}
+
+impl StepState {
+    /// The recorded string, as `--status` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Running => "running",
+            StepState::Failed => "failed",
+            StepState::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The record of one step in `steps/<id>/state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub kind: String,
+    pub state: StepState,
+    pub input_hash: String,
+    /// sha256 over the step's output files (names and bytes).
+    pub output_hash: Option<String>,
+    pub wall_s: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl StepRecord {
+    /// The record of a step that starts running under `input_hash`.
+    pub(super) fn running(id: &str, kind: StepKind, input_hash: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            kind: kind.as_str().to_string(),
+            state: StepState::Running,
+            input_hash: input_hash.to_string(),
+            output_hash: None,
+            wall_s: None,
+            error: None,
+        }
+    }
+}
+
+/// `steps/<id with / → __>/state.json`.
+pub fn record_path(run_dir: &Path, id: &str) -> PathBuf {
+    finefail_core::RunLayout::new(run_dir)
+        .step(id)
+        .join(finefail_core::files::STEP_STATE)
+}
+
+/// The recorded state of a step, if any (an unreadable record counts as none: the step reruns).
+pub fn read_record(path: &Path) -> Option<StepRecord> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Writes a record atomically (a killed run leaves the old record or the new one, never half).
+pub(super) fn write_record(path: &Path, rec: &StepRecord) -> Result<()> {
+    let text = serde_json::to_string_pretty(rec).unwrap_or_default();
+    Ok(finefail_core::atomic::write_file(path, text.as_bytes())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_states_round_trip_the_recorded_strings() {
+        for (state, text) in [
+            (StepState::Running, "running"),
+            (StepState::Failed, "failed"),
+            (StepState::Done, "done"),
+        ] {
+            assert_eq!(state.as_str(), text);
+            assert_eq!(state.to_string(), text);
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{text}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<StepState>(&format!("\"{text}\"")).unwrap(),
+                state
+            );
+        }
+        assert!(serde_json::from_str::<StepState>("\"Done\"").is_err());
+    }
+
+    /// A record as the string-typed engine wrote it reads, and writes back byte for byte.
+    #[test]
+    fn a_record_written_before_the_enum_reads_and_writes_back_identically() {
+        let old = r#"{
+  "id": "finetune/pubmedqa/m/n50/s0",
+  "kind": "finetune",
+  "state": "done",
+  "input_hash": "ab12",
+  "output_hash": "cd34",
+  "wall_s": 26.5,
+  "error": null
+}"#;
+        let rec: StepRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(rec.state, StepState::Done);
+        assert_eq!(serde_json::to_string_pretty(&rec).unwrap(), old);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = record_path(tmp.path(), &rec.id);
+        write_record(&path, &rec).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+        assert_eq!(read_record(&path), Some(rec));
+    }
+}
