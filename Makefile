@@ -101,4 +101,4 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --exclude finefail --no-deps

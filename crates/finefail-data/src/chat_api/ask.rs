@@ -279,14 +279,15 @@ mod tests {
             || Ok(()),
             |i| {
                 asked.fetch_add(1, Ordering::Relaxed);
-                // The third request lasts until the second result was refused, and a bit more:
-                // by then the batch has stopped, so no fourth request starts.
+                // The third request lasts until the second result was refused, and half a second
+                // more: by then the batch has stopped (the calling thread only has to return from
+                // the refusal), so no fourth request starts, even on a loaded 2-core machine.
                 if i == 2 {
                     let start = std::time::Instant::now();
                     while !failed.load(Ordering::Relaxed) && start.elapsed().as_secs() < 5 {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    std::thread::sleep(std::time::Duration::from_millis(500));
                 }
                 Ok(0)
             },

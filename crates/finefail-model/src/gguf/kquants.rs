@@ -14,11 +14,11 @@
 //!
 //! | type | bytes | fields                                               | sub-block |
 //! |------|-------|------------------------------------------------------|-----------|
-//! | Q2_K |  84   | scales[16] qs[64] d dmin  (scale, min: 4 bits each)   | 16        |
-//! | Q3_K | 110   | hmask[32] qs[64] scales[12] d  (6-bit signed scales) | 16        |
-//! | Q4_K | 144   | d dmin scales[12] qs[128]  (6-bit scales and mins)   | 32        |
-//! | Q5_K | 176   | d dmin scales[12] qh[32] qs[128]                     | 32        |
-//! | Q6_K | 210   | ql[128] qh[64] scales[16] d  (8-bit signed scales)   | 16        |
+//! | Q2_K |  84   | `scales[16] qs[64] d dmin` (scale, min: 4 bits each)   | 16        |
+//! | Q3_K | 110   | `hmask[32] qs[64] scales[12] d` (6-bit signed scales) | 16        |
+//! | Q4_K | 144   | `d dmin scales[12] qs[128]` (6-bit scales and mins)   | 32        |
+//! | Q5_K | 176   | `d dmin scales[12] qh[32] qs[128]`                    | 32        |
+//! | Q6_K | 210   | `ql[128] qh[64] scales[16] d` (8-bit signed scales)   | 16        |
 //!
 //! The low bits of the quants are laid out so that a SIMD lane reads 32 consecutive weights: the
 //! 256 weights fall in halves (Q2_K, Q3_K, Q6_K: 128 each) or chunks (Q4_K, Q5_K: 64 each), and

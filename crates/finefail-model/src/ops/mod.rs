@@ -3,17 +3,17 @@
 //! Written with plain burn ops, a LoRA step spends its time in single-threaded elementwise ops that
 //! autodiff splits softmax and friends into, and keeps every intermediate alive for the backward.
 //! So on the CPU (`flex`) device, for f32 tensors, each op runs as one fused kernel with its own
-//! backward ([`fused`]); everywhere else (LibTorch, CUDA, other dtypes, or inside
-//! [`with_plain_kernels`]) it runs the plain burn ops of [`plain`], which autodiff differentiates.
+//! backward (`fused`); everywhere else (LibTorch, CUDA, other dtypes, or inside
+//! [`with_plain_kernels`]) it runs the plain burn ops of `plain`, which autodiff differentiates.
 //!
 //! | op | forward | what the fused backward keeps |
 //! |---|---|---|
-//! | [`rms_norm`] | `x·r·γ` | x, r = 1/rms per row |
-//! | [`swiglu`] | `silu(g)⊙u` | g, u |
-//! | [`rope`] | rotation | the cos/sin tables |
-//! | [`attention`] | causal GQA, masked blocks skipped | q, k, v, log-sum-exp per row |
+//! | `rms_norm` | `x·r·γ` | x, r = 1/rms per row |
+//! | `swiglu` | `silu(g)⊙u` | g, u |
+//! | `rope` | rotation | the cos/sin tables |
+//! | `attention` | causal GQA, masked blocks skipped | q, k, v, log-sum-exp per row |
 //! | [`head_cross_entropy`] | head + cross-entropy, 128 rows at a time | ∂loss/∂h (the logits never exist whole) |
-//! | [`linear_rows`] | `x · w` for a few rows (decoding) | — (inference only) |
+//! | `linear_rows` | `x · w` for a few rows (decoding) | — (inference only) |
 //!
 //! Tests compare values and gradients of each fused op with its plain path.
 
@@ -64,7 +64,7 @@ pub(crate) fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
 }
 
 /// Rotary embedding of `x` `[b, heads, t, hd]` with `cos`/`sin` `[b or 1, 1, t, hd]` (Hugging Face's
-/// half-split layout). The fused result is laid out `[b, t, h, hd]` underneath, which [`attention`]
+/// half-split layout). The fused result is laid out `[b, t, h, hd]` underneath, which `attention`
 /// and the output projection read without copies.
 pub(crate) fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
     if on(&x) {
