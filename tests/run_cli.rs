@@ -1,6 +1,6 @@
 //! End-to-end tests of `finefail run`: config validation and the step graph (`--plan`); what a run
 //! prints when stderr is not a terminal (periodic plain progress lines, the verdict table); the
-//! embedding cache under `$FINEFAIL_CACHE`.
+//! embedding cache under `$FINEFAIL_CACHE`; one owner per run folder.
 
 mod common;
 
@@ -83,6 +83,23 @@ fn config_errors_are_one_line_exit_2() {
 
     let o = finefail(&["run", "/nonexistent/x.toml", "--plan"]);
     assert_eq!(o.status.code(), Some(2));
+
+    // A --set's error names the --set and its key, not the config file, and shows TOML.
+    for (set, expected) in [
+        (
+            "train.epoch=2",
+            "error: --set train.epoch=2: unknown key `train.epoch`; did you mean `train.epochs`?",
+        ),
+        (
+            "sweep.sizes=0,50",
+            "error: --set sweep.sizes=0,50: sweep.sizes: invalid type: string \"0,50\", expected a \
+             sequence (the value is TOML: write `--set sweep.sizes=[0,50]`)",
+        ),
+    ] {
+        let o = finefail(&["run", "experiments/default.toml", "--plan", "--set", set]);
+        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&o.stderr).trim_end(), expected);
+    }
 }
 
 /// `finefail run` (or `step`) on the tiny experiment with stderr piped — not a terminal — and
@@ -202,6 +219,141 @@ fn one_step_in_a_log_prints_plain_progress() {
         "no progress line for {id}: {err}"
     );
     assert!(err.contains(&format!("step {id}: done")), "{err}");
+}
+
+/// One owner per run folder, with two real processes: while a run holds the folder (kept in its
+/// answer step by an API model whose endpoint accepts the connection and never answers), a second
+/// run on it exits 2 with one line naming the holder's pid, host and start time, and `--status`
+/// still reads; once the holder is killed with SIGKILL, `--status` says its step was interrupted,
+/// and its lock file is taken over by the next run and removed when that run ends.
+#[test]
+fn a_second_run_on_a_held_run_folder_exits_2_naming_the_owner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let extra = format!(
+        "[[models]]\nname = \"api\"\nkind = \"api\"\nurl = \"http://{}/v1\"\nmodel = \"m\"\ntimeout_s = 300\nmax_retries = 0\n",
+        listener.local_addr().unwrap()
+    );
+    let config = common::write_tiny_experiment(tmp.path(), "held", 1, &extra);
+    let runs = tmp.path().join("runs");
+    let cmd = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_finefail"));
+        c.arg("run")
+            .arg(&config)
+            .args([
+                "--runs-dir",
+                runs.to_str().unwrap(),
+                "--set",
+                "sweep.seeds=[0]",
+            ])
+            .args(extra);
+        c
+    };
+    let mut holder = cmd(&[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(tmp.path().join("holder.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // The holder is in its API answer step once its request reaches the endpoint.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let _connection = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    holder.try_wait().unwrap().is_none(),
+                    "the holder ended early: {}",
+                    std::fs::read_to_string(tmp.path().join("holder.log")).unwrap_or_default()
+                );
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the holder never asked"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let o = cmd(&["--until", "prepare"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let expected = format!(
+        "error: run folder {} is in use by pid {} on {} since 20",
+        runs.join("held").display(),
+        holder.id(),
+        host.trim()
+    );
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with(&expected), "{err}\nexpected: {expected}");
+    assert!(
+        err.trim_end().ends_with('Z') && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    // Reading the state takes no lock.
+    let o = cmd(&["--status"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A holder killed outright leaves its file; the next run takes it over, then removes it.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let lock = runs.join("held").join("run.lock");
+    assert!(lock.exists());
+    // Its step was left `running` by a process that is gone: interrupted.
+    let o = cmd(&["--status"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("interrupted ") && l.contains("answer/tiny/api/n0")),
+        "{out}"
+    );
+    let o = cmd(&["--until", "prepare"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!lock.exists());
+}
+
+/// A step recorded under another code version (an older finefail, another prompt) reruns, and
+/// `--status` and `--plan` say why; a record without a code version (written before records carried
+/// one) still reads.
+#[test]
+fn a_step_made_by_other_code_reruns_and_status_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = common::write_tiny_experiment(tmp.path(), "code", 1, "");
+    let runs = tmp.path().join("runs");
+    let o = run_tiny(&["run", "--until", "retrieve"], &config, &runs, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let record = runs.join("code/steps/retrieve__tiny/state.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let mut rec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let current = rec["code_version"].as_str().unwrap().to_string();
+    assert!(current.starts_with(env!("CARGO_PKG_VERSION")), "{current}");
+    rec["code_version"] = "0.0.1+0ld0c0de".into();
+    std::fs::write(&record, rec.to_string()).unwrap();
+    let why = format!("stale: code 0.0.1+0ld0c0de → {current}");
+    let o = run_tiny(&["run", "--status"], &config, &runs, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = out.lines().find(|l| l.contains("retrieve/tiny")).unwrap();
+    assert!(line.starts_with("stale ") && line.ends_with(&why), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("done ") && l.contains("prepare/tiny")),
+        "{out}"
+    );
+    let o = run_tiny(&["run", "--plan"], &config, &runs, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("retrieve/tiny  ({why})")), "{out}");
+    // The rerun redoes only that step and records this code version.
+    let o = run_tiny(&["run", "--until", "retrieve"], &config, &runs, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("1 steps ran, 1 cached"), "{err}");
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(rec["code_version"], current.as_str());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("code/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["steps"][1]["code_version"], current.as_str());
 }
 
 /// Dense retrieval caches its embeddings under `$FINEFAIL_CACHE/embeddings` (else

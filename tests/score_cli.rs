@@ -74,7 +74,7 @@ fn write_answers(path: &Path, arm: &str, rows: &[(String, String)]) {
 }
 
 #[test]
-fn a_worse_fine_tune_is_called_hurts() {
+fn a_worse_fine_tune_is_called_hurts_for_its_one_adapter() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, gold) = prepared(tmp.path());
     let base = tmp.path().join("base/answers.parquet");
@@ -108,7 +108,11 @@ fn a_worse_fine_tune_is_called_hurts() {
         .expect("token_f1 compared");
     assert_eq!(f1["base_mean"], 1.0);
     assert_eq!(f1["ft_mean"], 0.0);
-    assert_eq!(f1["verdict"], "hurts");
+    // One training seed: the verdict speaks about that adapter, never a plain `hurts`.
+    assert_eq!(f1["verdict"], "hurts_one_adapter");
+    assert_eq!(f1["kind"], "vs_base");
+    assert_eq!(f1["m"], 2);
+    assert_eq!(cmp["primary_source"], "default");
     assert_eq!(f1["questions"], 30);
     assert!(out.join("scores.parquet").is_file());
 }

@@ -2,7 +2,8 @@
 
 use crate::exit::BadInput;
 use clap::Args;
-use finefail_runner::engine::{current_outputs, execute, read_record, record_path};
+use finefail_runner::engine::{current_outputs, execute, read_record, record_path, step_statuses};
+use finefail_runner::lock::RunLock;
 use finefail_runner::manifest::write_manifest;
 use finefail_runner::steps::LocalSteps;
 use finefail_runner::{load, plan, StepKind};
@@ -68,10 +69,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         if args.executor == "slurm" || slurm::used(&p) {
             return slurm::status(&config, &p);
         }
-        print_status(&p);
-        return Ok(());
+        return print_status(&p, &LocalSteps::new(&config));
     }
     if args.plan {
+        // Steps done under other code or inputs say why they will rerun (best effort: `--plan`
+        // checks statically and never fails on what only a run can read).
+        let stale: std::collections::BTreeMap<String, String> =
+            step_statuses(&p, &LocalSteps::new(&config))
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(id, s)| Some((id, s.why()?)))
+                .collect();
         println!(
             "plan `{}` → {} ({} steps)",
             p.name,
@@ -85,7 +93,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             println!("  {kind} ({})", steps.len());
             for s in steps {
-                println!("    {}", s.id);
+                match stale.get(&s.id) {
+                    Some(why) => println!("    {}  ({why})", s.id),
+                    None => println!("    {}", s.id),
+                }
             }
         }
         print_memory_plan(&config);
@@ -102,6 +113,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     {
         return Err(BadInput(format!("{}: {w}", args.config.display())).into());
     }
+    // One owner per run folder, local or Slurm submitter, until this function returns.
+    let _lock = RunLock::acquire(&p.run_dir)?;
     if args.executor == "slurm" {
         return slurm::run(&args, &config, until);
     }
@@ -141,17 +154,21 @@ fn until(args: &RunArgs) -> anyhow::Result<Option<StepKind>> {
     }
 }
 
-fn print_status(p: &finefail_runner::Plan) {
-    for s in &p.steps {
-        let rec = read_record(&record_path(&p.run_dir, &s.id));
-        let state = rec.as_ref().map(|r| r.state.as_str()).unwrap_or("pending");
+/// `--status`: each step's state against this binary and the current inputs (`done`, `stale`
+/// with why, `running`, `interrupted`, `failed`, `pending`) and its recorded wall time.
+fn print_status(p: &finefail_runner::Plan, steps: &LocalSteps) -> anyhow::Result<()> {
+    for (id, status) in step_statuses(p, steps)? {
+        let rec = read_record(&record_path(&p.run_dir, &id));
         let wall = rec
             .as_ref()
             .and_then(|r| r.wall_s)
             .map(|w| format!("{w:.1} s"))
             .unwrap_or_default();
-        println!("{state:<8} {:<50} {wall}", s.id);
+        let why = status.why().unwrap_or_default();
+        let line = format!("{:<11} {id:<50} {wall:<9} {why}", status.word());
+        println!("{}", line.trim_end());
     }
+    Ok(())
 }
 
 /// `--plan`'s memory section: the estimated peak of each model's fine-tune and answer steps.

@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use finefail_core::files;
 use finefail_score::{
-    compare_run, score_arms, write_comparison, ArmsToScore, ComparisonFile, JudgeConfig,
-    StatsConfig,
+    analyse_run, score_arms, write_comparison, ArmsToScore, ComparisonFile, JudgeConfig,
+    PrimarySource, StatsConfig,
 };
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -86,11 +86,13 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<()> {
         seed: a.stats_seed,
         ..StatsConfig::default()
     };
-    let comparisons = compare_run(&scored.rows, &stats)?;
+    let (comparisons, trends) = analyse_run(&scored.rows, &stats)?;
     let file = ComparisonFile {
         config_hash: hex::encode(hasher.finalize()),
         alpha: stats.alpha,
+        primary_source: PrimarySource::of(&stats.primary),
         comparisons,
+        trends,
     };
     write_comparison(&a.out.join(files::COMPARISON), &file)?;
     let errors = scored.rows.iter().filter(|r| r.error.is_some()).count();

@@ -10,6 +10,7 @@
 //!   answers/{arm}/             answers.parquet (parts/ while answering)
 //!   scores/{arm}/              scores.parquet
 //!   comparison.json  per_question.{parquet,csv}  report/  manifest.json  steps/
+//!   run.lock                   while a `finefail run` owns the folder
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -62,6 +63,8 @@ pub mod files {
     pub const TRAIN_SUMMARY: &str = "train_summary.json";
     /// A step's record under `steps/<id>/`.
     pub const STEP_STATE: &str = "state.json";
+    /// The run folder's owner (pid, host, start time) while a `finefail run` holds it.
+    pub const RUN_LOCK: &str = "run.lock";
 }
 
 /// The folders and files of one run folder. [`RunLayout::relative`] gives the same paths relative
@@ -140,6 +143,11 @@ impl RunLayout {
     /// `manifest.json`.
     pub fn manifest(&self) -> PathBuf {
         self.root.join(files::MANIFEST)
+    }
+
+    /// The lock file of the run's one owner ([`files::RUN_LOCK`]).
+    pub fn lock(&self) -> PathBuf {
+        self.root.join(files::RUN_LOCK)
     }
 
     /// The step records (`steps/`).

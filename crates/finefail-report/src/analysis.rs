@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use finefail_core::{AnswerContext, ArmId};
 use finefail_data::{Label, QaRecord};
-use finefail_score::{Comparison, Metric};
+use finefail_score::{Comparison, ComparisonKind, Metric};
 
 use crate::{ReportError, ReportInput};
 
@@ -131,12 +131,15 @@ impl<'a> Analysis<'a> {
         set.into_iter().collect()
     }
 
-    /// The comparisons of `dataset` (and `model` when given), in file order.
+    /// The `vs_base` comparisons (N against N = 0) of `dataset` (and `model` when given), in file
+    /// order: the per-dataset tables and curves are about N against the base model; the
+    /// `vs_previous` entries appear in the summary table.
     pub fn comparisons(&self, dataset: &str, model: Option<&str>) -> Vec<&'a Comparison> {
         self.input
             .comparison
             .comparisons
             .iter()
+            .filter(|c| c.kind == ComparisonKind::VsBase)
             .filter(|c| c.dataset == dataset && model.is_none_or(|m| c.model == m))
             .collect()
     }

@@ -32,7 +32,8 @@ pub struct ReportSummary {
     pub per_question_rows: usize,
     /// Plots drawn (each as `.svg` and `.png` under `report/plots/`).
     pub plots: usize,
-    /// Primary comparisons per verdict: helps, hurts, inconclusive.
+    /// Primary comparisons per verdict: helps, hurts, inconclusive (one-seed `helps (one adapter)`
+    /// / `hurts (one adapter)` verdicts are in none of the three).
     pub verdicts: (usize, usize, usize),
 }
 

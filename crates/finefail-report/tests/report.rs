@@ -40,7 +40,23 @@ fn writes_every_artefact_with_the_comparison_numbers() -> Result<(), ReportError
     // Summary row and verdict counts (1 helps, 1 hurts, 4 inconclusive).
     assert!(md.contains("1 helps, 1 hurts, 4 inconclusive (of 6 primary comparisons"));
     assert_eq!(summary.verdicts, (1, 1, 4));
-    assert!(md.contains("| nqa | m2 | retrieved | 50 | token_f1 | 0.500 | 0.623 | +0.123 | [+0.051, +0.199] | 0.002 | helps | 0.081 |"));
+    assert!(md.contains("| nqa | m2 | retrieved | 50 | 0 | token_f1 | 2 | 0.500 | 0.623 | +0.123 | [+0.051, +0.199] | 4.0e-4 | 0.002 | 4 | helps | 0.081 |"));
+    // At which N: the smallest N that helps (nqa × m2) or hurts (nqa × m1 answer recall).
+    assert!(
+        md.contains(
+            "- nqa × m2, `token_f1`: the smallest N that helps against N = 0 is N = 50 (helps)."
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("the smallest N that hurts against N = 0 is N = 50 (hurts)."),
+        "{md}"
+    );
+    assert!(md.contains("no N helps or hurts against N = 0."), "{md}");
+    // Two seeds everywhere: the one warning line.
+    assert!(
+        md.contains("**Warning:** 6 of 6 primary comparisons rest on fewer than 3 training seeds")
+    );
     // Baselines: closed book n0@none answered everything right; majority label yes on 3 of 5.
     assert!(
         md.contains("| closed book (n0@none) | 1.000 | 1.000 |"),
@@ -264,5 +280,49 @@ fn a_run_without_arms_still_gets_a_report() -> Result<(), ReportError> {
     assert!(md.contains("No primary comparison"));
     assert!(md.contains("No arm of this dataset was scored."));
     assert!(summary.per_question_parquet.is_file() && summary.per_question_csv.is_file());
+    Ok(())
+}
+
+#[test]
+fn trends_and_vs_previous_rows_reach_the_summary_only() -> Result<(), ReportError> {
+    let dir = tempfile::tempdir().map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let mut input = input();
+    // A vs_previous entry (100 against 50) and a primary trend for nqa × m2.
+    let mut prev = input
+        .comparison
+        .comparisons
+        .iter()
+        .find(|c| c.primary && c.dataset == "nqa" && c.model == "m2")
+        .cloned()
+        .expect("a primary entry");
+    prev.kind = finefail_score::ComparisonKind::VsPrevious;
+    prev.n = 100;
+    prev.reference_n = 50;
+    prev.diff = 0.0421;
+    input.comparison.comparisons.push(prev);
+    input.comparison.trends.push(
+        serde_json::from_value(serde_json::json!({
+            "dataset": "nqa", "model": "m2", "context": "retrieved", "metric": "token_f1",
+            "primary": true, "sizes": [50, 100], "seeds": [0, 1], "questions": 6,
+            "slope_per_doubling": 0.0421, "ci_low": -0.01, "ci_high": 0.09, "ci_level": 0.95,
+            "p": 0.2, "p_holm": 0.2, "m": 1, "verdict": "inconclusive",
+            "test": "pivot seeds×questions", "training_variance": "assessed"
+        }))
+        .map_err(|e| ReportError::BadInput(e.to_string()))?,
+    );
+    let summary = write_report(&input, dir.path())?;
+    let md = read(&summary.markdown);
+    assert!(md.contains("## Trend across N"), "{md}");
+    assert!(
+        md.contains("| nqa | m2 | retrieved | 50, 100 | token_f1 | 2 | +0.042 | [-0.010, +0.090] | 0.200 | 0.200 | 1 | inconclusive |"),
+        "{md}"
+    );
+    // The vs_previous row is in the summary (N 100 against 50), not in the per-dataset tables.
+    assert!(
+        md.contains("| nqa | m2 | retrieved | 100 | 50 | token_f1 | 2 |"),
+        "{md}"
+    );
+    assert!(md.contains("| +0.042 | [+0.051, +0.199]"), "{md}");
+    assert!(!md.contains("| token_f1 | 100 | 0.623 | +0.042 |"), "{md}");
     Ok(())
 }

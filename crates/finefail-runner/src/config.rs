@@ -13,7 +13,7 @@ use finefail_data::chat_api::{ChatApiConfig, DEFAULT_MAX_RETRIES, DEFAULT_REASON
 use finefail_data::{ChunkConfig, ChunkUnit, Format, SplitUnit};
 use finefail_model::precision::{Precision, Quantize, WeightDtype};
 use finefail_rag::retrieve::{Retriever, DEFAULT_EMBEDDER_DIR, DEFAULT_TOP_K};
-use finefail_score::Metric;
+use finefail_score::{HolmFamily, Metric};
 use finefail_train::config::schema::Schema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -657,6 +657,10 @@ pub struct Stats {
     /// Primary metrics (default: accuracy + completeness with a judge, else token_f1 +
     /// answer_recall, label_accuracy for label datasets).
     pub primary: Vec<Metric>,
+    /// Holm family scope: `dataset_model_context` (default) or `context`. Not written when it is
+    /// the default, so configs that do not set it keep their hash.
+    #[serde(skip_serializing_if = "HolmFamily::is_default")]
+    pub family: HolmFamily,
 }
 
 impl Default for Stats {
@@ -666,6 +670,7 @@ impl Default for Stats {
             alpha: 0.05,
             seed: 0,
             primary: Vec::new(),
+            family: HolmFamily::default(),
         }
     }
 }

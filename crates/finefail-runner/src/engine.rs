@@ -8,11 +8,14 @@
 //! [`execute_scope`] takes each step through named stages: 1. `select` the steps of the scope;
 //! 2. check the cache (`current_output`, the one test [`current_outputs`] shares); 3. `run_step`
 //! in scratch, its record `running`, then `failed` on an error; 4. `promote` the output into place;
-//! 5. `record_done` with the output's hash. Records live in `record.rs`, hashes in `hash.rs`.
+//! 5. `record_done` with the output's hash. Records live in `record.rs`, hashes in `hash.rs`,
+//! the code version every record carries (a step made by other code reruns) in `code.rs`.
 
+mod code;
 mod hash;
 mod record;
 
+pub use code::{code_version, recorded_code_version};
 pub use hash::{hash_path, input_hash};
 pub use record::{read_record, record_path, StepRecord, StepState};
 
@@ -235,21 +238,128 @@ struct Current {
 }
 
 /// Stage 2, check the cache — the one test of "this step need not run", shared by
-/// [`execute_scope`] and [`current_outputs`]: the step's record says done, under `input_hash`,
-/// with an output hash, and its output is in place.
+/// [`execute_scope`], [`current_outputs`] and [`step_statuses`]: the step's record says done,
+/// under `input_hash` and this binary's code version, with an output hash, and its output is in
+/// place.
 fn current_output(run_dir: &Path, step: &Step, input_hash: &str) -> Option<Current> {
-    let record = read_record(&record_path(run_dir, &step.id))?;
-    if record.state != StepState::Done
-        || record.input_hash != input_hash
-        || !run_dir.join(&step.output).exists()
-    {
-        return None;
+    judge(run_dir, step, Some(input_hash)).ok()
+}
+
+/// [`current_output`] with the reason when the step is not current.
+fn judge(
+    run_dir: &Path,
+    step: &Step,
+    input_hash: Option<&str>,
+) -> std::result::Result<Current, StepStatus> {
+    let Some(record) = read_record(&record_path(run_dir, &step.id)) else {
+        return Err(StepStatus::Pending);
+    };
+    match record.state {
+        StepState::Running if record.interrupted() => return Err(StepStatus::Interrupted),
+        StepState::Running => return Err(StepStatus::Running),
+        StepState::Failed => return Err(StepStatus::Failed),
+        StepState::Done => {}
     }
-    let output_hash = record.output_hash.clone()?;
-    Some(Current {
-        record,
-        output_hash,
-    })
+    let recorded = recorded_code_version(step.kind, record.code_version.as_deref());
+    let current = code_version(step.kind);
+    if recorded != current {
+        return Err(StepStatus::Stale(Stale::Code {
+            recorded: recorded.to_string(),
+            current,
+        }));
+    }
+    let Some(input_hash) = input_hash else {
+        return Err(StepStatus::Stale(Stale::Upstream));
+    };
+    if record.input_hash != input_hash {
+        return Err(StepStatus::Stale(Stale::Inputs));
+    }
+    match record.output_hash.clone() {
+        Some(output_hash) if run_dir.join(&step.output).exists() => Ok(Current {
+            record,
+            output_hash,
+        }),
+        _ => Err(StepStatus::Stale(Stale::OutputMissing)),
+    }
+}
+
+/// Where a step of a plan stands against this binary and the current inputs: what `--status`
+/// and `--plan` say of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    /// Done and current: a run skips it.
+    Done,
+    /// Done, but a run redoes it, for this reason.
+    Stale(Stale),
+    /// Recorded running, by a process that is alive (or on another host, or not recorded).
+    Running,
+    /// Recorded running by a process on this host that is gone: killed or crashed mid-step. A
+    /// run redoes it (resuming from its scratch folder where the step can).
+    Interrupted,
+    /// Its last run failed; a run retries it.
+    Failed,
+    /// Never started.
+    Pending,
+}
+
+/// Why a done step is stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stale {
+    /// Made by other code: the recorded code version and this binary's.
+    Code { recorded: String, current: String },
+    /// Its config slice or its inputs' outputs changed.
+    Inputs,
+    /// A step it reads is not current (it reruns first).
+    Upstream,
+    /// Its output is gone.
+    OutputMissing,
+}
+
+impl StepStatus {
+    /// The state word: `done`, `stale`, `running`, `interrupted`, `failed`, `pending`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            StepStatus::Done => "done",
+            StepStatus::Stale(_) => "stale",
+            StepStatus::Running => "running",
+            StepStatus::Interrupted => "interrupted",
+            StepStatus::Failed => "failed",
+            StepStatus::Pending => "pending",
+        }
+    }
+
+    /// Why a stale step reruns, as `--status` prints it (`stale: code 0.1.0+3f9a0c21 →
+    /// 0.1.0+77d2e5b0`); `None` for the other states.
+    pub fn why(&self) -> Option<String> {
+        let StepStatus::Stale(why) = self else {
+            return None;
+        };
+        Some(match why {
+            Stale::Code { recorded, current } => format!("stale: code {recorded} → {current}"),
+            Stale::Inputs => "stale: config or inputs changed".into(),
+            Stale::Upstream => "stale: a step it reads reruns".into(),
+            Stale::OutputMissing => "stale: output missing".into(),
+        })
+    }
+}
+
+/// The status of every step of `plan`, in plan order (a step whose dependency is not current is
+/// `Stale(Upstream)` when done).
+pub fn step_statuses(plan: &Plan, steps: &dyn StepWork) -> Result<Vec<(String, StepStatus)>> {
+    let mut outputs = BTreeMap::new();
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        let hash = input_hash(step, steps, &outputs)?;
+        let status = match judge(&plan.run_dir, step, hash.as_deref()) {
+            Ok(current) => {
+                outputs.insert(step.id.clone(), current.output_hash);
+                StepStatus::Done
+            }
+            Err(status) => status,
+        };
+        out.push((step.id.clone(), status));
+    }
+    Ok(out)
 }
 
 /// The error of a `Scope::Only` run that reached a dependency of `only` that is not current.
@@ -491,6 +601,56 @@ mod tests {
         execute_scope(&p, &t, Scope::Only("b"), &mut |_| {}).unwrap();
         assert_eq!(*t.runs.borrow(), vec!["a", "b"]);
         assert!(!tmp.path().join("c.txt").exists());
+    }
+
+    /// A step recorded under another code version reruns, and its status says why; what reads
+    /// it waits on it. A record from before code versions counts as [`code::LEGACY`]'s.
+    #[test]
+    fn a_step_made_by_other_code_is_stale_and_reruns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        execute(&p, &toy(None, "1"), None, &mut |_| {}).unwrap();
+        let statuses = |t: &Toy| step_statuses(&p, t).unwrap();
+        assert!(statuses(&toy(None, "1"))
+            .iter()
+            .all(|(_, s)| *s == StepStatus::Done));
+        let path = record_path(tmp.path(), "b");
+        let mut rec = read_record(&path).unwrap();
+        assert_eq!(
+            rec.code_version.as_deref(),
+            Some(code_version(StepKind::Retrieve).as_str())
+        );
+        rec.code_version = Some("0.0.9+deadbeef".into());
+        write_record(&path, &rec).unwrap();
+        let s = statuses(&toy(None, "1"));
+        let current = code_version(StepKind::Retrieve);
+        assert_eq!(
+            s[1].1.why().unwrap(),
+            format!("stale: code 0.0.9+deadbeef → {current}")
+        );
+        assert_eq!(s[1].1.word(), "stale");
+        assert_eq!(s[2].1, StepStatus::Stale(Stale::Upstream));
+        assert_eq!(s[0].1, StepStatus::Done);
+        // The run redoes b; its output is the same, so c stays cached.
+        let t = toy(None, "1");
+        execute(&p, &t, None, &mut |_| {}).unwrap();
+        assert_eq!(*t.runs.borrow(), vec!["b"]);
+        // A config change is told apart from a code change.
+        assert_eq!(
+            statuses(&toy(None, "2"))[1].1,
+            StepStatus::Stale(Stale::Inputs)
+        );
+        // A record without a code version: the legacy one of its kind.
+        let path = record_path(tmp.path(), "a");
+        let mut rec = read_record(&path).unwrap();
+        rec.code_version = None;
+        write_record(&path, &rec).unwrap();
+        let legacy_is_current =
+            recorded_code_version(StepKind::Prepare, None) == code_version(StepKind::Prepare);
+        assert_eq!(
+            statuses(&toy(None, "1"))[0].1 == StepStatus::Done,
+            legacy_is_current
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@ pub enum RunnerError {
     /// The config (or an override) is wrong: names the file, the key and the fix.
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
+    /// A `--set KEY=VALUE` is wrong (an unknown key, a bad value): names the `--set`, not the file.
+    #[error("--set {spec}: {message}")]
+    Set { spec: String, message: String },
     /// A step (or the Slurm executor) failed; `bad_input` says whose fault it is.
     #[error("{message}")]
     Step { message: String, bad_input: bool },

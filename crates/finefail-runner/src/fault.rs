@@ -53,7 +53,7 @@ library_errors!(
 impl UserFault for RunnerError {
     fn is_user_fault(&self) -> bool {
         match self {
-            RunnerError::Config { .. } => true,
+            RunnerError::Config { .. } | RunnerError::Set { .. } => true,
             RunnerError::Step { bad_input, .. } => *bad_input,
             RunnerError::Io { source, .. } => io_is_user_fault(source.kind()),
         }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fault;
 pub mod kind;
 pub mod load;
+pub mod lock;
 pub mod manifest;
 pub mod memory_plan;
 pub mod plan;

@@ -1,11 +1,12 @@
 //! Reading a config: TOML text → `--set` overrides applied → every key checked against the
 //! schema walked from the config structs (unknown keys name the closest valid one) → typed
-//! [`Config`] (a bad value names its key) → static validation. Every error is one line naming the
-//! file.
+//! [`Config`] (a bad value names its key) → static validation. Every error is one line naming
+//! whose it is: the `--set` that caused it (`--set sweep.sizes=0,32: …`), else the file.
 
 use crate::config::{schema, Config};
 use crate::error::{Result, RunnerError};
 use crate::validate::validate;
+use finefail_train::config::schema::Schema;
 use std::path::Path;
 use toml::Table;
 
@@ -15,28 +16,57 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let mut table: Table = text.parse::<Table>().map_err(|e| {
+    let file: Table = text.parse::<Table>().map_err(|e| {
         RunnerError::config(
             path,
             format!("not valid TOML: {}", e.to_string().replace('\n', " ")),
         )
     })?;
+    let mut table = file.clone();
     for o in overrides {
-        apply_override(&mut table, o)
-            .map_err(|m| RunnerError::config(path, format!("--set {o}: {m}")))?;
+        // An unknown key or an entry name that does not exist: this `--set`'s, whatever the file.
+        apply_override(&mut table, o).map_err(|m| set_error(o, &m))?;
     }
+    let message = match checked(path, table) {
+        Ok(config) => return Ok(config),
+        Err(m) => m,
+    };
+    // A bad value or a failed check: the last `--set` without which the error goes away (or
+    // changes) is to blame; when none is, the file is.
+    let culprit = overrides.iter().enumerate().rev().find(|&(i, _)| {
+        let mut without = file.clone();
+        overrides
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .all(|(_, o)| apply_override(&mut without, o).is_ok())
+            && checked(path, without).err().as_ref() != Some(&message)
+    });
+    Err(match culprit {
+        Some((_, o)) => set_error(o, &message),
+        None => RunnerError::config(path, message),
+    })
+}
+
+/// Checks the keys of a config's table, reads it and validates it (the name defaults to the
+/// file stem of `path`).
+fn checked(path: &Path, table: Table) -> std::result::Result<Config, String> {
     let schema = schema();
-    schema
-        .check(&table)
-        .map_err(|m| RunnerError::config(path, m))?;
-    let mut config: Config = schema
-        .read(table)
-        .map_err(|m| RunnerError::config(path, m))?;
+    schema.check(&table)?;
+    let mut config: Config = schema.read(table)?;
     if config.name.is_none() {
         config.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }
-    validate(&config).map_err(|m| RunnerError::config(path, m))?;
+    validate(&config)?;
     Ok(config)
+}
+
+/// The error of the `--set` `spec`, with how to write its value when that is the trouble.
+fn set_error(spec: &str, message: &str) -> RunnerError {
+    RunnerError::Set {
+        spec: spec.to_string(),
+        message: Schema::explain_set(spec, message),
+    }
 }
 
 /// Applies one `key.path=value` override with the one `--set` parser
@@ -137,6 +167,65 @@ path = "checkpoints/tiny"
             .unwrap_err()
             .to_string();
         assert!(err.contains("did you mean `lora.r`"), "{err}");
+    }
+
+    /// A `--set` error names the `--set` and its key, never the file (issue 26, item 6); a list
+    /// written without brackets is shown in TOML; the file is blamed only for its own errors.
+    #[test]
+    fn set_errors_name_the_set_and_the_key_not_the_file() {
+        let f = write(MINIMAL);
+        let file = f.path().display().to_string();
+        let err = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let e = load(f.path(), &sets).unwrap_err();
+            assert!(crate::fault::UserFault::is_user_fault(&e));
+            e.to_string()
+        };
+        assert_eq!(
+            err(&["train.epoch=2"]),
+            "--set train.epoch=2: unknown key `train.epoch`; did you mean `train.epochs`?"
+        );
+        assert_eq!(
+            err(&["sweep.sizes=0,32"]),
+            "--set sweep.sizes=0,32: sweep.sizes: invalid type: string \"0,32\", expected a \
+             sequence (the value is TOML: write `--set sweep.sizes=[0,32]`)"
+        );
+        let e = err(&["lora.r=8", "eval.contexts=retrieved,none"]);
+        assert!(
+            e.starts_with("--set eval.contexts=retrieved,none: eval.contexts: invalid type")
+                && e.ends_with("write `--set eval.contexts=[\"retrieved\",\"none\"]`)"),
+            "{e}"
+        );
+        let e = err(&["datasets.toy.test_size=0"]);
+        assert!(
+            e.starts_with("--set datasets.toy.test_size=0: dataset `toy` has test_size = 0"),
+            "{e}"
+        );
+        assert_eq!(
+            err(&["sweep.sizes=[50]"]),
+            "--set sweep.sizes=[50]: sweep.sizes must include 0 (the base model every size is \
+             compared with)"
+        );
+        assert!(err(&["device.x=1"]).starts_with("--set device.x=1: `device` is a value"));
+        assert!(err(&["sweep.sizes"]).starts_with("--set sweep.sizes: expected KEY=VALUE"));
+        // A later --set of the same key wins, and is the one named.
+        let e = err(&["lora.r=8", "lora.r=\"x\""]);
+        assert!(
+            e.starts_with("--set lora.r=\"x\": lora.r: invalid type"),
+            "{e}"
+        );
+        // The file's own error stays the file's, whatever else is set.
+        let bad = write(&format!("{MINIMAL}\n[lora]\nr = \"sixteen\"\n"));
+        let e = load(bad.path(), &["lora.alpha=4".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("{}: lora.r", bad.path().display())),
+            "{e}"
+        );
+        // …and a --set may fix it.
+        assert_eq!(load(bad.path(), &["lora.r=4".into()]).unwrap().lora.r, 4);
+        assert!(!err(&["train.epoch=2"]).contains(&file));
     }
 
     #[test]
@@ -360,6 +449,7 @@ bootstrap = 20000
 alpha = 0.01
 seed = 3
 primary = ["token_f1"]
+family = "context"
 [slurm]
 partition = "gpu"
 time = "01:00:00"

@@ -1,6 +1,7 @@
 //! `manifest.json`: the config and its hash, the finefail version, the git commit, the seeds and
-//! every step's input hash, output hash and wall time — so every result file of a run can be traced
-//! to what made it. Written after every execution, local or Slurm, replacing the previous one.
+//! every step's input hash, output hash, wall time and code version — so every result file of a
+//! run can be traced to what made it. Written after every execution, local or Slurm, replacing the
+//! previous one.
 
 use crate::config::Config;
 use crate::engine::RunSummary;
@@ -13,7 +14,7 @@ pub fn write_manifest(run_dir: &Path, config: &Config, summary: &RunSummary) -> 
     let steps: Vec<_> = summary
         .records
         .iter()
-        .map(|r| json!({"id": r.id, "kind": r.kind, "state": r.state, "input_hash": r.input_hash, "output_sha256": r.output_hash, "wall_s": r.wall_s}))
+        .map(|r| json!({"id": r.id, "kind": r.kind, "state": r.state, "input_hash": r.input_hash, "output_sha256": r.output_hash, "wall_s": r.wall_s, "code_version": r.code_version}))
         .collect();
     let manifest = json!({
         "config": config,

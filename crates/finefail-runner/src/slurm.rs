@@ -6,7 +6,6 @@
 //! `steps/<id>/slurm.json`; state comes from `squeue` and the step's own `state.json`, not `sacct`.
 
 pub mod cluster;
-pub mod lock;
 pub mod spec;
 
 use crate::engine::{current_outputs, read_record, record_path, StepState, StepWork};
@@ -78,11 +77,11 @@ impl Submission {
 }
 
 /// Submits every pending step of `plan` (within `opts.until`). `work` decides which steps are
-/// finished (same input hashes as the local executor). Holds `RUN/.submit.lock` while submitting.
-/// Jobs blocked forever behind a failed dependency are cancelled and submitted afresh.
+/// finished (same input hashes as the local executor). The caller owns the run folder
+/// ([`crate::lock::RunLock`]), so two submitters never queue the same step twice. Jobs blocked
+/// forever behind a failed dependency are cancelled and submitted afresh.
 pub fn submit(plan: &Plan, work: &dyn StepWork, opts: &SlurmOptions) -> Result<Submission> {
     let queue = cluster::queue()?;
-    let _lock = lock::SubmitLock::acquire(&plan.run_dir)?;
     let current: BTreeSet<String> = current_outputs(plan, work)?.into_keys().collect();
     let mut live = BTreeMap::new();
     let mut resubmit: BTreeSet<&str> = BTreeSet::new();

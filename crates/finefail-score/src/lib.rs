@@ -47,11 +47,14 @@ pub use metric::Metric;
 pub use record::{score_answer, score_answers, Answer, Question, ScoreRow};
 pub use score_arms::{score_arms, ArmsToScore, ScoredArms};
 pub use stats::compare::{
-    compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig, Verdict,
-    MIN_BOOTSTRAP, TRAINING_VARIANCE_ASSESSED, TRAINING_VARIANCE_NOT_ASSESSED,
+    compare, compare_sizes, default_primary, Comparison, ComparisonInput, ComparisonKind,
+    QuestionScores, SizesInput, StatsConfig, Verdict, MIN_BOOTSTRAP, TRAINING_VARIANCE_ASSESSED,
+    TRAINING_VARIANCE_NOT_ASSESSED,
 };
-pub use stats::family::{apply_holm, verdict};
-pub use stats::run::compare_run;
+pub use stats::family::{apply_holm, apply_trend_holm, seed_aware, verdict, HolmFamily};
+pub use stats::run::{analyse_run, compare_run};
+pub use stats::trend::{trend, Trend, TrendInput};
 pub use tables::{
-    read_comparison, read_scores, write_comparison, write_scores, ComparisonFile, SCORE_COLUMNS,
+    read_comparison, read_scores, write_comparison, write_scores, ComparisonFile, PrimarySource,
+    SCORE_COLUMNS,
 };

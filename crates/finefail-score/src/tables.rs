@@ -9,6 +9,7 @@ use finefail_core::atomic::{write_file, write_with};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::stats::trend::Trend;
 use crate::{Comparison, Metric, ScoreError, ScoreRow};
 
 /// The columns of `scores.parquet`, in order.
@@ -32,8 +33,40 @@ pub struct ComparisonFile {
     /// `stats.alpha`: the verdicts' level; every CI is at `1 − alpha`.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
-    /// One entry per (dataset, model, N > 0, context, metric).
+    /// Where the primary metrics came from: the default rule or `stats.primary`. Files written
+    /// before the field existed read as `default`.
+    #[serde(default)]
+    pub primary_source: PrimarySource,
+    /// One entry per (dataset, model, N > 0, context, metric) and comparison kind.
     pub comparisons: Vec<Comparison>,
+    /// The trend across N per (dataset, model, context, metric) with two or more fine-tuned
+    /// sizes; empty in files written before it existed.
+    #[serde(default)]
+    pub trends: Vec<Trend>,
+}
+
+/// Who chose the primary metrics (`primary_source` in `comparison.json`): which metric is primary
+/// decides the Holm family, so a choice made by the config is recorded, not only hashed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimarySource {
+    /// The documented rule (judge → accuracy, completeness; label dataset → label accuracy; else
+    /// token F1, answer recall).
+    #[default]
+    Default,
+    /// `stats.primary` in the config.
+    Config,
+}
+
+impl PrimarySource {
+    /// `config` when the statistics were given a primary list, else `default`.
+    pub fn of(primary: &Option<Vec<Metric>>) -> Self {
+        if primary.is_some() {
+            PrimarySource::Config
+        } else {
+            PrimarySource::Default
+        }
+    }
 }
 
 fn default_alpha() -> f64 {

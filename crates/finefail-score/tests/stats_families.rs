@@ -2,7 +2,7 @@
 //! which comparisons share a Holm family, and the level the minimum detectable effect is stated at.
 
 use finefail_score::stats::power::minimum_detectable_effect;
-use finefail_score::{compare_run, Metric, ScoreRow, StatsConfig};
+use finefail_score::{compare_run, HolmFamily, Metric, ScoreRow, StatsConfig, Verdict};
 
 fn row(arm: &str, q: usize, metric: Metric, v: f64) -> ScoreRow {
     ScoreRow {
@@ -120,4 +120,127 @@ fn the_mde_is_stated_at_the_family_level_and_the_configured_alpha() {
         // And bigger than the one-test, α = 0.05 figure the report used to print (2.8·se).
         assert!(want > 2.8 * se);
     }
+}
+
+/// 20 questions of token F1 and answer recall for `dataset`/m: the base arm and one fine-tuned arm
+/// per entry of `tuned` (`n50/s0`, …), each seed shifted a little so seeds differ.
+fn arms(dataset: &str, tuned: &[&str], shift: f64) -> Vec<ScoreRow> {
+    let mut rows = Vec::new();
+    for q in 0..20 {
+        let b = 0.2 + 0.01 * q as f64;
+        let mut push = |arm: String, v: f64| {
+            rows.push(row(&arm, q, Metric::TokenF1, v));
+            rows.push(row(&arm, q, Metric::AnswerRecall, v));
+        };
+        push(format!("{dataset}/m/n0"), b);
+        for (k, t) in tuned.iter().enumerate() {
+            let wiggle = 0.02 * (((q * 7 + k * 3) % 5) as f64 - 2.0);
+            push(format!("{dataset}/m/{t}"), b + shift + wiggle);
+        }
+    }
+    rows
+}
+
+#[test]
+fn one_seed_verdicts_say_one_adapter_and_keep_out_of_the_seed_aware_family() {
+    let rows = arms("d", &["n50/s0", "n50/s1", "n100/s0"], 0.2);
+    let all = compare_run(&rows, &StatsConfig::default()).expect("compare");
+    let primary: Vec<_> = all.iter().filter(|c| c.primary).collect();
+    // vs_base at 50 (seeds 0, 1) and 100 (seed 0); 100 vs 50 paired on their common seed 0.
+    assert_eq!(primary.len(), 6);
+    for c in &primary {
+        if c.seeds.len() == 1 {
+            // The one-seed family: N = 100 vs 0 and 100 vs 50, two metrics each.
+            assert_eq!(c.m, Some(4), "{} {}", c.n, c.metric);
+            assert_ne!(c.verdict, Some(Verdict::Helps));
+            assert_ne!(c.verdict, Some(Verdict::Hurts));
+        } else {
+            // The seed-aware family: N = 50 vs 0, two metrics.
+            assert_eq!((c.n, c.m), (50, Some(2)), "{}", c.metric);
+            assert_ne!(c.verdict, Some(Verdict::HelpsOneAdapter));
+            assert_ne!(c.verdict, Some(Verdict::HurtsOneAdapter));
+        }
+        if c.n == 100 && c.reference_n == 0 {
+            assert_eq!(c.seeds, vec![0]);
+            assert_eq!(c.verdict, Some(Verdict::HelpsOneAdapter), "{c:?}");
+            let json = serde_json::to_value(c).expect("json");
+            assert_eq!(json["verdict"], "helps_one_adapter");
+            assert_eq!(Verdict::HelpsOneAdapter.word(), "helps (one adapter)");
+        }
+    }
+    // The N = 50 entries' adjustment does not see the one-seed ones.
+    let alone = compare_run(
+        &arms("d", &["n50/s0", "n50/s1"], 0.2),
+        &StatsConfig::default(),
+    )
+    .expect("compare");
+    for c in alone.iter().filter(|c| c.primary) {
+        let same = primary
+            .iter()
+            .find(|x| x.n == 50 && x.metric == c.metric)
+            .expect("entry");
+        assert_eq!((same.p_holm, same.m), (c.p_holm, c.m));
+    }
+    // Without an effect a one-seed entry is plainly inconclusive.
+    let null =
+        compare_run(&arms("d", &["n100/s0"], 0.0), &StatsConfig::default()).expect("compare");
+    assert!(null
+        .iter()
+        .filter(|c| c.primary)
+        .all(|c| c.verdict == Some(Verdict::Inconclusive)));
+}
+
+#[test]
+fn the_holm_family_is_one_dataset_model_context_unless_widened() {
+    let one = arms("d1", &["n50/s0", "n50/s1"], 0.03);
+    let mut two = one.clone();
+    two.extend(arms("d2", &["n50/s0", "n50/s1"], 0.01));
+    let alone = compare_run(&one, &StatsConfig::default()).expect("compare");
+    let both = compare_run(&two, &StatsConfig::default()).expect("compare");
+    // Adding a dataset leaves the other dataset's adjustment alone.
+    for c in alone.iter().filter(|c| c.primary) {
+        let same = both
+            .iter()
+            .find(|x| x.dataset == "d1" && x.metric == c.metric)
+            .expect("entry");
+        assert_eq!((same.p_holm, same.m, same.mde), (c.p_holm, c.m, c.mde));
+        assert_eq!(c.m, Some(2));
+    }
+    // `stats.family = "context"`: one family across datasets (the rule before issue 24).
+    let wide = StatsConfig {
+        family: HolmFamily::Context,
+        ..StatsConfig::default()
+    };
+    let all = compare_run(&two, &wide).expect("compare");
+    let primary: Vec<_> = all.iter().filter(|c| c.primary).collect();
+    assert_eq!(primary.len(), 4);
+    assert!(primary.iter().all(|c| c.m == Some(4)));
+    let ps: Vec<f64> = primary.iter().filter_map(|c| c.p).collect();
+    let min = ps.iter().copied().fold(1.0, f64::min);
+    assert!(primary
+        .iter()
+        .any(|c| c.p_holm == Some((4.0 * min).min(1.0))));
+    // The config words.
+    assert_eq!(
+        serde_json::to_value(HolmFamily::default()).expect("json"),
+        "dataset_model_context"
+    );
+    assert_eq!(
+        serde_json::to_value(HolmFamily::Context).expect("json"),
+        "context"
+    );
+}
+
+#[test]
+fn a_fine_tuned_arm_without_a_seed_is_an_error() {
+    let mut rows = arms("d", &["n50/s0"], 0.1);
+    rows.extend(
+        arms("d", &["n50"], 0.1)
+            .into_iter()
+            .filter(|r| r.arm == "d/m/n50"),
+    );
+    let err = compare_run(&rows, &StatsConfig::default())
+        .expect_err("`d/m/n50` is refused, not stored as seed 0");
+    assert!(err.is_bad_input(), "{err}");
+    assert!(err.to_string().contains("n50"), "{err}");
 }

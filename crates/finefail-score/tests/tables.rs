@@ -157,7 +157,9 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
     let file = ComparisonFile {
         config_hash: "abc123".into(),
         alpha: 0.05,
+        primary_source: finefail_score::PrimarySource::Config,
         comparisons,
+        trends: vec![],
     };
     let dir = tmp()?;
     let path = dir.path().join("comparison.json");
@@ -174,7 +176,17 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    assert_eq!(top, vec!["alpha", "comparisons", "config_hash"]);
+    assert_eq!(
+        top,
+        vec![
+            "alpha",
+            "comparisons",
+            "config_hash",
+            "primary_source",
+            "trends"
+        ]
+    );
+    assert_eq!(v["primary_source"], "config");
     let mut keys: Vec<String> = v["comparisons"][0]
         .as_object()
         .map(|o| o.keys().cloned().collect())
@@ -184,6 +196,8 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
         "dataset",
         "model",
         "n",
+        "kind",
+        "reference_n",
         "context",
         "metric",
         "primary",
@@ -195,6 +209,7 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
         "ci_level",
         "p",
         "p_holm",
+        "m",
         "p_wilcoxon",
         "p_mcnemar",
         "test",
@@ -212,6 +227,8 @@ fn comparison_json_has_exactly_the_pinned_keys() -> Result<(), ScoreError> {
     want.sort();
     assert_eq!(keys, want);
     assert_eq!(v["comparisons"][1]["verdict"], "inconclusive");
+    assert_eq!(v["comparisons"][1]["kind"], "vs_base");
+    assert_eq!(v["comparisons"][1]["m"], 2);
     assert_eq!(v["alpha"], 0.05);
     assert_eq!(v["comparisons"][1]["metric"], "token_f1");
     Ok(())

@@ -265,14 +265,19 @@ impl FinetuneSettings {
     /// --set` uses ([`Schema::apply_set`]): VALUE is TOML (`1e-4`, `"cosine"`,
     /// `["q_proj","v_proj"]`); a bare word that is not TOML is taken as a string (`schedule=cosine`).
     pub fn apply_set(&mut self, assignment: &str) -> Result<()> {
-        let bad = |m: String| TrainError::bad_input("--set", m);
+        let bad = |m: String| {
+            TrainError::bad_input(
+                format!("--set {assignment}"),
+                Schema::explain_set(assignment, &m),
+            )
+        };
         let key = assignment
             .split_once('=')
             .map_or(assignment, |(k, _)| k)
             .trim();
         if !(key.starts_with("train.") || key.starts_with("lora.")) {
             return Err(bad(format!(
-                "`{key}`: finetune takes only train.* and lora.* settings"
+                "finetune takes only train.* and lora.* settings, not `{key}`"
             )));
         }
         let schema = Self::schema();
@@ -283,7 +288,7 @@ impl FinetuneSettings {
             .and_then(|()| schema.check(&table))
             .and_then(|()| schema.read(table))
             .map(|settings| *self = settings)
-            .map_err(|m| bad(format!("`{assignment}`: {m}")))
+            .map_err(bad)
     }
 
     /// Checks value ranges and enumerations; the message names the key.

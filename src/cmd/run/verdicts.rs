@@ -8,12 +8,25 @@ use finefail_score::{read_comparison, ComparisonFile, Verdict};
 use std::path::Path;
 
 fn verdict_word(v: Option<Verdict>) -> &'static str {
-    match v {
-        Some(Verdict::Helps) => "helps",
-        Some(Verdict::Hurts) => "hurts",
-        Some(Verdict::Inconclusive) => "inconclusive",
-        None => "—",
+    v.map_or("—", Verdict::word)
+}
+
+/// The one warning line for primary comparisons that rest on fewer than 3 training seeds, or
+/// `None` when every one has at least 3.
+pub fn few_seeds_warning(file: &ComparisonFile) -> Option<String> {
+    let primary: Vec<_> = file.comparisons.iter().filter(|c| c.primary).collect();
+    let one = primary.iter().filter(|c| c.seeds.len() == 1).count();
+    let two = primary.iter().filter(|c| c.seeds.len() == 2).count();
+    if one + two == 0 {
+        return None;
     }
+    Some(format!(
+        "warning: {} of {} primary comparisons rest on fewer than 3 training seeds ({one} on one, \
+         {two} on two): one seed speaks about one adapter only, two give the seed-aware test little \
+         power (docs/metrics.md, \"Calibration\"); plan for 3 or more",
+        one + two,
+        primary.len()
+    ))
 }
 
 /// The table's lines: a header, then one row per primary comparison (main context first, then
@@ -26,11 +39,15 @@ pub fn table(file: &ComparisonFile) -> Vec<String> {
         "dataset",
         "model",
         "N",
+        "vs",
         "context",
         "metric",
+        "seeds",
         "diff",
-        &ci_header(level),
+        &format!("{} (unadjusted)", ci_header(level)),
+        "p",
         "p_holm",
+        "m",
         "verdict",
     ]
     .map(String::from)
@@ -42,29 +59,88 @@ pub fn table(file: &ComparisonFile) -> Vec<String> {
                 c.dataset.clone(),
                 c.model.clone(),
                 c.n.to_string(),
+                c.reference_n.to_string(),
                 c.context.to_string(),
                 c.metric.to_string(),
+                c.seeds.len().to_string(),
                 signed(c.diff),
                 interval(c.ci_low, c.ci_high),
+                p_value_at(c.p, file.alpha),
                 p_value_at(c.p_holm, file.alpha),
+                c.m.map_or_else(|| "—".to_string(), |m| m.to_string()),
                 verdict_word(c.verdict).to_string(),
             ]
         })
         .collect();
+    // Numbers right-aligned (N, vs, seeds, diff, p, p_holm, m), text left-aligned.
+    let right = [
+        false, false, true, true, false, false, true, true, false, true, true, true, false,
+    ];
+    aligned(&header, &rows, &right)
+}
+
+/// The primary trends across N (`trends[]`), as lines: a header, then one row per trend; only a
+/// header when there is none.
+pub fn trend_table(file: &ComparisonFile) -> Vec<String> {
+    let mut primary: Vec<_> = file.trends.iter().filter(|t| t.primary).collect();
+    primary.sort_by_key(|t| !t.context.is_retrieved());
+    let level = primary.first().map_or(1.0 - file.alpha, |t| t.ci_level);
+    let header: Vec<String> = [
+        "dataset",
+        "model",
+        "N",
+        "context",
+        "metric",
+        "seeds",
+        "per doubling",
+        &format!("{} (unadjusted)", ci_header(level)),
+        "p",
+        "p_holm",
+        "m",
+        "verdict",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = primary
+        .iter()
+        .map(|t| {
+            let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
+            vec![
+                t.dataset.clone(),
+                t.model.clone(),
+                sizes.join(","),
+                t.context.to_string(),
+                t.metric.to_string(),
+                t.seeds.len().to_string(),
+                signed(t.slope_per_doubling),
+                interval(t.ci_low, t.ci_high),
+                p_value_at(Some(t.p), file.alpha),
+                p_value_at(t.p_holm, file.alpha),
+                t.m.map_or_else(|| "—".to_string(), |m| m.to_string()),
+                verdict_word(t.verdict).to_string(),
+            ]
+        })
+        .collect();
+    let right = [
+        false, false, false, false, false, true, true, false, true, true, true, false,
+    ];
+    aligned(&header, &rows, &right)
+}
+
+/// `header` and `rows` as space-aligned lines; columns flagged in `right` right-aligned.
+fn aligned(header: &[String], rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
+    for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    // Numbers right-aligned (N, diff, p_holm), text left-aligned.
-    let right = [false, false, true, false, false, true, false, true, false];
     let line = |cells: &[String]| {
         let parts: Vec<String> = cells
             .iter()
             .zip(&widths)
             .zip(right)
-            .map(|((c, &w), r)| {
+            .map(|((c, &w), &r)| {
                 let pad = " ".repeat(w.saturating_sub(c.chars().count()));
                 if r {
                     format!("{pad}{c}")
@@ -75,7 +151,7 @@ pub fn table(file: &ComparisonFile) -> Vec<String> {
             .collect();
         parts.join("  ").trim_end().to_string()
     };
-    std::iter::once(line(&header))
+    std::iter::once(line(header))
         .chain(rows.iter().map(|r| line(r)))
         .collect()
 }
@@ -91,11 +167,23 @@ pub fn print(run_dir: &Path) -> anyhow::Result<()> {
     let lines = table(&file);
     if lines.len() > 1 {
         println!(
-            "\nverdicts (primary metrics; helps/hurts need p_holm < α = {} and a CI on one side of 0):",
+            "\nverdicts (primary metrics, N against size `vs`; helps/hurts need p_holm < α = {} within a family of m and a CI on one side of 0):",
             file.alpha
         );
         for l in lines {
             println!("  {l}");
+        }
+        let trends = trend_table(&file);
+        if trends.len() > 1 {
+            println!(
+                "\ntrends across N (primary metrics; slope of the metric per doubling of N over the fine-tuned sizes):"
+            );
+            for l in trends {
+                println!("  {l}");
+            }
+        }
+        if let Some(w) = few_seeds_warning(&file) {
+            println!("{w}");
         }
     }
     let html = RunLayout::new(run_dir).report().join(files::REPORT_HTML);
@@ -115,7 +203,7 @@ mod tests {
             "dataset": "pubmedqa", "model": "smollm2", "n": n, "context": context,
             "metric": "token_f1", "primary": primary, "base_mean": 0.5, "ft_mean": 0.55,
             "diff": 0.05, "ci_low": -0.0123, "ci_high": 0.1, "ci_level": 0.95, "p": 0.2,
-            "p_holm": 0.4, "p_wilcoxon": null, "mde": 0.1, "verdict": verdict,
+            "p_holm": 0.4, "m": 4, "p_wilcoxon": null, "mde": 0.1, "verdict": verdict,
             "seeds": [0, 1], "questions": 50, "seed_means": [0.5, 0.6], "seed_sd": 0.07,
             "judge_sd": null, "training_variance": "assessed"
         }))
@@ -127,6 +215,8 @@ mod tests {
         let file = ComparisonFile {
             config_hash: String::new(),
             alpha: 0.05,
+            primary_source: Default::default(),
+            trends: vec![],
             comparisons: vec![
                 entry(50, "none", true, Some(Verdict::Inconclusive)),
                 entry(100, "retrieved", true, Some(Verdict::Helps)),
@@ -136,14 +226,79 @@ mod tests {
         let t = table(&file);
         assert_eq!(t.len(), 3, "{t:#?}");
         assert!(
-            t[0].starts_with("dataset   model      N  context    metric      diff"),
+            t[0].starts_with("dataset   model      N  vs  context    metric    seeds    diff"),
             "{t:#?}"
         );
-        assert!(t[0].contains("95 % CI") && t[0].ends_with("verdict"));
+        assert!(t[0].contains("95 % CI (unadjusted)") && t[0].ends_with("m  verdict"));
         assert!(
-            t[1].contains("100  retrieved  token_f1  +0.050  [-0.012, +0.100]   0.400  helps"),
+            t[1].contains(
+                "100   0  retrieved  token_f1      2  +0.050  [-0.012, +0.100]      0.200   0.400  4  helps"
+            ),
             "{t:#?}"
         );
-        assert!(t[2].contains(" 50  none") && t[2].ends_with("inconclusive"));
+        assert!(t[2].contains(" 50   0  none") && t[2].ends_with("inconclusive"));
+        // Two seeds: one warning line.
+        let w = few_seeds_warning(&file).unwrap_or_default();
+        assert!(
+            w.starts_with("warning: 2 of 2 primary") && !w.contains('\n'),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn primary_trends_get_their_own_table() {
+        let trend = |primary: bool| -> finefail_score::Trend {
+            serde_json::from_value(serde_json::json!({
+                "dataset": "pubmedqa", "model": "smollm2", "context": "retrieved",
+                "metric": "label_accuracy", "primary": primary, "sizes": [50, 100, 200],
+                "seeds": [0, 1, 2], "questions": 50, "slope_per_doubling": -0.031,
+                "ci_low": -0.05, "ci_high": -0.01, "ci_level": 0.95, "p": 0.004,
+                "p_holm": 0.004, "m": 1, "verdict": "hurts", "test": "pivot seeds×questions",
+                "training_variance": "assessed"
+            }))
+            .unwrap()
+        };
+        let file = ComparisonFile {
+            config_hash: String::new(),
+            alpha: 0.05,
+            primary_source: Default::default(),
+            trends: vec![trend(true), trend(false)],
+            comparisons: vec![],
+        };
+        let t = trend_table(&file);
+        assert_eq!(t.len(), 2, "{t:#?}");
+        assert!(
+            t[0].contains("per doubling") && t[0].ends_with("m  verdict"),
+            "{t:#?}"
+        );
+        assert!(
+            t[1].contains("50,100,200  retrieved  label_accuracy      3        -0.031"),
+            "{t:#?}"
+        );
+        assert!(t[1].ends_with("1  hurts"), "{t:#?}");
+    }
+
+    #[test]
+    fn one_seed_verdicts_say_so_and_three_seeds_need_no_warning() {
+        let mut one = entry(50, "retrieved", true, Some(Verdict::HelpsOneAdapter));
+        one.seeds = vec![0];
+        let mut three = entry(100, "retrieved", true, Some(Verdict::Hurts));
+        three.seeds = vec![0, 1, 2];
+        let file = ComparisonFile {
+            config_hash: String::new(),
+            alpha: 0.05,
+            primary_source: Default::default(),
+            trends: vec![],
+            comparisons: vec![one, three.clone()],
+        };
+        let t = table(&file);
+        assert!(t[1].ends_with("helps (one adapter)"), "{t:#?}");
+        assert!(t[2].ends_with("hurts"), "{t:#?}");
+        assert!(few_seeds_warning(&file).is_some_and(|w| w.contains("(1 on one, 0 on two)")));
+        let file = ComparisonFile {
+            comparisons: vec![three],
+            ..file
+        };
+        assert_eq!(few_seeds_warning(&file), None);
     }
 }

@@ -2,7 +2,7 @@
 //! [`Block`]s (rendered to Markdown and HTML elsewhere) plus the plot specifications.
 
 use finefail_core::AnswerContext;
-use finefail_score::{Comparison, Verdict};
+use finefail_score::{Comparison, ComparisonKind, Metric, Trend, Verdict};
 
 use crate::analysis::Analysis;
 use crate::document::Block;
@@ -40,11 +40,7 @@ pub(crate) struct Content {
 
 /// The verdict's word, as `comparison.json` spells it.
 pub(crate) fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Helps => "helps",
-        Verdict::Hurts => "hurts",
-        Verdict::Inconclusive => "inconclusive",
-    }
+    v.word()
 }
 
 fn context_title(context: AnswerContext) -> &'static str {
@@ -77,12 +73,16 @@ draw, so with several seeds the **{ci}** and **p** carry the seed-to-seed varian
 question-to-question one (a generalized pivot over the seeds × questions table; see docs/metrics.md). \
 With one seed, training variance is *not assessed*: the CI is a seeded paired bootstrap over \
 questions, p the exact sign-flip permutation test of the mean, and the verdict speaks about that one \
-adapter. **p (Holm)** adjusts p within a family: the primary comparisons of the retrieved context \
-form one family, each control context (`@none`, `@gold`) its own. The **verdict** is `helps` or \
+adapter: its verdict reads `helps (one adapter)` / `hurts (one adapter)`, never a plain `helps` / \
+`hurts`. **p (Holm)** adjusts p within a family of **m** tests: by default the primary comparisons of \
+one dataset, model and context (`stats.family`), seed-aware and one-seed comparisons apart, each \
+control context (`@none`, `@gold`) its own. The CIs are not adjusted for the family (each is at \
+{ci} on its own), so the summary prints the raw **p** beside them. The **verdict** is `helps` or \
 `hurts` only when the Holm-adjusted p is below α = {alpha} and the CI excludes 0 on the side of the \
 estimate; otherwise `inconclusive`, and the CI says which effects remain compatible with the data. \
 **MDE** is the difference this design would detect with 80 % power at Holm's first-step level \
-(α divided by the family size). **Wilcoxon** (a shift of the whole distribution) and McNemar are \
+(α divided by the family size). The summary also sets each fine-tuned size against the previous \
+one (column **vs N**; seeds paired by id), and the trend table gives the slope per doubling of N. **Wilcoxon** (a shift of the whole distribution) and McNemar are \
 extra columns in `comparison.json`, never the verdict's test. **seed sd** is the spread of the \
 per-seed means (training variance); **judge sd** the judge's spread across repeats. Secondary \
 metrics are exploratory (unadjusted p, no verdict); `abstained` and `answer_tokens` are descriptive."
@@ -97,7 +97,7 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
     let comps = &input.comparison.comparisons;
     let primary: Vec<&Comparison> = comps.iter().filter(|c| c.primary).collect();
     blocks.push(Block::Para(format!(
-        "Config hash `{}`. {} dataset(s), {} arm(s), {} comparison(s), {} of them primary (the Holm family).",
+        "Config hash `{}`. {} dataset(s), {} arm(s), {} comparison(s), {} of them primary (in Holm families).",
         input.config_hash,
         input.datasets.len(),
         a.arms.len(),
@@ -108,6 +108,7 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
     let alpha = input.comparison.alpha;
     blocks.push(Block::Para(how_to_read(alpha)));
     summary(&primary, alpha, &mut blocks);
+    trends(&input.comparison.trends, alpha, &mut blocks);
     judge_errors(a, &mut blocks);
 
     let mut plots = Vec::new();
@@ -137,7 +138,7 @@ fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
         .count();
     let mut text = format!(
         "{} helps, {} hurts, {} inconclusive (of {} primary comparisons at α = {alpha}, \
-         Holm-adjusted within each context's family).",
+         Holm-adjusted within each family of m).",
         count(Verdict::Helps),
         count(Verdict::Hurts),
         count(Verdict::Inconclusive),
@@ -145,11 +146,24 @@ fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
     );
     if one_seed > 0 {
         text.push_str(&format!(
-            " {one_seed} of them rest on one training seed: training variance was not assessed \
-             there, so their verdicts speak about that one adapter, not about fine-tuning at N."
+            " {one_seed} of them rest on one training seed ({} helps (one adapter), {} hurts \
+             (one adapter)): training variance was not assessed there, so their verdicts speak \
+             about that one adapter, not about fine-tuning at N.",
+            count(Verdict::HelpsOneAdapter),
+            count(Verdict::HurtsOneAdapter),
         ));
     }
     blocks.push(Block::Para(text));
+    blocks.push(Block::List(smallest_n(primary)));
+    let few = primary.iter().filter(|c| c.seeds.len() < 3).count();
+    if few > 0 {
+        blocks.push(Block::Para(format!(
+            "**Warning:** {few} of {} primary comparisons rest on fewer than 3 training seeds: \
+             one seed speaks about one adapter only, two give the seed-aware test little power \
+             (docs/metrics.md, \"Calibration\"); plan for 3 or more.",
+            primary.len()
+        )));
+    }
     let rows = primary
         .iter()
         .map(|c| {
@@ -158,18 +172,125 @@ fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
                 c.model.clone(),
                 c.context.to_string(),
                 c.n.to_string(),
+                c.reference_n.to_string(),
                 c.metric.to_string(),
+                c.seeds.len().to_string(),
                 num(c.base_mean),
                 num(c.ft_mean),
                 signed(c.diff),
                 interval(c.ci_low, c.ci_high),
+                p_value_at(c.p, alpha),
                 p_value_at(c.p_holm, alpha),
+                c.m.map_or_else(|| MISSING.to_owned(), |m| m.to_string()),
                 c.verdict.map_or(MISSING, verdict_word).to_owned(),
                 opt_num(c.mde),
             ]
         })
         .collect();
-    let ci = ci_header(1.0 - alpha);
+    let ci = format!("{} (unadjusted)", ci_header(1.0 - alpha));
+    blocks.push(Block::Table {
+        header: [
+            "dataset",
+            "model",
+            "context",
+            "N",
+            "vs N",
+            "metric",
+            "seeds",
+            "base",
+            "fine-tuned",
+            "diff",
+            ci.as_str(),
+            "p",
+            "p (Holm)",
+            "m",
+            "verdict",
+            "MDE",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    });
+}
+
+/// "At which N?", per dataset × model × primary metric of the retrieved context: the smallest N
+/// whose comparison with N = 0 helps, and the smallest that hurts, or that none does.
+fn smallest_n(primary: &[&Comparison]) -> Vec<String> {
+    let main: Vec<&&Comparison> = primary
+        .iter()
+        .filter(|c| c.context.is_retrieved() && c.kind == ComparisonKind::VsBase)
+        .collect();
+    let mut keys: Vec<(&str, &str, Metric)> = Vec::new();
+    for c in &main {
+        let key = (c.dataset.as_str(), c.model.as_str(), c.metric);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|(dataset, model, metric)| {
+            let mut entries: Vec<&&&Comparison> = main
+                .iter()
+                .filter(|c| c.dataset == dataset && c.model == model && c.metric == metric)
+                .collect();
+            entries.sort_by_key(|c| c.n);
+            let first = |calls: [Verdict; 2]| {
+                entries
+                    .iter()
+                    .find(|c| c.verdict.is_some_and(|v| calls.contains(&v)))
+                    .map(|c| format!("N = {} ({})", c.n, c.verdict.map_or(MISSING, verdict_word)))
+            };
+            let helps = first([Verdict::Helps, Verdict::HelpsOneAdapter]);
+            let hurts = first([Verdict::Hurts, Verdict::HurtsOneAdapter]);
+            let finding = match (helps, hurts) {
+                (None, None) => "no N helps or hurts against N = 0".to_owned(),
+                (Some(h), None) => format!("the smallest N that helps against N = 0 is {h}"),
+                (None, Some(h)) => format!("the smallest N that hurts against N = 0 is {h}"),
+                (Some(a), Some(b)) => format!(
+                    "the smallest N that helps against N = 0 is {a}; the smallest that hurts is {b}"
+                ),
+            };
+            format!("{dataset} × {model}, `{metric}`: {finding}.")
+        })
+        .collect()
+}
+
+/// The primary trends across N (`trends[]`): one row per dataset × model × context × metric with
+/// two or more fine-tuned sizes; nothing when there is none.
+fn trends(trends: &[Trend], alpha: f64, blocks: &mut Vec<Block>) {
+    let primary: Vec<&Trend> = trends.iter().filter(|t| t.primary).collect();
+    if primary.is_empty() {
+        return;
+    }
+    blocks.push(Block::Heading(2, "Trend across N".into()));
+    blocks.push(Block::Para(
+        "The least-squares slope of each primary metric on log₂ N over the fine-tuned sizes (the \
+         base model is not in it): the change per doubling of N, with the same seed-aware CI and \
+         test as the comparisons, Holm-adjusted within families of trends (docs/metrics.md, \
+         \"The trend across N\"). `helps`: the metric rises with N; `hurts`: it falls."
+            .into(),
+    ));
+    let rows = primary
+        .iter()
+        .map(|t| {
+            let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
+            vec![
+                t.dataset.clone(),
+                t.model.clone(),
+                t.context.to_string(),
+                sizes.join(", "),
+                t.metric.to_string(),
+                t.seeds.len().to_string(),
+                signed(t.slope_per_doubling),
+                interval(t.ci_low, t.ci_high),
+                p_value_at(Some(t.p), alpha),
+                p_value_at(t.p_holm, alpha),
+                t.m.map_or_else(|| MISSING.to_owned(), |m| m.to_string()),
+                t.verdict.map_or(MISSING, verdict_word).to_owned(),
+            ]
+        })
+        .collect();
+    let ci = format!("{} (unadjusted)", ci_header(1.0 - alpha));
     blocks.push(Block::Table {
         header: [
             "dataset",
@@ -177,13 +298,13 @@ fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
             "context",
             "N",
             "metric",
-            "base",
-            "fine-tuned",
-            "diff",
+            "seeds",
+            "per doubling",
             ci.as_str(),
+            "p",
             "p (Holm)",
+            "m",
             "verdict",
-            "MDE",
         ]
         .map(String::from)
         .to_vec(),

@@ -1,7 +1,8 @@
 //! A step's record, `steps/<id>/state.json`: what the engine knows about a step between runs —
 //! its state, the input hash it ran under and the hash of what it produced. The JSON is part of the
 //! on-disk contract: run folders written by earlier versions must still read, so field names,
-//! their order and the state strings never change.
+//! their order and the state strings never change; a field added later is optional, written only
+//! when set (`code_version`), so an older record reads and writes back byte for byte.
 
 use crate::error::Result;
 use crate::kind::StepKind;
@@ -50,6 +51,17 @@ pub struct StepRecord {
     pub output_hash: Option<String>,
     pub wall_s: Option<f64>,
     pub error: Option<String>,
+    /// The code that made the output, `{finefail version}+{fingerprint}` (`code.rs`); absent in
+    /// records written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_version: Option<String>,
+    /// The process that ran the step and its host: a `running` record whose process is gone from
+    /// this host was interrupted. Absent in records written before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The host of `pid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl StepRecord {
@@ -63,7 +75,19 @@ impl StepRecord {
             output_hash: None,
             wall_s: None,
             error: None,
+            code_version: Some(super::code::code_version(kind)),
+            pid: Some(std::process::id()),
+            host: Some(crate::lock::hostname()),
         }
+    }
+
+    /// A `running` record whose process is known to be gone: it ran on this host and its pid no
+    /// longer exists. A record from another host (a Slurm job's) or without a pid cannot be judged
+    /// from here, and is not.
+    pub fn interrupted(&self) -> bool {
+        self.state == StepState::Running
+            && self.host.as_deref() == Some(crate::lock::hostname().as_str())
+            && self.pid.is_some_and(|pid| !crate::lock::pid_alive(pid))
     }
 }
 
@@ -108,6 +132,25 @@ mod tests {
             );
         }
         assert!(serde_json::from_str::<StepState>("\"Done\"").is_err());
+    }
+
+    /// A running record is interrupted only when its process is gone from this host.
+    #[test]
+    fn a_running_record_whose_process_is_gone_here_was_interrupted() {
+        let mut rec = StepRecord::running("prepare/d", StepKind::Prepare, "ab");
+        assert_eq!(rec.pid, Some(std::process::id()));
+        assert!(!rec.interrupted());
+        rec.pid = Some(4_999_999);
+        assert!(rec.interrupted());
+        rec.host = Some("some-other-node".into());
+        assert!(!rec.interrupted());
+        rec.host = None;
+        rec.pid = None;
+        assert!(!rec.interrupted());
+        rec.host = Some(crate::lock::hostname());
+        rec.pid = Some(4_999_999);
+        rec.state = StepState::Done;
+        assert!(!rec.interrupted());
     }
 
     /// A record as the string-typed engine wrote it reads, and writes back byte for byte.

@@ -6,7 +6,9 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::plan::Step;
 use finefail_core::{files, RunLayout};
-use finefail_score::{compare_run, read_scores, write_comparison, ComparisonFile, StatsConfig};
+use finefail_score::{
+    analyse_run, read_scores, write_comparison, ComparisonFile, PrimarySource, StatsConfig,
+};
 use std::path::Path;
 
 /// Reads the scores of `step`'s dependencies and writes `scratch/comparison.json`.
@@ -34,11 +36,15 @@ pub fn run(
         alpha: s.alpha,
         seed: s.seed,
         primary,
+        family: s.family,
     };
+    let (comparisons, trends) = analyse_run(&rows, &cfg)?;
     let file = ComparisonFile {
         config_hash: config_hash.to_string(),
         alpha: cfg.alpha,
-        comparisons: compare_run(&rows, &cfg)?,
+        primary_source: PrimarySource::of(&cfg.primary),
+        comparisons,
+        trends,
     };
     write_comparison(&scratch.join(files::COMPARISON), &file)?;
     Ok(())

@@ -52,7 +52,9 @@ mod tests {
         let file = finefail_score::ComparisonFile {
             config_hash: String::new(),
             alpha: 0.05,
+            primary_source: Default::default(),
             comparisons: vec![],
+            trends: vec![],
         };
         finefail_score::write_comparison(&run_dir.join("comparison.json"), &file).unwrap();
         let config = Config {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::describe::{mean, sample_sd};
+use super::family::HolmFamily;
 use super::inference::{infer, snap, TEST_PIVOT};
 use super::mcnemar::{discordant, mcnemar_exact_p};
 use super::wilcoxon::wilcoxon_p;
@@ -31,6 +32,10 @@ pub struct StatsConfig {
     pub seed: u64,
     /// Primary metrics chosen by the config; `None` applies the default rule ([`default_primary`]).
     pub primary: Option<Vec<Metric>>,
+    /// Which primary comparisons share a Holm family (`stats.family`; default one per dataset,
+    /// model and context).
+    #[serde(default)]
+    pub family: HolmFamily,
 }
 
 impl Default for StatsConfig {
@@ -40,20 +45,68 @@ impl Default for StatsConfig {
             alpha: 0.05,
             seed: 0,
             primary: None,
+            family: HolmFamily::default(),
         }
     }
 }
 
-/// `helps` / `hurts` / `inconclusive`: the one-word answer the report leads with.
+/// `helps` / `hurts` / `inconclusive`: the one-word answer the report leads with. With one
+/// training seed the uncertainty of "fine-tuning at N" is not assessed, so a significant entry
+/// says so in its word: `helps (one adapter)` / `hurts (one adapter)` (`helps_one_adapter` /
+/// `hurts_one_adapter` in `comparison.json`), never a plain `helps` / `hurts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Holm-adjusted p < alpha, the CI above 0 and the estimate positive.
+    /// Holm-adjusted p < alpha, the CI above 0 and the estimate positive (several seeds).
     Helps,
-    /// Holm-adjusted p < alpha, the CI below 0 and the estimate negative.
+    /// Holm-adjusted p < alpha, the CI below 0 and the estimate negative (several seeds).
     Hurts,
+    /// As [`Verdict::Helps`], from one training seed: it speaks about that adapter only.
+    HelpsOneAdapter,
+    /// As [`Verdict::Hurts`], from one training seed: it speaks about that adapter only.
+    HurtsOneAdapter,
     /// Anything else.
     Inconclusive,
+}
+
+impl Verdict {
+    /// The words tables print: `helps`, `hurts`, `helps (one adapter)`, `hurts (one adapter)`,
+    /// `inconclusive`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Helps => "helps",
+            Verdict::Hurts => "hurts",
+            Verdict::HelpsOneAdapter => "helps (one adapter)",
+            Verdict::HurtsOneAdapter => "hurts (one adapter)",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// The same call about one adapter: `helps` → `helps (one adapter)`, `hurts` likewise.
+    pub fn one_adapter(self) -> Self {
+        match self {
+            Verdict::Helps => Verdict::HelpsOneAdapter,
+            Verdict::Hurts => Verdict::HurtsOneAdapter,
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// What a comparison sets against what (`kind` in `comparison.json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComparisonKind {
+    /// Size N against the base model (N = 0); `reference_n` is 0.
+    #[default]
+    VsBase,
+    /// Size N against the previous fine-tuned size (`reference_n`), seeds paired by seed.
+    VsPrevious,
 }
 
 /// Whether a comparison's uncertainty includes the training seeds (`training_variance`).
@@ -70,6 +123,13 @@ pub struct Comparison {
     pub model: String,
     /// Training size N (> 0).
     pub n: u64,
+    /// `vs_base` (N against N = 0) or `vs_previous` (N against the previous size).
+    #[serde(default)]
+    pub kind: ComparisonKind,
+    /// The size N is compared with: 0 for `vs_base`, the previous size for `vs_previous`. The
+    /// `base_*` fields describe that arm.
+    #[serde(default)]
+    pub reference_n: u64,
     /// What the arms answered from (`retrieved`, `none` or `gold` in the file).
     pub context: AnswerContext,
     /// The metric compared.
@@ -94,6 +154,9 @@ pub struct Comparison {
     pub p: Option<f64>,
     /// Holm-adjusted p within the entry's family; `None` for secondary entries.
     pub p_holm: Option<f64>,
+    /// The size of that Holm family (primary entries; `None` for secondary ones).
+    #[serde(default)]
+    pub m: Option<usize>,
     /// Wilcoxon signed-rank p on the per-question differences (scipy's definition): an extra
     /// column about a shift of the whole distribution, never the verdict's test.
     #[serde(default)]
@@ -164,19 +227,60 @@ pub fn default_primary(judge_ran: bool, label_dataset: bool) -> Vec<Metric> {
     }
 }
 
-/// Compares one fine-tuned arm with the base arm for one metric (Holm, verdicts and the MDE come
-/// later, from [`super::family::apply_holm`], once every primary entry of the run exists).
-///
-/// Questions are paired when the base arm and every seed have at least one value for them. The
-/// verdict's p tests the mean difference: with one seed the sign-flip permutation test and a
-/// question bootstrap CI, with several the seeds × questions pivot for both (see
-/// [`super::pivot`]). An all-zero difference vector gives p = 1 (no evidence of a difference). Errors (bad input) when no question is paired, no seed is given, fewer than
-/// [`MIN_BOOTSTRAP`] resamples are asked for, or alpha is outside (0, 1).
-pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Comparison, ScoreError> {
-    let what = format!(
-        "{} × {} at N = {} ({} context) {}",
-        input.dataset, input.model, input.n, input.context, input.metric
-    );
+/// Everything [`compare_sizes`] needs for one `vs_previous` entry: size `n` against the previous
+/// fine-tuned size `reference_n` of the same dataset, model and context.
+#[derive(Debug, Clone, Copy)]
+pub struct SizesInput<'a> {
+    /// Dataset name.
+    pub dataset: &'a str,
+    /// Model name.
+    pub model: &'a str,
+    /// The larger training size N.
+    pub n: u64,
+    /// The previous size N' (> 0) it is compared with.
+    pub reference_n: u64,
+    /// What the arms answered from.
+    pub context: AnswerContext,
+    /// The metric.
+    pub metric: Metric,
+    /// Whether the metric is primary for this dataset.
+    pub primary: bool,
+    /// The previous size's scores, one entry per training seed.
+    pub reference: &'a [(u64, QuestionScores)],
+    /// Size N's scores, one entry per training seed.
+    pub seeds: &'a [(u64, QuestionScores)],
+}
+
+/// What the fine-tuned seeds are set against.
+enum Reference<'a> {
+    /// The base arm: every seed's difference is taken against it.
+    Base(&'a QuestionScores),
+    /// One arm per fine-tuned seed (the same seed at the previous size), in the seeds' order.
+    PerSeed(Vec<&'a QuestionScores>),
+}
+
+impl Reference<'_> {
+    fn arms(&self) -> Vec<&QuestionScores> {
+        match self {
+            Reference::Base(b) => vec![*b],
+            Reference::PerSeed(v) => v.clone(),
+        }
+    }
+}
+
+/// The identifying fields of an entry.
+struct Entry<'a> {
+    dataset: &'a str,
+    model: &'a str,
+    n: u64,
+    kind: ComparisonKind,
+    reference_n: u64,
+    context: AnswerContext,
+    metric: Metric,
+    primary: bool,
+}
+
+fn check_config(cfg: &StatsConfig) -> Result<(), ScoreError> {
     if cfg.bootstrap < MIN_BOOTSTRAP {
         return Err(ScoreError::BadInput(format!(
             "stats.bootstrap = {} but at least {MIN_BOOTSTRAP} resamples are required",
@@ -189,32 +293,119 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
             cfg.alpha
         )));
     }
-    if input.seeds.is_empty() {
+    Ok(())
+}
+
+/// Compares one fine-tuned arm with the base arm for one metric (Holm, verdicts and the MDE come
+/// later, from [`super::family::apply_holm`], once every primary entry of the run exists).
+///
+/// Questions are paired when the base arm and every seed have at least one value for them. The
+/// verdict's p tests the mean difference: with one seed the sign-flip permutation test and a
+/// question bootstrap CI, with several the seeds × questions pivot for both (see
+/// [`super::pivot`]). An all-zero difference vector gives p = 1 (no evidence of a difference). Errors (bad input) when no question is paired, no seed is given, fewer than
+/// [`MIN_BOOTSTRAP`] resamples are asked for, or alpha is outside (0, 1).
+pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Comparison, ScoreError> {
+    let entry = Entry {
+        dataset: input.dataset,
+        model: input.model,
+        n: input.n,
+        kind: ComparisonKind::VsBase,
+        reference_n: 0,
+        context: input.context,
+        metric: input.metric,
+        primary: input.primary,
+    };
+    let seeds: Vec<(u64, &QuestionScores)> = input.seeds.iter().map(|(s, q)| (*s, q)).collect();
+    compare_with(&entry, &Reference::Base(input.base), &seeds, cfg)
+}
+
+/// Compares size N with the previous size N' for one metric (`kind: "vs_previous"`), by the
+/// same machinery as [`compare`]: seeds are paired by seed id over the seeds both sizes ran
+/// (seed s at N against seed s at N': with nested training subsets they share the smaller
+/// subset), questions over those answered by every paired arm, and the per-seed differences form
+/// the seeds × questions table of the pivot (one common seed: sign-flip test, question bootstrap
+/// CI). `base_mean` / `seed_means` are then the previous size's mean / size N's per-seed means.
+/// Bad input when the two sizes share no seed, or as [`compare`].
+pub fn compare_sizes(input: &SizesInput<'_>, cfg: &StatsConfig) -> Result<Comparison, ScoreError> {
+    let mut refs = Vec::new();
+    let mut seeds = Vec::new();
+    for (s, scores) in input.seeds {
+        if let Some((_, r)) = input.reference.iter().find(|(rs, _)| rs == s) {
+            refs.push(r);
+            seeds.push((*s, scores));
+        }
+    }
+    let entry = Entry {
+        dataset: input.dataset,
+        model: input.model,
+        n: input.n,
+        kind: ComparisonKind::VsPrevious,
+        reference_n: input.reference_n,
+        context: input.context,
+        metric: input.metric,
+        primary: input.primary,
+    };
+    compare_with(&entry, &Reference::PerSeed(refs), &seeds, cfg)
+}
+
+fn compare_with(
+    input: &Entry<'_>,
+    reference: &Reference<'_>,
+    seeds: &[(u64, &QuestionScores)],
+    cfg: &StatsConfig,
+) -> Result<Comparison, ScoreError> {
+    let against = match input.kind {
+        ComparisonKind::VsBase => String::new(),
+        ComparisonKind::VsPrevious => format!(" vs N = {}", input.reference_n),
+    };
+    let what = format!(
+        "{} × {} at N = {}{against} ({} context) {}",
+        input.dataset, input.model, input.n, input.context, input.metric
+    );
+    check_config(cfg)?;
+    if seeds.is_empty() {
         return Err(ScoreError::BadInput(format!(
-            "{what}: no fine-tuned seed to compare"
+            "{what}: no fine-tuned seed to compare{}",
+            if against.is_empty() {
+                ""
+            } else {
+                " (the two sizes share no training seed)"
+            }
         )));
     }
-    let paired: Vec<&String> = input
-        .base
-        .iter()
-        .filter(|(q, v)| {
-            !v.is_empty()
-                && input
-                    .seeds
-                    .iter()
-                    .all(|(_, s)| s.get(*q).is_some_and(|v| !v.is_empty()))
+    let ref_arms = reference.arms();
+    let paired: Vec<&String> = ref_arms[0]
+        .keys()
+        .filter(|q| {
+            ref_arms
+                .iter()
+                .chain(seeds.iter().map(|(_, s)| s))
+                .all(|arm| arm.get(*q).is_some_and(|v| !v.is_empty()))
         })
-        .map(|(q, _)| q)
         .collect();
     if paired.is_empty() {
         return Err(ScoreError::BadInput(format!(
-            "{what}: no question is scored in both the base arm and every seed"
+            "{what}: no question is scored in both the {} and every seed",
+            if against.is_empty() {
+                "base arm"
+            } else {
+                "previous size"
+            }
         )));
     }
     let avg = |v: &Vec<f64>| mean(v).unwrap_or(0.0);
-    let base: Vec<f64> = paired.iter().map(|q| avg(&input.base[*q])).collect();
-    let per_seed: Vec<Vec<f64>> = input
-        .seeds
+    let ref_rows: Vec<Vec<f64>> = ref_arms
+        .iter()
+        .map(|arm| paired.iter().map(|q| avg(&arm[*q])).collect())
+        .collect();
+    let base: Vec<f64> = if ref_rows.len() == 1 {
+        ref_rows[0].clone()
+    } else {
+        (0..paired.len())
+            .map(|i| ref_rows.iter().map(|r| r[i]).sum::<f64>() / ref_rows.len() as f64)
+            .collect()
+    };
+    let per_seed: Vec<Vec<f64>> = seeds
         .iter()
         .map(|(_, s)| paired.iter().map(|q| avg(&s[*q])).collect())
         .collect();
@@ -223,7 +414,14 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
         .collect();
     let seed_diffs: Vec<Vec<f64>> = per_seed
         .iter()
-        .map(|s| s.iter().zip(&base).map(|(f, b)| snap(f - b)).collect())
+        .enumerate()
+        .map(|(k, s)| {
+            let r = match reference {
+                Reference::Base(_) => &ref_rows[0],
+                Reference::PerSeed(_) => &ref_rows[k],
+            };
+            s.iter().zip(r).map(|(f, b)| snap(f - b)).collect()
+        })
         .collect();
     let diffs: Vec<f64> = ft.iter().zip(&base).map(|(f, b)| snap(f - b)).collect();
 
@@ -246,6 +444,8 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
         dataset: input.dataset.to_owned(),
         model: input.model.to_owned(),
         n: input.n,
+        kind: input.kind,
+        reference_n: input.reference_n,
         context: input.context,
         metric: input.metric,
         primary: input.primary && tested,
@@ -257,6 +457,7 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
         ci_level: level,
         p: tested.then_some(inference.p),
         p_holm: None,
+        m: None,
         p_wilcoxon: tested.then(|| wilcoxon_p(&diffs).unwrap_or(1.0)),
         p_mcnemar,
         test: inference.test.to_owned(),
@@ -264,11 +465,11 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
         df: inference.df,
         mde: None,
         verdict: None,
-        seeds: input.seeds.iter().map(|(s, _)| *s).collect(),
+        seeds: seeds.iter().map(|(s, _)| *s).collect(),
         questions: paired.len(),
         seed_sd: sample_sd(&seed_means),
         seed_means,
-        judge_sd: judge_sd(input, &paired),
+        judge_sd: judge_sd(input.metric, &ref_arms, seeds, &paired),
         training_variance: if several_seeds {
             TRAINING_VARIANCE_ASSESSED
         } else {
@@ -279,11 +480,19 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
 }
 
 /// √(mean sample variance across repeats) over every paired answer with ≥ 2 repeats.
-fn judge_sd(input: &ComparisonInput<'_>, paired: &[&String]) -> Option<f64> {
-    if !input.metric.is_judge() {
+fn judge_sd(
+    metric: Metric,
+    reference: &[&QuestionScores],
+    seeds: &[(u64, &QuestionScores)],
+    paired: &[&String],
+) -> Option<f64> {
+    if !metric.is_judge() {
         return None;
     }
-    let arms = std::iter::once(input.base).chain(input.seeds.iter().map(|(_, s)| s));
+    let arms = reference
+        .iter()
+        .copied()
+        .chain(seeds.iter().map(|(_, s)| *s));
     let vars: Vec<f64> = arms
         .flat_map(|arm| paired.iter().filter_map(move |q| arm.get(*q)))
         .filter_map(|v| sample_sd(v).map(|sd| sd * sd))

@@ -1,31 +1,79 @@
-//! Families of comparisons: Holm within each family, then verdicts and minimum detectable effects
-//! at the level each entry was actually tested at.
+//! Families of comparisons ([`HolmFamily`]): Holm within each family, then verdicts and minimum
+//! detectable effects at the level each entry was actually tested at.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use super::compare::{Comparison, Verdict};
+use serde::{Deserialize, Serialize};
+
+use super::compare::{Comparison, Verdict, TRAINING_VARIANCE_ASSESSED};
 use super::holm::holm;
 use super::power::minimum_detectable_effect;
+use super::trend::Trend;
 use finefail_core::AnswerContext;
 
-/// Holm-adjusts the p of the primary entries family by family — one family per context, so the
-/// main (`retrieved`) comparisons are not diluted by the `@none` / `@gold` controls, nor the
-/// controls by them — sets their verdicts, and every tested entry's minimum detectable effect at
-/// its family's first Holm level α/m (secondary entries: unadjusted, a family of one).
-pub fn apply_holm(comparisons: &mut [Comparison], alpha: f64) {
-    let contexts: BTreeSet<AnswerContext> = comparisons.iter().map(|c| c.context).collect();
-    for context in contexts {
-        let idx: Vec<usize> = comparisons
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.primary && c.p.is_some() && c.context == context)
-            .map(|(i, _)| i)
-            .collect();
+/// Which primary comparisons share a Holm family (`stats.family`).
+///
+/// A family is the set of tests whose verdicts are read together: the narrower it is, the less
+/// adding an unrelated dataset or model to a config changes a verdict (and the smaller its MDE).
+/// Whatever the scope, one-seed entries form families apart from the seed-aware ones (their
+/// verdicts speak about one adapter), and every control context (`@none`, `@gold`) is its own.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HolmFamily {
+    /// One family per (dataset, model, context): the default.
+    #[default]
+    DatasetModelContext,
+    /// One family per context across every dataset and model (the rule before issue 24).
+    Context,
+}
+
+impl HolmFamily {
+    /// For `skip_serializing_if`: the default is not written, so configs that do not set it
+    /// keep their hash.
+    pub fn is_default(&self) -> bool {
+        *self == HolmFamily::default()
+    }
+}
+
+/// The family an entry belongs to: (dataset, model) when the scope names them, the context, and
+/// whether its test carries the seed variance.
+type FamilyKey = (Option<(String, String)>, AnswerContext, bool);
+
+fn family_key(c: &Comparison, scope: HolmFamily) -> FamilyKey {
+    let who = match scope {
+        HolmFamily::DatasetModelContext => Some((c.dataset.clone(), c.model.clone())),
+        HolmFamily::Context => None,
+    };
+    (who, c.context, seed_aware(c))
+}
+
+/// Whether the entry's CI and p carry the training-seed variance (several seeds, the pivot).
+pub fn seed_aware(c: &Comparison) -> bool {
+    c.training_variance == TRAINING_VARIANCE_ASSESSED
+}
+
+/// Holm-adjusts the p of the primary entries family by family ([`HolmFamily`]: by default one
+/// family per dataset, model and context; seed-aware and one-seed entries never share a family),
+/// records each family's size `m`, sets the verdicts (one-seed entries: `helps (one adapter)` /
+/// `hurts (one adapter)`), and every tested entry's minimum detectable effect at its family's
+/// first Holm level α/m (secondary entries: unadjusted, a family of one).
+pub fn apply_holm(comparisons: &mut [Comparison], alpha: f64, scope: HolmFamily) {
+    let mut families: BTreeMap<FamilyKey, Vec<usize>> = BTreeMap::new();
+    for (i, c) in comparisons.iter().enumerate() {
+        if c.primary && c.p.is_some() {
+            families.entry(family_key(c, scope)).or_default().push(i);
+        }
+    }
+    for ((_, _, aware), idx) in families {
         let ps: Vec<f64> = idx.iter().filter_map(|&i| comparisons[i].p).collect();
         for (&i, adj) in idx.iter().zip(holm(&ps)) {
             let c = &mut comparisons[i];
             c.p_holm = Some(adj);
-            c.verdict = Some(verdict(adj, c.diff, c.ci_low, c.ci_high, alpha));
+            c.m = Some(idx.len());
+            let v = verdict(adj, c.diff, c.ci_low, c.ci_high, alpha);
+            c.verdict = Some(if aware { v } else { v.one_adapter() });
             c.mde = mde_of(c, alpha, idx.len());
         }
     }
@@ -34,6 +82,34 @@ pub fn apply_holm(comparisons: &mut [Comparison], alpha: f64) {
         .filter(|c| c.p_holm.is_none() && c.p.is_some())
     {
         c.mde = mde_of(c, alpha, 1);
+    }
+}
+
+/// Holm over the primary trends ([`super::trend`]), family by family with the same scope as the
+/// comparisons (seed-aware and one-seed apart), but apart from the comparisons: a trend asks
+/// whether the metric moves with N, not whether one size differs from another. Sets `p_holm`, `m`
+/// and the verdict (`helps`: the metric rises with N).
+pub fn apply_trend_holm(trends: &mut [Trend], alpha: f64, scope: HolmFamily) {
+    let mut families: BTreeMap<FamilyKey, Vec<usize>> = BTreeMap::new();
+    for (i, t) in trends.iter().enumerate() {
+        if t.primary {
+            let who = match scope {
+                HolmFamily::DatasetModelContext => Some((t.dataset.clone(), t.model.clone())),
+                HolmFamily::Context => None,
+            };
+            let aware = t.training_variance == TRAINING_VARIANCE_ASSESSED;
+            families.entry((who, t.context, aware)).or_default().push(i);
+        }
+    }
+    for ((_, _, aware), idx) in families {
+        let ps: Vec<f64> = idx.iter().map(|&i| trends[i].p).collect();
+        for (&i, adj) in idx.iter().zip(holm(&ps)) {
+            let t = &mut trends[i];
+            t.p_holm = Some(adj);
+            t.m = Some(idx.len());
+            let v = verdict(adj, t.slope_per_doubling, t.ci_low, t.ci_high, alpha);
+            t.verdict = Some(if aware { v } else { v.one_adapter() });
+        }
     }
 }
 

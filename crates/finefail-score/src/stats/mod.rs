@@ -16,4 +16,5 @@ pub mod power;
 pub mod rng;
 pub mod run;
 pub mod simulate;
+pub mod trend;
 pub mod wilcoxon;

@@ -4,9 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::compare::{
-    compare, default_primary, Comparison, ComparisonInput, QuestionScores, StatsConfig,
+    compare, compare_sizes, default_primary, Comparison, ComparisonInput, QuestionScores,
+    SizesInput, StatsConfig,
 };
-use super::family::apply_holm;
+use super::family::{apply_holm, apply_trend_holm};
+use super::trend::{trend, Trend, TrendInput};
 use crate::{Metric, ScoreError, ScoreRow};
 use finefail_core::{AnswerContext, ArmId};
 
@@ -18,8 +20,19 @@ type GroupKey = (String, String, AnswerContext);
 /// Bad input: an unparsable arm name, a group with fine-tuned arms but no base arm (or several),
 /// a fine-tuned arm scored on a different question set than its base arm, or a primary metric with
 /// no paired question. Secondary metrics with nothing to pair (e.g. `faithfulness` without
-/// retrieval) are skipped. Entries are ordered by dataset, model, context, N, then metric.
+/// retrieval) are skipped. Entries are ordered by dataset, model, context, then the `vs_base`
+/// entries (by N, then metric), then the `vs_previous` ones: each fine-tuned size after the first
+/// against the size before it (by N, then metric), for the sizes that share a training seed.
 pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Comparison>, ScoreError> {
+    analyse_run(rows, cfg).map(|(comparisons, _)| comparisons)
+}
+
+/// [`compare_run`]'s comparisons and, per dataset, model, context and metric with at least two
+/// fine-tuned sizes sharing a seed, the trend across N ([`super::trend`]), both Holm-adjusted.
+pub fn analyse_run(
+    rows: &[ScoreRow],
+    cfg: &StatsConfig,
+) -> Result<(Vec<Comparison>, Vec<Trend>), ScoreError> {
     // arm -> metric -> question -> values; plus every arm's question set (error rows included).
     let mut by_arm: BTreeMap<ArmId, BTreeMap<Metric, QuestionScores>> = BTreeMap::new();
     let mut questions: BTreeMap<ArmId, BTreeSet<&str>> = BTreeMap::new();
@@ -63,6 +76,7 @@ pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Compariso
 
     let empty = BTreeMap::new();
     let mut out = Vec::new();
+    let mut trends = Vec::new();
     for (key, sizes) in &tuned {
         let (dataset, model, context) = key;
         let base = match bases.get(key).map(Vec::as_slice) {
@@ -123,9 +137,71 @@ pub fn compare_run(rows: &[ScoreRow], cfg: &StatsConfig) -> Result<Vec<Compariso
                 }
             }
         }
+        let scores_of = |seeds: &BTreeMap<u64, &ArmId>, metric: Metric| {
+            seeds
+                .iter()
+                .map(|(s, arm)| (*s, by_arm[*arm].get(&metric).cloned().unwrap_or_default()))
+                .collect::<Vec<(u64, QuestionScores)>>()
+        };
+        let ordered: Vec<(&u64, &BTreeMap<u64, &ArmId>)> = sizes.iter().collect();
+        for pair in ordered.windows(2) {
+            let ((prev, prev_seeds), (n, seeds)) = (pair[0], pair[1]);
+            if !seeds.keys().any(|s| prev_seeds.contains_key(s)) {
+                continue;
+            }
+            for metric in Metric::ALL {
+                let is_primary = primary.contains(&metric);
+                if !metrics.contains(&metric) && !is_primary {
+                    continue;
+                }
+                let reference = scores_of(prev_seeds, metric);
+                let seed_scores = scores_of(seeds, metric);
+                let input = SizesInput {
+                    dataset,
+                    model,
+                    n: *n,
+                    reference_n: *prev,
+                    context: *context,
+                    metric,
+                    primary: is_primary,
+                    reference: &reference,
+                    seeds: &seed_scores,
+                };
+                match compare_sizes(&input, cfg) {
+                    Ok(c) => out.push(c),
+                    Err(e) if is_primary => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        for metric in Metric::ALL {
+            let is_primary = primary.contains(&metric);
+            if !metrics.contains(&metric) && !is_primary {
+                continue;
+            }
+            let per_size: Vec<(u64, Vec<(u64, QuestionScores)>)> = sizes
+                .iter()
+                .map(|(n, seeds)| (*n, scores_of(seeds, metric)))
+                .collect();
+            let input = TrendInput {
+                dataset,
+                model,
+                context: *context,
+                metric,
+                primary: is_primary,
+                sizes: &per_size,
+            };
+            match trend(&input, cfg) {
+                Ok(Some(t)) => trends.push(t),
+                Ok(None) => {}
+                Err(e) if is_primary => return Err(e),
+                Err(_) => {}
+            }
+        }
     }
-    apply_holm(&mut out, cfg.alpha);
-    Ok(out)
+    apply_holm(&mut out, cfg.alpha, cfg.family);
+    apply_trend_holm(&mut trends, cfg.alpha, cfg.family);
+    Ok((out, trends))
 }
 
 /// A *label* dataset (label accuracy primary) has a label-accuracy score for every question the

@@ -125,8 +125,9 @@ pub fn verdict_counts(
         let c = compare(&input, &study_cfg)?;
         let p = c.p.unwrap_or(1.0);
         match verdict(p, c.diff, c.ci_low, c.ci_high, cfg.alpha) {
-            Verdict::Helps => counts.helps += 1,
-            Verdict::Hurts => counts.hurts += 1,
+            // `verdict` itself never says "one adapter"; that wording comes from the family.
+            Verdict::Helps | Verdict::HelpsOneAdapter => counts.helps += 1,
+            Verdict::Hurts | Verdict::HurtsOneAdapter => counts.hurts += 1,
             Verdict::Inconclusive => {}
         }
     }

@@ -96,14 +96,80 @@ impl Schema {
     /// Applies one `KEY=VALUE` to `table`. KEY is dotted (`device`, `train.lr`); an entry of an
     /// array of tables is addressed by its `name` (`datasets.pubmedqa.test_size`). VALUE is TOML
     /// (`[0,50]`, `3`, `"x"`); what is not TOML is taken as a string (`cuda:1`, `cosine`).
-    /// Unknown keys are left for [`Schema::check`], which names the closest valid one.
+    /// An unknown key is an error here, naming the closest valid one, so that the `--set` — not
+    /// the config file — is blamed for it.
     pub fn apply_set(&self, table: &mut Table, spec: &str) -> Result<(), String> {
-        let (key, raw) = spec.split_once('=').ok_or("expected KEY=VALUE")?;
+        let (key, raw) = spec
+            .split_once('=')
+            .ok_or("expected KEY=VALUE, the value in TOML (`--set sweep.sizes=[0,32]`)")?;
         let parts: Vec<&str> = key.trim().split('.').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(format!("`{}` is not a key", key.trim()));
         }
+        self.key_path(&parts)?;
         self.set_at("", table, &parts, parse_value(raw.trim()))
+    }
+
+    /// The key a `--set` sets, as the errors write it (`sweep.sizes`, `[[datasets]] test_size`),
+    /// or why it is not a key: unknown (naming the closest valid key), or a value addressed as a
+    /// table. Entry names of arrays of tables are skipped (`datasets.pubmedqa.test_size`).
+    pub fn key_path(&self, parts: &[&str]) -> Result<String, String> {
+        let mut path = String::new();
+        let mut rest = parts;
+        while let Some((head, tail)) = rest.split_first() {
+            let valid = self.keys_of(&path);
+            if !valid.contains(head) {
+                let prefix = self.prefix(&path);
+                let closest = valid
+                    .iter()
+                    .min_by_key(|k| strsim::levenshtein(k, head))
+                    .copied()
+                    .unwrap_or("");
+                return Err(format!(
+                    "unknown key `{prefix}{head}`; did you mean `{prefix}{closest}`?"
+                ));
+            }
+            let child = join(&path, head);
+            rest = match self.table(&child) {
+                _ if tail.is_empty() => tail,
+                // An entry name, then its key (set_at says what is missing).
+                Some(t) if t.array => tail.get(1..).unwrap_or_default(),
+                Some(_) => tail,
+                None => {
+                    return Err(format!(
+                        "`{}` is a value, not a table",
+                        self.show_key(&child)
+                    ))
+                }
+            };
+            path = child;
+        }
+        Ok(self.show_key(&path))
+    }
+
+    /// The message of a `--set SPEC` rejected with `message` (callers write `--set SPEC: ` before
+    /// it): when its value was a list without brackets — not TOML, so read as a string where a
+    /// string does not fit — it shows how to write it (`--set sweep.sizes=[0,32]`).
+    pub fn explain_set(spec: &str, message: &str) -> String {
+        let (key, raw) = spec.split_once('=').unwrap_or((spec, ""));
+        let (key, raw) = (key.trim(), raw.trim());
+        // Not TOML, so read as a string, where a string does not fit: most often a list
+        // written without brackets (`0,32`).
+        let list_without_brackets = matches!(parse_value(raw), Value::String(ref v) if v == raw)
+            && message.contains("invalid type: string")
+            && (raw.contains(',') || message.contains("expected a sequence"));
+        if !list_without_brackets {
+            return message.to_string();
+        }
+        let item = |i: &str| match parse_value(i) {
+            Value::String(_) => format!("\"{i}\""),
+            _ => i.to_string(),
+        };
+        let items: Vec<String> = raw.split(',').map(|i| item(i.trim())).collect();
+        format!(
+            "{message} (the value is TOML: write `--set {key}=[{}]`)",
+            items.join(",")
+        )
     }
 
     fn set_at(
@@ -455,7 +521,15 @@ mod tests {
         let top: Top = s.read(t.clone()).unwrap();
         assert_eq!((top.items[0].size, top.words.len()), (3, 2));
         assert!(matches!(top.section.kind, Kind::Two));
-        s.apply_set(&mut t, "section.kidn=two").unwrap();
+        // A --set's key is checked as it is applied; a file's by `check`.
+        assert_eq!(
+            s.apply_set(&mut t, "section.kidn=two").unwrap_err(),
+            "unknown key `section.kidn`; did you mean `section.kind`?"
+        );
+        t["section"]
+            .as_table_mut()
+            .unwrap()
+            .insert("kidn".into(), "two".into());
         assert_eq!(
             s.check(&t).unwrap_err(),
             "unknown key `section.kidn`; did you mean `section.kind`?"
@@ -470,6 +544,16 @@ mod tests {
         assert!(
             e.starts_with("section.kind: unknown variant `three`"),
             "{e}"
+        );
+        // A --set's key as the errors write it.
+        assert_eq!(
+            s.key_path(&["items", "a", "size"]).unwrap(),
+            "[[items]] size"
+        );
+        assert_eq!(s.key_path(&["section", "kind"]).unwrap(), "section.kind");
+        assert_eq!(
+            s.key_path(&["name", "x"]).unwrap_err(),
+            "`name` is a value, not a table"
         );
         t = "[[items]]\nsize = \"big\"\n".parse().unwrap();
         let e = s.read::<Top>(t).unwrap_err();
