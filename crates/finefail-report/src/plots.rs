@@ -5,8 +5,10 @@
 //! drawn as U+FFFD `�` rather than an empty box, and the figure's caption says so
 //! ([`missing_glyphs`]); the SVG keeps the text, and a browser draws it with its own fonts.
 //!
-//! Two kinds: metric vs N with a CI band, one line per model ([`CurvePlot`]); and per-question
-//! base vs fine-tuned scores with the diagonal ([`ScatterPlot`]).
+//! Three kinds: metric vs N with a CI band, one line per model ([`CurvePlot`]); per-question
+//! base vs fine-tuned scores with the diagonal ([`ScatterPlot`]); and every primary comparison's
+//! difference with its CI, one row each, coloured by verdict ([`ForestPlot`], the report's first
+//! figure).
 
 use std::sync::OnceLock;
 
@@ -109,6 +111,65 @@ pub(crate) struct ScatterPlot {
     /// Jitter amplitude as a share of the axis range (larger for 0/1 metrics, whose points pile
     /// up in the corners).
     pub jitter: f64,
+}
+
+/// How a forest-plot row is coloured: by its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowVerdict {
+    /// `helps` (or `helps (one adapter)`).
+    Helps,
+    /// `hurts` (or `hurts (one adapter)`).
+    Hurts,
+    /// Neither, or no verdict.
+    Inconclusive,
+}
+
+/// One comparison of the forest plot: the difference and its CI.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ForestRow {
+    pub label: String,
+    pub diff: f64,
+    pub low: f64,
+    pub high: f64,
+    pub verdict: RowVerdict,
+    /// A size against the previous size (drawn hollow), not against N = 0.
+    pub vs_previous: bool,
+}
+
+/// Every primary comparison at a glance: difference ± CI per row, a line at 0.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ForestPlot {
+    pub title: String,
+    pub rows: Vec<ForestRow>,
+}
+
+impl ForestPlot {
+    /// Every text the plot draws (title, row labels).
+    pub(crate) fn texts(&self) -> Vec<&str> {
+        let mut t = vec![self.title.as_str()];
+        t.extend(self.rows.iter().map(|r| r.label.as_str()));
+        t
+    }
+
+    /// The plot with its texts made drawable by the shipped font (for the PNG).
+    fn drawable(&self) -> Self {
+        Self {
+            title: drawable(&self.title),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| ForestRow {
+                    label: drawable(&r.label),
+                    ..r.clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// Pixel size: a fixed width, 26 pixels per row plus room for title and axis.
+    fn size(&self) -> (u32, u32) {
+        (SIZE.0 + 140, 110 + 26 * self.rows.len().max(1) as u32)
+    }
 }
 
 impl CurvePlot {
@@ -299,6 +360,65 @@ fn draw_scatter<DB: DrawingBackend>(
     root.present()
 }
 
+fn draw_forest<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    p: &ForestPlot,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (mut lo, mut hi) = (0.0f64, 0.0f64);
+    for r in &p.rows {
+        lo = lo.min(r.low).min(r.diff);
+        hi = hi.max(r.high).max(r.diff);
+    }
+    let (lo, hi) = padded(lo, hi);
+    let n = p.rows.len() as u32;
+    // Row i is drawn at the centre of segment i, the first row at the top.
+    let at = |i: usize| SegmentValue::CenterOf(n.saturating_sub(1) - i as u32);
+    let mut chart = ChartBuilder::on(root)
+        .caption(&p.title, (FAMILY, 18))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(300)
+        .build_cartesian_2d(lo..hi, (0u32..n).into_segmented())?;
+    let labels: Vec<&str> = p.rows.iter().rev().map(|r| r.label.as_str()).collect();
+    chart
+        .configure_mesh()
+        .x_desc("difference against the reference size, with its 95 % CI")
+        .x_label_formatter(&|x| format!("{x:+.2}"))
+        .y_labels(p.rows.len().max(1))
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).copied().unwrap_or("").to_owned(),
+            _ => String::new(),
+        })
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 14))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(236, 236, 236))
+        .draw()?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(0.0, SegmentValue::Exact(0)), (0.0, SegmentValue::Last)],
+        RGBColor(120, 120, 120).stroke_width(1),
+    )))?;
+    for (i, r) in p.rows.iter().enumerate() {
+        let c = match r.verdict {
+            RowVerdict::Helps => RGBColor(26, 127, 55),
+            RowVerdict::Hurts => RGBColor(198, 40, 40),
+            RowVerdict::Inconclusive => RGBColor(90, 90, 90),
+        };
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(r.low, at(i)), (r.high, at(i))],
+            c.stroke_width(2),
+        )))?;
+        let style = if r.vs_previous {
+            c.stroke_width(2)
+        } else {
+            c.filled()
+        };
+        chart.draw_series(std::iter::once(Circle::new((r.diff, at(i)), 5, style)))?;
+    }
+    root.present()
+}
+
 fn render(
     name: &str,
     size: (u32, u32),
@@ -359,6 +479,18 @@ pub(crate) fn scatter(name: &str, p: &ScatterPlot) -> Result<Rendered, ReportErr
     )
 }
 
+/// Renders the forest plot of the primary comparisons (the PNG with [`REPLACEMENT`] for what the
+/// font lacks).
+pub(crate) fn forest(name: &str, p: &ForestPlot) -> Result<Rendered, ReportError> {
+    let png = p.drawable();
+    render(
+        name,
+        p.size(),
+        |a| draw_forest(a, p).map_err(|e| e.to_string()),
+        |a| draw_forest(a, &png).map_err(|e| e.to_string()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +526,44 @@ mod tests {
         )?;
         assert!(s.svg.contains("<circle"));
         assert_eq!(&s.png[..8], b"\x89PNG\r\n\x1a\n");
+        Ok(())
+    }
+
+    #[test]
+    fn the_forest_plot_draws_one_labelled_row_per_comparison() -> Result<(), ReportError> {
+        let row = |label: &str, diff: f64, verdict, vs_previous| ForestRow {
+            label: label.into(),
+            diff,
+            low: diff - 0.1,
+            high: diff + 0.1,
+            verdict,
+            vs_previous,
+        };
+        let p = ForestPlot {
+            title: "every primary comparison".into(),
+            rows: vec![
+                row(
+                    "pubmedqa label_accuracy N=100 vs 0",
+                    0.46,
+                    RowVerdict::Helps,
+                    false,
+                ),
+                row(
+                    "pubmedqa label_accuracy N=100 vs 50",
+                    0.24,
+                    RowVerdict::Inconclusive,
+                    true,
+                ),
+                row("disflqa token_f1 N=50 vs 0", -0.3, RowVerdict::Hurts, false),
+            ],
+        };
+        let r = forest("forest", &p)?;
+        for label in ["N=100 vs 0", "N=100 vs 50", "N=50 vs 0"] {
+            assert!(r.svg.contains(label), "{label}");
+        }
+        assert_eq!(r.svg.matches("<circle").count(), 3);
+        assert_eq!(&r.png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(p.size().1, 110 + 3 * 26);
         Ok(())
     }
 

@@ -72,6 +72,7 @@ pub fn write_report(input: &ReportInput, run_dir: &Path) -> Result<ReportSummary
         let rendered = match spec {
             PlotSpec::Curve(p) => plots::curve(stem, p)?,
             PlotSpec::Scatter(p) => plots::scatter(stem, p)?,
+            PlotSpec::Forest(p) => plots::forest(stem, p)?,
         };
         write_file(
             &plot_dir.join(format!("{stem}.svg")),

@@ -13,7 +13,7 @@ use crate::plots::{missing_glyphs, CurveLine, CurvePlot, CurvePoint, ScatterPlot
 
 /// A sentence for a caption when the PNG cannot draw some characters of the plot's texts (names
 /// in a script the shipped font lacks): which ones, and where the text is shown as it is.
-fn font_note(texts: Vec<&str>) -> String {
+pub(super) fn font_note(texts: Vec<&str>) -> String {
     let missing = missing_glyphs(texts);
     if missing.is_empty() {
         return String::new();

@@ -7,7 +7,7 @@ use finefail_score::{Comparison, ComparisonKind, Metric, Trend, Verdict};
 use crate::analysis::Analysis;
 use crate::document::Block;
 use crate::format::{ci_header, interval, num, opt_num, p_value_at, percent, signed, MISSING};
-use crate::plots::{CurvePlot, ScatterPlot};
+use crate::plots::{CurvePlot, ForestPlot, ForestRow, RowVerdict, ScatterPlot};
 use crate::ReportError;
 
 mod figures;
@@ -15,7 +15,7 @@ mod labels;
 mod losses;
 mod tables;
 
-use figures::{curves, scatters};
+use figures::{curves, font_note, scatters};
 use labels::label_format_table;
 use losses::{attribution_table, failure_counts, worst_regressions, LossCounts};
 use tables::{base_only_models, baselines, metric_table};
@@ -29,6 +29,8 @@ pub(crate) enum PlotSpec {
     Curve(CurvePlot),
     /// Base vs fine-tuned per question.
     Scatter(ScatterPlot),
+    /// Every primary comparison's difference and CI.
+    Forest(ForestPlot),
 }
 
 /// The report's blocks and the plots they refer to.
@@ -104,14 +106,15 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
         comps.len(),
         primary.len()
     )));
-    blocks.push(Block::Heading(2, "How to read this".into()));
+    // The answer first (findings, the forest plot, the tables), the reading guide after it.
     let alpha = input.comparison.alpha;
-    blocks.push(Block::Para(how_to_read(alpha)));
-    summary(&primary, alpha, &mut blocks);
+    let mut plots = Vec::new();
+    summary(&primary, alpha, &mut blocks, &mut plots);
     trends(&input.comparison.trends, alpha, &mut blocks);
+    blocks.push(Block::Heading(2, "How to read this".into()));
+    blocks.push(Block::Para(how_to_read(alpha)));
     judge_errors(a, &mut blocks);
 
-    let mut plots = Vec::new();
     for d in &input.datasets {
         dataset_section(a, &d.name, &mut blocks, &mut plots)?;
     }
@@ -122,7 +125,12 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
     })
 }
 
-fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
+fn summary(
+    primary: &[&Comparison],
+    alpha: f64,
+    blocks: &mut Vec<Block>,
+    plots: &mut Vec<(String, PlotSpec)>,
+) {
     blocks.push(Block::Heading(2, "Summary: primary comparisons".into()));
     if primary.is_empty() {
         blocks.push(Block::Para(
@@ -155,6 +163,19 @@ fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
     }
     blocks.push(Block::Para(text));
     blocks.push(Block::List(smallest_n(primary)));
+    if let Some(plot) = forest_plot(primary) {
+        blocks.push(Block::Figure {
+            stem: FOREST.into(),
+            caption: format!(
+                "Every primary comparison: the difference (fine-tuned minus its reference size) \
+                 with its {} (unadjusted), green = helps, red = hurts, grey = inconclusive; \
+                 filled points compare with N = 0, hollow ones with the previous size.{}",
+                ci_header(1.0 - alpha),
+                font_note(plot.texts())
+            ),
+        });
+        plots.push((FOREST.into(), PlotSpec::Forest(plot)));
+    }
     let few = primary.iter().filter(|c| c.seeds.len() < 3).count();
     if few > 0 {
         blocks.push(Block::Para(format!(
@@ -211,6 +232,46 @@ fn summary(primary: &[&Comparison], alpha: f64, blocks: &mut Vec<Block>) {
         .to_vec(),
         rows,
     });
+}
+
+/// The forest plot's file stem (`plots/forest.png`, `plots/forest.svg`).
+const FOREST: &str = "forest";
+
+/// The forest plot of the primary comparisons that have a CI, in the summary table's order; the
+/// model is named only when the run has several, the context only when it is a control.
+fn forest_plot(primary: &[&Comparison]) -> Option<ForestPlot> {
+    let several_models = primary.iter().any(|c| c.model != primary[0].model);
+    let rows: Vec<ForestRow> = primary
+        .iter()
+        .filter_map(|c| {
+            let (low, high) = (c.ci_low?, c.ci_high?);
+            let mut label = c.dataset.clone();
+            if several_models {
+                label.push_str(&format!(" · {}", c.model));
+            }
+            if !c.context.is_retrieved() {
+                label.push_str(&format!(" @{}", c.context));
+            }
+            label.push_str(&format!(" · {} · N={} vs {}", c.metric, c.n, c.reference_n));
+            let verdict = match c.verdict {
+                Some(Verdict::Helps | Verdict::HelpsOneAdapter) => RowVerdict::Helps,
+                Some(Verdict::Hurts | Verdict::HurtsOneAdapter) => RowVerdict::Hurts,
+                _ => RowVerdict::Inconclusive,
+            };
+            Some(ForestRow {
+                label,
+                diff: c.diff,
+                low,
+                high,
+                verdict,
+                vs_previous: c.kind == ComparisonKind::VsPrevious,
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then(|| ForestPlot {
+        title: "Primary comparisons: difference and CI".into(),
+        rows,
+    })
 }
 
 /// "At which N?", per dataset × model × primary metric of the retrieved context: the smallest N

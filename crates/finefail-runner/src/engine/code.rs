@@ -27,14 +27,15 @@ use sha2::{Digest, Sha256};
 /// of [`code_inputs`] do not show: its recorded steps then rerun in every run folder.
 fn revision(kind: StepKind) -> u32 {
     match kind {
-        StepKind::Prepare
-        | StepKind::Retrieve
-        | StepKind::Finetune
-        | StepKind::Answer
-        | StepKind::Score => 1,
+        // 2: `splits.json` no longer stores training orders (computed on demand per seed), so a
+        // prepared dataset does not depend on the sweep's seeds (issue 26).
+        StepKind::Prepare => 2,
+        StepKind::Retrieve | StepKind::Finetune | StepKind::Answer | StepKind::Score => 1,
         // 2: per-(dataset, model, context) Holm families, one-adapter verdicts, vs_previous
         // comparisons and trends (issue 24).
-        StepKind::Compare | StepKind::Report => 2,
+        StepKind::Compare => 2,
+        // 3: the forest plot and the findings before the reading guide.
+        StepKind::Report => 3,
     }
 }
 
