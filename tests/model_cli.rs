@@ -93,7 +93,9 @@ fn unsupported_tensor_type_exits_2_naming_the_file_and_what_is_supported() {
     let err = one_line_exit_2(&o);
     assert!(err.contains(s(&gguf)) && err.contains("IQ4_XS"), "{err}");
     assert!(
-        err.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"),
+        err.contains(
+            "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL"
+        ),
         "{err}"
     );
     assert!(!out.exists());

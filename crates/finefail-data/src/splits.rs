@@ -2,6 +2,12 @@
 //! remaining pool whose first N questions are the training subset of size N — so 200 ⊂ 500 ⊂ 1000
 //! by construction, and a new seed changes nothing else.
 //!
+//! A training order is a pure function of (pool, seed), computed on demand by
+//! [`Splits::train_subset`]; `splits.json` need not hold any. `data prepare --seeds` still writes the
+//! orders of the seeds it is given, for inspection (the run's prepare step writes none, so a
+//! prepared dataset does not depend on the seed list). A stored order is never the source: on
+//! load every stored order is checked against the computation, and a mismatch is bad input.
+//!
 //! With `unit = document`, whole documents are assigned to test or validation (every question
 //! about a test document stays out of the pool): NarrativeQA asks ~30 questions per story, and a
 //! question-level split would let a model memorise the story from training answers.
@@ -43,7 +49,8 @@ pub struct SplitConfig {
     /// Questions in the validation set; None = 10 % of what is left after the test set, at most 100.
     pub val_size: Option<usize>,
     pub split_seed: u64,
-    /// Training seeds whose orders are written into `splits.json` (others are computed on demand).
+    /// Training seeds whose orders are written into `splits.json`, for inspection only (every
+    /// order is computed on demand; empty writes none).
     pub seeds: Vec<u64>,
 }
 
@@ -56,7 +63,10 @@ pub struct Splits {
     pub val: Vec<String>,
     /// Everything not in test or val, in table order.
     pub pool: Vec<String>,
-    /// `train_order(seed)` for the seeds asked for at prepare time (keys are decimal seeds).
+    /// `train_order(seed)` for the seeds asked for at prepare time (keys are decimal seeds), for
+    /// inspection: absent when none were asked for; when present, [`Splits::load`] checks each
+    /// against the computed order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub train_order: BTreeMap<String, Vec<String>>,
 }
 
@@ -148,12 +158,28 @@ impl Splits {
         order
     }
 
-    /// The training order for `seed`: the stored one, or computed on demand.
+    /// The training order for `seed`, always computed from (pool, seed) — never read from the
+    /// stored `train_order`, which [`Splits::load`] checks instead.
     pub fn train_order(&self, seed: u64) -> Vec<String> {
-        self.train_order
-            .get(&seed.to_string())
-            .cloned()
-            .unwrap_or_else(|| self.compute_train_order(seed))
+        self.compute_train_order(seed)
+    }
+
+    /// Checks every stored training order against the computed one; the first that differs is
+    /// named (a hand-edited file, or one written by other code).
+    pub fn check_stored_orders(&self) -> std::result::Result<(), String> {
+        for (key, stored) in &self.train_order {
+            let seed: u64 = key
+                .parse()
+                .map_err(|_| format!("train_order key `{key}` is not a seed"))?;
+            if *stored != self.compute_train_order(seed) {
+                return Err(format!(
+                    "the stored train_order of seed {seed} differs from the order computed from the \
+                     pool (SplitMix64 Fisher–Yates); the file was edited or written by other code — \
+                     prepare the dataset again"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The training subset of size `n` for `seed`: the first `n` of the seed's order.
@@ -172,8 +198,12 @@ impl Splits {
     /// Reads `splits.json`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| DataError::bad_input(path, format!("not a valid splits.json: {e}")))
+        let splits: Self = serde_json::from_str(&text)
+            .map_err(|e| DataError::bad_input(path, format!("not a valid splits.json: {e}")))?;
+        splits
+            .check_stored_orders()
+            .map_err(|m| DataError::bad_input(path, m))?;
+        Ok(splits)
     }
 
     /// Writes `splits.json` atomically.
@@ -252,6 +282,65 @@ mod tests {
         );
         // A stored order equals the on-demand computation.
         assert_eq!(s.train_order(1), s.compute_train_order(1));
+    }
+
+    /// The on-demand order is the one `data prepare` stored in `splits.json` before orders were
+    /// computed on demand (pinned from that code for seeds 0, 1, 2), so no study's training
+    /// subsets — and no comparison — change.
+    #[test]
+    fn on_demand_orders_equal_the_ones_prepare_used_to_store() {
+        let s = Splits::make(&questions(30, 1), &config(SplitUnit::Question, 6, vec![])).unwrap();
+        assert!(s.train_order.is_empty());
+        let ids = |v: &str| v.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(s.test, ids("q1 q3 q10 q12 q27 q28"));
+        assert_eq!(s.val, ids("q5 q24"));
+        let pinned = [
+            "q18 q2 q4 q6 q21 q15 q14 q13 q16 q7 q0 q17 q20 q11 q26 q23 q8 q19 q25 q29 q22 q9",
+            "q7 q23 q21 q15 q22 q4 q25 q8 q29 q2 q19 q16 q0 q11 q20 q26 q13 q18 q6 q9 q17 q14",
+            "q16 q25 q17 q14 q22 q13 q20 q19 q15 q18 q7 q6 q8 q2 q4 q11 q23 q9 q0 q26 q29 q21",
+        ];
+        for (seed, order) in pinned.iter().enumerate() {
+            let seed = seed as u64;
+            assert_eq!(s.train_subset(seed, 22).unwrap(), ids(order), "seed {seed}");
+            assert_eq!(
+                s.train_subset(seed, 5).unwrap(),
+                ids(order)[..5],
+                "seed {seed}"
+            );
+        }
+    }
+
+    /// A `splits.json` without `train_order` (what the run's prepare step writes) and an old one
+    /// with stored orders both load; a stored order that disagrees with the computation is bad
+    /// input naming the seed.
+    #[test]
+    fn stored_orders_are_optional_and_checked_on_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("splits.json");
+        let qs = questions(30, 1);
+        let bare = Splits::make(&qs, &config(SplitUnit::Question, 6, vec![])).unwrap();
+        bare.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("train_order"), "{text}");
+        assert_eq!(Splits::load(&path).unwrap(), bare);
+
+        let old = Splits::make(&qs, &config(SplitUnit::Question, 6, vec![0, 1, 2])).unwrap();
+        assert_eq!(old.train_order.len(), 3);
+        old.save(&path).unwrap();
+        let loaded = Splits::load(&path).unwrap();
+        assert_eq!(
+            loaded.train_subset(1, 22).unwrap(),
+            bare.train_subset(1, 22).unwrap()
+        );
+
+        let mut bad = old.clone();
+        bad.train_order.get_mut("2").unwrap().swap(0, 1);
+        bad.save(&path).unwrap();
+        let err = Splits::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("seed 2") && err.contains("splits.json"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,10 +5,13 @@
 //! u64, the metadata key/value pairs, the tensor infos (name, dims, ggml type, offset), then the
 //! tensor data aligned to `general.alignment` (default 32). ggml lists dims innermost-first, so a
 //! weight Hugging Face calls `[out, in]` is stored as `[in, out]`; [`GgufFile::tensor_f32`] returns
-//! the Hugging Face (outermost-first) shape. Supported types: F32, F16, BF16, Q8_0, Q4_0, Q4_1 and
-//! the k-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K ([`kquants`]; block layouts from ggml's
-//! `ggml-common.h`); anything else is a bad-input error naming the type and the supported ones.
+//! the Hugging Face (outermost-first) shape. Supported types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, the
+//! k-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K ([`kquants`]) and the 32-weight types llama.cpp falls back
+//! to inside k-quant mixes, Q5_0, Q5_1, IQ4_NL ([`block32`]); block layouts from ggml's
+//! `ggml-common.h`. Anything else (the other i-quants, ternary and FP4 types, integers) is a
+//! bad-input error naming the tensor, the type and the supported ones.
 
+pub mod block32;
 pub mod kquants;
 
 use std::collections::BTreeMap;
@@ -20,6 +23,7 @@ use memmap2::Mmap;
 
 use crate::error::{ModelError, Result};
 use crate::floats::{bf16_to_f32, f16_to_f32};
+use block32::Block32;
 use kquants::{KQuant, QK_K};
 
 /// The magic bytes every GGUF file starts with.
@@ -118,29 +122,35 @@ pub enum GgmlType {
     BF16,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
     Q8_0,
     Q2_K,
     Q3_K,
     Q4_K,
     Q5_K,
     Q6_K,
-    /// Any other ggml type id (i-quants, Q5_0, Q8_K, integers …): listed, never dequantized.
+    IQ4_NL,
+    /// Any other ggml type id (other i-quants, Q8_K, integers …): listed, never dequantized.
     Other(u32),
 }
 
 /// The types [`GgufFile::tensor_f32`] dequantizes, in the order error messages list them.
-pub const SUPPORTED_TYPES: [GgmlType; 11] = [
+pub const SUPPORTED_TYPES: [GgmlType; 14] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
     GgmlType::Q8_0,
     GgmlType::Q4_0,
     GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
     GgmlType::Q2_K,
     GgmlType::Q3_K,
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
 ];
 
 impl GgmlType {
@@ -151,12 +161,15 @@ impl GgmlType {
             1 => Self::F16,
             2 => Self::Q4_0,
             3 => Self::Q4_1,
+            6 => Self::Q5_0,
+            7 => Self::Q5_1,
             8 => Self::Q8_0,
             10 => Self::Q2_K,
             11 => Self::Q3_K,
             12 => Self::Q4_K,
             13 => Self::Q5_K,
             14 => Self::Q6_K,
+            20 => Self::IQ4_NL,
             30 => Self::BF16,
             other => Self::Other(other),
         }
@@ -170,23 +183,23 @@ impl GgmlType {
             Self::BF16 => "BF16",
             Self::Q4_0 => "Q4_0",
             Self::Q4_1 => "Q4_1",
+            Self::Q5_0 => "Q5_0",
+            Self::Q5_1 => "Q5_1",
             Self::Q8_0 => "Q8_0",
             Self::Q2_K => "Q2_K",
             Self::Q3_K => "Q3_K",
             Self::Q4_K => "Q4_K",
             Self::Q5_K => "Q5_K",
             Self::Q6_K => "Q6_K",
+            Self::IQ4_NL => "IQ4_NL",
             Self::Other(id) => {
                 return match id {
-                    6 => "Q5_0",
-                    7 => "Q5_1",
                     9 => "Q8_1",
                     15 => "Q8_K",
                     16 => "IQ2_XXS",
                     17 => "IQ2_XS",
                     18 => "IQ3_XXS",
                     19 => "IQ1_S",
-                    20 => "IQ4_NL",
                     21 => "IQ3_S",
                     22 => "IQ2_S",
                     23 => "IQ4_XS",
@@ -199,6 +212,8 @@ impl GgmlType {
                     34 => "TQ1_0",
                     35 => "TQ2_0",
                     39 => "MXFP4",
+                    40 => "NVFP4",
+                    41 => "Q1_0",
                     _ => return format!("ggml type {id}"),
                 }
                 .to_string()
@@ -219,10 +234,23 @@ impl GgmlType {
         }
     }
 
+    /// The 32-weight fallback format of Q5_0, Q5_1 and IQ4_NL, `None` for the others.
+    fn block32(&self) -> Option<Block32> {
+        match self {
+            Self::Q5_0 => Some(Block32::Q5_0),
+            Self::Q5_1 => Some(Block32::Q5_1),
+            Self::IQ4_NL => Some(Block32::IQ4_NL),
+            _ => None,
+        }
+    }
+
     /// (elements per block, bytes per block) of the supported types; `None` for the others.
     fn block(&self) -> Option<(usize, usize)> {
         if let Some(k) = self.kquant() {
             return Some((QK_K, k.block_bytes()));
+        }
+        if let Some(b) = self.block32() {
+            return Some((block32::QK, b.block_bytes()));
         }
         match self {
             Self::F32 => Some((1, 4)),
@@ -455,6 +483,9 @@ impl GgufFile {
             GgmlType::Q4_K => KQuant::Q4K.dequantize(bytes),
             GgmlType::Q5_K => KQuant::Q5K.dequantize(bytes),
             GgmlType::Q6_K => KQuant::Q6K.dequantize(bytes),
+            GgmlType::Q5_0 => Block32::Q5_0.dequantize(bytes),
+            GgmlType::Q5_1 => Block32::Q5_1.dequantize(bytes),
+            GgmlType::IQ4_NL => Block32::IQ4_NL.dequantize(bytes),
             GgmlType::Other(_) => unreachable!("tensor_bytes rejects unsupported types"),
         };
         debug_assert_eq!(values.len(), n);

@@ -15,7 +15,7 @@ use finefail_model::convert::{convert_gguf, unpermute_rows, OutDtype};
 use finefail_model::gguf::GgufFile;
 use finefail_model::llama::Llama;
 use finefail_model::weights::Checkpoint;
-use gguf_writer::{kquant_llama_layout, HEADS, HIDDEN, IQ4_XS, KV_HEADS};
+use gguf_writer::{kquant_llama_layout, HEADS, HIDDEN, IQ4_NL, IQ4_XS, KV_HEADS, Q5_0, Q5_1};
 use half::{bf16, f16};
 use safetensors::SafeTensors;
 
@@ -136,6 +136,35 @@ fn k_quant_llama_converts_in_every_dtype_and_loads_back() {
     assert!(f16_diff <= 0.005 * scale, "f16: {f16_diff} of {scale}");
 }
 
+/// A Q4_K_M file as llama.cpp writes it keeps some tensors in Q5_0 (Q5_K_M: Q5_1; the 2–3-bit
+/// mixes: IQ4_NL); each converts, stores exactly the reader's values and loads back.
+#[test]
+fn fallback_types_inside_a_k_quant_mix_convert_and_load_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Device::flex();
+    let tokens = [1u32, 40, 70, 100, 150, 200, 272, 2];
+    for (down_type, name) in [(Q5_0, "Q5_0"), (Q5_1, "Q5_1"), (IQ4_NL, "IQ4_NL")] {
+        let gguf = dir.path().join(format!("{name}.gguf"));
+        write_kquant_llama(&gguf, down_type, 1.0);
+        let f = GgufFile::open(&gguf).unwrap();
+        let info = f.tensor_info("blk.0.ffn_down.weight").unwrap();
+        assert_eq!(info.dtype.name(), name);
+        let want = expected(&gguf);
+        let out = dir.path().join(name);
+        let summary = convert_gguf(&gguf, &out, OutDtype::F32).unwrap();
+        assert_eq!(summary.n_tensors, 12, "{name}");
+        let ckpt = Checkpoint::open_dir(&out).unwrap();
+        for (hf, shape, v) in &want {
+            let got = ckpt.read_f32(hf, shape).unwrap();
+            let same = got.iter().zip(v).all(|(g, w)| g.to_bits() == w.to_bits());
+            assert!(same && got.len() == v.len(), "{name}: {hf}");
+        }
+        let model = Llama::load(&out, &dev).unwrap();
+        let logits = values(model.forward(token_row(&tokens, &dev)));
+        assert!(logits.iter().all(|x| x.is_finite()), "{name}");
+    }
+}
+
 #[test]
 fn unsupported_tensor_type_is_bad_input_naming_file_type_and_what_is_supported() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,7 +175,8 @@ fn unsupported_tensor_type_is_bad_input_naming_file_type_and_what_is_supported()
     let msg = err.to_string();
     assert!(err.is_bad_input(), "{msg}");
     assert!(msg.contains("iq.gguf") && msg.contains("IQ4_XS"), "{msg}");
-    assert!(msg.contains("Q4_K, Q5_K, Q6_K"), "{msg}");
+    assert!(msg.contains("Q4_K, Q5_K, Q6_K, IQ4_NL"), "{msg}");
+    assert!(msg.contains("blk.0.ffn_down.weight"), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
     assert!(!out.exists());
 }

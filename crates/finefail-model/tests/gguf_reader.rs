@@ -102,7 +102,9 @@ fn unsupported_quantization_is_bad_input_naming_the_type() {
         "{msg}"
     );
     assert!(
-        msg.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"),
+        msg.contains(
+            "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL"
+        ),
         "{msg}"
     );
     let missing = f.tensor_f32("nope").unwrap_err();

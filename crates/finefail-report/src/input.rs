@@ -29,6 +29,35 @@ pub struct ReportInput {
     pub answers: Vec<AnswerRecord>,
     /// One entry per dataset of the run.
     pub datasets: Vec<DatasetInput>,
+    /// How much each fine-tune trained (its `train_summary.json`), for the barely-trained flag;
+    /// empty when the run folder has none.
+    pub fine_tunes: Vec<FineTuneSummary>,
+}
+
+/// What a fine-tune's `train_summary.json` says about how much it trained: the report flags
+/// adapters that took too few optimizer steps to be a fair test of fine-tuning at N.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FineTuneSummary {
+    /// `{dataset}/{model}/n{N}/s{seed}`, set by the loader.
+    #[serde(skip)]
+    pub name: String,
+    /// Optimizer steps taken.
+    pub steps: u64,
+    /// Training examples.
+    pub examples: u64,
+    /// The last logged training loss.
+    pub final_loss: Option<f64>,
+    /// The last validation loss, if validation ran.
+    pub final_val_loss: Option<f64>,
+}
+
+/// Reads one fine-tune's `train_summary.json`, naming it `name`.
+pub fn read_fine_tune_summary(path: &Path, name: &str) -> Result<FineTuneSummary, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
+    let mut summary: FineTuneSummary = serde_json::from_str(&text)
+        .map_err(|e| ReportError::BadInput(format!("{}: {e}", path.display())))?;
+    summary.name = name.to_owned();
+    Ok(summary)
 }
 
 /// The per-dataset inputs: questions, retrieval, and the data checks.

@@ -21,6 +21,7 @@ mod write;
 
 pub use error::ReportError;
 pub use input::{
-    read_contamination, read_retrieval_metrics, DatasetInput, ReportInput, RetrievalSummary,
+    read_contamination, read_fine_tune_summary, read_retrieval_metrics, DatasetInput,
+    FineTuneSummary, ReportInput, RetrievalSummary,
 };
 pub use write::{write_report, ReportSummary};

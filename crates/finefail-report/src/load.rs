@@ -5,11 +5,13 @@
 
 use std::path::Path;
 
-use finefail_core::{files, ArmId, RunLayout};
+use finefail_core::{files, AnswerContext, ArmId, RunLayout};
 use finefail_data::tables::{ranked_chunk_ids, read_answers, read_qa, read_retrieval};
 use finefail_score::{read_comparison, read_scores};
 
-use crate::input::{read_contamination, read_retrieval_metrics};
+use crate::input::{
+    read_contamination, read_fine_tune_summary, read_retrieval_metrics, FineTuneSummary,
+};
 use crate::{DatasetInput, ReportError, ReportInput};
 
 impl DatasetInput {
@@ -62,8 +64,22 @@ impl ReportInput {
         let comparison = read_comparison(&run.comparison())?;
         let mut scores = Vec::new();
         let mut answers = Vec::new();
+        let mut fine_tunes: Vec<FineTuneSummary> = Vec::new();
         for arm in arms {
             let arm: ArmId = arm.parse()?;
+            if let Some(seed) = arm.seed {
+                let name = ArmId {
+                    context: AnswerContext::Retrieved,
+                    ..arm.clone()
+                }
+                .to_string();
+                let path = run
+                    .fine_tune(&arm.dataset, &arm.model, arm.n, seed)
+                    .join(files::TRAIN_SUMMARY);
+                if path.is_file() && !fine_tunes.iter().any(|f| f.name == name) {
+                    fine_tunes.push(read_fine_tune_summary(&path, &name)?);
+                }
+            }
             answers.extend(read_answers(&run.answers(&arm).join(files::ANSWERS))?);
             scores.extend(read_scores(&run.scores(&arm).join(files::SCORES))?);
         }
@@ -78,6 +94,7 @@ impl ReportInput {
             scores,
             answers,
             datasets,
+            fine_tunes,
         })
     }
 }

@@ -166,9 +166,11 @@ impl ForestPlot {
         }
     }
 
-    /// Pixel size: a fixed width, 26 pixels per row plus room for title and axis.
+    /// Pixel size: a fixed width, 26 pixels per row plus room for title and axis, and at least
+    /// the height of the other plots.
     fn size(&self) -> (u32, u32) {
-        (SIZE.0 + 140, 110 + 26 * self.rows.len().max(1) as u32)
+        let rows = self.rows.len().max(1) as u32;
+        (SIZE.0 + 140, (110 + 26 * rows).max(SIZE.1))
     }
 }
 
@@ -563,7 +565,12 @@ mod tests {
         }
         assert_eq!(r.svg.matches("<circle").count(), 3);
         assert_eq!(&r.png[..8], b"\x89PNG\r\n\x1a\n");
-        assert_eq!(p.size().1, 110 + 3 * 26);
+        assert_eq!(p.size().1, SIZE.1);
+        let tall = ForestPlot {
+            rows: (0..20).map(|_| p.rows[0].clone()).collect(),
+            ..p.clone()
+        };
+        assert_eq!(tall.size().1, 110 + 20 * 26);
         Ok(())
     }
 

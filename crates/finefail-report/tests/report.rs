@@ -115,9 +115,9 @@ fn writes_every_artefact_with_the_comparison_numbers() -> Result<(), ReportError
         .map(|l| l.trim_end_matches(".svg)"))
         .collect();
     assert_eq!(figures.len(), summary.plots);
-    // Curves: nqa token_f1, nqa answer_recall, pqa label_accuracy; scatters: nqa m1 n50 and n100
-    // (2 metrics each), m2 n50 (1: m2's primary is token_f1 only), pqa n50.
-    assert_eq!(summary.plots, 3 + 4 + 1 + 1, "{figures:?}");
+    // The forest plot; curves: nqa token_f1, nqa answer_recall, pqa label_accuracy; scatters: nqa
+    // m1 n50 and n100 (2 metrics each), m2 n50 (1: m2's primary is token_f1 only), pqa n50.
+    assert_eq!(summary.plots, 1 + 3 + 4 + 1 + 1, "{figures:?}");
     for stem in &figures {
         let svg = read(&plots.join(format!("{stem}.svg")));
         assert!(
@@ -324,5 +324,26 @@ fn trends_and_vs_previous_rows_reach_the_summary_only() -> Result<(), ReportErro
     );
     assert!(md.contains("| +0.042 | [+0.051, +0.199]"), "{md}");
     assert!(!md.contains("| token_f1 | 100 | 0.623 | +0.042 |"), "{md}");
+    Ok(())
+}
+
+/// The report opens with the answer: findings and the forest plot come before the reading guide,
+/// and a fine-tune with fewer than 10 optimizer steps is flagged with its numbers.
+#[test]
+fn the_first_screen_has_the_forest_plot_and_flags_barely_trained_fine_tunes(
+) -> Result<(), ReportError> {
+    let dir = tempfile::tempdir().map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let summary = write_report(&input(), dir.path())?;
+    let md = read(&summary.markdown);
+    let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("`{s}` missing:\n{md}"));
+    assert!(at("![forest](plots/forest.svg)") < at("## How to read this"));
+    assert!(at("## Summary: primary comparisons") < at("![forest]"));
+    assert!(dir.path().join("report/plots/forest.png").is_file());
+    assert!(md.contains("**Barely trained:** 1 of 2 fine-tunes took fewer than 10 optimizer steps"));
+    assert!(
+        md.contains("`nqa/m1/n50/s0`: 7 steps on 50 examples"),
+        "{md}"
+    );
+    assert!(!md.contains("`nqa/m1/n100/s0`: 13 steps"), "{md}");
     Ok(())
 }

@@ -57,10 +57,14 @@ impl StepWork for LocalSteps<'_> {
     fn config_slice(&self, step: &Step) -> Result<Value> {
         let c = self.config;
         Ok(match step.kind {
+            // Not the seeds: a seed's training order is computed on demand from the pool, so a
+            // prepared dataset — and every step reading it — is the same whatever seeds are swept.
             StepKind::Prepare => {
-                json!({ "dataset": c.dataset(subject(step))?, "chunking": c.chunking, "seeds": c.sweep.seeds })
+                json!({ "dataset": c.dataset(subject(step))?, "chunking": c.chunking })
             }
             StepKind::Retrieve => json!({ "retrieval": c.retrieval }),
+            // The seed is in the step id (`…/s{seed}`), which the input hash covers; the sweep's
+            // seed list is not, so adding or removing another seed leaves this step cached.
             StepKind::Finetune => {
                 json!({ "lora": c.lora, "train": c.train, "models": own_model(c, step)? })
             }
@@ -105,6 +109,48 @@ impl StepWork for LocalSteps<'_> {
 mod tests {
     use super::*;
     use crate::config::{DatasetConfig, ModelEntry};
+
+    /// No step's slice holds the sweep's seed list: a seed's steps are told apart by their ids
+    /// (`…/s{seed}`), so adding or removing a seed changes no other step's input hash.
+    #[test]
+    fn the_seed_list_is_in_no_step_slice() {
+        let mut c = Config {
+            datasets: vec![DatasetConfig {
+                name: "d".into(),
+                ..Default::default()
+            }],
+            models: vec![ModelEntry::local("m", "p")],
+            ..Default::default()
+        };
+        let steps = [
+            ("prepare/d", StepKind::Prepare),
+            ("retrieve/d", StepKind::Retrieve),
+            ("finetune/d/m/n50/s0", StepKind::Finetune),
+            ("answer/d/m/n50/s0", StepKind::Answer),
+            ("score/d/m/n50/s0", StepKind::Score),
+            ("compare", StepKind::Compare),
+            ("report", StepKind::Report),
+        ]
+        .map(|(id, kind)| Step {
+            id: id.into(),
+            kind,
+            deps: vec![],
+            output: "x".into(),
+        });
+        let slices = |c: &Config| {
+            let s = LocalSteps::new(c);
+            steps
+                .iter()
+                .map(|step| s.config_slice(step).unwrap())
+                .collect::<Vec<_>>()
+        };
+        c.sweep.seeds = vec![0];
+        let one = slices(&c);
+        for seeds in [vec![0, 1], vec![0, 1, 2, 3], vec![5]] {
+            c.sweep.seeds = seeds;
+            assert_eq!(slices(&c), one, "seeds {:?}", c.sweep.seeds);
+        }
+    }
 
     #[test]
     fn adding_a_model_changes_no_other_models_step_hash() {

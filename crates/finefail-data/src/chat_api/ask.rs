@@ -279,10 +279,11 @@ mod tests {
             || Ok(()),
             |i| {
                 asked.fetch_add(1, Ordering::Relaxed);
-                // The third request lasts until the second result was refused, and half a second
-                // more: by then the batch has stopped (the calling thread only has to return from
-                // the refusal), so no fourth request starts, even on a loaded 2-core machine.
-                if i == 2 {
+                // Every request after the second lasts until the second result was refused, and
+                // half a second more: the batch stops while one of them runs (the calling thread
+                // only has to return from the refusal), so the fifth never starts, even with the
+                // calling thread starved for a second on a loaded 2-core machine.
+                if i >= 2 {
                     let start = std::time::Instant::now();
                     while !failed.load(Ordering::Relaxed) && start.elapsed().as_secs() < 5 {
                         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -301,6 +302,9 @@ mod tests {
             },
         );
         assert!(got.is_err());
-        assert_eq!(asked.load(Ordering::Relaxed), 3, "stopped early");
+        let asked = asked.load(Ordering::Relaxed);
+        // Two results are needed for the refusal; the third request may or may not have started
+        // by then (the worker races the calling thread); the fifth never does.
+        assert!((2..5).contains(&asked), "stopped early: {asked} of 5 asked");
     }
 }

@@ -20,6 +20,10 @@ pub const HEAD_DIM: u64 = 64;
 pub const VOCAB: u64 = 273;
 /// ggml's type id of IQ4_XS (256 weights in 136 bytes), a type the reader does not dequantize.
 pub const IQ4_XS: u32 = 23;
+/// ggml's type ids of the 32-weight fallbacks inside k-quant mixes.
+pub const Q5_0: u32 = 6;
+pub const Q5_1: u32 = 7;
+pub const IQ4_NL: u32 = 20;
 
 /// (GGUF name, rows, cols, ggml type id) of the tiny k-quant Llama: one layer, the types a
 /// Q4_K_M file mixes (Q4_K, Q6_K) plus Q2_K, Q3_K, Q5_K; f32 norms.
@@ -42,7 +46,8 @@ pub fn kquant_llama_layout() -> Vec<(&'static str, u64, u64, u32)> {
 }
 
 /// Writes the tiny k-quant Llama to `path`, taking the metadata of `base` (`gguf_tiny_llama.gguf`),
-/// with `ffn_down` of type `down_type` (a k-quant id, or [`IQ4_XS`] to test refusals) and every
+/// with `ffn_down` of type `down_type` (a k-quant id, [`Q5_0`], [`Q5_1`], [`IQ4_NL`], or [`IQ4_XS`]
+/// to test refusals) and every
 /// norm weight equal to `norm_value`.
 pub fn write_kquant_llama(path: &Path, base: &Path, down_type: u32, norm_value: f32) {
     let base = GgufFile::open(base).unwrap();
@@ -70,6 +75,7 @@ pub fn write_kquant_llama(path: &Path, base: &Path, down_type: u32, norm_value: 
                     .flat_map(|_| norm_value.to_le_bytes())
                     .collect(),
                 IQ4_XS => vec![0u8; (rows * cols / 256 * 136) as usize],
+                Q5_0 | Q5_1 | IQ4_NL => random_block32s(ty, (rows * cols / 32) as usize, i as u64),
                 k => random_kquant_blocks(k, (rows * cols / 256) as usize, i as u64),
             };
             let ggml_dims = if rows == 1 {
@@ -203,6 +209,28 @@ pub fn random_kquant_blocks(type_id: u32, n_blocks: usize, seed: u64) -> Vec<u8>
         let start = out.len();
         out.extend((0..*block_bytes).map(|_| rng.next() as u8));
         for &at in f16_at.iter() {
+            let bits = 0x0400 + (rng.next() % 0x0800) as u16;
+            out[start + at..start + at + 2].copy_from_slice(&bits.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// `n_blocks` random 32-weight blocks of Q5_0, Q5_1 or IQ4_NL: random bytes, the f16 scale `d`
+/// (and Q5_1's min `m`) set as in [`random_kquant_blocks`].
+pub fn random_block32s(type_id: u32, n_blocks: usize, seed: u64) -> Vec<u8> {
+    let (block_bytes, f16_at): (usize, &[usize]) = match type_id {
+        Q5_0 => (22, &[0]),
+        Q5_1 => (24, &[0, 2]),
+        IQ4_NL => (18, &[0]),
+        other => panic!("not a 32-weight fallback type: {other}"),
+    };
+    let mut rng = SplitMix(seed);
+    let mut out = Vec::with_capacity(n_blocks * block_bytes);
+    for _ in 0..n_blocks {
+        let start = out.len();
+        out.extend((0..block_bytes).map(|_| rng.next() as u8));
+        for &at in f16_at {
             let bits = 0x0400 + (rng.next() % 0x0800) as u16;
             out[start + at..start + at + 2].copy_from_slice(&bits.to_le_bytes());
         }

@@ -8,7 +8,7 @@ use crate::analysis::Analysis;
 use crate::document::Block;
 use crate::format::{ci_header, interval, num, opt_num, p_value_at, percent, signed, MISSING};
 use crate::plots::{CurvePlot, ForestPlot, ForestRow, RowVerdict, ScatterPlot};
-use crate::ReportError;
+use crate::{FineTuneSummary, ReportError};
 
 mod figures;
 mod labels;
@@ -110,6 +110,7 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
     let alpha = input.comparison.alpha;
     let mut plots = Vec::new();
     summary(&primary, alpha, &mut blocks, &mut plots);
+    barely_trained(&input.fine_tunes, &mut blocks);
     trends(&input.comparison.trends, alpha, &mut blocks);
     blocks.push(Block::Heading(2, "How to read this".into()));
     blocks.push(Block::Para(how_to_read(alpha)));
@@ -232,6 +233,44 @@ fn summary(
         .to_vec(),
         rows,
     });
+}
+
+/// Fewer optimizer steps than this and a fine-tune is flagged as barely trained: its adapter is
+/// close to its initialisation, so it says little about fine-tuning at N.
+pub(crate) const BARELY_TRAINED_STEPS: u64 = 10;
+
+/// Flags the fine-tunes that took fewer than [`BARELY_TRAINED_STEPS`] optimizer steps, with their
+/// numbers; nothing when every fine-tune trained longer (or none was found).
+fn barely_trained(fine_tunes: &[FineTuneSummary], blocks: &mut Vec<Block>) {
+    let few: Vec<&FineTuneSummary> = fine_tunes
+        .iter()
+        .filter(|f| f.steps < BARELY_TRAINED_STEPS)
+        .collect();
+    if few.is_empty() {
+        return;
+    }
+    blocks.push(Block::Para(format!(
+        "**Barely trained:** {} of {} fine-tunes took fewer than {BARELY_TRAINED_STEPS} optimizer \
+         steps, so their adapters stay close to the base model; read their comparisons as a test \
+         of a few steps, not of fine-tuning at N (more epochs or a smaller batch give more steps).",
+        few.len(),
+        fine_tunes.len()
+    )));
+    blocks.push(Block::List(
+        few.iter()
+            .map(|f| {
+                let loss = |l: Option<f64>| l.map_or_else(|| MISSING.to_owned(), num);
+                format!(
+                    "`{}`: {} steps on {} examples, final training loss {}, validation loss {}",
+                    f.name,
+                    f.steps,
+                    f.examples,
+                    loss(f.final_loss),
+                    loss(f.final_val_loss)
+                )
+            })
+            .collect(),
+    ));
 }
 
 /// The forest plot's file stem (`plots/forest.png`, `plots/forest.svg`).

@@ -311,6 +311,22 @@ pub fn input() -> ReportInput {
         },
         scores,
         answers,
+        fine_tunes: vec![
+            finefail_report::FineTuneSummary {
+                name: "nqa/m1/n50/s0".into(),
+                steps: 7,
+                examples: 50,
+                final_loss: Some(0.98),
+                final_val_loss: Some(0.99),
+            },
+            finefail_report::FineTuneSummary {
+                name: "nqa/m1/n100/s0".into(),
+                steps: 13,
+                examples: 100,
+                final_loss: Some(0.8),
+                final_val_loss: None,
+            },
+        ],
         datasets: vec![
             DatasetInput {
                 name: "nqa".into(),

@@ -22,7 +22,9 @@ pub fn run(config: &Config, name: &str, scratch: &Path, progress: ProgressSink) 
             test_size: d.test_size,
             val_size: d.val_size,
             split_seed: d.split_seed,
-            seeds: config.sweep.seeds.clone(),
+            // No stored orders: each seed's is computed on demand (`Splits::train_subset`), so
+            // this step's output does not depend on the sweep's seeds.
+            seeds: Vec::new(),
         },
         chunking: config.chunking.chunk_config(),
         tokenizer: Some(config.retrieval.embedder.clone()),
