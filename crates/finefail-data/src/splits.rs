@@ -186,7 +186,7 @@ impl Splits {
     pub fn train_subset(&self, seed: u64, n: usize) -> Result<Vec<String>> {
         if n > self.pool.len() {
             return Err(DataError::bad_input(
-                "splits.json",
+                finefail_core::files::SPLITS,
                 format!("asked for {n} training questions but the pool holds only {} (after test and validation)", self.pool.len()),
             ));
         }
