@@ -1,4 +1,5 @@
-//! Exit codes and one-line error messages: 0 done, 2 bad input or configuration, 1 anything else.
+//! Exit codes and one-line error messages: 0 done, 2 bad input or configuration, 1 anything else;
+//! 130 (143) for a run stopped by Ctrl-C (SIGTERM), see `interrupt.rs`.
 
 /// An error the user must fix (bad input, bad configuration): exit code 2.
 #[derive(Debug)]
@@ -16,6 +17,9 @@ impl std::error::Error for BadInput {}
 /// what [`finefail_runner::fault::user_fault`] says of the library errors in its chain (a missing
 /// or unreadable file among them) — clap's own code for argument errors, else 1.
 pub fn code(err: &anyhow::Error) -> i32 {
+    if crate::interrupt::interruption(err).is_some() {
+        return crate::interrupt::exit_code();
+    }
     for cause in err.chain() {
         if cause.is::<BadInput>() {
             return 2;

@@ -5,6 +5,7 @@
 
 mod cmd;
 mod exit;
+mod interrupt;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -75,7 +76,11 @@ fn main() {
         Command::Bench(c) => cmd::bench::run(c),
     };
     if let Err(err) = result {
-        eprintln!("error: {}", exit::one_line(&err));
+        // A run stopped by Ctrl-C is no error: its own line says what finished and how to go on.
+        match interrupt::interruption(&err) {
+            Some(line) => eprintln!("{line}"),
+            None => eprintln!("error: {}", exit::one_line(&err)),
+        }
         std::process::exit(exit::code(&err));
     }
 }

@@ -44,6 +44,24 @@ pub fn human(d: Duration) -> String {
     }
 }
 
+/// The bars this process draws on a terminal, while a [`Display`] lives: where [`notice`] prints.
+static LIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
+
+/// A line from another thread (the Ctrl-C notice): above the bars while they are drawn (written
+/// straight to the terminal it would break them), else a plain line; never a panic on a closed
+/// stderr.
+pub fn notice(line: &str) {
+    match lock(&LIVE).as_ref() {
+        Some(multi) => {
+            let _ = multi.println(line);
+        }
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+}
+
 /// Extra text appended to every plain line (`finefail run` adds the whole run's position and ETA).
 pub type Context = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -76,6 +94,9 @@ impl Display {
         };
         let shared = Arc::new(Mutex::new(Shared::default()));
         let ticker = plain.then(|| spawn_ticker(shared.clone(), interval()));
+        if !plain {
+            *lock(&LIVE) = Some(multi.clone());
+        }
         Self {
             multi,
             shared,
@@ -121,6 +142,9 @@ impl Drop for Display {
             let _ = handle.join();
         }
         let _ = self.multi.clear();
+        if !self.plain {
+            *lock(&LIVE) = None;
+        }
     }
 }
 

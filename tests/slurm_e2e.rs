@@ -127,7 +127,7 @@ fn slurm_executor_matches_local_and_survives_scancel() {
         runs.to_str().unwrap(),
     ]));
     assert!(
-        plan.contains(&format!("({submitted} steps)")),
+        plan.contains(&format!("({submitted} steps:")),
         "every step is submitted once:\n{}\n{plan}",
         text(&o)
     );

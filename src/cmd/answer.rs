@@ -74,6 +74,7 @@ pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
             seed: a.seed,
         },
         batch_size: a.batch_size,
+        stop: finefail_core::StopFlag::process(),
     };
     let started = std::time::Instant::now();
     let n = answer_test_set(

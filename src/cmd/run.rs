@@ -3,12 +3,15 @@
 use crate::exit::BadInput;
 use clap::Args;
 use finefail_runner::engine::{current_outputs, execute, read_record, record_path, step_statuses};
+use finefail_runner::forecast::forecast;
 use finefail_runner::lock::RunLock;
 use finefail_runner::manifest::write_manifest;
 use finefail_runner::steps::LocalSteps;
 use finefail_runner::{load, plan, StepKind};
 use std::path::PathBuf;
 
+mod plan_view;
+mod power;
 mod slurm;
 mod verdicts;
 mod view;
@@ -24,6 +27,10 @@ pub struct RunArgs {
     /// Validate the config and print the step graph, without running anything.
     #[arg(long)]
     plan: bool,
+    /// With --plan: a finished run folder whose comparison.json gives the variance components the
+    /// power section plans with (default: documented defaults per kind of metric).
+    #[arg(long, value_name = "RUN_DIR", requires = "plan")]
+    pilot: Option<PathBuf>,
     /// Stop after this kind of step (prepare retrieve finetune answer score compare report).
     #[arg(long)]
     until: Option<String>,
@@ -72,34 +79,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return print_status(&p, &LocalSteps::new(&config));
     }
     if args.plan {
-        // Steps done under other code or inputs say why they will rerun (best effort: `--plan`
-        // checks statically and never fails on what only a run can read).
-        let stale: std::collections::BTreeMap<String, String> =
-            step_statuses(&p, &LocalSteps::new(&config))
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|(id, s)| Some((id, s.why()?)))
-                .collect();
-        println!(
-            "plan `{}` → {} ({} steps)",
-            p.name,
-            p.run_dir.display(),
-            p.steps.len()
-        );
-        for kind in StepKind::ALL {
-            let steps: Vec<_> = p.steps.iter().filter(|s| s.kind == kind).collect();
-            if steps.is_empty() {
-                continue;
-            }
-            println!("  {kind} ({})", steps.len());
-            for s in steps {
-                match stale.get(&s.id) {
-                    Some(why) => println!("    {}  ({why})", s.id),
-                    None => println!("    {}", s.id),
-                }
-            }
-        }
+        // Static and best effort: `--plan` never fails on what only a run can read.
+        let forecast = forecast(&p, &LocalSteps::new(&config), &config, until);
+        plan_view::print_steps(&p, &forecast);
         print_memory_plan(&config);
+        power::print(&config, args.pilot.as_deref())?;
+        plan_view::print_total(&forecast);
         for w in &p.warnings {
             eprintln!("warning: {w}");
         }
@@ -118,6 +103,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.executor == "slurm" {
         return slurm::run(&args, &config, until);
     }
+    // Ctrl-C / SIGTERM from here on stop at a safe point (docs/exit-codes.md).
+    crate::interrupt::install();
     let steps = LocalSteps::new(&config);
     let started = std::time::Instant::now();
     let scope = p.until(until);
@@ -126,11 +113,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let cached = scope.len() - pending.len();
     let view = view::RunView::new(&p, pending, cached);
     let summary = execute(&p, &steps, until, &mut |event| view.event(event));
+    let unchanged = view.unchanged();
     view.finish();
     let summary = summary?;
     write_manifest(&p.run_dir, &config, &summary)?;
+    // Steps counted to run but current once what they read reran to the same output.
+    let after_all = match unchanged {
+        0 => String::new(),
+        n => format!(" ({n} of them current once what they read reran)"),
+    };
     eprintln!(
-        "run `{}`: {} steps ran, {} cached, {:.1} s → {}",
+        "run `{}`: {} steps ran, {} cached{after_all}, {:.1} s → {}",
         p.name,
         summary.ran.len(),
         summary.cached.len(),

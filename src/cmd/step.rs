@@ -26,6 +26,9 @@ pub struct StepArgs {
 pub fn run(args: StepArgs) -> anyhow::Result<()> {
     let config = load(&args.config, &args.set)?;
     let p = plan(&config, &args.runs_dir);
+    // scancel and a time limit send SIGTERM: the step stops at a safe point (a fine-tune
+    // checkpoints), so the rerun continues from there.
+    crate::interrupt::install();
     let steps = LocalSteps::new(&config);
     let display = crate::progress::Display::new();
     let task = display.task(&args.id);

@@ -9,6 +9,7 @@
 //! - [`cache_root`]: where every cache across runs lives (`$FINEFAIL_CACHE`).
 //! - [`splitmix`]: the one seeded generator behind every seeded draw (splits, batches, LoRA
 //!   initialisation, sampling, bootstrap seeding).
+//! - [`stop`]: the stop flag a Ctrl-C sets and the long loops poll, so a run stops at a safe point.
 //!
 //! It depends on no crate of ours and on nothing heavy (serde, tempfile), so every crate can use it.
 
@@ -18,8 +19,10 @@ pub mod cache_dir;
 pub mod error;
 pub mod layout;
 pub mod splitmix;
+pub mod stop;
 
 pub use arm::{AnswerContext, ArmId};
 pub use cache_dir::cache_root;
 pub use error::{AtomicError, BadArm};
 pub use layout::{files, RunLayout};
+pub use stop::StopFlag;

@@ -1,7 +1,8 @@
 //! Batched answering of a dataset's test set by one arm (a base model, or base + adapter) with the
 //! RAG prompt. Batches are fixed by question order; each finished batch is one atomic part file
 //! under `OUT/parts/`, so an interrupted run resumes at the first unanswered batch and gives the
-//! same answers; `OUT/answers.parquet` is assembled atomically at the end.
+//! same answers; `OUT/answers.parquet` is assembled atomically at the end. A stop request (Ctrl-C)
+//! is heard between batches ([`AnswerOptions::stop`]).
 
 use crate::answer_parts::{merge_parts, part_path};
 use crate::error::{RagError, Result};
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::time::Instant;
 
 pub use finefail_core::AnswerContext;
-use finefail_core::ArmId;
+use finefail_core::{ArmId, StopFlag};
 
 /// Checks an arm name against the contract ([`ArmId`]) and that its suffix is the context's.
 pub fn check_arm(arm: &str, context: AnswerContext) -> std::result::Result<ArmId, String> {
@@ -41,6 +42,10 @@ pub struct AnswerOptions {
     pub max_new_tokens: usize,
     pub sampling: SamplingConfig,
     pub batch_size: usize,
+    /// Polled between batches: once requested (Ctrl-C, SIGTERM) answering ends with
+    /// [`RagError::Stopped`], every finished batch kept as its part file, so a rerun answers only
+    /// the rest. `finefail run` passes the process-wide flag its signal handler sets.
+    pub stop: StopFlag,
 }
 
 pub use finefail_data::AnswerRecord;
@@ -82,6 +87,9 @@ pub fn answer_test_set(
             done += ids.len();
             progress(done, total);
             continue;
+        }
+        if opts.stop.requested() {
+            return Err(RagError::Stopped { done, total });
         }
         let count = |m: &[finefail_model::chat::ChatMessage]| {
             model

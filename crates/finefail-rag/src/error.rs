@@ -15,6 +15,15 @@ pub enum RagError {
     /// The user's input is wrong: a malformed table, an empty corpus, a bad checkpoint, a bad option.
     #[error("{0}")]
     BadInput(String),
+    /// Answering stopped on request (Ctrl-C, SIGTERM) after `done` of `total` questions, every
+    /// finished batch kept: a rerun answers only the rest.
+    #[error("answering stopped {}", stopped_text(*done, *total))]
+    Stopped {
+        /// Questions answered (and kept).
+        done: usize,
+        /// Questions of the test set.
+        total: usize,
+    },
     /// Anything else (a bug or an environment problem, not the user's input).
     #[error("{0}")]
     Other(String),
@@ -34,6 +43,15 @@ impl RagError {
         }
     }
 
+    /// Where answering stopped on request stands (`at 24/50 questions (answered batches kept)`),
+    /// as the runner's interrupted line quotes it; `None` for every other error.
+    pub fn stopped_at(&self) -> Option<String> {
+        match self {
+            Self::Stopped { done, total } => Some(stopped_text(*done, *total)),
+            _ => None,
+        }
+    }
+
     /// True when the error is the user's to fix (exit code 2), false for internal failures (exit 1).
     pub fn is_bad_input(&self) -> bool {
         match self {
@@ -45,7 +63,7 @@ impl RagError {
                     | std::io::ErrorKind::UnexpectedEof
                     | std::io::ErrorKind::InvalidData
             ),
-            Self::Other(_) => false,
+            Self::Stopped { .. } | Self::Other(_) => false,
         }
     }
 }
@@ -67,6 +85,11 @@ impl From<finefail_core::AtomicError> for RagError {
     fn from(e: finefail_core::AtomicError) -> Self {
         finefail_data::DataError::from(e).into()
     }
+}
+
+/// Where stopped answering stands: `at 24/50 questions (answered batches kept)`.
+fn stopped_text(done: usize, total: usize) -> String {
+    format!("at {done}/{total} questions (answered batches kept)")
 }
 
 /// Result alias of the retrieval crate.

@@ -174,18 +174,6 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    /// Secondary (exploratory or descriptive) metrics compared for (dataset, model).
-    pub fn secondary_metrics(&self, dataset: &str, model: &str) -> Vec<Metric> {
-        let primary = self.primary_metrics(dataset, model);
-        let set: BTreeSet<Metric> = self
-            .comparisons(dataset, Some(model))
-            .iter()
-            .map(|c| c.metric)
-            .filter(|m| !primary.contains(m))
-            .collect();
-        set.into_iter().collect()
-    }
-
     /// Per-question values of one arm for one metric (empty when never scored).
     pub fn arm_values(&self, arm: &str, metric: Metric) -> Option<&PerQuestion> {
         self.values.get(&(arm.to_owned(), metric))

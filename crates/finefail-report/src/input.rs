@@ -35,7 +35,8 @@ pub struct ReportInput {
 }
 
 /// What a fine-tune's `train_summary.json` says about how much it trained: the report flags
-/// adapters that took too few optimizer steps to be a fair test of fine-tuning at N.
+/// adapters that took too few optimizer steps, or barely lowered their validation loss, to be a
+/// fair test of fine-tuning at N.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct FineTuneSummary {
     /// `{dataset}/{model}/n{N}/s{seed}`, set by the loader.
@@ -49,6 +50,11 @@ pub struct FineTuneSummary {
     pub final_loss: Option<f64>,
     /// The last validation loss, if validation ran.
     pub final_val_loss: Option<f64>,
+    /// The validation loss before the first optimizer step, if validation ran (absent in
+    /// summaries written before the trainer recorded it): with `final_val_loss` it says whether
+    /// training moved the model at all.
+    #[serde(default)]
+    pub initial_val_loss: Option<f64>,
 }
 
 /// Reads one fine-tune's `train_summary.json`, naming it `name`.

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef};
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::ReportError;
@@ -94,12 +95,25 @@ pub(crate) struct CurveLine {
     pub points: Vec<CurvePoint>,
 }
 
-/// Metric vs training size N, one line per model, the band drawn from `low` to `high`.
+/// A constant to compare the curves with (the majority-label baseline of a label dataset), drawn
+/// as a dashed horizontal line with its own legend entry, so a curve below it reads as worse than
+/// a constant answer at a glance.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ReferenceLine {
+    /// The legend's text (e.g. "majority label (yes)").
+    pub label: String,
+    /// The constant's value on the y axis.
+    pub value: f64,
+}
+
+/// Metric vs training size N, one line per model, the band drawn from `low` to `high`, and an
+/// optional dashed reference line.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CurvePlot {
     pub title: String,
     pub y_label: String,
     pub lines: Vec<CurveLine>,
+    pub reference: Option<ReferenceLine>,
 }
 
 /// Per-question base score (x) against fine-tuned score (y).
@@ -179,6 +193,7 @@ impl CurvePlot {
     pub(crate) fn texts(&self) -> Vec<&str> {
         let mut t = vec![self.title.as_str(), self.y_label.as_str()];
         t.extend(self.lines.iter().map(|l| l.label.as_str()));
+        t.extend(self.reference.iter().map(|r| r.label.as_str()));
         t
     }
 
@@ -195,6 +210,10 @@ impl CurvePlot {
                     points: l.points.clone(),
                 })
                 .collect(),
+            reference: self.reference.as_ref().map(|r| ReferenceLine {
+                label: drawable(&r.label),
+                value: r.value,
+            }),
         }
     }
 }
@@ -255,6 +274,10 @@ fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) 
         y1 = y1.max(pt.high).max(pt.mean);
         x1 = x1.max(pt.n);
     }
+    if let Some(r) = &p.reference {
+        y0 = y0.min(r.value);
+        y1 = y1.max(r.value);
+    }
     let (y0, y1) = padded(y0, y1);
     let x1 = if x1 > 0.0 { x1 } else { 1.0 };
     let mut chart = ChartBuilder::on(root)
@@ -292,6 +315,20 @@ fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) 
                 .iter()
                 .map(|q| Circle::new((q.n, q.mean), 4, c.filled())),
         )?;
+    }
+    if let Some(r) = &p.reference {
+        let grey = RGBColor(90, 90, 90);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(-0.03 * x1, r.value), (1.04 * x1, r.value)],
+                7,
+                5,
+                grey.stroke_width(2),
+            ))?
+            .label(r.label.as_str())
+            .legend(move |(x, y)| {
+                DashedPathElement::new(vec![(x, y), (x + 18, y)], 5, 3, grey.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -512,6 +549,7 @@ mod tests {
                 label: "m".into(),
                 points: vec![pt(0.0, 0.4), pt(50.0, 0.45), pt(100.0, 0.38)],
             }],
+            reference: None,
         };
         let r = curve("c", &p)?;
         assert!(r.svg.contains("<svg") && r.svg.contains("</svg>"));
@@ -528,6 +566,53 @@ mod tests {
         )?;
         assert!(s.svg.contains("<circle"));
         assert_eq!(&s.png[..8], b"\x89PNG\r\n\x1a\n");
+        Ok(())
+    }
+
+    /// A reference line (the majority-label baseline) is drawn dashed across the plot, with its
+    /// legend entry, even when it lies outside the curves' range; without one nothing is dashed.
+    #[test]
+    fn a_reference_line_is_dashed_and_in_the_legend() -> Result<(), ReportError> {
+        let pt = |n, mean| CurvePoint {
+            n,
+            mean,
+            low: mean - 0.05,
+            high: mean + 0.05,
+        };
+        let mut p = CurvePlot {
+            title: "pqa: label_accuracy vs N".into(),
+            y_label: "label_accuracy".into(),
+            lines: vec![CurveLine {
+                label: "m1".into(),
+                points: vec![pt(0.0, 0.2), pt(50.0, 0.3)],
+            }],
+            reference: None,
+        };
+        let plain = curve("plain", &p)?;
+        assert!(!plain.svg.contains("majority label"));
+        p.reference = Some(ReferenceLine {
+            label: "majority label (yes)".into(),
+            value: 0.68,
+        });
+        assert!(p.texts().contains(&"majority label (yes)"));
+        let r = curve("ref", &p)?;
+        assert!(r.svg.contains("majority label (yes)"), "{}", r.svg);
+        // Dashes: many short segments where the plain plot has none beyond the curve's.
+        let segments = |svg: &str| svg.matches("<polyline").count() + svg.matches("<line").count();
+        assert!(
+            segments(&r.svg) > segments(&plain.svg) + 20,
+            "{} vs {}",
+            segments(&r.svg),
+            segments(&plain.svg)
+        );
+        // The y axis reaches the line (0.68 is above every band): a tick at 0.70 only then.
+        let tick = "\n0.70\n";
+        assert!(
+            r.svg.contains(tick) && !plain.svg.contains(tick),
+            "{}",
+            r.svg
+        );
+        assert_ne!(r.png, plain.png);
         Ok(())
     }
 
@@ -603,6 +688,7 @@ mod tests {
                 label: label.into(),
                 points: vec![pt(0.0, 0.4), pt(50.0, 0.5)],
             }],
+            reference: None,
         };
         let greek = curve("g", &plot("modèle-β"))?;
         assert!(greek.svg.contains("modèle-β"));

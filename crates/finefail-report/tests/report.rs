@@ -28,7 +28,6 @@ fn writes_every_artefact_with_the_comparison_numbers() -> Result<(), ReportError
         "| token_f1 | 50 | 0.889 | -0.111 | [-0.222, 0.000] | 0.031 | 0.062 | inconclusive | 0.081 | 0.800, 0.900 | 0.071 | — | 0, 1 | 6 |",
         "| answer_recall | 50 | 0.875 | -0.125 | [-0.250, -0.042] | 2.0e-5 | 3.2e-5 | hurts | 0.081 |",
         "| token_f1 | 100 | 1.000 | 0.000 | [0.000, 0.000] | 1.000 | 1.000 | inconclusive |",
-        "| exact_match | 50 | 0.750 | -0.250 | [-0.500, 0.000] | 0.250 | — | exploratory |",
         "| token_f1 | 50 | 0.623 | +0.123 | [+0.051, +0.199] | 4.0e-4 | 0.002 | helps |",
         "| label_accuracy | 50 | 0.600 | -0.400 | [-0.800, 0.000] | 0.157 | 0.472 | inconclusive |",
         // Base rows (N = 0) from the comparisons' base means, 6 scored questions.
@@ -339,11 +338,136 @@ fn the_first_screen_has_the_forest_plot_and_flags_barely_trained_fine_tunes(
     assert!(at("![forest](plots/forest.svg)") < at("## How to read this"));
     assert!(at("## Summary: primary comparisons") < at("![forest]"));
     assert!(dir.path().join("report/plots/forest.png").is_file());
-    assert!(md.contains("**Barely trained:** 1 of 2 fine-tunes took fewer than 10 optimizer steps"));
+    assert!(md.contains("**Barely trained:** 1 of 2 fine-tunes took fewer than 10 optimizer steps or lowered their validation loss by less than 2 % of its value before training"), "{md}");
     assert!(
-        md.contains("`nqa/m1/n50/s0`: 7 steps on 50 examples"),
+        md.contains("- `nqa/m1/n50/s0`: 7 steps on 50 examples, final training loss 0.980; validation loss 1.000 before training, 0.990 after (down 1.0 %); flagged for fewer than 10 steps and validation loss down by less than 2 %\n"),
         "{md}"
     );
     assert!(!md.contains("`nqa/m1/n100/s0`: 13 steps"), "{md}");
+    Ok(())
+}
+
+/// A fine-tune is flagged as barely trained by its steps or by a validation loss that fell by
+/// less than 2 % (both numbers printed, the change with enough decimals to agree with the flag);
+/// one that was never validated is judged by its steps only and its line says nothing about
+/// validation loss.
+#[test]
+fn barely_trained_also_by_a_small_validation_loss_drop() -> Result<(), ReportError> {
+    let tune = |name: &str, steps, initial, last| finefail_report::FineTuneSummary {
+        name: name.into(),
+        steps,
+        examples: 100,
+        final_loss: Some(0.8),
+        final_val_loss: last,
+        initial_val_loss: initial,
+    };
+    let mut input = input();
+    input.fine_tunes = vec![
+        tune("nqa/m1/n100/s0", 40, Some(1.25), Some(1.24)),
+        tune("nqa/m1/n100/s1", 40, Some(1.0), Some(0.9804)),
+        tune("nqa/m2/n50/s0", 40, Some(1.0), Some(0.9)),
+        tune("nqa/m2/n50/s1", 40, Some(1.0), Some(1.05)),
+        tune("pqa/m1/n50/s0", 4, None, None),
+        tune("pqa/m1/n50/s1", 40, None, None),
+    ];
+    let dir = tempfile::tempdir().map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let md = read(&write_report(&input, dir.path())?.markdown);
+    assert!(md.contains("**Barely trained:** 4 of 6 fine-tunes took fewer than 10 optimizer steps or lowered their validation loss by less than 2 %"), "{md}");
+    for line in [
+        "- `nqa/m1/n100/s0`: 40 steps on 100 examples, final training loss 0.800; validation loss 1.250 before training, 1.240 after (down 0.8 %); flagged for validation loss down by less than 2 %\n",
+        // 1.96 % would print 2.0 % with one decimal: two decimals keep it below the threshold.
+        "- `nqa/m1/n100/s1`: 40 steps on 100 examples, final training loss 0.800; validation loss 1.000 before training, 0.980 after (down 1.96 %); flagged for validation loss down by less than 2 %\n",
+        "- `nqa/m2/n50/s1`: 40 steps on 100 examples, final training loss 0.800; validation loss 1.000 before training, 1.050 after (up 5.0 %); flagged for validation loss down by less than 2 %\n",
+        "- `pqa/m1/n50/s0`: 4 steps on 100 examples, final training loss 0.800; flagged for fewer than 10 steps\n",
+    ] {
+        assert!(md.contains(line), "missing\n{line}\n---\n{md}");
+    }
+    assert!(
+        !md.contains("`nqa/m2/n50/s0`"),
+        "a 10 % drop is training: {md}"
+    );
+    assert!(!md.contains("`pqa/m1/n50/s1`"), "{md}");
+
+    // No fine-tune validated: the flag is about steps only and says nothing about validation.
+    for f in &mut input.fine_tunes {
+        (f.initial_val_loss, f.final_val_loss) = (None, None);
+    }
+    let md = read(&write_report(&input, dir.path())?.markdown);
+    let start = md.find("**Barely trained:**").expect("flag");
+    let flag = &md[start..md[start..].find("\n\n#").map_or(md.len(), |e| start + e)];
+    assert!(
+        flag.starts_with(
+            "**Barely trained:** 1 of 6 fine-tunes took fewer than 10 optimizer steps, so"
+        ),
+        "{flag}"
+    );
+    assert!(!flag.contains("validation"), "{flag}");
+    Ok(())
+}
+
+/// Only primary metrics reach the summary and the findings; the secondary ones are in their own
+/// labelled table after every dataset, without a verdict or a Holm p, and the summary names the
+/// primary metrics and who chose them.
+#[test]
+fn exploratory_metrics_are_listed_apart_from_the_primaries() -> Result<(), ReportError> {
+    let dir = tempfile::tempdir().map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let mut input = input();
+    let md = read(&write_report(&input, dir.path())?.markdown);
+    let at = |md: &str, s: &str| md.find(s).unwrap_or_else(|| panic!("`{s}` missing:\n{md}"));
+    let heading = "## Exploratory metrics (no verdict, unadjusted)";
+    assert!(at(&md, heading) > at(&md, "## Dataset `pqa`"), "{md}");
+    // Before it, exact_match (the one secondary metric) appears nowhere: not in the summary, the
+    // findings or the per-dataset tables.
+    assert!(!md[..at(&md, heading)].contains("| exact_match |"), "{md}");
+    assert!(!md[..at(&md, heading)].contains("`exact_match`"), "{md}");
+    let below = &md[at(&md, heading)..];
+    assert!(
+        below.contains("| dataset | model | context | N | vs N | metric | seeds | base | fine-tuned | diff | 95 % CI (unadjusted) | p (unadjusted) | questions | kind |"),
+        "{below}"
+    );
+    assert!(
+        below.contains("| nqa | m1 | retrieved | 50 | 0 | exact_match | 2 | 1.000 | 0.750 | -0.250 | [-0.500, 0.000] | 0.250 | 6 | exploratory |"),
+        "{below}"
+    );
+    // Only the one secondary row: no primary metric below the heading.
+    assert!(
+        !below.contains("| token_f1 |") && !below.contains("helps"),
+        "{below}"
+    );
+    assert!(md.contains(
+        "**Primary metrics** (chosen by the default rule: the judge's `accuracy` and `completeness` when a judge ran, `label_accuracy` on a label dataset, else `token_f1` and `answer_recall`): `nqa`: `token_f1`, `answer_recall`; `pqa`: `label_accuracy`. Only these get a verdict and a Holm family; every other metric is exploratory and listed apart under \"Exploratory metrics (no verdict, unadjusted)\" further down."
+    ), "{md}");
+    assert!(at(&md, "**Primary metrics**") < at(&md, "## How to read this"));
+
+    // Primaries from the config; no secondary metric: no exploratory section, and the summary
+    // does not point to one.
+    input.comparison.primary_source = finefail_score::PrimarySource::Config;
+    input.comparison.comparisons.retain(|c| c.primary);
+    let md = read(&write_report(&input, dir.path())?.markdown);
+    assert!(md.contains("**Primary metrics** (set in the config (`stats.primary`)): `nqa`: `token_f1`, `answer_recall`; `pqa`: `label_accuracy`. Only these get a verdict and a Holm family.\n"), "{md}");
+    assert!(!md.contains("Exploratory metrics"), "{md}");
+    Ok(())
+}
+
+/// On a label dataset the label-accuracy curve carries the majority-label baseline as a dashed
+/// line with a legend entry, and its caption says so; a free-text dataset's curves do not.
+#[test]
+fn label_curves_draw_the_majority_label_line() -> Result<(), ReportError> {
+    let dir = tempfile::tempdir().map_err(|e| ReportError::BadInput(e.to_string()))?;
+    let summary = write_report(&input(), dir.path())?;
+    let md = read(&summary.markdown);
+    let plots = summary.report_dir.join("plots");
+    let label = read(&plots.join("pqa__label_accuracy__vs_n.svg"));
+    assert!(label.contains("majority label (yes)"), "{label}");
+    let free = read(&plots.join("nqa__token_f1__vs_n.svg"));
+    assert!(!free.contains("majority label"));
+    assert!(
+        md.contains(
+            "The dashed line is the majority-label baseline: always answering `yes` scores 0.600."
+        ),
+        "{md}"
+    );
+    // The HTML inlines the same SVG, legend included.
+    assert!(read(&summary.html).contains("majority label (yes)"));
     Ok(())
 }

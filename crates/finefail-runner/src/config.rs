@@ -661,6 +661,10 @@ pub struct Stats {
     /// the default, so configs that do not set it keep their hash.
     #[serde(skip_serializing_if = "HolmFamily::is_default")]
     pub family: HolmFamily,
+    /// The smallest difference the study should detect with 80 % power: `--plan` then says how
+    /// many seeds or test questions it needs. Not written when unset (configs keep their hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_mde: Option<f64>,
 }
 
 impl Default for Stats {
@@ -671,6 +675,7 @@ impl Default for Stats {
             seed: 0,
             primary: Vec::new(),
             family: HolmFamily::default(),
+            target_mde: None,
         }
     }
 }

@@ -10,19 +10,26 @@
 //! in scratch, its record `running`, then `failed` on an error; 4. `promote` the output into place;
 //! 5. `record_done` with the output's hash. Records live in `record.rs`, hashes in `hash.rs`,
 //! the code version every record carries (a step made by other code reruns) in `code.rs`.
+//!
+//! A stop request (Ctrl-C, [`StepWork::stop`]) is heard between steps, and inside the long ones at
+//! their safe points: the step is recorded `interrupted` and the run ends with an [`Interruption`]
+//! (`stop.rs`); rerunning continues.
 
 mod code;
 mod hash;
 mod record;
+mod stop;
 
 pub use code::{code_version, recorded_code_version};
 pub use hash::{hash_path, input_hash};
 pub use record::{read_record, record_path, StepRecord, StepState};
+pub use stop::Interruption;
 
 use crate::error::{Result, RunnerError};
 use crate::kind::StepKind;
 use crate::plan::{Plan, Step};
 use crate::progress::{ProgressSink, StepProgress};
+use finefail_core::StopFlag;
 use record::write_record;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -44,6 +51,11 @@ pub trait StepWork {
         scratch: &Path,
         progress: ProgressSink,
     ) -> Result<()>;
+    /// The flag that asks the run to stop at its next safe point; the engine checks it before
+    /// each step it runs. By default the process-wide one a Ctrl-C sets.
+    fn stop(&self) -> StopFlag {
+        StopFlag::process()
+    }
 }
 
 /// What happened to each step in one execution.
@@ -125,6 +137,7 @@ pub fn execute_scope(
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     let mut summary = RunSummary::default();
     let total = selected.len();
+    let stop_flag = steps.stop();
     for (index, step) in selected.into_iter().enumerate() {
         let input_hash = selected_input_hash(run_dir, step, steps, &outputs)?;
         if let Some(current) = current_output(run_dir, step, &input_hash) {
@@ -139,8 +152,16 @@ pub fn execute_scope(
                 return Err(unfinished_dependency(only, step));
             }
         }
+        if stop_flag.requested() {
+            return Err(stop::interrupted(summary.ran.len(), &step.id, None));
+        }
         progress(Event::Start { step, index, total });
-        let (rec, output_hash) = run_step(run_dir, step, steps, &input_hash, progress)?;
+        let (rec, output_hash) = match run_step(run_dir, step, steps, &input_hash, progress) {
+            Err(RunnerError::Stopped { at }) => {
+                return Err(stop::interrupted(summary.ran.len(), &step.id, Some(at)))
+            }
+            other => other?,
+        };
         progress(Event::Done {
             step,
             wall_s: rec.wall_s.unwrap_or(0.0),
@@ -255,6 +276,7 @@ fn judge(
         return Err(StepStatus::Pending);
     };
     match record.state {
+        StepState::Interrupted => return Err(StepStatus::Interrupted),
         StepState::Running if record.interrupted() => return Err(StepStatus::Interrupted),
         StepState::Running => return Err(StepStatus::Running),
         StepState::Failed => return Err(StepStatus::Failed),
@@ -293,8 +315,9 @@ pub enum StepStatus {
     Stale(Stale),
     /// Recorded running, by a process that is alive (or on another host, or not recorded).
     Running,
-    /// Recorded running by a process on this host that is gone: killed or crashed mid-step. A
-    /// run redoes it (resuming from its scratch folder where the step can).
+    /// Stopped on request (Ctrl-C, SIGTERM), or recorded running by a process on this host that
+    /// is gone: killed or crashed mid-step. A run redoes it (resuming from its scratch folder
+    /// where the step can).
     Interrupted,
     /// Its last run failed; a run retries it.
     Failed,
@@ -375,7 +398,8 @@ fn unfinished_dependency(only: &str, step: &Step) -> RunnerError {
 
 /// Stage 3, run: records the step `running`, runs it in its scratch directory ([`run_in_scratch`]),
 /// then [`promote`]s and [`record_done`]s it. A step that returns an error is recorded `failed`
-/// and its scratch directory stays for the next try. Returns the record and the output hash.
+/// (`interrupted` when it stopped on request) and its scratch directory stays for the next try.
+/// Returns the record and the output hash.
 fn run_step(
     run_dir: &Path,
     step: &Step,
@@ -392,6 +416,10 @@ fn run_step(
     let started = Instant::now();
     if let Err(e) = run_in_scratch(run_dir, step, steps, &scratch, progress) {
         rec.state = StepState::Failed;
+        if let RunnerError::Stopped { .. } = e {
+            rec.state = StepState::Interrupted;
+            rec.wall_s = Some(started.elapsed().as_secs_f64());
+        }
         rec.error = Some(e.to_string());
         write_record(&record_path, &rec)?;
         return Err(e);

@@ -14,6 +14,15 @@ pub enum RunnerError {
     /// A step (or the Slurm executor) failed; `bad_input` says whose fault it is.
     #[error("{message}")]
     Step { message: String, bad_input: bool },
+    /// A step stopped on request (Ctrl-C, SIGTERM) at a safe point, its work so far kept; `at`
+    /// says where (`at step 4/7 (checkpoint kept)`). The engine records the step interrupted and
+    /// ends the run with [`RunnerError::Interrupted`].
+    #[error("stopped {at}")]
+    Stopped { at: String },
+    /// The run stopped on request: what finished, where it stopped, and that rerunning the same
+    /// command continues (the binary prints it as its last line and exits 130 or 143).
+    #[error("{0}")]
+    Interrupted(crate::engine::Interruption),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -55,6 +55,7 @@ impl UserFault for RunnerError {
         match self {
             RunnerError::Config { .. } | RunnerError::Set { .. } => true,
             RunnerError::Step { bad_input, .. } => *bad_input,
+            RunnerError::Stopped { .. } | RunnerError::Interrupted(_) => false,
             RunnerError::Io { source, .. } => io_is_user_fault(source.kind()),
         }
     }
@@ -98,12 +99,26 @@ fn known(e: &(dyn Error + 'static)) -> Option<bool> {
 impl RunnerError {
     /// A library crate's error met while running a step: its one-line text, and whose fault it is
     /// by [`user_fault`]. The one conversion every step uses (through `?`).
+    /// A library's stop on request (Ctrl-C) becomes [`RunnerError::Stopped`], never a failure.
     pub fn from_library(e: &(dyn Error + 'static)) -> Self {
+        if let Some(at) = stopped_at(e) {
+            return RunnerError::Stopped { at };
+        }
         RunnerError::Step {
             message: e.to_string(),
             bad_input: user_fault(e).unwrap_or(false),
         }
     }
+}
+
+/// Where a library's run stopped on request (the trainer's or answering's stop error), if `e`
+/// is one.
+fn stopped_at(e: &(dyn Error + 'static)) -> Option<String> {
+    std::iter::successors(Some(e), |&e| e.source()).find_map(|e| {
+        e.downcast_ref::<TrainError>()
+            .and_then(TrainError::stopped_at)
+            .or_else(|| e.downcast_ref::<RagError>().and_then(RagError::stopped_at))
+    })
 }
 
 #[cfg(test)]
@@ -123,5 +138,28 @@ mod tests {
         let bad = ScoreError::BadInput("unknown metric".into());
         assert_eq!(user_fault(&bad), Some(true));
         assert_eq!(user_fault(&std::fmt::Error), None);
+    }
+
+    /// A stop on request is neither a failure nor the user's fault: the engine tells it apart.
+    #[test]
+    fn a_stop_on_request_is_its_own_error() {
+        let e = RunnerError::from(TrainError::Stopped { step: 4, total: 7 });
+        assert!(!e.is_user_fault());
+        match e {
+            RunnerError::Stopped { at } => assert_eq!(at, "at step 4/7 (checkpoint kept)"),
+            other => panic!("{other:?}"),
+        }
+        let e = RunnerError::from(RagError::Stopped {
+            done: 24,
+            total: 50,
+        });
+        assert_eq!(
+            e.to_string(),
+            "stopped at 24/50 questions (answered batches kept)"
+        );
+        assert!(matches!(
+            RunnerError::from(TrainError::Interrupted { step: 2 }),
+            RunnerError::Step { .. }
+        ));
     }
 }

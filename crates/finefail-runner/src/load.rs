@@ -450,6 +450,7 @@ alpha = 0.01
 seed = 3
 primary = ["token_f1"]
 family = "context"
+target_mde = 0.1
 [slurm]
 partition = "gpu"
 time = "01:00:00"

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::kind::StepKind;
+use crate::missing_path::does_not_exist;
 use finefail_core::{AnswerContext, ArmId, RunLayout};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -50,9 +51,9 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
     for d in &config.datasets {
         if !d.input.exists() {
             warnings.push(format!(
-                "dataset `{}`: input {} does not exist (yet)",
+                "dataset `{}`: {}",
                 d.name,
-                d.input.display()
+                does_not_exist("input", &d.input)
             ));
         }
         let prepare = format!("prepare/{}", d.name);
@@ -139,9 +140,15 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
             }
             continue;
         };
-        if !local.path.join("config.json").is_file() {
+        if !local.path.exists() {
             warnings.push(format!(
-                "model `{}`: {} has no config.json (yet)",
+                "model `{}`: {}",
+                m.name,
+                does_not_exist("model directory", &local.path)
+            ));
+        } else if !local.path.join("config.json").is_file() {
+            warnings.push(format!(
+                "model `{}`: {} has no config.json",
                 m.name,
                 local.path.display()
             ));

@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::kind::StepKind;
 use crate::plan::Step;
 use crate::progress::{ProgressSink, StepProgress};
+use finefail_core::StopFlag;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -26,6 +27,10 @@ pub struct LocalSteps<'a> {
     pub config: &'a Config,
     /// [`Config::hash`], written into `comparison.json`.
     pub config_hash: String,
+    /// The stop flag the long steps poll (fine-tunes between optimizer steps, answering between
+    /// batches) and the engine checks between steps: the process-wide one a Ctrl-C sets, unless
+    /// a caller (a test) gives its own.
+    pub stop: StopFlag,
 }
 
 impl<'a> LocalSteps<'a> {
@@ -34,6 +39,7 @@ impl<'a> LocalSteps<'a> {
         Self {
             config,
             config_hash: config.hash(),
+            stop: StopFlag::process(),
         }
     }
 }
@@ -54,6 +60,10 @@ fn own_model<'c>(c: &'c Config, step: &Step) -> Result<[&'c crate::config::Model
 }
 
 impl StepWork for LocalSteps<'_> {
+    fn stop(&self) -> StopFlag {
+        self.stop.clone()
+    }
+
     fn config_slice(&self, step: &Step) -> Result<Value> {
         let c = self.config;
         Ok(match step.kind {
@@ -74,7 +84,9 @@ impl StepWork for LocalSteps<'_> {
             StepKind::Score => {
                 json!({ "judge": c.judge, "metrics": c.eval.metrics, "judge_prompt": finefail_score::JUDGE_PROMPT_VERSION })
             }
-            StepKind::Compare => json!({ "stats": c.stats }),
+            // `comparison.json` records the whole config's hash, so the step follows it (a
+            // renamed study reruns this seconds-long step instead of keeping a stale hash).
+            StepKind::Compare => json!({ "stats": c.stats, "config_hash": self.config_hash }),
             StepKind::Report => json!({}),
         })
     }
@@ -90,8 +102,12 @@ impl StepWork for LocalSteps<'_> {
         match step.kind {
             StepKind::Prepare => prepare::run(c, subject(step), scratch, progress),
             StepKind::Retrieve => retrieve::run(c, subject(step), run_dir, scratch, progress),
-            StepKind::Finetune => finetune::run(c, subject(step), run_dir, scratch, progress),
-            StepKind::Answer => answer::run(c, subject(step), run_dir, scratch, progress),
+            StepKind::Finetune => {
+                finetune::run(c, subject(step), run_dir, scratch, progress, &self.stop)
+            }
+            StepKind::Answer => {
+                answer::run(c, subject(step), run_dir, scratch, progress, &self.stop)
+            }
             StepKind::Score => score::run(c, subject(step), run_dir, scratch, progress),
             StepKind::Compare => {
                 progress(StepProgress::stage("comparing arms (bootstrap)"));
@@ -128,7 +144,8 @@ mod tests {
             ("finetune/d/m/n50/s0", StepKind::Finetune),
             ("answer/d/m/n50/s0", StepKind::Answer),
             ("score/d/m/n50/s0", StepKind::Score),
-            ("compare", StepKind::Compare),
+            // Not compare: it follows the whole config's hash (below), and a new seed's scores
+            // rerun it anyway.
             ("report", StepKind::Report),
         ]
         .map(|(id, kind)| Step {
@@ -150,6 +167,24 @@ mod tests {
             c.sweep.seeds = seeds;
             assert_eq!(slices(&c), one, "seeds {:?}", c.sweep.seeds);
         }
+    }
+
+    /// `comparison.json` records the config's hash: the compare step follows it, so a study
+    /// renamed in place (`name` only) gets its hash rewritten, not kept stale.
+    #[test]
+    fn the_compare_step_follows_the_config_hash() {
+        let mut c = Config::default();
+        let compare = Step {
+            id: "compare".into(),
+            kind: StepKind::Compare,
+            deps: vec![],
+            output: "x".into(),
+        };
+        let slice = |c: &Config| LocalSteps::new(c).config_slice(&compare).unwrap();
+        let before = slice(&c);
+        assert_eq!(before["config_hash"], c.hash());
+        c.name = Some("renamed".into());
+        assert_ne!(slice(&c), before);
     }
 
     #[test]

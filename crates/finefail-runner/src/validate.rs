@@ -95,6 +95,12 @@ pub fn validate(c: &Config) -> Result<(), String> {
     if c.stats.bootstrap < 10_000 || !(0.0..1.0).contains(&c.stats.alpha) {
         return Err("stats: bootstrap ≥ 10000 and 0 < alpha < 1 are required".into());
     }
+    if c.stats
+        .target_mde
+        .is_some_and(|t| !(t.is_finite() && t > 0.0))
+    {
+        return Err("stats: target_mde must be a positive difference, e.g. 0.1".into());
+    }
     Ok(())
 }
 

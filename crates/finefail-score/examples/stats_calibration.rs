@@ -1,14 +1,14 @@
 //! The fuller calibration check of the verdict (`scripts/stats-calibration.sh` runs it in release):
 //! simulated studies through `compare` itself, with its full draw counts, for S = 1, 2, 3, 5 seeds,
-//! per-seed shifts τ = 0, 0.02, 0.04, 0.08, continuous and 0/1 scores, 200 questions. Prints a
-//! Markdown table: the helps/hurts rate without a true effect (≤ α is calibrated) with its
-//! Monte-Carlo standard error, and the power at a true effect of +0.05.
+//! per-seed shifts τ = 0, 0.02, 0.04, 0.08, continuous, 0/1 and ties-heavy 0/1 scores, 200
+//! questions. Prints a Markdown table: the helps/hurts rate without a true effect (≤ α is
+//! calibrated) with its Monte-Carlo standard error, and the power at a true effect of +0.05.
 //!
 //! Usage: `stats_calibration [--studies N] [--power-studies N] [--questions N]`
 
 use std::thread;
 
-use finefail_score::stats::simulate::{verdict_counts, StudySpec};
+use finefail_score::stats::simulate::{verdict_counts, ScoreModel, StudySpec};
 use finefail_score::StatsConfig;
 
 fn arg(name: &str, default: usize) -> usize {
@@ -30,10 +30,14 @@ fn main() {
     let questions = arg("--questions", 200);
     let cfg = StatsConfig::default();
     let mut settings = Vec::new();
-    for binary in [false, true] {
+    for scores in [
+        ScoreModel::Continuous,
+        ScoreModel::Binary,
+        ScoreModel::TiesHeavyBinary,
+    ] {
         for seeds in [1usize, 2, 3, 5] {
             for tau in [0.0, 0.02, 0.04, 0.08] {
-                settings.push((binary, seeds, tau));
+                settings.push((scores, seeds, tau));
             }
         }
     }
@@ -48,13 +52,13 @@ fn main() {
                 scope.spawn(move || {
                     part.iter()
                         .enumerate()
-                        .map(|(i, &(binary, seeds, tau))| {
+                        .map(|(i, &(scores, seeds, tau))| {
                             let spec = |effect| StudySpec {
                                 seeds,
                                 questions,
                                 seed_sd: tau,
                                 effect,
-                                binary,
+                                scores,
                             };
                             let tag = (w * chunk + i) as u64;
                             let null = verdict_counts(&spec(0.0), studies, &cfg, 1000 + tag)
@@ -64,7 +68,11 @@ fn main() {
                                     .expect("simulated comparison");
                             let rate = null.called();
                             let se = (rate.max(cfg.alpha) * (1.0 - rate) / studies as f64).sqrt();
-                            let kind = if binary { "0/1" } else { "continuous" };
+                            let kind = match scores {
+                                ScoreModel::Continuous => "continuous",
+                                ScoreModel::Binary => "0/1",
+                                ScoreModel::TiesHeavyBinary => "0/1 ties-heavy",
+                            };
                             let ok = if rate <= cfg.alpha + 2.0 * se {
                                 "yes"
                             } else {

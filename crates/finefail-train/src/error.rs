@@ -36,6 +36,15 @@ pub enum TrainError {
         /// The last completed optimizer step.
         step: usize,
     },
+    /// The run stopped on request ([`crate::FinetuneRequest::stop`]: Ctrl-C, SIGTERM) after
+    /// optimizer step `step` of `total`, that step checkpointed: resuming continues from it.
+    #[error("training stopped {}", stopped_text(*step, *total))]
+    Stopped {
+        /// Optimizer steps done (and checkpointed).
+        step: usize,
+        /// Optimizer steps of the whole run.
+        total: usize,
+    },
     /// Anything else (a numeric failure, a corrupt checkpoint we wrote ourselves).
     #[error("{0}")]
     Other(String),
@@ -58,6 +67,15 @@ impl TrainError {
         }
     }
 
+    /// Where a run stopped on request stands (`at step 4/7 (checkpoint kept)`), as the runner's
+    /// interrupted line quotes it; `None` for every other error.
+    pub fn stopped_at(&self) -> Option<String> {
+        match self {
+            Self::Stopped { step, total } => Some(stopped_text(*step, *total)),
+            _ => None,
+        }
+    }
+
     /// True when the user must fix the input (exit code 2).
     pub fn is_bad_input(&self) -> bool {
         match self {
@@ -65,8 +83,19 @@ impl TrainError {
             Self::Data(e) => e.is_bad_input(),
             Self::Model(e) => e.is_bad_input(),
             Self::Rag(e) => e.is_bad_input(),
-            Self::Io { .. } | Self::Interrupted { .. } | Self::Other(_) => false,
+            Self::Io { .. } | Self::Interrupted { .. } | Self::Stopped { .. } | Self::Other(_) => {
+                false
+            }
         }
+    }
+}
+
+/// Where a stopped run stands: `at step 4/7 (checkpoint kept)`.
+fn stopped_text(step: usize, total: usize) -> String {
+    if step == 0 {
+        format!("before its first step (0/{total})")
+    } else {
+        format!("at step {step}/{total} (checkpoint kept)")
     }
 }
 

@@ -7,7 +7,8 @@
 //! [`recipe`]; the request and progress events in [`request`]; examples and truncation in
 //! [`examples`]; the loss and gradient accumulation in [`loss`]; batching and RNG in [`batching`];
 //! the optimizer in [`adamw`]; the learning-rate schedule in [`schedule`]; the loop's resumable
-//! state in [`state`], checkpoints in [`checkpoint`] and the run's identity in [`fingerprint`]; the
+//! state in [`state`], checkpoints in [`checkpoint`], where a run may stop in [`safe_point`] and the
+//! run's identity in [`fingerprint`]; the
 //! output files and their formats in [`outputs`]. The crate never prints and never exits: progress
 //! goes through a callback, errors are [`TrainError`].
 
@@ -26,6 +27,7 @@ pub mod outputs;
 pub mod recipe;
 pub mod recompute;
 pub mod request;
+pub mod safe_point;
 pub mod schedule;
 pub mod state;
 

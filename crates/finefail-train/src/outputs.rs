@@ -57,6 +57,10 @@ pub struct TrainSummary {
     pub wall_time_s: f64,
     /// Loss of the last step.
     pub final_loss: Option<f64>,
+    /// Validation loss before the first optimizer step, when the run validates (the report flags
+    /// a fine-tune whose validation loss barely moved); not written when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_val_loss: Option<f64>,
     /// Last validation loss.
     pub final_val_loss: Option<f64>,
     /// Lowest validation loss.

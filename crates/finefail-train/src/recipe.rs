@@ -12,9 +12,10 @@
 //!    AdamW ([`crate::adamw`]);
 //! 4. validation every epoch (or `eval_every` steps) and at the last step; early stopping; the best
 //!    adapter kept aside when `keep = "best"`;
-//! 5. checkpoints every `checkpoint_every` steps and at the end ([`crate::checkpoint`]); `resume`
-//!    continues from the last complete one after checking it belongs to the same run
-//!    ([`crate::fingerprint`]);
+//! 5. checkpoints every `checkpoint_every` steps, after each minute of training and at the end
+//!    ([`crate::checkpoint`]); a stop request (Ctrl-C) checkpoints and ends the run between two
+//!    steps ([`crate::safe_point`]); `resume` continues from the last complete one after checking
+//!    it belongs to the same run ([`crate::fingerprint`]);
 //! 6. outputs, each written atomically: `OUT/adapter/` (PEFT), `OUT/metrics.jsonl`, `OUT/train_summary.json`
 //!    ([`crate::outputs`]).
 
@@ -28,6 +29,7 @@ use crate::fingerprint::{fingerprint, mismatch};
 use crate::loss::{accumulate_grads, validation_loss};
 use crate::outputs::{self, StepMetrics, TrainSummary};
 use crate::request::{Event, FinetuneRequest};
+use crate::safe_point::{CheckpointParts, SafePoint};
 use crate::schedule::Schedule;
 use crate::state::LoopState;
 use finefail_core::files;
@@ -96,9 +98,20 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
     // 3–5. The loop.
     let lengths: Vec<usize> = train.iter().map(|e| e.tokens.len()).collect();
     let micro = s.micro_batch();
+    // The validation loss before any step (the report's barely-trained check): no dropout, no RNG
+    // draw, no step counted; a resumed run keeps the one its first process measured.
+    if !val.is_empty() && st.step == 0 && st.initial_val.is_none() {
+        st.initial_val = Some(validation_loss(&model, &val, micro, pad, &device));
+    }
     let clock = Instant::now();
     let elapsed_before = st.elapsed_s;
+    let mut safe = SafePoint::new(req, &st);
     while st.step < total_steps && !st.stopped_early {
+        // A stop request (Ctrl-C, SIGTERM) ends the run here, its last step checkpointed.
+        let parts = ck_parts(&ck_root, &model, &adapter_cfg, &adam, &st);
+        if let Some(stopped) = safe.stop_here(&parts, total_steps, progress)? {
+            return Err(stopped);
+        }
         // 3. One optimizer step.
         if st.epoch_done() {
             st.next_epoch(&lengths, batch);
@@ -168,12 +181,11 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
             });
         }
 
-        // 5. Checkpoints.
+        // 5. Checkpoints (also once a minute of training: they change no number).
         let ck_due = s.train.checkpoint_every > 0 && st.step % s.train.checkpoint_every == 0;
-        if ck_due || last || st.stopped_early {
-            checkpoint::save(&ck_root, &model, &adapter_cfg, &adam, &st)?;
-            checkpoint::prune_best(&ck_root, st.best_val.map(|b| b.1))?;
-            progress(&Event::Checkpoint { step: st.step });
+        if ck_due || last || st.stopped_early || safe.time_due() {
+            let parts = ck_parts(&ck_root, &model, &adapter_cfg, &adam, &st);
+            safe.write(&parts, progress)?;
         }
         if req.stop_after_step == Some(st.step) {
             return Err(TrainError::Interrupted { step: st.step });
@@ -189,6 +201,23 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         (train.len(), val.len()),
         &ck_root,
     )
+}
+
+/// What a checkpoint of the current step is made of.
+fn ck_parts<'a>(
+    root: &'a Path,
+    model: &'a Llama,
+    adapter_cfg: &'a AdapterConfig,
+    adam: &'a AdamWState,
+    state: &'a LoopState,
+) -> CheckpointParts<'a> {
+    CheckpointParts {
+        root,
+        model,
+        adapter_cfg,
+        adam,
+        state,
+    }
 }
 
 /// The state to start from: a fresh one or, with `resume`, the last complete checkpoint's (its
@@ -246,6 +275,7 @@ fn write_outputs(
         epochs: st.epoch,
         wall_time_s: st.elapsed_s,
         final_loss: st.last_loss,
+        initial_val_loss: st.initial_val,
         final_val_loss: st.last_val,
         best_val_loss: st.best_val.map(|b| b.0),
         best_step: st.best_val.map(|b| b.1),

@@ -4,8 +4,14 @@
 
 use crate::config::FinetuneSettings;
 use crate::outputs::StepMetrics;
+use finefail_core::StopFlag;
 use finefail_model::precision::Precision;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default [`FinetuneRequest::checkpoint_interval`]: a minute of training at most is lost to
+/// a kill, at the cost of one small adapter-and-moments write a minute.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Everything one fine-tuning run needs, so that callers never reach into the recipe's internals.
 #[derive(Debug, Clone)]
@@ -35,10 +41,20 @@ pub struct FinetuneRequest {
     /// Testing aid: return [`crate::TrainError::Interrupted`] right after this optimizer step, as
     /// if killed.
     pub stop_after_step: Option<usize>,
+    /// Polled between optimizer steps: once requested (Ctrl-C, SIGTERM), the run checkpoints and
+    /// returns [`crate::TrainError::Stopped`], so rerunning with `resume` continues from there.
+    /// Defaults to the process-wide flag the binary's signal handler sets.
+    pub stop: StopFlag,
+    /// Also checkpoint when this much training time has passed since the last checkpoint (besides
+    /// every `train.checkpoint_every` steps), so a killed run loses at most this much work.
+    /// Default 60 s; `None` turns it off. Not a setting: checkpoints never change a number, so it
+    /// stays out of the run's fingerprint and of every input hash.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl FinetuneRequest {
-    /// A request with default settings, top-k 3, CPU, no resume: callers set only what differs.
+    /// A request with default settings, top-k 3, CPU, no resume, the process's stop flag and a
+    /// checkpoint at least every [`CHECKPOINT_INTERVAL`]: callers set only what differs.
     pub fn new(data_dir: &Path, size: usize, seed: u64, model_dir: &Path, out_dir: &Path) -> Self {
         Self {
             data_dir: data_dir.to_path_buf(),
@@ -53,6 +69,8 @@ impl FinetuneRequest {
             device: "cpu".into(),
             precision: Precision::default(),
             stop_after_step: None,
+            stop: StopFlag::process(),
+            checkpoint_interval: Some(CHECKPOINT_INTERVAL),
         }
     }
 }

@@ -40,6 +40,11 @@ pub struct LoopState {
     pub last_loss: Option<f64>,
     /// Last validation loss.
     pub last_val: Option<f64>,
+    /// Validation loss before the first optimizer step (measured only when the run validates;
+    /// kept here so a resumed run still reports it). Left out of `state.json` when absent, so a
+    /// run without validation writes the same state as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_val: Option<f64>,
 }
 
 impl LoopState {
@@ -62,6 +67,7 @@ impl LoopState {
             elapsed_s: 0.0,
             last_loss: None,
             last_val: None,
+            initial_val: None,
         }
     }
 

@@ -25,6 +25,10 @@ fn train_losses(out: &Path) -> Vec<f64> {
         .collect()
 }
 
+fn summary_json(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("train_summary.json")).unwrap()).unwrap()
+}
+
 fn adapter_sha(out: &Path) -> String {
     sha256(&out.join("adapter/adapter_model.safetensors"))
 }
@@ -154,6 +158,12 @@ fn interrupted_and_resumed_runs_end_bit_identical() {
             "metrics after resume (stop {stop})"
         );
         assert_eq!(adapter_sha(&r.out_dir), want, "stopped after step {stop}");
+        // The validation loss before step 1 survives the resume (kept in the checkpoint's state).
+        assert_eq!(
+            summary_json(&r.out_dir)["initial_val_loss"],
+            summary_json(&whole.out_dir)["initial_val_loss"],
+            "stopped after step {stop}"
+        );
     }
     // without --resume, existing checkpoints are refused
     let e = finetune(&whole, &mut |_| {}).unwrap_err();
@@ -276,4 +286,54 @@ fn bad_inputs_are_refused_with_an_explanation() {
     let mut r = fx.request("empty");
     r.data_dir = data;
     check(r, "empty answer");
+}
+
+/// With validation, `train_summary.json` records the validation loss before the first optimizer
+/// step (the report's barely-trained check compares it with the last one) without adding a step
+/// or a metrics row; without validation the key is absent.
+#[test]
+fn initial_validation_loss_is_written_only_when_validating() {
+    let _serial = common::serial();
+    let fx = Fixture::new();
+    let req = fx.request("val");
+    let summary = finetune(&req, &mut |_| {}).unwrap();
+    let written = summary_json(&req.out_dir);
+    let initial = written["initial_val_loss"]
+        .as_f64()
+        .expect("initial_val_loss");
+    assert!(initial.is_finite() && initial > 0.0, "{initial}");
+    assert_eq!(summary.initial_val_loss, Some(initial));
+    assert!(written["final_val_loss"].as_f64().is_some());
+    // Step numbering is unchanged: train rows 1..=6, no row at step 0.
+    let steps: Vec<u64> = metrics(&req.out_dir)
+        .iter()
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert!(!steps.contains(&0), "{steps:?}");
+    assert_eq!(summary.steps, 6);
+
+    // The same dataset with no validation split.
+    let data = fx.tmp.path().join("no-val-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let recs = common::records();
+    finefail_data::tables::write_qa(&data.join("qa.parquet"), &recs).unwrap();
+    let cfg = finefail_data::SplitConfig {
+        unit: finefail_data::SplitUnit::Question,
+        test_size: 2,
+        val_size: Some(0),
+        split_seed: 0,
+        seeds: vec![0, 1],
+    };
+    finefail_data::Splits::make(&recs, &cfg)
+        .unwrap()
+        .save(&data.join("splits.json"))
+        .unwrap();
+    let mut no_val = fx.request("no-val");
+    no_val.data_dir = data;
+    let summary = finetune(&no_val, &mut |_| {}).unwrap();
+    assert_eq!((summary.val_examples, summary.initial_val_loss), (0, None));
+    let written = summary_json(&no_val.out_dir);
+    assert!(written.get("initial_val_loss").is_none(), "{written}");
+    assert!(written["final_val_loss"].is_null());
+    assert!(!metrics(&no_val.out_dir).iter().any(|r| r["kind"] == "val"));
 }

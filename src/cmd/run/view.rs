@@ -1,6 +1,13 @@
 //! What `finefail run` shows while it runs: an overall bar over the steps that will actually run
 //! (cached steps are counted apart, so skipping them never makes the ETA jump), a bar for the
-//! running step in its own unit, and `start` / `done` lines. The run's ETA adds, per step still to
+//! running step in its own unit, and `start` / `done` lines.
+//!
+//! The bar's total is fixed before the first step and never changes. Before a run it is known
+//! which steps are current; it is not known whether a step that reruns (stale code, an
+//! interrupted step) will write the same output as before. When it does, a step reading it that
+//! was counted to run turns out current after all: it is not run, but it still counts as one of
+//! the steps worked through (a `skip` line), so the count printed first equals the `start` plus
+//! `skip` lines (before, the total shrank mid-run: "42 steps to run" then "step 3/40"). The run's ETA adds, per step still to
 //! run, the mean wall time of its kind (from this run's finished steps and the cached steps'
 //! records), and the running step's own ETA once it counts. A kind with no time yet borrows the
 //! mean over all kinds, and the ETA then reads `≥` (a fine-tune takes far longer than a prepare).
@@ -25,9 +32,12 @@ pub struct RunEta {
     walls: BTreeMap<StepKind, (f64, usize)>,
     /// Steps run so far in this execution.
     done: usize,
-    /// Steps this execution runs (predicted, corrected as steps turn out cached or not).
+    /// Steps counted to run that turned out current once what they read reran to the same
+    /// output: worked through without running.
+    unchanged: usize,
+    /// Steps this execution works through: the count printed before the first step.
     to_run: usize,
-    /// Steps whose outputs are current (predicted, corrected like `to_run`).
+    /// Steps whose outputs were current before the first step.
     cached: usize,
 }
 
@@ -98,11 +108,38 @@ impl RunEta {
         }
     }
 
+    /// Steps worked through so far: run, or found current after all.
+    fn position(&self) -> usize {
+        self.done + self.unchanged
+    }
+
+    /// A step counted to run turned out current (what it reads reran to the same output):
+    /// it counts as worked through, and the total stays. False for a step not counted to run.
+    fn found_current(&mut self, id: &str) -> bool {
+        let counted = self.pending.remove(id).is_some();
+        if counted {
+            self.unchanged += 1;
+        }
+        counted
+    }
+
+    /// A step starts: its 1-based position among the steps counted to run. A step that was
+    /// current before the run cannot start unless its files changed under the run (the run
+    /// folder is locked); should it happen, the total grows rather than the count lying.
+    fn start(&mut self, id: &str, kind: StepKind, now: Instant) -> usize {
+        if self.pending.remove(id).is_none() {
+            self.to_run += 1;
+            self.cached = self.cached.saturating_sub(1);
+        }
+        self.running = Some((kind, now));
+        self.position() + 1
+    }
+
     /// `run 3/12 steps (5 cached), eta ~4m 10s`.
     pub fn summary(&self, now: Instant, running_eta: Option<Duration>) -> String {
         format!(
             "run {}/{} steps ({} cached), eta {}",
-            self.done,
+            self.position(),
             self.to_run,
             self.cached,
             self.eta(now, running_eta)
@@ -171,7 +208,7 @@ impl RunView {
         let running = lock(&self.child).as_ref().and_then(|t| t.eta(now));
         let eta = lock(&self.eta);
         self.overall.set_length(eta.to_run as u64);
-        self.overall.set_position(eta.done as u64);
+        self.overall.set_position(eta.position() as u64);
         self.overall.set_message(format!(
             "{} cached · eta {}",
             eta.cached,
@@ -185,28 +222,26 @@ impl RunView {
             Event::Cached { step, .. } => {
                 let wall =
                     read_record(&record_path(&self.run_dir, &step.id)).and_then(|r| r.wall_s);
-                let mut eta = lock(&self.eta);
-                if eta.pending.remove(&step.id).is_some() {
-                    // Predicted to run, found current after all.
-                    eta.to_run -= 1;
-                    eta.cached += 1;
-                }
-                if let Some(w) = wall {
-                    eta.seen(step.kind, w);
+                let (counted, index, to_run) = {
+                    let mut eta = lock(&self.eta);
+                    if let Some(w) = wall {
+                        eta.seen(step.kind, w);
+                    }
+                    (eta.found_current(&step.id), eta.position(), eta.to_run)
+                };
+                if counted {
+                    self.display.println(&format!(
+                        "skip  {} (step {index}/{to_run}: what it reads reran to the same output, so it is current)",
+                        step.id
+                    ));
                 }
             }
             Event::Start { step, .. } => {
-                let index = {
+                let (index, to_run) = {
                     let mut eta = lock(&self.eta);
-                    if eta.pending.remove(&step.id).is_none() {
-                        // Predicted cached, runs after all.
-                        eta.to_run += 1;
-                        eta.cached = eta.cached.saturating_sub(1);
-                    }
-                    eta.running = Some((step.kind, Instant::now()));
-                    eta.done + 1
+                    let index = eta.start(&step.id, step.kind, Instant::now());
+                    (index, eta.to_run)
                 };
-                let to_run = lock(&self.eta).to_run;
                 self.display
                     .println(&format!("start {} (step {index}/{to_run})", step.id));
                 let task = self.display.task(&step.id);
@@ -233,6 +268,11 @@ impl RunView {
             }
         }
         self.refresh();
+    }
+
+    /// Steps counted to run that turned out current after all (see the module doc).
+    pub fn unchanged(&self) -> usize {
+        lock(&self.eta).unchanged
     }
 
     /// Removes the bars (before the final summary is printed).
@@ -306,5 +346,110 @@ mod tests {
             Some((Duration::from_secs(235), false))
         );
         assert_eq!(eta.eta(later, None), "≥3m 55s");
+    }
+
+    /// A step counted to run that turns out current is worked through, never taken off the
+    /// total; a step current before the run is not counted at all.
+    #[test]
+    fn a_counted_step_found_current_keeps_the_total() {
+        let mut eta = RunEta::new(
+            [
+                ("prepare/d".to_string(), StepKind::Prepare),
+                ("retrieve/d".to_string(), StepKind::Retrieve),
+                ("finetune/d/m/n50/s0".to_string(), StepKind::Finetune),
+            ],
+            4,
+        );
+        let now = Instant::now();
+        assert_eq!(eta.start("prepare/d", StepKind::Prepare, now), 1);
+        eta.running = None;
+        eta.done += 1;
+        assert!(eta.found_current("retrieve/d"));
+        assert!(!eta.found_current("compare"), "current before the run");
+        assert_eq!(eta.start("finetune/d/m/n50/s0", StepKind::Finetune, now), 3);
+        assert_eq!((eta.to_run, eta.cached, eta.unchanged), (3, 4, 1));
+        assert!(eta
+            .summary(now, None)
+            .starts_with("run 2/3 steps (4 cached)"));
+    }
+
+    /// a → b → c, each writing a fixed text: b reruns (made by other code) to the same output,
+    /// so c, counted to run before the first step, turns out current.
+    struct Toy;
+
+    impl finefail_runner::engine::StepWork for Toy {
+        fn config_slice(
+            &self,
+            _: &finefail_runner::Step,
+        ) -> finefail_runner::Result<serde_json::Value> {
+            Ok(serde_json::json!({}))
+        }
+        fn run(
+            &self,
+            step: &finefail_runner::Step,
+            _: &std::path::Path,
+            scratch: &std::path::Path,
+            _: finefail_runner::ProgressSink,
+        ) -> finefail_runner::Result<()> {
+            std::fs::write(scratch.join("out"), &step.id).unwrap();
+            Ok(())
+        }
+    }
+
+    /// The count printed before the first step equals the steps the run works through — `start`
+    /// plus `skip` — on the case where it used to shrink mid-run (a rerun step writing the same
+    /// output), and the bar's total never changes.
+    #[test]
+    fn the_count_printed_first_is_the_count_worked_through() {
+        use finefail_runner::engine::{current_outputs, execute, Event};
+        let tmp = tempfile::tempdir().unwrap();
+        let step = |id: &str, kind, deps: &[&str]| finefail_runner::Step {
+            id: id.into(),
+            kind,
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            output: id.into(),
+        };
+        let plan = Plan {
+            name: "toy".into(),
+            run_dir: tmp.path().to_path_buf(),
+            steps: vec![
+                step("a", StepKind::Prepare, &[]),
+                step("b", StepKind::Retrieve, &["a"]),
+                step("c", StepKind::Compare, &["b"]),
+            ],
+            warnings: vec![],
+        };
+        execute(&plan, &Toy, None, &mut |_| {}).unwrap();
+        // b was made by other code: it reruns, and c is counted to run behind it.
+        let path = record_path(tmp.path(), "b");
+        let mut rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        rec["code_version"] = "0.0.1+0ld0c0de".into();
+        std::fs::write(&path, rec.to_string()).unwrap();
+        let scope = plan.until(None);
+        let pending = to_run(&scope, &current_outputs(&plan, &Toy).unwrap());
+        let counted = pending.len();
+        assert_eq!(counted, 2);
+        let view = RunView::new(&plan, pending, scope.len() - counted);
+        let (mut started, mut totals) = (0, BTreeSet::new());
+        execute(&plan, &Toy, None, &mut |e| {
+            started += usize::from(matches!(e, Event::Start { .. }));
+            view.event(e);
+            totals.insert(lock(&view.eta).to_run);
+        })
+        .unwrap();
+        assert_eq!(
+            started, 1,
+            "only b runs; c is current once b wrote the same output"
+        );
+        assert_eq!(started + view.unchanged(), counted);
+        assert_eq!(
+            totals,
+            BTreeSet::from([counted]),
+            "the total changed mid-run"
+        );
+        assert_eq!(view.overall.length(), Some(counted as u64));
+        assert_eq!(view.overall.position(), counted as u64);
+        view.finish();
     }
 }

@@ -8,8 +8,10 @@ use finefail_score::{Comparison, Metric};
 use super::{context_suffix, PlotSpec, CONTEXTS};
 use crate::analysis::{base_arm, Analysis};
 use crate::document::Block;
-use crate::format::{ci_header, percent};
-use crate::plots::{missing_glyphs, CurveLine, CurvePlot, CurvePoint, ScatterPlot, REPLACEMENT};
+use crate::format::{ci_header, num, percent};
+use crate::plots::{
+    missing_glyphs, CurveLine, CurvePlot, CurvePoint, ReferenceLine, ScatterPlot, REPLACEMENT,
+};
 
 /// A sentence for a caption when the PNG cannot draw some characters of the plot's texts (names
 /// in a script the shipped font lacks): which ones, and where the text is shown as it is.
@@ -25,6 +27,17 @@ pub(super) fn font_note(texts: Vec<&str>) -> String {
          Cyrillic only); the SVG and report.html show the text as it is.",
         listed.join(" ")
     )
+}
+
+/// The majority-label baseline to draw on a curve of `metric`: on a label dataset's
+/// `label_accuracy` only (a constant answer scores its label's share there and nothing
+/// comparable elsewhere), as (label, share).
+fn majority_line(a: &Analysis<'_>, dataset: &str, metric: Metric) -> Option<(&'static str, f64)> {
+    if metric != Metric::LabelAccuracy || !a.is_label_dataset(dataset) {
+        return None;
+    }
+    a.majority_label(dataset)
+        .map(|(label, share, _)| (label.as_str(), share))
 }
 
 pub(super) fn curves(
@@ -79,17 +92,31 @@ pub(super) fn curves(
             } else {
                 format!(" ({ctx} context)")
             };
+            let majority = majority_line(a, dataset, metric);
+            let majority_note = majority
+                .as_ref()
+                .map_or_else(String::new, |(label, share)| {
+                    let share = num(*share);
+                    format!(
+                        " The dashed line is the majority-label baseline: always answering \
+                         `{label}` scores {share}."
+                    )
+                });
             let plot = CurvePlot {
                 title: format!("{dataset}: {metric} vs N{ctx_note}"),
                 y_label: metric.to_string(),
                 lines,
+                reference: majority.map(|(label, value)| ReferenceLine {
+                    label: format!("majority label ({label})"),
+                    value,
+                }),
             };
             blocks.push(Block::Figure {
                 stem: stem.clone(),
                 caption: format!(
                     "{dataset}: {metric} vs training size N{ctx_note}, one line per model; points \
                      are means (N > 0: per question averaged over seeds), the band is the base mean \
-                     plus the {} of the paired difference.{}",
+                     plus the {} of the paired difference.{majority_note}{}",
                     ci_header(1.0 - a.input.comparison.alpha),
                     font_note(plot.texts())
                 ),

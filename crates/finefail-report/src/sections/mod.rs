@@ -2,11 +2,15 @@
 //! [`Block`]s (rendered to Markdown and HTML elsewhere) plus the plot specifications.
 
 use finefail_core::AnswerContext;
-use finefail_score::{Comparison, ComparisonKind, Metric, Trend, Verdict};
+use std::collections::BTreeSet;
+
+use finefail_score::{Comparison, ComparisonKind, Metric, PrimarySource, Trend, Verdict};
 
 use crate::analysis::Analysis;
 use crate::document::Block;
-use crate::format::{ci_header, interval, num, opt_num, p_value_at, percent, signed, MISSING};
+use crate::format::{
+    ci_header, interval, num, opt_num, p_value, p_value_at, percent, signed, MISSING,
+};
 use crate::plots::{CurvePlot, ForestPlot, ForestRow, RowVerdict, ScatterPlot};
 use crate::{FineTuneSummary, ReportError};
 
@@ -87,7 +91,8 @@ estimate; otherwise `inconclusive`, and the CI says which effects remain compati
 one (column **vs N**; seeds paired by id), and the trend table gives the slope per doubling of N. **Wilcoxon** (a shift of the whole distribution) and McNemar are \
 extra columns in `comparison.json`, never the verdict's test. **seed sd** is the spread of the \
 per-seed means (training variance); **judge sd** the judge's spread across repeats. Secondary \
-metrics are exploratory (unadjusted p, no verdict); `abstained` and `answer_tokens` are descriptive."
+metrics are exploratory (unadjusted p, no verdict) and have their own section after the datasets; \
+`abstained` and `answer_tokens` are descriptive."
     )
 }
 
@@ -109,7 +114,10 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
     // The answer first (findings, the forest plot, the tables), the reading guide after it.
     let alpha = input.comparison.alpha;
     let mut plots = Vec::new();
-    summary(&primary, alpha, &mut blocks, &mut plots);
+    let source = input.comparison.primary_source;
+    let apart =
+        comps.iter().any(|c| !c.primary) || input.comparison.trends.iter().any(|t| !t.primary);
+    summary(&primary, (source, apart), alpha, &mut blocks, &mut plots);
     barely_trained(&input.fine_tunes, &mut blocks);
     trends(&input.comparison.trends, alpha, &mut blocks);
     blocks.push(Block::Heading(2, "How to read this".into()));
@@ -119,6 +127,7 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
     for d in &input.datasets {
         dataset_section(a, &d.name, &mut blocks, &mut plots)?;
     }
+    exploratory(comps, &input.comparison.trends, alpha, &mut blocks);
     Ok(Content {
         title,
         blocks,
@@ -128,6 +137,7 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
 
 fn summary(
     primary: &[&Comparison],
+    (source, apart): (PrimarySource, bool),
     alpha: f64,
     blocks: &mut Vec<Block>,
     plots: &mut Vec<(String, PlotSpec)>,
@@ -163,6 +173,7 @@ fn summary(
         ));
     }
     blocks.push(Block::Para(text));
+    blocks.push(Block::Para(primary_statement(primary, source, apart)));
     blocks.push(Block::List(smallest_n(primary)));
     if let Some(plot) = forest_plot(primary) {
         blocks.push(Block::Figure {
@@ -235,38 +246,270 @@ fn summary(
     });
 }
 
+/// Which metrics are primary (per dataset, from the comparisons marked primary) and who chose
+/// them: the verdicts and Holm families rest on that choice, so the report names it. `apart`: the
+/// run has secondary metrics, listed in the exploratory section.
+fn primary_statement(primary: &[&Comparison], source: PrimarySource, apart: bool) -> String {
+    let who = match source {
+        PrimarySource::Default => {
+            "chosen by the default rule: the judge's `accuracy` and `completeness` when a judge \
+             ran, `label_accuracy` on a label dataset, else `token_f1` and `answer_recall`"
+        }
+        PrimarySource::Config => "set in the config (`stats.primary`)",
+    };
+    let mut datasets: Vec<(&str, BTreeSet<Metric>)> = Vec::new();
+    for c in primary {
+        match datasets.iter_mut().find(|(d, _)| *d == c.dataset) {
+            Some((_, set)) => {
+                set.insert(c.metric);
+            }
+            None => datasets.push((c.dataset.as_str(), BTreeSet::from([c.metric]))),
+        }
+    }
+    let listed: Vec<String> = datasets
+        .iter()
+        .map(|(d, set)| {
+            let names: Vec<String> = set.iter().map(|m| format!("`{m}`")).collect();
+            format!("`{d}`: {}", names.join(", "))
+        })
+        .collect();
+    let rest = if apart {
+        format!(
+            " Only these get a verdict and a Holm family; every other metric is exploratory and \
+             listed apart under \"{EXPLORATORY}\" further down."
+        )
+    } else {
+        " Only these get a verdict and a Holm family.".to_owned()
+    };
+    format!("**Primary metrics** ({who}): {}.{rest}", listed.join("; "))
+}
+
+/// The heading of the exploratory section, named by the summary.
+const EXPLORATORY: &str = "Exploratory metrics (no verdict, unadjusted)";
+
+/// The secondary (non-primary) comparisons and trends, in a section of their own after the
+/// datasets: the same numbers as the primaries, but no Holm adjustment and no verdict, so they are
+/// kept apart from the findings. Nothing when every comparison is primary.
+fn exploratory(comps: &[Comparison], trends: &[Trend], alpha: f64, blocks: &mut Vec<Block>) {
+    let secondary: Vec<&Comparison> = comps.iter().filter(|c| !c.primary).collect();
+    let secondary_trends: Vec<&Trend> = trends.iter().filter(|t| !t.primary).collect();
+    if secondary.is_empty() && secondary_trends.is_empty() {
+        return;
+    }
+    let ci = format!("{} (unadjusted)", ci_header(1.0 - alpha));
+    blocks.push(Block::Heading(2, EXPLORATORY.into()));
+    blocks.push(Block::Para(
+        "The metrics that are not primary, compared with the same seed-aware machinery: the CIs \
+         and p values are unadjusted (no Holm family) and there is **no verdict**, so read them as \
+         leads to check in another run, not as findings. `abstained` and `answer_tokens` are \
+         descriptive."
+            .into(),
+    ));
+    if !secondary.is_empty() {
+        let rows = secondary
+            .iter()
+            .map(|c| {
+                let kind = if c.metric.is_descriptive() {
+                    "descriptive"
+                } else {
+                    "exploratory"
+                };
+                vec![
+                    c.dataset.clone(),
+                    c.model.clone(),
+                    c.context.to_string(),
+                    c.n.to_string(),
+                    c.reference_n.to_string(),
+                    c.metric.to_string(),
+                    c.seeds.len().to_string(),
+                    num(c.base_mean),
+                    num(c.ft_mean),
+                    signed(c.diff),
+                    interval(c.ci_low, c.ci_high),
+                    p_value(c.p),
+                    c.questions.to_string(),
+                    kind.to_owned(),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Table {
+            header: [
+                "dataset",
+                "model",
+                "context",
+                "N",
+                "vs N",
+                "metric",
+                "seeds",
+                "base",
+                "fine-tuned",
+                "diff",
+                ci.as_str(),
+                "p (unadjusted)",
+                "questions",
+                "kind",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        });
+    }
+    if !secondary_trends.is_empty() {
+        blocks.push(Block::Para(
+            "Exploratory trends across N (slope per doubling of N; unadjusted, no verdict):".into(),
+        ));
+        let rows = secondary_trends
+            .iter()
+            .map(|t| {
+                let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
+                vec![
+                    t.dataset.clone(),
+                    t.model.clone(),
+                    t.context.to_string(),
+                    sizes.join(", "),
+                    t.metric.to_string(),
+                    t.seeds.len().to_string(),
+                    signed(t.slope_per_doubling),
+                    interval(t.ci_low, t.ci_high),
+                    p_value(Some(t.p)),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Table {
+            header: [
+                "dataset",
+                "model",
+                "context",
+                "N",
+                "metric",
+                "seeds",
+                "per doubling",
+                ci.as_str(),
+                "p (unadjusted)",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        });
+    }
+}
+
 /// Fewer optimizer steps than this and a fine-tune is flagged as barely trained: its adapter is
 /// close to its initialisation, so it says little about fine-tuning at N.
 pub(crate) const BARELY_TRAINED_STEPS: u64 = 10;
 
-/// Flags the fine-tunes that took fewer than [`BARELY_TRAINED_STEPS`] optimizer steps, with their
-/// numbers; nothing when every fine-tune trained longer (or none was found).
+/// A validation loss lowered by less than this share of its value before training flags a
+/// fine-tune as barely trained too: however many steps it took, the model hardly moved on
+/// held-out questions.
+pub(crate) const BARELY_TRAINED_VAL_DROP: f64 = 0.02;
+
+/// The relative drop of the validation loss, `(initial − final) / initial`, when validation ran
+/// before and after training (and the initial loss is positive); negative when it rose.
+fn val_loss_drop(f: &FineTuneSummary) -> Option<f64> {
+    match (f.initial_val_loss, f.final_val_loss) {
+        (Some(i), Some(l)) if i > 0.0 && i.is_finite() && l.is_finite() => Some((i - l) / i),
+        _ => None,
+    }
+}
+
+/// Why a fine-tune counts as barely trained: too few steps, too small a validation-loss drop, or
+/// both; `None` when it trained enough by both measures (or was not validated and took enough
+/// steps).
+fn barely_trained_reasons(f: &FineTuneSummary) -> Option<Vec<String>> {
+    let mut reasons = Vec::new();
+    if f.steps < BARELY_TRAINED_STEPS {
+        reasons.push(format!("fewer than {BARELY_TRAINED_STEPS} steps"));
+    }
+    if val_loss_drop(f).is_some_and(|d| d < BARELY_TRAINED_VAL_DROP) {
+        reasons.push(format!(
+            "validation loss down by less than {}",
+            percent_whole(BARELY_TRAINED_VAL_DROP)
+        ));
+    }
+    (!reasons.is_empty()).then_some(reasons)
+}
+
+/// A share as a whole percentage (`2 %`), for thresholds.
+fn percent_whole(x: f64) -> String {
+    format!("{:.0} %", 100.0 * x)
+}
+
+/// `|x|` as a percentage with one decimal, more where one would put a share `x ≥ 0` on the other
+/// side of `threshold` than it is (a 1.96 % drop flagged as below 2 % must not read `2.0 %`).
+fn percent_beside(x: f64, threshold: f64) -> String {
+    if !x.is_finite() || x < 0.0 {
+        return percent(x.abs());
+    }
+    for decimals in 1..=6 {
+        let s = format!("{:.decimals$}", 100.0 * x.abs());
+        let printed: f64 = s.parse().unwrap_or(100.0 * x.abs());
+        if (printed < 100.0 * threshold) == (x < threshold) {
+            return format!("{s} %");
+        }
+    }
+    format!("{} %", 100.0 * x.abs())
+}
+
+/// What a flagged fine-tune's line says about its validation loss: before and after training and
+/// the change, or only the last value when the first was not recorded; nothing when validation did
+/// not run.
+fn val_loss_note(f: &FineTuneSummary) -> String {
+    match (f.initial_val_loss, f.final_val_loss, val_loss_drop(f)) {
+        (Some(i), Some(l), Some(d)) => {
+            let way = if d >= 0.0 { "down" } else { "up" };
+            format!(
+                "; validation loss {} before training, {} after ({way} {})",
+                num(i),
+                num(l),
+                percent_beside(d, BARELY_TRAINED_VAL_DROP)
+            )
+        }
+        (_, Some(l), _) => format!("; final validation loss {}", num(l)),
+        _ => String::new(),
+    }
+}
+
+/// Flags the fine-tunes that took fewer than [`BARELY_TRAINED_STEPS`] optimizer steps or lowered
+/// their validation loss by less than [`BARELY_TRAINED_VAL_DROP`], with their numbers; nothing
+/// when every fine-tune trained enough (or none was found).
 fn barely_trained(fine_tunes: &[FineTuneSummary], blocks: &mut Vec<Block>) {
-    let few: Vec<&FineTuneSummary> = fine_tunes
+    let flagged: Vec<(&FineTuneSummary, Vec<String>)> = fine_tunes
         .iter()
-        .filter(|f| f.steps < BARELY_TRAINED_STEPS)
+        .filter_map(|f| barely_trained_reasons(f).map(|r| (f, r)))
         .collect();
-    if few.is_empty() {
+    if flagged.is_empty() {
         return;
     }
+    let validated = fine_tunes.iter().any(|f| val_loss_drop(f).is_some());
+    let criterion = if validated {
+        format!(
+            "took fewer than {BARELY_TRAINED_STEPS} optimizer steps or lowered their validation \
+             loss by less than {} of its value before training",
+            percent_whole(BARELY_TRAINED_VAL_DROP)
+        )
+    } else {
+        format!("took fewer than {BARELY_TRAINED_STEPS} optimizer steps")
+    };
     blocks.push(Block::Para(format!(
-        "**Barely trained:** {} of {} fine-tunes took fewer than {BARELY_TRAINED_STEPS} optimizer \
-         steps, so their adapters stay close to the base model; read their comparisons as a test \
-         of a few steps, not of fine-tuning at N (more epochs or a smaller batch give more steps).",
-        few.len(),
+        "**Barely trained:** {} of {} fine-tunes {criterion}, so their adapters stay close to the \
+         base model; read their comparisons as a test of a little training, not of fine-tuning at \
+         N (more epochs, a smaller batch or a larger learning rate train more).",
+        flagged.len(),
         fine_tunes.len()
     )));
     blocks.push(Block::List(
-        few.iter()
-            .map(|f| {
+        flagged
+            .iter()
+            .map(|(f, reasons)| {
                 let loss = |l: Option<f64>| l.map_or_else(|| MISSING.to_owned(), num);
                 format!(
-                    "`{}`: {} steps on {} examples, final training loss {}, validation loss {}",
+                    "`{}`: {} steps on {} examples, final training loss {}{}; flagged for {}",
                     f.name,
                     f.steps,
                     f.examples,
                     loss(f.final_loss),
-                    loss(f.final_val_loss)
+                    val_loss_note(f),
+                    reasons.join(" and ")
                 )
             })
             .collect(),
@@ -544,7 +787,6 @@ fn model_section(
         )));
     }
     let primary = a.primary_metrics(dataset, model);
-    let secondary = a.secondary_metrics(dataset, model);
     for ctx in contexts_of(a, dataset, model) {
         blocks.push(Block::Heading(
             4,
@@ -553,13 +795,6 @@ fn model_section(
         match metric_table(a, dataset, model, ctx, &primary) {
             Some(t) => blocks.push(t),
             None => blocks.push(Block::Para("No scores for the primary metrics.".into())),
-        }
-        if let Some(t) = metric_table(a, dataset, model, ctx, &secondary) {
-            blocks.push(Block::Para(format!(
-                "Secondary metrics, {} — exploratory: unadjusted p, no verdict.",
-                context_title(ctx)
-            )));
-            blocks.push(t);
         }
     }
     baselines(a, dataset, model, &primary, blocks);

@@ -82,6 +82,7 @@ pub fn comp(
         se: Some(0.03),
         df: Some(5.0),
         mde: Some(0.0812),
+        components: None,
         verdict,
         seeds: vec![0, 1],
         questions: 6,
@@ -318,6 +319,7 @@ pub fn input() -> ReportInput {
                 examples: 50,
                 final_loss: Some(0.98),
                 final_val_loss: Some(0.99),
+                initial_val_loss: Some(1.0),
             },
             finefail_report::FineTuneSummary {
                 name: "nqa/m1/n100/s0".into(),
@@ -325,6 +327,7 @@ pub fn input() -> ReportInput {
                 examples: 100,
                 final_loss: Some(0.8),
                 final_val_loss: None,
+                initial_val_loss: None,
             },
         ],
         datasets: vec![

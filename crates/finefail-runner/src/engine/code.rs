@@ -33,9 +33,11 @@ fn revision(kind: StepKind) -> u32 {
         StepKind::Retrieve | StepKind::Finetune | StepKind::Answer | StepKind::Score => 1,
         // 2: per-(dataset, model, context) Holm families, one-adapter verdicts, vs_previous
         // comparisons and trends (issue 24).
-        StepKind::Compare => 2,
+        // 3: the MDE of the pivot itself with several seeds, and each entry's variance components.
+        StepKind::Compare => 3,
         // 3: the forest plot and the findings before the reading guide.
-        StepKind::Report => 3,
+        // 4: exploratory metrics apart, the majority-label line, the validation-loss flag.
+        StepKind::Report => 4,
     }
 }
 

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Where a step stands, as recorded (the strings are the contract: `running`, `failed`, `done`).
-/// A record left `running` by a process that is gone is an interrupted step; it reruns.
+/// Where a step stands, as recorded (the strings are the contract: `running`, `failed`, `done`,
+/// and since stop requests `interrupted`). A record left `running` by a process that is gone is an
+/// interrupted step too; both rerun.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepState {
@@ -19,6 +20,10 @@ pub enum StepState {
     Running,
     /// The step returned an error (recorded in the record's `error`); it reruns.
     Failed,
+    /// The step stopped on request (Ctrl-C, SIGTERM) at a safe point, its work so far kept in its
+    /// scratch folder; `error` says where (`stopped at step 4/7 (checkpoint kept)`). It reruns,
+    /// resuming.
+    Interrupted,
     /// The output is in place and hashed: cached while the input hash matches.
     Done,
 }
@@ -29,6 +34,7 @@ impl StepState {
         match self {
             StepState::Running => "running",
             StepState::Failed => "failed",
+            StepState::Interrupted => "interrupted",
             StepState::Done => "done",
         }
     }
@@ -81,13 +87,14 @@ impl StepRecord {
         }
     }
 
-    /// A `running` record whose process is known to be gone: it ran on this host and its pid no
-    /// longer exists. A record from another host (a Slurm job's) or without a pid cannot be judged
-    /// from here, and is not.
+    /// A step stopped on request, or a `running` record whose process is known to be gone: it ran
+    /// on this host and its pid no longer exists. A running record from another host (a Slurm
+    /// job's) or without a pid cannot be judged from here, and is not.
     pub fn interrupted(&self) -> bool {
-        self.state == StepState::Running
-            && self.host.as_deref() == Some(crate::lock::hostname().as_str())
-            && self.pid.is_some_and(|pid| !crate::lock::pid_alive(pid))
+        self.state == StepState::Interrupted
+            || (self.state == StepState::Running
+                && self.host.as_deref() == Some(crate::lock::hostname().as_str())
+                && self.pid.is_some_and(|pid| !crate::lock::pid_alive(pid)))
     }
 }
 
@@ -118,6 +125,7 @@ mod tests {
         for (state, text) in [
             (StepState::Running, "running"),
             (StepState::Failed, "failed"),
+            (StepState::Interrupted, "interrupted"),
             (StepState::Done, "done"),
         ] {
             assert_eq!(state.as_str(), text);

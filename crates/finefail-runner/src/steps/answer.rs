@@ -5,20 +5,22 @@ use crate::arm::step_arm;
 use crate::config::{Config, ModelSource};
 use crate::error::Result;
 use crate::progress::{ProgressSink, StepProgress};
-use finefail_core::{files, RunLayout};
+use finefail_core::{files, RunLayout, StopFlag};
 use finefail_model::chat_model::ChatModel;
 use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerOptions};
 use std::path::Path;
 
-/// Loads the arm's model (base, plus its adapter when N > 0) and answers into `scratch`.
+/// Loads the arm's model (base, plus its adapter when N > 0) and answers into `scratch`; a stop
+/// request ends it between two batches, the finished ones kept for the rerun.
 pub fn run(
     config: &Config,
     arm: &str,
     run_dir: &Path,
     scratch: &Path,
     progress: ProgressSink,
+    stop: &StopFlag,
 ) -> Result<()> {
     let parts = step_arm(arm, run_dir)?;
     let entry = match &config.model(&parts.model)?.source {
@@ -54,6 +56,7 @@ pub fn run(
             seed: parts.seed.unwrap_or(0),
         },
         batch_size: g.batch_size,
+        stop: stop.clone(),
     };
     answer_test_set(
         &model,

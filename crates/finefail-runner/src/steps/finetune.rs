@@ -4,18 +4,19 @@ use crate::arm::{arm_seed, step_arm};
 use crate::config::Config;
 use crate::error::{Result, RunnerError};
 use crate::progress::{ProgressSink, StepProgress};
-use finefail_core::{files, RunLayout};
+use finefail_core::{files, RunLayout, StopFlag};
 use serde_json::json;
 use std::path::Path;
 
-/// Trains in `scratch` with `resume`, so a killed run continues from its last checkpoint;
-/// reports optimizer steps with the latest loss.
+/// Trains in `scratch` with `resume`, so a killed run continues from its last checkpoint (a stop
+/// request checkpoints first); reports optimizer steps with the latest loss.
 pub fn run(
     config: &Config,
     rest: &str,
     run_dir: &Path,
     scratch: &Path,
     progress: ProgressSink,
+    stop: &StopFlag,
 ) -> Result<()> {
     let parts = step_arm(rest, run_dir)?;
     let seed = arm_seed(&parts, run_dir)?;
@@ -32,6 +33,7 @@ pub fn run(
     req.device = config.device.clone();
     req.precision = entry.precision();
     req.resume = scratch.join(files::CHECKPOINTS_DIR).is_dir();
+    req.stop = stop.clone();
     if config.train.format == finefail_train::PromptFormat::Rag {
         req.retrieval_dir = Some(run.retrieval(&parts.dataset));
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::components::VarianceComponents;
 use super::describe::{mean, sample_sd};
 use super::family::HolmFamily;
 use super::inference::{infer, snap, TEST_PIVOT};
@@ -174,8 +175,14 @@ pub struct Comparison {
     /// Degrees of freedom of `se` (Satterthwaite with several seeds, n − 1 with one).
     #[serde(default)]
     pub df: Option<f64>,
-    /// Minimum detectable effect at 80 % power and the family's first Holm level α/m.
+    /// Minimum detectable effect at 80 % power and the family's first Holm level α/m: of the pivot
+    /// itself with several seeds ([`super::pivot_power`], at the estimated `components`), of a t
+    /// with `se` and `df` with one.
     pub mde: Option<f64>,
+    /// The seeds × questions variance components of the differences (several seeds only; method of
+    /// moments): what `mde` is computed from and what `finefail run --plan --pilot` reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<VarianceComponents>,
     /// Primary entries only.
     pub verdict: Option<Verdict>,
     /// Training seeds of the fine-tuned arm.
@@ -464,6 +471,7 @@ fn compare_with(
         se: inference.se,
         df: inference.df,
         mde: None,
+        components: inference.components,
         verdict: None,
         seeds: seeds.iter().map(|(s, _)| *s).collect(),
         questions: paired.len(),

@@ -7,6 +7,42 @@
 //! A negative component estimate is set to zero (a mean square below the residual one is replaced
 //! by the residual one), so the estimate never drops below what the residual alone implies.
 
+use serde::{Deserialize, Serialize};
+
+/// The variance components of a per-question difference, as standard deviations: an adapter's
+/// shift of every answer (`seed_sd`, training variance), the questions' own spread
+/// (`question_sd`) and what is left (`residual_sd`). A design's power depends on them alone, so
+/// they are what a finished study (`comparison.json`, `components`) hands to the plan of the next
+/// (`finefail run --plan --pilot`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VarianceComponents {
+    /// σ_a: sd of one adapter's shift of every difference.
+    pub seed_sd: f64,
+    /// σ_q: sd of a question's shift shared by every adapter.
+    pub question_sd: f64,
+    /// σ_e: sd of what is left per (adapter, question).
+    pub residual_sd: f64,
+}
+
+impl VarianceComponents {
+    /// The expected (seed, question, residual) mean squares of an S × n layout:
+    /// `σ²_e + nσ²_a`, `σ²_e + Sσ²_q`, `σ²_e`.
+    pub fn expected_mean_squares(&self, seeds: usize, questions: usize) -> (f64, f64, f64) {
+        let e = self.residual_sd.powi(2);
+        (
+            e + questions as f64 * self.seed_sd.powi(2),
+            e + seeds as f64 * self.question_sd.powi(2),
+            e,
+        )
+    }
+
+    /// The true variance of the grand mean of an S × n layout: `σ²_a/S + σ²_q/n + σ²_e/(nS)`.
+    pub fn variance_of_mean(&self, seeds: usize, questions: usize) -> f64 {
+        let (s, n) = (seeds as f64, questions as f64);
+        self.seed_sd.powi(2) / s + self.question_sd.powi(2) / n + self.residual_sd.powi(2) / (n * s)
+    }
+}
+
 /// The mean squares of the seeds × questions layout of differences.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeedQuestionSpread {
@@ -60,6 +96,17 @@ impl SeedQuestionSpread {
             ms_question,
             ms_residual: residual / ((sf - 1.0) * (nf - 1.0)),
         })
+    }
+
+    /// The variance components by the method of moments (ANOVA estimates, a negative one set to
+    /// zero): `σ²_e = MS_e`, `σ²_a = (MS_seed − MS_e)/n`, `σ²_q = (MS_question − MS_e)/S`.
+    pub fn components(&self) -> VarianceComponents {
+        let e = self.ms_residual;
+        VarianceComponents {
+            seed_sd: ((self.ms_seed - e).max(0.0) / self.questions as f64).sqrt(),
+            question_sd: ((self.ms_question - e).max(0.0) / self.seeds as f64).sqrt(),
+            residual_sd: e.max(0.0).sqrt(),
+        }
     }
 
     /// Degrees of freedom of (seed, question, residual) mean squares.
@@ -119,6 +166,15 @@ mod tests {
         // 18.5² / (13.5²/1 + 6.5²/2 + 1.5²/2)
         let df = 18.5f64.powi(2) / (13.5f64.powi(2) + 6.5f64.powi(2) / 2.0 + 1.5f64.powi(2) / 2.0);
         assert!((sp.effective_df() - df).abs() < 1e-12);
+        // σ²_e = 1.5; σ²_a = (13.5 − 1.5)/3 = 4; σ²_q = (6.5 − 1.5)/2 = 2.5.
+        let c = sp.components();
+        assert!((c.residual_sd.powi(2) - 1.5).abs() < 1e-12);
+        assert!((c.seed_sd.powi(2) - 4.0).abs() < 1e-12);
+        assert!((c.question_sd.powi(2) - 2.5).abs() < 1e-12);
+        // The components give back the expected mean squares at the same design.
+        let (a, q, e) = c.expected_mean_squares(2, 3);
+        assert!((a - 13.5).abs() < 1e-12 && (q - 6.5).abs() < 1e-12 && (e - 1.5).abs() < 1e-12);
+        assert!((c.variance_of_mean(2, 3) - sp.variance_of_mean()).abs() < 1e-12);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{Comparison, Verdict, TRAINING_VARIANCE_ASSESSED};
 use super::holm::holm;
+use super::pivot_power::{pivot_mde, Design, POWER_SEED};
 use super::power::minimum_detectable_effect;
 use super::trend::Trend;
 use finefail_core::AnswerContext;
@@ -113,8 +114,21 @@ pub fn apply_trend_holm(trends: &mut [Trend], alpha: f64, scope: HolmFamily) {
     }
 }
 
+/// The entry's MDE: of the pivot itself at its estimated components with several seeds, of a t
+/// with its `se` and `df` with one (the sign-flip test is close to it).
 fn mde_of(c: &Comparison, alpha: f64, family: usize) -> Option<f64> {
-    minimum_detectable_effect(c.se?, c.df.unwrap_or(f64::INFINITY), alpha, family)
+    match c.components {
+        Some(components) if seed_aware(c) => {
+            let design = Design {
+                seeds: c.seeds.len(),
+                questions: c.questions,
+                alpha,
+                family,
+            };
+            pivot_mde(&components, &design, POWER_SEED)
+        }
+        _ => minimum_detectable_effect(c.se?, c.df.unwrap_or(f64::INFINITY), alpha, family),
+    }
 }
 
 /// `helps`/`hurts` when the adjusted p is below alpha and the CI excludes 0 on the side of the

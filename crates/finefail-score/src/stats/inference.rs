@@ -2,7 +2,7 @@
 //! sign-flip permutation test; several → the seeds × questions pivot for both.
 
 use super::bootstrap::bootstrap_ci;
-use super::components::SeedQuestionSpread;
+use super::components::{SeedQuestionSpread, VarianceComponents};
 use super::describe::sample_sd;
 use super::permutation::{sign_flip_p, FlipMethod};
 use super::pivot::{pivot_test, MIN_PIVOT_DRAWS};
@@ -40,6 +40,9 @@ pub struct Inference {
     pub se: Option<f64>,
     /// Its degrees of freedom.
     pub df: Option<f64>,
+    /// The seeds × questions variance components (several seeds only): what the MDE and the next
+    /// study's plan are computed from.
+    pub components: Option<VarianceComponents>,
 }
 
 /// The inference for seed-averaged differences `diffs` and per-seed differences `seed_diffs`
@@ -61,6 +64,7 @@ pub fn infer(
             test: TEST_PIVOT,
             se: Some(spread.variance_of_mean().sqrt()),
             df: Some(spread.effective_df()),
+            components: Some(spread.components()),
         };
     }
     let (p, how) = sign_flip_p(diffs, seed);
@@ -74,6 +78,7 @@ pub fn infer(
         },
         se: sample_sd(diffs).map(|sd| sd / n.sqrt()),
         df: (diffs.len() >= 2).then_some(n - 1.0),
+        components: None,
     }
 }
 

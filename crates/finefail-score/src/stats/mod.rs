@@ -12,6 +12,7 @@ pub mod inference;
 pub mod mcnemar;
 pub mod permutation;
 pub mod pivot;
+pub mod pivot_power;
 pub mod power;
 pub mod rng;
 pub mod run;

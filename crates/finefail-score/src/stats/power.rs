@@ -24,6 +24,18 @@ pub fn minimum_detectable_effect(se: f64, df: f64, alpha: f64, family: usize) ->
     Some((q(1.0 - level / 2.0)? + q(MDE_POWER)?) * se)
 }
 
+/// The power of a two-sided z-test at level `alpha / family` to find a true difference `effect`
+/// when the mean difference has standard error `se`: the one-seed plan (the sign-flip test is close
+/// to it). `None` for a missing or non-positive standard error.
+pub fn normal_power(se: f64, alpha: f64, family: usize, effect: f64) -> Option<f64> {
+    if !(se.is_finite() && se > 0.0) || family == 0 {
+        return None;
+    }
+    let normal = Normal::new(0.0, 1.0).ok()?;
+    let z = normal.inverse_cdf(1.0 - alpha / family as f64 / 2.0);
+    Some(normal.cdf(effect / se - z) + normal.cdf(-effect / se - z))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +52,15 @@ mod tests {
         let m = minimum_detectable_effect(0.5, 2.0, 0.05, 1).unwrap_or(f64::NAN);
         assert!((m - 0.5 * 5.363_313).abs() < 1e-5, "{m}");
         assert_eq!(minimum_detectable_effect(f64::NAN, 3.0, 0.05, 1), None);
+    }
+
+    #[test]
+    fn normal_power_at_the_normal_mde_is_eighty_percent() {
+        // At (z_0.975 + z_0.8)·se the far tail adds Φ(−2·1.96 − 0.84) ≈ 1e-6.
+        let p = normal_power(1.0, 0.05, 1, 2.801_585).unwrap_or(f64::NAN);
+        assert!((p - 0.8).abs() < 1e-5, "{p}");
+        // No effect: the level itself.
+        let p = normal_power(0.3, 0.05, 2, 0.0).unwrap_or(f64::NAN);
+        assert!((p - 0.025).abs() < 1e-9, "{p}");
     }
 }

@@ -4,10 +4,19 @@
 //! (`scripts/stats-calibration.sh`).
 //!
 //! A study: `questions` test questions, `seeds` fine-tuned adapters. Seed s shifts every answer by
-//! `a_s ~ N(0, seed_sd)` (training variance). Continuous scores: the per-question difference is
-//! `effect + a_s + u_i + e_si` with a shared question part `u ~ N(0, 0.2)` and a per-adapter part
-//! `e ~ N(0, 0.22)` (one-seed difference sd ≈ 0.3). Binary scores: base correct with probability
-//! `p_i ~ U(0.1, 0.9)`, fine-tuned with `clamp(p_i + effect + a_s, 0, 1)`.
+//! `a_s ~ N(0, seed_sd)` (training variance). The score models ([`ScoreModel`]):
+//! - continuous: the per-question difference is `effect + a_s + u_i + e_si` with a shared question
+//!   part `u ~ N(0, 0.2)` and a per-adapter part `e ~ N(0, 0.22)` (one-seed difference sd ≈ 0.3);
+//! - binary: base correct with probability `p_i ~ U(0.1, 0.9)`, fine-tuned with
+//!   `clamp(p_i + effect + a_s, 0, 1)`;
+//! - ties-heavy binary: the same with `p_i` near 0 or 1 — `U(0.85, 0.99)` for half the questions
+//!   (easy), one minus that for the other half (hard) — so about 86 % of the (base, fine-tuned)
+//!   pairs tie and the differences are mostly exact zeros, as for label accuracy on a dataset most
+//!   questions of which every arm gets right or every arm gets wrong. The mixture is symmetric
+//!   about ½ because clamping at 0 and 1 is: a shift then moves the mean as far up as its negative
+//!   moves it down, so without an effect the mean difference is exactly 0 in expectation (with
+//!   `p_i ~ U(0.85, 0.99)` alone, clamping at 1 would turn seed noise into a true negative effect).
+//!   The binary model's `U(0.1, 0.9)` is symmetric for the same reason.
 
 use super::compare::{compare, ComparisonInput, QuestionScores, StatsConfig, Verdict};
 use super::family::verdict;
@@ -30,8 +39,43 @@ pub struct StudySpec {
     pub seed_sd: f64,
     /// The true mean difference.
     pub effect: f64,
-    /// 0/1 scores (label accuracy, exact match) instead of continuous ones.
-    pub binary: bool,
+    /// How the scores are drawn.
+    pub scores: ScoreModel,
+}
+
+/// The score model of a simulated study (the module documentation gives the formulas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreModel {
+    /// Continuous scores (token F1, a judge's 0–1 grade): differences of sd ≈ 0.3.
+    #[default]
+    Continuous,
+    /// 0/1 scores (label accuracy, exact match), correctness probabilities spread over 0.1–0.9.
+    Binary,
+    /// 0/1 scores whose correctness probabilities sit near 0 or 1, so most pairs tie: the
+    /// discrete, zero-heavy differences a normal approximation handles worst.
+    TiesHeavyBinary,
+}
+
+impl ScoreModel {
+    /// Whether the scores are 0/1.
+    pub fn is_binary(self) -> bool {
+        !matches!(self, ScoreModel::Continuous)
+    }
+
+    /// A base correctness probability for one question (binary models only).
+    fn base_probability(self, rng: &mut Xoshiro256) -> f64 {
+        match self {
+            ScoreModel::TiesHeavyBinary => {
+                let easy = 0.85 + 0.14 * rng.uniform();
+                if rng.uniform() < 0.5 {
+                    easy
+                } else {
+                    1.0 - easy
+                }
+            }
+            _ => 0.1 + 0.8 * rng.uniform(),
+        }
+    }
 }
 
 /// One simulated study's base scores and per-seed fine-tuned scores, as `compare` takes them.
@@ -48,8 +92,8 @@ pub fn simulate_study(
         .map(|s| (s as u64, QuestionScores::new()))
         .collect();
     for i in 0..spec.questions {
-        if spec.binary {
-            let p = 0.1 + 0.8 * rng.uniform();
+        if spec.scores.is_binary() {
+            let p = spec.scores.base_probability(rng);
             let b = f64::from(u8::from(rng.uniform() < p));
             base.insert(id(i), vec![b]);
             for (s, (_, scores)) in tuned.iter_mut().enumerate() {
@@ -101,7 +145,7 @@ pub fn verdict_counts(
         studies,
         ..VerdictCounts::default()
     };
-    let metric = if spec.binary {
+    let metric = if spec.scores.is_binary() {
         Metric::LabelAccuracy
     } else {
         Metric::TokenF1
@@ -132,4 +176,45 @@ pub fn verdict_counts(
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-seed differences `[seed][question]`, flattened.
+    fn differences(spec: &StudySpec, rng: &mut Xoshiro256) -> Vec<f64> {
+        let (base, seeds) = simulate_study(spec, rng);
+        seeds
+            .iter()
+            .flat_map(|(_, s)| base.iter().map(|(q, b)| s[q][0] - b[0]).collect::<Vec<_>>())
+            .collect()
+    }
+
+    #[test]
+    fn ties_heavy_scores_mostly_tie_and_carry_no_effect() {
+        let spec = StudySpec {
+            seeds: 3,
+            questions: 200,
+            seed_sd: 0.08,
+            effect: 0.0,
+            scores: ScoreModel::TiesHeavyBinary,
+        };
+        let mut rng = Xoshiro256::seed_from(4);
+        let d: Vec<f64> = (0..200)
+            .flat_map(|_| differences(&spec, &mut rng))
+            .collect();
+        let ties = d.iter().filter(|x| **x == 0.0).count() as f64 / d.len() as f64;
+        assert!((0.8..0.9).contains(&ties), "ties {ties}");
+        // 120,000 differences of sd < 0.4, correlated within a study: the mean is 0 within 0.01.
+        let mean = d.iter().sum::<f64>() / d.len() as f64;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        let binary = StudySpec {
+            scores: ScoreModel::Binary,
+            ..spec
+        };
+        let d = differences(&binary, &mut rng);
+        let ties = d.iter().filter(|x| **x == 0.0).count() as f64 / d.len() as f64;
+        assert!(ties < 0.75, "ties {ties}");
+    }
 }
