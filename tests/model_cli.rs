@@ -100,3 +100,47 @@ fn unsupported_tensor_type_exits_2_naming_the_file_and_what_is_supported() {
     );
     assert!(!out.exists());
 }
+
+/// `model info FILE.gguf` lists every tensor type the file stores and whether it is decoded, so a
+/// llama.cpp mix's fallback types are seen before a conversion meets them.
+#[test]
+fn model_info_lists_the_tensor_types_of_a_gguf_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let kq = dir.path().join("q6k.gguf");
+    let base = fixture("gguf_tiny_llama.gguf");
+    gguf_writer::write_kquant_llama(&kq, &base, 14, 1.0);
+    let o = finefail(&["model", "info", s(&kq)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("architecture llama"), "{out}");
+    let row = |ty: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(ty))
+            .map(str::to_owned)
+    };
+    let q6k = row("Q6_K ").unwrap_or_else(|| panic!("no Q6_K row:\n{out}"));
+    assert!(q6k.ends_with("decoded"), "{q6k}");
+    // Every tensor is counted once across the rows.
+    let total: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("tensors: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no total:\n{out}"));
+    let counted: usize = out
+        .lines()
+        .filter(|l| l.contains(" tensors "))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(counted, total, "{out}");
+
+    let iq = dir.path().join("iq4.gguf");
+    gguf_writer::write_kquant_llama(&iq, &base, gguf_writer::IQ4_XS, 1.0);
+    let o = finefail(&["model", "info", s(&iq)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let iq_row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("IQ4_XS "))
+        .unwrap_or_else(|| panic!("no IQ4_XS row:\n{out}"));
+    assert!(iq_row.contains("not decoded"), "{iq_row}");
+}

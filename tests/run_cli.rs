@@ -356,6 +356,93 @@ fn a_step_made_by_other_code_reruns_and_status_says_why() {
     assert_eq!(manifest["steps"][1]["code_version"], current.as_str());
 }
 
+/// `--keep-stale` reuses a step recorded under another code version instead of rerunning it:
+/// `--status` and `--plan` mark it `kept`, the manifest and the report list it; without the flag
+/// it reruns. Slurm does not take the flag.
+#[test]
+fn keep_stale_keeps_a_step_made_by_other_code_and_lists_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = common::write_tiny_experiment(tmp.path(), "kept", 1, "");
+    let runs = tmp.path().join("runs");
+    let o = run_tiny(&["run"], &config, &runs, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let record = runs.join("kept/steps/retrieve__tiny/state.json");
+    let mut rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let current = rec["code_version"].as_str().unwrap().to_string();
+    rec["code_version"] = "0.0.1+0ld0c0de".into();
+    std::fs::write(&record, rec.to_string()).unwrap();
+    let why = format!("stale: code 0.0.1+0ld0c0de → {current}");
+    let o = run_tiny(&["run", "--status", "--keep-stale"], &config, &runs, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = out.lines().find(|l| l.contains("retrieve/tiny")).unwrap();
+    assert!(
+        line.starts_with("kept ") && line.ends_with(&format!("({why})")),
+        "{out}"
+    );
+    // What reads it stays done (the report excepted: it lists the kept steps).
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("done ") && l.contains("answer/tiny")),
+        "{out}"
+    );
+    let o = run_tiny(&["run", "--plan", "--keep-stale"], &config, &runs, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out.lines().find(|l| l.contains("retrieve/tiny")).unwrap();
+    assert!(
+        line.trim_start().starts_with("kept ")
+            && line.ends_with(&format!("retrieve/tiny  ({why})")),
+        "{out}"
+    );
+    let o = run_tiny(&["run", "--keep-stale"], &config, &runs, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("1 steps ran") && err.contains("1 kept"),
+        "{err}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("kept/manifest.json")).unwrap())
+            .unwrap();
+    let kept = &manifest["kept_stale"];
+    assert_eq!(kept.as_array().map(Vec::len), Some(1), "{manifest}");
+    assert_eq!(kept[0]["id"], "retrieve/tiny");
+    assert_eq!(kept[0]["recorded_code_version"], "0.0.1+0ld0c0de");
+    assert_eq!(kept[0]["current_code_version"], current.as_str());
+    let report = std::fs::read_to_string(runs.join("kept/report/report.md")).unwrap();
+    assert!(
+        report.contains("Kept stale")
+            && report.contains(&format!(
+                "`retrieve/tiny` (code 0.0.1+0ld0c0de → {current})"
+            )),
+        "{report}"
+    );
+    let o = run_tiny(
+        &["run", "--keep-stale", "--executor", "slurm"],
+        &config,
+        &runs,
+        &[],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Without the flag it reruns, under this code.
+    let o = run_tiny(&["run", "--until", "retrieve"], &config, &runs, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 steps ran, 1 cached"), "{err}");
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(rec["code_version"], current.as_str());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("kept/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["kept_stale"], serde_json::json!([]));
+}
+
 /// Dense retrieval caches its embeddings under `$FINEFAIL_CACHE/embeddings` (else
 /// `~/.cache/finefail/embeddings`), like the judge cache.
 #[test]

@@ -1,4 +1,4 @@
-//! `finefail data prepare | stats | show`.
+//! `finefail data prepare | stats | show | export`.
 
 use crate::exit::BadInput;
 use anyhow::Context;
@@ -30,12 +30,38 @@ pub enum DataCommand {
         #[arg(long)]
         id: String,
     },
+    /// Write the N training examples of a seed as chat JSONL, for a hosted fine-tuning API.
+    Export(ExportArgs),
+}
+
+/// Arguments of `finefail data export`: the examples `finefail finetune --data DIR --size N
+/// --seed S` (format `qa`) trains on, so the same N can be fine-tuned elsewhere.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// chat-jsonl (the only export format: OpenAI fine-tuning `{"messages": [...]}` lines).
+    #[arg(long, default_value = "chat-jsonl")]
+    format: String,
+    /// A directory written by `finefail data prepare`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Training subset size N (the first N of the seed's order, as `finetune --size`).
+    #[arg(long)]
+    size: usize,
+    /// Training seed (as `finetune --seed`).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The file to write (replaced atomically).
+    #[arg(long)]
+    out: PathBuf,
+    /// Write only `messages` on each line (no `id`, `context`, `label`), for providers that refuse other keys.
+    #[arg(long)]
+    messages_only: bool,
 }
 
 /// Arguments of `finefail data prepare`.
 #[derive(Args)]
 pub struct PrepareArgs {
-    /// narrativeqa pubmedqa disflqa boolq squad bioasq nq qasper jsonl csv parquet
+    /// narrativeqa pubmedqa disflqa boolq squad bioasq nq qasper jsonl csv parquet chat-jsonl
     #[arg(long)]
     format: String,
     /// A file, or a folder holding the format's files.
@@ -47,7 +73,7 @@ pub struct PrepareArgs {
     /// Dataset name: the `dataset` column and id prefix (default: the format).
     #[arg(long)]
     name: Option<String>,
-    /// Column mapping for jsonl/csv/parquet: KEY=COLUMN,… (keys id question answer context doc_id title label).
+    /// Column mapping for jsonl/csv/parquet/chat-jsonl: KEY=COLUMN,… (keys id question answer context doc_id title label; chat-jsonl: context=system takes the system message).
     #[arg(long)]
     map: Option<String>,
     /// Questions in the test set (with --split-unit document: whole documents until reached).
@@ -91,6 +117,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DataCommand::Show { dir, id } => show(&dir, &id),
+        DataCommand::Export(args) => export(&args),
     }
 }
 
@@ -233,5 +260,76 @@ fn show(dir: &std::path::Path, id: &str) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// One exported line: the chat messages first (the OpenAI fine-tuning format), then what a
+/// re-import needs to rebuild the question (skipped with `--messages-only`).
+#[derive(serde::Serialize)]
+struct ExportLine {
+    messages: Vec<finefail_model::chat::ChatMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+}
+
+/// `finefail data export`: the training subset of (N, seed) in its training order, each question
+/// as the `qa` prompt messages the train crate builds plus the training target, written atomically.
+fn export(a: &ExportArgs) -> anyhow::Result<()> {
+    use finefail_core::files;
+    if finefail_data::Format::parse(&a.format).ok() != Some(Format::ChatJsonl) {
+        return Err(BadInput(format!(
+            "data export --format `{}`: the only export format is chat-jsonl",
+            a.format
+        ))
+        .into());
+    }
+    let records = finefail_train::examples::train_subset_records(&a.data, a.size, a.seed)?;
+    let corpus: std::collections::HashMap<String, String> = if a.messages_only {
+        Default::default()
+    } else {
+        finefail_data::tables::read_corpus(&a.data.join(files::CORPUS))?
+            .into_iter()
+            .map(|d| (d.doc_id, d.text))
+            .collect()
+    };
+    let mut text = String::new();
+    for rec in &records {
+        let messages = finefail_train::examples::qa_chat_messages(rec)?;
+        let line = if a.messages_only {
+            ExportLine {
+                messages,
+                id: None,
+                context: None,
+                label: None,
+            }
+        } else {
+            let passages: Vec<&str> = rec
+                .gold_doc_ids
+                .iter()
+                .filter_map(|d| corpus.get(d).map(String::as_str))
+                .filter(|t| !t.trim().is_empty())
+                .collect();
+            ExportLine {
+                messages,
+                id: Some(rec.id.clone()),
+                context: (!passages.is_empty()).then(|| passages.join("\n\n")),
+                label: rec.label.map(|l| l.as_str().to_string()),
+            }
+        };
+        text.push_str(&serde_json::to_string(&line)?);
+        text.push('\n');
+    }
+    finefail_core::atomic::write_file(&a.out, text.as_bytes())?;
+    eprintln!(
+        "exported {} training examples (N = {}, seed {}) as chat-jsonl → {}",
+        records.len(),
+        a.size,
+        a.seed,
+        a.out.display()
+    );
     Ok(())
 }

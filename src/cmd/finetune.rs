@@ -25,10 +25,12 @@ pub struct FinetuneArgs {
     /// Output directory: adapter/, metrics.jsonl, train_summary.json, checkpoints/.
     #[arg(long)]
     pub out: PathBuf,
-    /// qa (question → answer) or rag (question + retrieved chunks → answer; needs --retrieval).
+    /// qa (question → answer), rag (question + retrieved chunks → answer; needs --retrieval) or
+    /// raft (gold passage + distractors, the gold left out of some examples; --retrieval gives
+    /// hard negatives, else the distractors are random).
     #[arg(long, default_value = "qa")]
     pub format: String,
-    /// A retrieval directory (for --format rag).
+    /// A retrieval directory (for --format rag and raft).
     #[arg(long)]
     pub retrieval: Option<PathBuf>,
     /// Continue from the last checkpoint in OUT/checkpoints/.

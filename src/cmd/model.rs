@@ -8,6 +8,7 @@ use finefail_model::chat_model::check_vocab;
 use finefail_model::config::ModelConfig;
 use finefail_model::convert::{convert_gguf_with_progress, OutDtype};
 use finefail_model::device::parse_device;
+use finefail_model::gguf::GgufFile;
 use finefail_model::llama::Llama;
 use finefail_model::memory::{estimate, gb, weight_bytes, Workload};
 use finefail_model::peft::load_adapter;
@@ -32,9 +33,10 @@ pub enum ModelCommand {
         #[arg(long, default_value = "bf16")]
         dtype: String,
     },
-    /// Print architecture, parameter count, dtype, tokenizer and chat template of a checkpoint.
+    /// Print architecture, parameter count, dtype, tokenizer and chat template of a checkpoint;
+    /// for a GGUF file, its architecture and every tensor type it stores (decoded or not).
     Info {
-        /// A Hugging Face checkpoint directory.
+        /// A Hugging Face checkpoint directory, or a `.gguf` file.
         dir: PathBuf,
         /// Also print the memory plan: the estimated peak of a fine-tune and an answer step for
         /// each storage format, with and without activation checkpointing.
@@ -113,7 +115,45 @@ fn convert(gguf: &Path, out: &Path, dtype: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `model info FILE.gguf`: the file's architecture and every tensor type it stores, each marked
+/// decoded or not (what `model convert --gguf` will do with it).
+fn gguf_info(path: &Path) -> anyhow::Result<()> {
+    let file = GgufFile::open(path)?;
+    let arch = file
+        .get("general.architecture")
+        .and_then(|v| v.as_str())
+        .unwrap_or("-");
+    println!("gguf: version {}, architecture {arch}", file.version());
+    if let Some(name) = file.get("general.name").and_then(|v| v.as_str()) {
+        println!("name: {name}");
+    }
+    let census = file.type_census();
+    let total: usize = census.iter().map(|c| c.tensors).sum();
+    println!("tensors: {total}");
+    for c in &census {
+        println!(
+            "  {:<8} {:>5} tensors {:>13} weights  {}",
+            c.dtype.name(),
+            c.tensors,
+            c.elements,
+            if c.dtype.is_decoded() {
+                "decoded"
+            } else {
+                "not decoded: `model convert --gguf` refuses this file"
+            }
+        );
+    }
+    Ok(())
+}
+
 fn info(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_file()
+        && dir
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        return gguf_info(dir);
+    }
     let config = ModelConfig::from_dir(dir)?;
     let checkpoint = Checkpoint::open_dir(dir)?;
     let dtypes: Vec<String> = checkpoint

@@ -7,6 +7,7 @@ use finefail_runner::forecast::forecast;
 use finefail_runner::lock::RunLock;
 use finefail_runner::manifest::write_manifest;
 use finefail_runner::steps::LocalSteps;
+use finefail_runner::tracking::Tracker;
 use finefail_runner::{load, plan, StepKind};
 use std::path::PathBuf;
 
@@ -58,6 +59,11 @@ pub struct RunArgs {
     /// With --executor slurm: submit and return instead of waiting for the jobs.
     #[arg(long)]
     no_wait: bool,
+    /// Reuse steps made by another code version (`stale: code OLD → NEW`) instead of rerunning
+    /// them, when their config and inputs are unchanged; listed in manifest.json and the report.
+    /// Local executor only.
+    #[arg(long)]
+    keep_stale: bool,
 }
 
 /// Runs `finefail run`.
@@ -72,15 +78,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .into());
     }
     let p = plan(&config, &args.runs_dir);
+    let local = || LocalSteps {
+        keep_stale: args.keep_stale,
+        ..LocalSteps::new(&config)
+    };
+    if args.keep_stale && (args.executor == "slurm" || (args.status && slurm::used(&p))) {
+        return Err(BadInput(
+            "--keep-stale works with the local executor only (Slurm jobs rerun stale steps)".into(),
+        )
+        .into());
+    }
     if args.status {
         if args.executor == "slurm" || slurm::used(&p) {
             return slurm::status(&config, &p);
         }
-        return print_status(&p, &LocalSteps::new(&config));
+        return print_status(&p, &local());
     }
     if args.plan {
         // Static and best effort: `--plan` never fails on what only a run can read.
-        let forecast = forecast(&p, &LocalSteps::new(&config), &config, until);
+        let forecast = forecast(&p, &local(), &config, until);
         plan_view::print_steps(&p, &forecast);
         print_memory_plan(&config);
         power::print(&config, args.pilot.as_deref())?;
@@ -100,21 +116,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     // One owner per run folder, local or Slurm submitter, until this function returns.
     let _lock = RunLock::acquire(&p.run_dir)?;
+    // MLflow tracking ([tracking], docs/config.md): off when unset, one warning at most.
+    let mut tracker = Tracker::new(&config, &p);
     if args.executor == "slurm" {
-        return slurm::run(&args, &config, until);
+        let result = slurm::run(&args, &config, until);
+        tracker.catch_up(&p);
+        tracker.warning().inspect(|w| eprintln!("warning: {w}"));
+        return result;
     }
     // Ctrl-C / SIGTERM from here on stop at a safe point (docs/exit-codes.md).
     crate::interrupt::install();
-    let steps = LocalSteps::new(&config);
+    let steps = local();
     let started = std::time::Instant::now();
     let scope = p.until(until);
     let current = current_outputs(&p, &steps)?;
     let pending = view::to_run(&scope, &current);
     let cached = scope.len() - pending.len();
     let view = view::RunView::new(&p, pending, cached);
-    let summary = execute(&p, &steps, until, &mut |event| view.event(event));
+    let summary = execute(&p, &steps, until, &mut |event| {
+        tracker.event(&event);
+        view.event(event)
+    });
     let unchanged = view.unchanged();
     view.finish();
+    tracker.warning().inspect(|w| eprintln!("warning: {w}"));
     let summary = summary?;
     write_manifest(&p.run_dir, &config, &summary)?;
     // Steps counted to run but current once what they read reran to the same output.
@@ -122,8 +147,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         0 => String::new(),
         n => format!(" ({n} of them current once what they read reran)"),
     };
+    let kept = match summary.kept.len() {
+        0 => String::new(),
+        n => format!(" ({n} kept although made by other code: manifest.json, kept_stale)"),
+    };
     eprintln!(
-        "run `{}`: {} steps ran, {} cached{after_all}, {:.1} s → {}",
+        "run `{}`: {} steps ran, {} cached{after_all}{kept}, {:.1} s → {}",
         p.name,
         summary.ran.len(),
         summary.cached.len(),
@@ -147,8 +176,9 @@ fn until(args: &RunArgs) -> anyhow::Result<Option<StepKind>> {
     }
 }
 
-/// `--status`: each step's state against this binary and the current inputs (`done`, `stale`
-/// with why, `running`, `interrupted`, `failed`, `pending`) and its recorded wall time.
+/// `--status`: each step's state against this binary and the current inputs (`done`, `kept`
+/// with why under `--keep-stale`, `stale` with why, `running`, `interrupted`, `failed`,
+/// `pending`) and its recorded wall time.
 fn print_status(p: &finefail_runner::Plan, steps: &LocalSteps) -> anyhow::Result<()> {
     for (id, status) in step_statuses(p, steps)? {
         let rec = read_record(&record_path(&p.run_dir, &id));
@@ -157,7 +187,10 @@ fn print_status(p: &finefail_runner::Plan, steps: &LocalSteps) -> anyhow::Result
             .and_then(|r| r.wall_s)
             .map(|w| format!("{w:.1} s"))
             .unwrap_or_default();
-        let why = status.why().unwrap_or_default();
+        let why = match status.why() {
+            Some(why) if status.word() == "kept" => format!("({why})"),
+            why => why.unwrap_or_default(),
+        };
         let line = format!("{:<11} {id:<50} {wall:<9} {why}", status.word());
         println!("{}", line.trim_end());
     }

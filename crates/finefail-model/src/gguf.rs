@@ -272,6 +272,25 @@ fn supported_list() -> String {
         .join(", ")
 }
 
+/// One storage type of a GGUF file and how much of the file it holds ([`GgufFile::type_census`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeCount {
+    /// The ggml type.
+    pub dtype: GgmlType,
+    /// Tensors stored in it.
+    pub tensors: usize,
+    /// Their weights.
+    pub elements: u64,
+}
+
+impl GgmlType {
+    /// Whether [`GgufFile::tensor_f32`] decodes this type (else a conversion refuses the file,
+    /// naming it).
+    pub fn is_decoded(&self) -> bool {
+        SUPPORTED_TYPES.contains(self)
+    }
+}
+
 /// One entry of the tensor directory.
 #[derive(Debug, Clone)]
 pub struct GgufTensorInfo {
@@ -454,6 +473,27 @@ impl GgufFile {
     /// The tensor directory, in file order.
     pub fn tensors(&self) -> &[GgufTensorInfo] {
         &self.tensors
+    }
+
+    /// How many tensors (and weights) each storage type holds, in order of first appearance: what
+    /// `model info` shows, so a file's fallback types (Q5_0 inside a Q4_K_M mix) are seen before a
+    /// conversion meets them.
+    pub fn type_census(&self) -> Vec<TypeCount> {
+        let mut out: Vec<TypeCount> = Vec::new();
+        for t in &self.tensors {
+            match out.iter_mut().find(|c| c.dtype == t.dtype) {
+                Some(c) => {
+                    c.tensors += 1;
+                    c.elements += t.n_elements();
+                }
+                None => out.push(TypeCount {
+                    dtype: t.dtype,
+                    tensors: 1,
+                    elements: t.n_elements(),
+                }),
+            }
+        }
+        out
     }
 
     /// Looks a tensor up by its llama.cpp name.

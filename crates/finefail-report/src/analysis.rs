@@ -269,6 +269,48 @@ impl<'a> Analysis<'a> {
     }
 }
 
+impl Analysis<'_> {
+    /// recall@`top_k` and MRR over the test questions of `dataset` (those its arms answered) that
+    /// have gold documents, with their count: `retrieval_metrics.json` counts every question of
+    /// the dataset, which says little about the questions the verdicts rest on. Computed as the
+    /// retrieve step does, at the document level (a chunk id is `{doc_id}#{i}`). `None` when no
+    /// answered question has gold documents or nothing was retrieved.
+    pub fn test_retrieval_quality(&self, dataset: &str, top_k: usize) -> Option<(f64, f64, usize)> {
+        let d = self.input.datasets.iter().find(|d| d.name == dataset)?;
+        let qs = self.questions.get(dataset)?;
+        let answered: BTreeSet<&str> = self
+            .input
+            .answers
+            .iter()
+            .filter(|a| self.arms.get(&a.arm).is_some_and(|x| x.dataset == dataset))
+            .map(|a| a.question_id.as_str())
+            .collect();
+        let (mut counted, mut hits, mut rr_sum) = (0usize, 0usize, 0.0f64);
+        for id in answered {
+            let Some(q) = qs.get(id).filter(|q| !q.gold_doc_ids.is_empty()) else {
+                continue;
+            };
+            counted += 1;
+            let chunks = d.retrieval.get(id).map_or(&[][..], Vec::as_slice);
+            let first = chunks.iter().take(top_k).position(|c| {
+                let doc = c.rsplit_once('#').map_or(c.as_str(), |(doc, _)| doc);
+                q.gold_doc_ids.iter().any(|g| g == doc)
+            });
+            if let Some(rank) = first {
+                hits += 1;
+                rr_sum += 1.0 / (rank + 1) as f64;
+            }
+        }
+        (counted > 0 && !d.retrieval.is_empty()).then(|| {
+            (
+                hits as f64 / counted as f64,
+                rr_sum / counted as f64,
+                counted,
+            )
+        })
+    }
+}
+
 /// The base arm's name for a context: `{dataset}/{model}/n0[@context]`.
 pub(crate) fn base_arm(dataset: &str, model: &str, context: AnswerContext) -> String {
     ArmId::new(dataset, model, 0, None, context).to_string()

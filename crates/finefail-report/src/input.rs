@@ -32,6 +32,21 @@ pub struct ReportInput {
     /// How much each fine-tune trained (its `train_summary.json`), for the barely-trained flag;
     /// empty when the run folder has none.
     pub fine_tunes: Vec<FineTuneSummary>,
+    /// The steps `finefail run --keep-stale` reused although another code version made them
+    /// (listed under the config hash); empty otherwise, and when the report is made outside a run.
+    pub kept_stale: Vec<KeptStaleStep>,
+}
+
+/// A step of the run reused by `finefail run --keep-stale` although another code version made
+/// it: the report names it so that its numbers are not read as this code's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptStaleStep {
+    /// The step's id (`answer/pubmedqa/smollm2-135m/n50/s0`).
+    pub id: String,
+    /// The code version its record carries.
+    pub recorded: String,
+    /// The code version the run's binary has for its kind.
+    pub current: String,
 }
 
 /// What a fine-tune's `train_summary.json` says about how much it trained: the report flags

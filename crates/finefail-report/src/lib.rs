@@ -22,6 +22,6 @@ mod write;
 pub use error::ReportError;
 pub use input::{
     read_contamination, read_fine_tune_summary, read_retrieval_metrics, DatasetInput,
-    FineTuneSummary, ReportInput, RetrievalSummary,
+    FineTuneSummary, KeptStaleStep, ReportInput, RetrievalSummary,
 };
 pub use write::{write_report, ReportSummary};

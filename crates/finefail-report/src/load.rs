@@ -95,6 +95,7 @@ impl ReportInput {
             answers,
             datasets,
             fine_tunes,
+            kept_stale: Vec::new(),
         })
     }
 }

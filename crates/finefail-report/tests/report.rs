@@ -66,7 +66,17 @@ fn writes_every_artefact_with_the_comparison_numbers() -> Result<(), ReportError
         "always answering `yes` scores label_accuracy 0.600 on the 5 test question(s) (60.0 %)"
     ));
     // Data checks.
-    assert!(md.contains("recall@2 0.833 and MRR 0.833 on the 6 question(s)"));
+    assert!(md.contains(
+        "recall@2 0.833 and MRR 0.833 over all 6 question(s) of the dataset with known gold"
+    ));
+    // Recomputed on the test questions the arms answered, as the retrieve step does.
+    assert!(
+        md.contains("(on the 6 test question(s) answered here that have them: recall@2 0.833 and MRR 0.833)"),
+        "{md}"
+    );
+    // No gold-context arm ran: the text does not promise one.
+    assert!(md.contains("A gold-context row appears when `eval.contexts` includes `gold`."));
+    assert!(!md.contains("with perfect retrieval"), "{md}");
     assert!(md.contains("1 exact duplicate question(s), 2 near duplicate(s)"));
     assert!(md.contains("3 test answer(s) found verbatim"));
     assert!(md.contains("not available (no `retrieval_metrics.json`)"));

@@ -47,6 +47,10 @@ pub struct Config {
     pub judge: Option<Judge>,
     pub stats: Stats,
     pub slurm: Slurm,
+    /// Experiment tracking (`[tracking]`): where finished steps are logged. Never serialized, so
+    /// it is in no config hash: turning tracking on or off reruns nothing.
+    #[serde(skip_serializing)]
+    pub tracking: Tracking,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             judge: None,
             stats: Stats::default(),
             slurm: Slurm::default(),
+            tracking: Tracking::default(),
         }
     }
 }
@@ -704,6 +709,16 @@ impl Default for Slurm {
             sbatch_args: Vec::new(),
         }
     }
+}
+
+/// Optional experiment tracking (`[tracking]`): fine-tunes, arms and the comparison logged to an
+/// MLflow server, so a study shows up beside a team's other experiments. Off when unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tracking {
+    /// The MLflow tracking server's base URL (`http://127.0.0.1:5000`); unset = the
+    /// `MLFLOW_TRACKING_URI` environment variable, and tracking is off when neither is set.
+    pub mlflow_uri: Option<String>,
 }
 
 /// Every table of the config and its keys, walked from the structs above: the one list the

@@ -56,6 +56,24 @@ pub trait StepWork {
     fn stop(&self) -> StopFlag {
         StopFlag::process()
     }
+    /// Whether a done step made by other code (a recorded code version that is not this
+    /// binary's) is reused instead of rerun, when its inputs are unchanged (`--keep-stale`): for a
+    /// study whose cached steps are trusted across a code change. By default it reruns.
+    fn keep_stale(&self) -> bool {
+        false
+    }
+}
+
+/// A done step reused under [`StepWork::keep_stale`] although other code made it: listed in the
+/// manifest and the report so that nobody reads its output as this binary's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptStale {
+    /// The step.
+    pub id: String,
+    /// The code version its record carries.
+    pub recorded: String,
+    /// This binary's code version for its kind.
+    pub current: String,
 }
 
 /// What happened to each step in one execution.
@@ -64,6 +82,8 @@ pub struct RunSummary {
     pub ran: Vec<String>,
     pub cached: Vec<String>,
     pub records: Vec<StepRecord>,
+    /// The cached steps that were made by other code and kept (`--keep-stale`).
+    pub kept: Vec<KeptStale>,
 }
 
 /// Progress events for the binary to draw (the engine never prints).
@@ -138,13 +158,16 @@ pub fn execute_scope(
     let mut summary = RunSummary::default();
     let total = selected.len();
     let stop_flag = steps.stop();
+    let keep = steps.keep_stale();
     for (index, step) in selected.into_iter().enumerate() {
         let input_hash = selected_input_hash(run_dir, step, steps, &outputs)?;
-        if let Some(current) = current_output(run_dir, step, &input_hash) {
+        let input_hash = with_kept_stale(step, input_hash, &summary.kept);
+        if let Some(current) = current_output(run_dir, step, &input_hash, keep) {
             outputs.insert(step.id.clone(), current.output_hash);
             progress(Event::Cached { step, index, total });
             summary.cached.push(step.id.clone());
             summary.records.push(current.record);
+            summary.kept.extend(current.kept);
             continue;
         }
         if let Scope::Only(only) = scope {
@@ -178,15 +201,37 @@ pub fn execute_scope(
 /// what an external scheduler need not run again.
 pub fn current_outputs(plan: &Plan, steps: &dyn StepWork) -> Result<BTreeMap<String, String>> {
     let mut outputs = BTreeMap::new();
+    let mut kept = Vec::new();
     for step in &plan.steps {
         let Some(hash) = input_hash(step, steps, &outputs)? else {
             continue;
         };
-        if let Some(current) = current_output(&plan.run_dir, step, &hash) {
+        let hash = with_kept_stale(step, hash, &kept);
+        if let Some(current) = current_output(&plan.run_dir, step, &hash, steps.keep_stale()) {
             outputs.insert(step.id.clone(), current.output_hash);
+            kept.extend(current.kept);
         }
     }
     Ok(outputs)
+}
+
+/// A step's input hash, for the report, extended by the steps kept although other code made them
+/// (`--keep-stale`), so that the report that lists them is redone when that list changes. Without
+/// kept steps (every default run) the hash is what it always was.
+fn with_kept_stale(step: &Step, input_hash: String, kept: &[KeptStale]) -> String {
+    if step.kind != StepKind::Report || kept.is_empty() {
+        return input_hash;
+    }
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(input_hash.as_bytes());
+    for k in kept {
+        for part in [&k.id, &k.recorded, &k.current] {
+            h.update(b"\0");
+            h.update(part.as_bytes());
+        }
+    }
+    hex::encode(h.finalize())
 }
 
 /// Stage 1, select: the steps `scope` covers, in plan order (so every step comes after the steps
@@ -256,21 +301,31 @@ fn selected_input_hash(
 struct Current {
     record: StepRecord,
     output_hash: String,
+    /// Made by other code and kept (`--keep-stale`).
+    kept: Option<KeptStale>,
 }
 
 /// Stage 2, check the cache — the one test of "this step need not run", shared by
 /// [`execute_scope`], [`current_outputs`] and [`step_statuses`]: the step's record says done,
-/// under `input_hash` and this binary's code version, with an output hash, and its output is in
-/// place.
-fn current_output(run_dir: &Path, step: &Step, input_hash: &str) -> Option<Current> {
-    judge(run_dir, step, Some(input_hash)).ok()
+/// under `input_hash` and this binary's code version (any code version when `keep_stale`), with
+/// an output hash, and its output is in place.
+fn current_output(
+    run_dir: &Path,
+    step: &Step,
+    input_hash: &str,
+    keep_stale: bool,
+) -> Option<Current> {
+    judge(run_dir, step, Some(input_hash), keep_stale).ok()
 }
 
-/// [`current_output`] with the reason when the step is not current.
+/// [`current_output`] with the reason when the step is not current. With `keep_stale`, a step
+/// made by other code passes the code test and is judged on the others (inputs, output), so a
+/// changed config still reruns it.
 fn judge(
     run_dir: &Path,
     step: &Step,
     input_hash: Option<&str>,
+    keep_stale: bool,
 ) -> std::result::Result<Current, StepStatus> {
     let Some(record) = read_record(&record_path(run_dir, &step.id)) else {
         return Err(StepStatus::Pending);
@@ -284,11 +339,19 @@ fn judge(
     }
     let recorded = recorded_code_version(step.kind, record.code_version.as_deref());
     let current = code_version(step.kind);
+    let mut kept = None;
     if recorded != current {
-        return Err(StepStatus::Stale(Stale::Code {
+        if !keep_stale {
+            return Err(StepStatus::Stale(Stale::Code {
+                recorded: recorded.to_string(),
+                current,
+            }));
+        }
+        kept = Some(KeptStale {
+            id: step.id.clone(),
             recorded: recorded.to_string(),
             current,
-        }));
+        });
     }
     let Some(input_hash) = input_hash else {
         return Err(StepStatus::Stale(Stale::Upstream));
@@ -300,6 +363,7 @@ fn judge(
         Some(output_hash) if run_dir.join(&step.output).exists() => Ok(Current {
             record,
             output_hash,
+            kept,
         }),
         _ => Err(StepStatus::Stale(Stale::OutputMissing)),
     }
@@ -311,6 +375,13 @@ fn judge(
 pub enum StepStatus {
     /// Done and current: a run skips it.
     Done,
+    /// Done by other code, its inputs unchanged, and kept (`--keep-stale`): a run skips it.
+    Kept {
+        /// The code version its record carries.
+        recorded: String,
+        /// This binary's.
+        current: String,
+    },
     /// Done, but a run redoes it, for this reason.
     Stale(Stale),
     /// Recorded running, by a process that is alive (or on another host, or not recorded).
@@ -339,10 +410,11 @@ pub enum Stale {
 }
 
 impl StepStatus {
-    /// The state word: `done`, `stale`, `running`, `interrupted`, `failed`, `pending`.
+    /// The state word: `done`, `kept`, `stale`, `running`, `interrupted`, `failed`, `pending`.
     pub fn word(&self) -> &'static str {
         match self {
             StepStatus::Done => "done",
+            StepStatus::Kept { .. } => "kept",
             StepStatus::Stale(_) => "stale",
             StepStatus::Running => "running",
             StepStatus::Interrupted => "interrupted",
@@ -352,8 +424,11 @@ impl StepStatus {
     }
 
     /// Why a stale step reruns, as `--status` prints it (`stale: code 0.1.0+3f9a0c21 →
-    /// 0.1.0+77d2e5b0`); `None` for the other states.
+    /// 0.1.0+77d2e5b0`), or why a kept one would have; `None` for the other states.
     pub fn why(&self) -> Option<String> {
+        if let StepStatus::Kept { recorded, current } = self {
+            return Some(format!("stale: code {recorded} → {current}"));
+        }
         let StepStatus::Stale(why) = self else {
             return None;
         };
@@ -370,13 +445,24 @@ impl StepStatus {
 /// `Stale(Upstream)` when done).
 pub fn step_statuses(plan: &Plan, steps: &dyn StepWork) -> Result<Vec<(String, StepStatus)>> {
     let mut outputs = BTreeMap::new();
+    let mut kept = Vec::new();
     let mut out = Vec::new();
     for step in &plan.steps {
-        let hash = input_hash(step, steps, &outputs)?;
-        let status = match judge(&plan.run_dir, step, hash.as_deref()) {
+        let hash = input_hash(step, steps, &outputs)?.map(|h| with_kept_stale(step, h, &kept));
+        let status = match judge(&plan.run_dir, step, hash.as_deref(), steps.keep_stale()) {
             Ok(current) => {
                 outputs.insert(step.id.clone(), current.output_hash);
-                StepStatus::Done
+                match current.kept {
+                    Some(k) => {
+                        let status = StepStatus::Kept {
+                            recorded: k.recorded.clone(),
+                            current: k.current.clone(),
+                        };
+                        kept.push(k);
+                        status
+                    }
+                    None => StepStatus::Done,
+                }
             }
             Err(status) => status,
         };
@@ -516,11 +602,15 @@ mod tests {
         runs: RefCell<Vec<String>>,
         fail_at: Option<&'static str>,
         salt: &'static str,
+        keep: bool,
     }
 
     impl StepWork for Toy {
         fn config_slice(&self, step: &Step) -> Result<serde_json::Value> {
             Ok(serde_json::json!({ "salt": if step.id == "b" { self.salt } else { "" } }))
+        }
+        fn keep_stale(&self) -> bool {
+            self.keep
         }
         fn run(
             &self,
@@ -574,6 +664,7 @@ mod tests {
             runs: RefCell::new(vec![]),
             fail_at,
             salt,
+            keep: false,
         }
     }
 
@@ -678,6 +769,54 @@ mod tests {
         assert_eq!(
             statuses(&toy(None, "1"))[0].1 == StepStatus::Done,
             legacy_is_current
+        );
+    }
+
+    /// With `keep_stale`, a step made by other code is kept when its inputs are unchanged (its
+    /// status `kept`, listed in the summary), and still reruns when they changed.
+    #[test]
+    fn keep_stale_keeps_a_step_made_by_other_code_unless_its_inputs_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        execute(&p, &toy(None, "1"), None, &mut |_| {}).unwrap();
+        let path = record_path(tmp.path(), "b");
+        let mut rec = read_record(&path).unwrap();
+        rec.code_version = Some("0.0.9+deadbeef".into());
+        write_record(&path, &rec).unwrap();
+        let keeping = |salt| Toy {
+            keep: true,
+            ..toy(None, salt)
+        };
+        let current = code_version(StepKind::Retrieve);
+        let s = step_statuses(&p, &keeping("1")).unwrap();
+        assert_eq!(s[1].1.word(), "kept");
+        assert_eq!(
+            s[1].1.why().unwrap(),
+            format!("stale: code 0.0.9+deadbeef → {current}")
+        );
+        assert_eq!(s[2].1, StepStatus::Done);
+        assert!(current_outputs(&p, &keeping("1"))
+            .unwrap()
+            .contains_key("b"));
+        let t = keeping("1");
+        let summary = execute(&p, &t, None, &mut |_| {}).unwrap();
+        assert!(t.runs.borrow().is_empty());
+        assert_eq!(
+            summary.kept,
+            vec![KeptStale {
+                id: "b".into(),
+                recorded: "0.0.9+deadbeef".into(),
+                current: current.clone(),
+            }]
+        );
+        // A config change still reruns it, under this binary's code.
+        let t = keeping("2");
+        let summary = execute(&p, &t, None, &mut |_| {}).unwrap();
+        assert_eq!(*t.runs.borrow(), vec!["b", "c"]);
+        assert!(summary.kept.is_empty());
+        assert_eq!(
+            read_record(&path).unwrap().code_version.as_deref(),
+            Some(current.as_str())
         );
     }
 

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 pub enum Mark {
     /// Its output is current: a run skips it.
     Cached,
+    /// Made by other code and kept (`--keep-stale`): a run skips it; why it would otherwise run
+    /// (`stale: code OLD → NEW`).
+    Kept(String),
     /// A run runs it; why, when it was recorded before (`stale: code OLD → NEW`, `interrupted`).
     ToRun(Option<String>),
     /// After the `--until` kind: this run leaves it alone.
@@ -110,6 +113,8 @@ pub fn forecast(
                 Mark::Beyond
             } else if status == StepStatus::Done {
                 Mark::Cached
+            } else if let (StepStatus::Kept { .. }, Some(why)) = (&status, status.why()) {
+                Mark::Kept(why)
             } else {
                 Mark::ToRun(reason(&status))
             };
@@ -141,7 +146,7 @@ fn reason(status: &StepStatus) -> Option<String> {
         StepStatus::Interrupted => Some("interrupted: redone".into()),
         StepStatus::Failed => Some("failed last time".into()),
         StepStatus::Running => Some("recorded running by another process".into()),
-        StepStatus::Done | StepStatus::Pending => None,
+        StepStatus::Done | StepStatus::Kept { .. } | StepStatus::Pending => None,
     }
 }
 
@@ -325,9 +330,12 @@ impl Forecast {
             .filter(|s| matches!(s.mark, Mark::ToRun(_)))
     }
 
-    /// How many steps are cached (within `--until`).
+    /// How many steps are cached (within `--until`), kept ones included.
     pub fn cached(&self) -> usize {
-        self.steps.iter().filter(|s| s.mark == Mark::Cached).count()
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.mark, Mark::Cached | Mark::Kept(_)))
+            .count()
     }
 
     /// The plan's closing line: `to run: 12 steps, ~14 min (8 from this folder's records, 4 from

@@ -19,6 +19,7 @@ pub mod power_plan;
 pub mod progress;
 pub mod slurm;
 pub mod steps;
+pub mod tracking;
 pub mod validate;
 
 pub use config::Config;

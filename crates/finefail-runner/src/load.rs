@@ -425,6 +425,8 @@ eval_every = 5
 early_stop_patience = 2
 keep = "last"
 gradient_checkpointing = true
+raft_distractors = 4
+raft_gold_fraction = 0.6
 [generation]
 max_new_tokens = 32
 temperature = 0.0
@@ -458,6 +460,8 @@ gres = "gpu:1"
 cpus_per_task = 8
 mem = "32G"
 sbatch_args = ["--qos=high"]
+[tracking]
+mlflow_uri = "http://127.0.0.1:5000"
 "#;
         let f = write(text);
         let c = load(f.path(), &[]).unwrap();

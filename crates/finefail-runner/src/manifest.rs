@@ -1,6 +1,7 @@
 //! `manifest.json`: the config and its hash, the finefail version, the git commit, the seeds and
 //! every step's input hash, output hash, wall time and code version — so every result file of a
-//! run can be traced to what made it. Written after every execution, local or Slurm, replacing the
+//! run can be traced to what made it — and `kept_stale`: the steps made by other code that
+//! `--keep-stale` reused, with their recorded and current code versions (empty otherwise). Written after every execution, local or Slurm, replacing the
 //! previous one.
 
 use crate::config::Config;
@@ -24,6 +25,7 @@ pub fn write_manifest(run_dir: &Path, config: &Config, summary: &RunSummary) -> 
         "git_commit": git_commit(),
         "seeds": config.sweep.seeds,
         "steps": steps,
+        "kept_stale": summary.kept.iter().map(|k| json!({"id": k.id, "recorded_code_version": k.recorded, "current_code_version": k.current})).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     Ok(finefail_core::atomic::write_file(

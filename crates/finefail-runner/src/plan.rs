@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::kind::StepKind;
 use crate::missing_path::does_not_exist;
 use finefail_core::{AnswerContext, ArmId, RunLayout};
+use finefail_train::PromptFormat;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -94,10 +95,12 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                         let tuned =
                             ArmId::new(&d.name, &m.name, n as u64, seed, AnswerContext::Retrieved);
                         let ft = format!("finetune/{tuned}");
-                        let ft_deps = if config.train.format == finefail_train::PromptFormat::Rag {
-                            vec![retrieve.clone()]
-                        } else {
-                            vec![prepare.clone()]
+                        // What decides the examples: the prepared data, and for `rag` and `raft`
+                        // the retrieval (`raft` reads both directly: chunks and hard negatives).
+                        let ft_deps = match config.train.format {
+                            PromptFormat::Qa => vec![prepare.clone()],
+                            PromptFormat::Rag => vec![retrieve.clone()],
+                            PromptFormat::Raft => vec![prepare.clone(), retrieve.clone()],
                         };
                         steps.push(Step {
                             id: ft.clone(),
@@ -282,5 +285,29 @@ mod tests {
         );
         let compare = p.steps.iter().find(|s| s.id == "compare").unwrap();
         assert!(compare.deps.contains(&"score/d/gpt/n0".to_string()));
+    }
+
+    /// A fine-tune waits for what decides its examples: the prepared data (`qa`), the retrieval
+    /// (`rag`), or both (`raft`: chunks for gold passages and distractors, retrieval for hard
+    /// negatives).
+    #[test]
+    fn fine_tunes_depend_on_what_their_format_reads() {
+        for (format, deps) in [
+            (PromptFormat::Qa, vec!["prepare/d"]),
+            (PromptFormat::Rag, vec!["retrieve/d"]),
+            (PromptFormat::Raft, vec!["prepare/d", "retrieve/d"]),
+        ] {
+            let mut c = config();
+            c.sweep.sizes = vec![0, 10];
+            c.sweep.seeds = vec![0];
+            c.train.format = format;
+            let p = plan(&c, Path::new("runs"));
+            let ft = p
+                .steps
+                .iter()
+                .find(|s| s.kind == StepKind::Finetune)
+                .unwrap();
+            assert_eq!(ft.deps, deps, "{format}");
+        }
     }
 }

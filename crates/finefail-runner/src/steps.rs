@@ -31,6 +31,9 @@ pub struct LocalSteps<'a> {
     /// batches) and the engine checks between steps: the process-wide one a Ctrl-C sets, unless
     /// a caller (a test) gives its own.
     pub stop: StopFlag,
+    /// `--keep-stale`: reuse a step made by other code when its inputs are unchanged
+    /// ([`StepWork::keep_stale`]).
+    pub keep_stale: bool,
 }
 
 impl<'a> LocalSteps<'a> {
@@ -40,6 +43,7 @@ impl<'a> LocalSteps<'a> {
             config,
             config_hash: config.hash(),
             stop: StopFlag::process(),
+            keep_stale: false,
         }
     }
 }
@@ -62,6 +66,10 @@ fn own_model<'c>(c: &'c Config, step: &Step) -> Result<[&'c crate::config::Model
 impl StepWork for LocalSteps<'_> {
     fn stop(&self) -> StopFlag {
         self.stop.clone()
+    }
+
+    fn keep_stale(&self) -> bool {
+        self.keep_stale
     }
 
     fn config_slice(&self, step: &Step) -> Result<Value> {

@@ -45,7 +45,8 @@ impl Default for LoraSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    /// `qa` (question → answer) or `rag` (question + retrieved chunks → answer).
+    /// `qa` (question → answer), `rag` (question + retrieved chunks → answer) or `raft` (question
+    /// + gold passage and distractors → answer).
     pub format: PromptFormat,
     /// Passes over the training subset (ignored when `max_steps` is set).
     pub epochs: usize,
@@ -84,6 +85,30 @@ pub struct TrainConfig {
     /// of the serialized settings while off, so configs that predate it keep their hashes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub gradient_checkpointing: bool,
+    /// `raft` only: distractor passages per example (RAFT's D). Left out of the serialized
+    /// settings at its default, so configs that predate it keep their hashes.
+    #[serde(skip_serializing_if = "is_default_raft_distractors")]
+    pub raft_distractors: usize,
+    /// `raft` only: the share P of examples that keep their gold passage (the others get
+    /// distractors only). Left out of the serialized settings at its default, as above.
+    #[serde(skip_serializing_if = "is_default_raft_gold_fraction")]
+    pub raft_gold_fraction: f64,
+}
+
+/// Default of `train.raft_distractors` (RAFT's setting for most of its datasets: 1 gold + 3-4
+/// distractors).
+pub const DEFAULT_RAFT_DISTRACTORS: usize = 3;
+/// Default of `train.raft_gold_fraction` (RAFT found P = 80 % to work well across datasets).
+pub const DEFAULT_RAFT_GOLD_FRACTION: f64 = 0.8;
+
+/// Whether `train.raft_distractors` is at its default (then it is not serialized).
+fn is_default_raft_distractors(v: &usize) -> bool {
+    *v == DEFAULT_RAFT_DISTRACTORS
+}
+
+/// Whether `train.raft_gold_fraction` is at its default (then it is not serialized).
+fn is_default_raft_gold_fraction(v: &f64) -> bool {
+    *v == DEFAULT_RAFT_GOLD_FRACTION
 }
 
 impl Default for TrainConfig {
@@ -107,11 +132,14 @@ impl Default for TrainConfig {
             early_stop_patience: None,
             keep: Keep::Best,
             gradient_checkpointing: false,
+            raft_distractors: DEFAULT_RAFT_DISTRACTORS,
+            raft_gold_fraction: DEFAULT_RAFT_GOLD_FRACTION,
         }
     }
 }
 
-/// How a question is put to the model (`train.format`); the evaluation's prompts are the same two.
+/// How a question is put to the model (`train.format`); `qa` and `rag` are the evaluation's own
+/// prompts, and `raft` trains on the `rag` prompt shape with other passages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum PromptFormat {
@@ -119,6 +147,17 @@ pub enum PromptFormat {
     Qa,
     /// `rag`: the question with its retrieved chunks → answer (needs a retrieval directory).
     Rag,
+    /// `raft`: the `rag` prompt with the gold passage and distractors (gold left out for a share
+    /// of examples) → answer; hard negatives from a retrieval directory when given ([`crate::raft`]).
+    Raft,
+}
+
+impl PromptFormat {
+    /// Whether a fine-tune in this format reads the dataset's retrieval (`rag`: the context;
+    /// `raft`: hard-negative distractors), so a runner makes it wait for the retrieval step.
+    pub fn reads_retrieval(self) -> bool {
+        matches!(self, PromptFormat::Rag | PromptFormat::Raft)
+    }
 }
 
 /// Which adapter ends up in `OUT/adapter/` (`train.keep`): small subsets overfit, so the default
@@ -227,7 +266,11 @@ macro_rules! config_word {
 config_word!(
     PromptFormat,
     "train.format",
-    [("qa", PromptFormat::Qa), ("rag", PromptFormat::Rag)]
+    [
+        ("qa", PromptFormat::Qa),
+        ("rag", PromptFormat::Rag),
+        ("raft", PromptFormat::Raft)
+    ]
 );
 config_word!(
     LrSchedule,
@@ -325,6 +368,12 @@ impl FinetuneSettings {
         if t.max_seq_len < 2 {
             return Err(bad("max_seq_len", "must be at least 2".into()));
         }
+        if !(0.0..=1.0).contains(&t.raft_gold_fraction) {
+            return Err(bad(
+                "raft_gold_fraction",
+                format!("{} must be in [0, 1]", t.raft_gold_fraction),
+            ));
+        }
         if t.eval_every == Some(0) || t.early_stop_patience == Some(0) {
             return Err(bad(
                 "eval_every",
@@ -396,7 +445,7 @@ mod tests {
             keys.contains(&"train.gradient_checkpointing".to_string()),
             "{keys:?}"
         );
-        assert_eq!(keys.len(), 4 + 18);
+        assert_eq!(keys.len(), 4 + 20);
         s.apply_set("train.gradient_checkpointing=true").unwrap();
         assert!(s.train.gradient_checkpointing);
         s.apply_set("train.lr=0.1").unwrap();
@@ -429,7 +478,7 @@ mod tests {
         let e = toml::from_str::<FinetuneSettings>("[train]\nformat = \"chat\"\n").unwrap_err();
         assert!(
             e.message()
-                .contains("train.format: `chat`: expected qa or rag"),
+                .contains("train.format: `chat`: expected qa, rag or raft"),
             "{e}"
         );
         assert_eq!("qa".parse::<PromptFormat>().unwrap(), PromptFormat::Qa);
@@ -438,6 +487,26 @@ mod tests {
             e.is_bad_input() && e.to_string().contains("train.format"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn raft_keys_are_serialized_only_away_from_their_defaults() {
+        let mut s = FinetuneSettings::default();
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json["train"].get("raft_distractors").is_none(), "{json}");
+        assert!(json["train"].get("raft_gold_fraction").is_none(), "{json}");
+        s.apply_set("train.format=raft").unwrap();
+        s.apply_set("train.raft_distractors=5").unwrap();
+        s.apply_set("train.raft_gold_fraction=0.6").unwrap();
+        assert_eq!(s.train.format, PromptFormat::Raft);
+        assert!(s.train.format.reads_retrieval() && !PromptFormat::Qa.reads_retrieval());
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["train"]["raft_distractors"], 5);
+        assert_eq!(json["train"]["raft_gold_fraction"], 0.6);
+        s.validate().unwrap();
+        s.apply_set("train.raft_gold_fraction=1.5").unwrap();
+        let e = s.validate().unwrap_err();
+        assert!(e.to_string().contains("train.raft_gold_fraction"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! * Which: the training subset of size N in the seed's order, and the dataset's `val` ids for
 //!   validation (never test) ([`RunExamples::load`]); for `rag`, each question's top-k retrieved
-//!   chunks ([`load_contexts`]).
+//!   chunks ([`load_contexts`]); for `raft`, its gold passage and distractors, shuffled
+//!   ([`crate::raft`]), rendered with the `rag` prompt.
 //! * Target: the first reference answer (one example per question, even when a dataset lists
 //!   several), or [`finefail_data::ABSTENTION`] for unanswerable questions. An answerable question
 //!   with no non-blank reference is bad input.
@@ -59,6 +60,9 @@ pub struct RunExamples {
     pub val: Vec<Example>,
     /// The tokenizer's padding id (micro-batches are right-padded with it).
     pub pad: u32,
+    /// `raft` only: which passages each training and validation example holds, for
+    /// `OUT/raft_examples.jsonl` (empty for `qa` and `rag`).
+    pub raft: Vec<crate::raft::RaftExample>,
 }
 
 impl RunExamples {
@@ -72,9 +76,16 @@ impl RunExamples {
                 .collect();
         let splits = finefail_data::Splits::load(&req.data_dir.join(files::SPLITS))?;
         let train_ids = splits.train_subset(req.seed, req.size)?;
+        let mut raft = Vec::new();
         let contexts = match req.settings.train.format {
             PromptFormat::Rag => Some(load_contexts(req)?),
             PromptFormat::Qa => None,
+            PromptFormat::Raft => {
+                let (contexts, examples) =
+                    crate::raft::load_contexts(req, &records, &train_ids, &splits.val)?;
+                raft = examples;
+                Some(contexts)
+            }
         };
         let tokenizer = Tokenizer::from_dir(&req.model_dir)?;
         let template = ChatTemplate::from_dir(&req.model_dir)?;
@@ -93,6 +104,7 @@ impl RunExamples {
             train: build(&train_ids)?,
             val: build(&splits.val)?,
             pad: tokenizer.pad_token_id(),
+            raft,
         })
     }
 }
@@ -124,6 +136,45 @@ pub fn target_answer(rec: &QaRecord) -> Result<String> {
             ),
         )),
     }
+}
+
+/// The `qa` training example of a question as chat messages, before the chat template and
+/// tokenization: the closed-book system line (with the label instruction for a label question),
+/// the question as the user turn and [`target_answer`] as the assistant turn. These are the
+/// messages [`build_examples`] renders when the example fits `max_seq_len` untrimmed; `finefail
+/// data export` writes them so the same examples can be sent to a hosted fine-tuning API.
+pub fn qa_chat_messages(rec: &QaRecord) -> Result<Vec<ChatMessage>> {
+    let mut messages = rag_messages(&rec.question, &[], rec.answer_type);
+    messages.push(ChatMessage::new("assistant", target_answer(rec)?));
+    Ok(messages)
+}
+
+/// The records of the training subset of size `size` for `seed`, in the order
+/// [`RunExamples::load`] takes them (`Splits::train_subset`), read from a prepared dataset: what
+/// a fine-tune of that size and seed trains on, for exporting it without a model.
+pub fn train_subset_records(
+    data_dir: &std::path::Path,
+    size: usize,
+    seed: u64,
+) -> Result<Vec<QaRecord>> {
+    let mut records: HashMap<String, QaRecord> =
+        finefail_data::tables::read_qa(&data_dir.join(files::QA))?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+    let splits = finefail_data::Splits::load(&data_dir.join(files::SPLITS))?;
+    splits
+        .train_subset(seed, size)?
+        .into_iter()
+        .map(|id| {
+            records.remove(&id).ok_or_else(|| {
+                TrainError::bad_input(
+                    files::SPLITS,
+                    format!("question `{id}` is not in qa.parquet"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// What an example is made of before tokenization.

@@ -5,7 +5,7 @@
 //! directory, [`FinetuneSettings`]) and writes `OUT/adapter/` (PEFT layout), `OUT/metrics.jsonl`,
 //! `OUT/train_summary.json` and resumable `OUT/checkpoints/`. The loop reads top to bottom in
 //! [`recipe`]; the request and progress events in [`request`]; examples and truncation in
-//! [`examples`]; the loss and gradient accumulation in [`loss`]; batching and RNG in [`batching`];
+//! [`examples`] (RAFT's gold-and-distractor contexts in [`raft`]); the loss and gradient accumulation in [`loss`]; batching and RNG in [`batching`];
 //! the optimizer in [`adamw`]; the learning-rate schedule in [`schedule`]; the loop's resumable
 //! state in [`state`], checkpoints in [`checkpoint`], where a run may stop in [`safe_point`] and the
 //! run's identity in [`fingerprint`]; the
@@ -24,6 +24,7 @@ pub mod fingerprint;
 pub mod loss;
 pub mod micro_batch;
 pub mod outputs;
+pub mod raft;
 pub mod recipe;
 pub mod recompute;
 pub mod request;

@@ -17,12 +17,13 @@
 //!    steps ([`crate::safe_point`]); `resume` continues from the last complete one after checking
 //!    it belongs to the same run ([`crate::fingerprint`]);
 //! 6. outputs, each written atomically: `OUT/adapter/` (PEFT), `OUT/metrics.jsonl`, `OUT/train_summary.json`
-//!    ([`crate::outputs`]).
+//!    ([`crate::outputs`]); for `train.format = "raft"`, `OUT/raft_examples.jsonl` (written with
+//!    the examples in step 1: [`crate::raft`]).
 
 use crate::adamw::{clip_global_norm, AdamWParams, AdamWState};
 use crate::adapter;
 use crate::checkpoint;
-use crate::config::Keep;
+use crate::config::{Keep, PromptFormat};
 use crate::error::{Result, TrainError};
 use crate::examples::{Example, RunExamples};
 use crate::fingerprint::{fingerprint, mismatch};
@@ -52,8 +53,16 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
     outputs::prepare_out_dir(&req.out_dir)?;
     let ck_root = req.out_dir.join(files::CHECKPOINTS_DIR);
 
-    // 1. Examples.
-    let RunExamples { train, val, pad } = RunExamples::load(req)?;
+    // 1. Examples (for `raft`, which passages each one holds goes beside the adapter).
+    let RunExamples {
+        train,
+        val,
+        pad,
+        raft,
+    } = RunExamples::load(req)?;
+    if s.train.format == PromptFormat::Raft {
+        crate::raft::write_examples(&req.out_dir, &raft)?;
+    }
 
     // 2. Model.
     let spec = DeviceSpec::parse(&req.device)?;

@@ -1,5 +1,5 @@
 //! `finefail run --plan`'s step list and closing time estimate: what a run would do with each
-//! step (`cached`, `to run` with why, `not run` beyond `--until`) and how long what runs should
+//! step (`cached`, `kept` with why under `--keep-stale`, `to run` with why, `not run` beyond `--until`) and how long what runs should
 //! take, from wall times recorded on this machine (`finefail_runner::forecast`).
 
 use finefail_runner::forecast::{about, Basis, Forecast, Mark, StepForecast};
@@ -11,6 +11,7 @@ use finefail_runner::{Plan, StepKind};
 /// plan `default` → experiments/runs/default (42 steps: 14 to run, 28 cached)
 ///   finetune (12)
 ///     cached             finetune/pubmedqa/smollm2-135m/n50/s0
+///     kept               finetune/pubmedqa/smollm2-135m/n50/s1  (stale: code A → B)
 ///     to run   ~41 s     finetune/pubmedqa/smollm2-135m/n100/s1  (stale: code A → B)
 ///     to run   ~89 s     finetune/pubmedqa/smollm2-135m/n200/s0  [finetune rate]
 /// ```
@@ -39,6 +40,7 @@ pub fn print_steps(plan: &Plan, forecast: &Forecast) {
 fn line(s: &StepForecast) -> String {
     let (mark, why) = match &s.mark {
         Mark::Cached => ("cached", None),
+        Mark::Kept(why) => ("kept", Some(why.as_str())),
         Mark::ToRun(why) => ("to run", why.as_deref()),
         Mark::Beyond => ("not run", None),
     };

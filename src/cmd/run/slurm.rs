@@ -106,6 +106,7 @@ pub fn run(args: &RunArgs, config: &Config, until: Option<StepKind>) -> anyhow::
         ran: sub.submitted.iter().map(|(id, _)| id.clone()).collect(),
         cached: sub.cached.clone(),
         records,
+        kept: Vec::new(),
     };
     write_manifest(&p.run_dir, config, &summary)?;
     eprintln!(

@@ -45,8 +45,9 @@ impl ColumnMap {
         Ok(Self(map))
     }
 
-    /// The column for `key`: the mapped one, else a column named like the key.
-    fn column<'a>(&'a self, key: &'a str) -> &'a str {
+    /// The column for `key`: the mapped one, else a column named like the key (the chat importer
+    /// reads its line fields through it too).
+    pub(crate) fn column<'a>(&'a self, key: &'a str) -> &'a str {
         self.0.get(key).map(String::as_str).unwrap_or(key)
     }
 }

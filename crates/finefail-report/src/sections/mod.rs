@@ -111,6 +111,20 @@ pub(crate) fn build(a: &Analysis<'_>) -> Result<Content, ReportError> {
         comps.len(),
         primary.len()
     )));
+    if !input.kept_stale.is_empty() {
+        let steps: Vec<String> = input
+            .kept_stale
+            .iter()
+            .map(|k| format!("`{}` (code {} → {})", k.id, k.recorded, k.current))
+            .collect();
+        blocks.push(Block::Para(format!(
+            "**Kept stale** (`finefail run --keep-stale`): {} step(s) made by another code version \
+             were reused, not rerun, so their outputs may differ from what this code would write: \
+             {}.",
+            steps.len(),
+            steps.join(", ")
+        )));
+    }
     // The answer first (findings, the forest plot, the tables), the reading guide after it.
     let alpha = input.comparison.alpha;
     let mut plots = Vec::new();
@@ -706,9 +720,10 @@ fn data_checks(a: &Analysis<'_>, dataset: &str, blocks: &mut Vec<Block>) {
     let mut items = Vec::new();
     match &d.retrieval_metrics {
         Some(r) => {
-            let quality = match (r.recall_at_k, r.mrr) {
+            let mut quality = match (r.recall_at_k, r.mrr) {
                 (Some(rk), Some(mrr)) => format!(
-                    "recall@{k} {} and MRR {} on the {} question(s) with known gold documents",
+                    "recall@{k} {} and MRR {} over all {} question(s) of the dataset with known \
+                     gold documents",
                     num(rk),
                     num(mrr),
                     r.questions_with_gold,
@@ -716,6 +731,15 @@ fn data_checks(a: &Analysis<'_>, dataset: &str, blocks: &mut Vec<Block>) {
                 ),
                 _ => "no gold documents are known, so recall and MRR cannot be computed".into(),
             };
+            if let Some((rk, mrr, n)) = a.test_retrieval_quality(dataset, r.top_k) {
+                quality.push_str(&format!(
+                    " (on the {n} test question(s) answered here that have them: recall@{k} {} \
+                     and MRR {})",
+                    num(rk),
+                    num(mrr),
+                    k = r.top_k
+                ));
+            }
             items.push(format!(
                 "Retrieval: `{}`, top {} chunks for {} question(s): {quality}; {} question(s) got fewer than {} chunks.",
                 r.retriever, r.top_k, r.questions, r.questions_short, r.top_k

@@ -106,6 +106,8 @@ pub(super) fn baselines(
     blocks: &mut Vec<Block>,
 ) {
     let mut rows = Vec::new();
+    // Which kinds of baseline rows exist: the text promises only those.
+    let (mut closed_book, mut gold, mut base_only, mut constant) = (false, false, false, false);
     for (ctx, label) in [
         (
             AnswerContext::Retrieved,
@@ -118,6 +120,8 @@ pub(super) fn baselines(
         if !a.arms.contains_key(&arm) {
             continue;
         }
+        closed_book |= ctx == AnswerContext::None;
+        gold |= ctx == AnswerContext::Gold;
         let mut row = vec![label.to_owned()];
         row.extend(
             primary
@@ -138,6 +142,7 @@ pub(super) fn baselines(
             if !a.arms.contains_key(&arm) {
                 continue;
             }
+            base_only = true;
             let mut row = vec![format!("base-only model `{other}`, {label}")];
             row.extend(
                 primary
@@ -149,6 +154,7 @@ pub(super) fn baselines(
     }
     if a.is_label_dataset(dataset) {
         if let Some((label, share, _)) = a.majority_label(dataset) {
+            constant = true;
             let mut row = vec![format!("majority label (`{}`)", label.as_str())];
             row.extend(primary.iter().map(|m| {
                 if *m == Metric::LabelAccuracy {
@@ -163,16 +169,52 @@ pub(super) fn baselines(
     if rows.len() < 2 {
         return;
     }
-    blocks.push(Block::Para(
-        "Baselines (means over each arm's scored questions): what the base model does without \
-         context, with perfect retrieval, what a model that was never fine-tuned (a base-only \
-         model, e.g. an API answerer) scores on the same questions and chunks, and what a \
-         constant answer scores."
-            .into(),
-    ));
+    blocks.push(Block::Para(baselines_text(
+        closed_book,
+        gold,
+        base_only,
+        constant,
+    )));
     let mut header = vec!["baseline".to_owned()];
     header.extend(primary.iter().map(Metric::to_string));
     blocks.push(Block::Table { header, rows });
+}
+
+/// The paragraph above the Baselines table, naming only the kinds of rows it has: closed-book and
+/// gold-context rows exist only when `eval.contexts` asked for them, so the text says so instead of
+/// promising them.
+fn baselines_text(closed_book: bool, gold: bool, base_only: bool, constant: bool) -> String {
+    let mut what = Vec::new();
+    match (closed_book, gold) {
+        (true, true) => what.push("what the base model does without context (closed book) and with perfect retrieval (gold context)"),
+        (true, false) => what.push("what the base model does without context (closed book)"),
+        (false, true) => what.push("what the base model does with perfect retrieval (gold context)"),
+        (false, false) => {}
+    }
+    if base_only {
+        what.push(
+            "what a model that was never fine-tuned (a base-only model, e.g. an API answerer) \
+             scores on the same questions and chunks",
+        );
+    }
+    if constant {
+        what.push("what a constant answer (the majority label) scores");
+    }
+    let mut text = format!(
+        "Baselines (means over each arm's scored questions): {}.",
+        what.join("; ")
+    );
+    if !(closed_book && gold) {
+        text.push_str(match (closed_book, gold) {
+            (false, false) => {
+                " Closed-book and gold-context rows appear when `eval.contexts` includes `none` \
+                 and `gold`; this run answered with neither."
+            }
+            (false, true) => " A closed-book row appears when `eval.contexts` includes `none`.",
+            _ => " A gold-context row appears when `eval.contexts` includes `gold`.",
+        });
+    }
+    text
 }
 
 /// Models of `dataset` with no fine-tuned arm and no comparison: answerers that are never

@@ -363,5 +363,6 @@ pub fn input() -> ReportInput {
                 contamination: None,
             },
         ],
+        kept_stale: vec![],
     }
 }

@@ -34,7 +34,7 @@ pub fn run(
     req.precision = entry.precision();
     req.resume = scratch.join(files::CHECKPOINTS_DIR).is_dir();
     req.stop = stop.clone();
-    if config.train.format == finefail_train::PromptFormat::Rag {
+    if config.train.format.reads_retrieval() {
         req.retrieval_dir = Some(run.retrieval(&parts.dataset));
     }
     progress(StepProgress::stage("loading the model and the examples"));

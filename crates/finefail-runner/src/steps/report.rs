@@ -21,7 +21,8 @@ pub fn run(config: &Config, run_dir: &Path, scratch: &Path) -> Result<()> {
         .filter(|s| s.kind == StepKind::Score)
         .map(|s| s.id.trim_start_matches("score/"))
         .collect();
-    let input = finefail_report::ReportInput::load(&name, run_dir, &datasets, &arms)?;
+    let mut input = finefail_report::ReportInput::load(&name, run_dir, &datasets, &arms)?;
+    input.kept_stale = kept_stale(&plan, run_dir);
     // The report crate writes `report/` and the tables side by side; they are sorted out below.
     let written = scratch.join(".scratch");
     let _ = std::fs::remove_dir_all(&written);
@@ -35,6 +36,29 @@ pub fn run(config: &Config, run_dir: &Path, scratch: &Path) -> Result<()> {
     replace(&staged.per_question_parquet(), &run.per_question_parquet())?;
     replace(&staged.per_question_csv(), &run.per_question_csv())?;
     std::fs::remove_dir_all(&written).map_err(RunnerError::io(&written))
+}
+
+/// The steps of `plan` recorded done by another code version than this binary's: the engine let
+/// them stand only under `--keep-stale` (otherwise they would have rerun before the report), so
+/// these are the kept ones, read from their records.
+fn kept_stale(plan: &crate::plan::Plan, run_dir: &Path) -> Vec<finefail_report::KeptStaleStep> {
+    use crate::engine::{code_version, read_record, record_path, recorded_code_version};
+    plan.steps
+        .iter()
+        .filter(|s| s.kind != StepKind::Report)
+        .filter_map(|s| {
+            let rec = read_record(&record_path(run_dir, &s.id))?;
+            let recorded = recorded_code_version(s.kind, rec.code_version.as_deref());
+            let current = code_version(s.kind);
+            (rec.state == crate::engine::StepState::Done && recorded != current).then(|| {
+                finefail_report::KeptStaleStep {
+                    id: s.id.clone(),
+                    recorded: recorded.to_string(),
+                    current,
+                }
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
