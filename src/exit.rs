@@ -17,7 +17,9 @@ impl std::error::Error for BadInput {}
 /// what [`finefail_runner::fault::user_fault`] says of the library errors in its chain (a missing
 /// or unreadable file among them) — clap's own code for argument errors, else 1.
 pub fn code(err: &anyhow::Error) -> i32 {
-    if crate::interrupt::interruption(err).is_some() {
+    if crate::interrupt::interruption(err).is_some()
+        || crate::interrupt::standalone_stop(err).is_some()
+    {
         return crate::interrupt::exit_code();
     }
     for cause in err.chain() {

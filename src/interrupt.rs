@@ -1,5 +1,5 @@
-//! Ctrl-C (SIGINT) and SIGTERM during `finefail run` and `finefail step` (a Slurm job, which
-//! `scancel` or a time limit ends with SIGTERM): the first one asks the run to stop at its next
+//! Ctrl-C (SIGINT) and SIGTERM during `finefail run`, `finefail step` (a Slurm job, which
+//! `scancel` or a time limit ends with SIGTERM), `finefail finetune` and `finefail answer`: the first one asks the run to stop at its next
 //! safe point — the running fine-tune checkpoints after its optimizer step, answering after its
 //! batch, any other step runs to its end — and the run ends with one line saying what finished
 //! and that rerunning continues, exit code 128 + the signal (130 for SIGINT, 143 for SIGTERM, as
@@ -79,6 +79,26 @@ pub fn interruption(err: &anyhow::Error) -> Option<&Interruption> {
         })
 }
 
+/// The line for a standalone command stopped on request (`finefail finetune` after an optimizer
+/// step with its checkpoint, `finefail answer` after a batch), if `err` is such a stop.
+pub fn standalone_stop(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|e| {
+        if let Some(at) = e
+            .downcast_ref::<finefail_train::TrainError>()
+            .and_then(|t| t.stopped_at())
+        {
+            return Some(format!(
+                "interrupted: training stopped {at} — rerun the same command with --resume to continue"
+            ));
+        }
+        e.downcast_ref::<finefail_rag::RagError>()
+            .and_then(|r| r.stopped_at())
+            .map(|at| {
+                format!("interrupted: answering stopped {at} — rerun the same command to continue")
+            })
+    })
+}
+
 /// The exit code of an interrupted run: 128 + the signal received (130 for SIGINT, 143 for
 /// SIGTERM), 130 when the stop came without a signal.
 pub fn exit_code() -> i32 {
@@ -106,5 +126,27 @@ mod tests {
         assert!(interruption(&anyhow::anyhow!("boom")).is_none());
         assert_eq!(exit_code(), 130);
         assert!(notice(SIGTERM).contains("a second SIGTERM"));
+    }
+
+    #[test]
+    fn a_stopped_standalone_command_gets_its_line() {
+        let err = anyhow::Error::from(finefail_train::TrainError::Stopped { step: 4, total: 7 })
+            .context("finetune");
+        let line = standalone_stop(&err).unwrap_or_default();
+        assert!(
+            line.starts_with("interrupted: training stopped at step 4/7"),
+            "{line}"
+        );
+        assert!(line.ends_with("with --resume to continue"), "{line}");
+        let err = anyhow::Error::from(finefail_rag::RagError::Stopped {
+            done: 24,
+            total: 50,
+        });
+        let line = standalone_stop(&err).unwrap_or_default();
+        assert!(
+            line.starts_with("interrupted: answering stopped at 24/50"),
+            "{line}"
+        );
+        assert!(standalone_stop(&anyhow::anyhow!("boom")).is_none());
     }
 }

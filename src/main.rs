@@ -77,9 +77,13 @@ fn main() {
     };
     if let Err(err) = result {
         // A run stopped by Ctrl-C is no error: its own line says what finished and how to go on.
-        match interrupt::interruption(&err) {
-            Some(line) => eprintln!("{line}"),
-            None => eprintln!("error: {}", exit::one_line(&err)),
+        match (
+            interrupt::interruption(&err),
+            interrupt::standalone_stop(&err),
+        ) {
+            (Some(line), _) => eprintln!("{line}"),
+            (None, Some(line)) => eprintln!("{line}"),
+            (None, None) => eprintln!("error: {}", exit::one_line(&err)),
         }
         std::process::exit(exit::code(&err));
     }

@@ -59,6 +59,8 @@ pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
     finefail_rag::answering::check_arm(&a.arm, context).map_err(BadInput)?;
     let precision = a.precision.resolve(&a.device, &a.model)?;
     let device = parse_device(&a.device)?;
+    // Ctrl-C / SIGTERM: stop after the running batch; answered batches stay as parts.
+    crate::interrupt::install();
     let display = crate::progress::Display::new();
     let task = display.task("answer");
     task.stage("loading the model");

@@ -56,6 +56,8 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     }
     let mut req = FinetuneRequest::new(&args.data, args.size, args.seed, &args.model, &args.out);
     req.retrieval_dir = args.retrieval;
+    // Ctrl-C / SIGTERM: stop after the running optimizer step, checkpointed (`--resume` goes on).
+    crate::interrupt::install();
     req.resume = args.resume;
     req.device = args.device;
     req.precision = args.precision.parse()?;

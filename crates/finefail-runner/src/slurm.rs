@@ -247,6 +247,31 @@ pub enum WaitEvent<'a> {
         pending: usize,
         total: usize,
     },
+    /// Nothing runs and no queued job can start: Slurm's reason (a drained or down node, a
+    /// partition that is down). Said once; the wait ends after [`UNSCHEDULABLE_GRACE`].
+    Stalled {
+        reason: &'a str,
+        pending: usize,
+    },
+}
+
+/// How long the submitter waits on jobs no node can take before it says so and stops waiting
+/// (the jobs stay queued: a node back from draining still runs them).
+pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(600);
+
+/// Slurm's reason when the study cannot move: no job of `unfinished` runs, at least one is pending
+/// because no node can take it ([`JobState::is_unschedulable`]), and every other one waits on a
+/// dependency. `None` while anything runs or could start.
+pub fn stalled<'s>(unfinished: &[&'s JobState]) -> Option<&'s str> {
+    let mut reason = None;
+    for j in unfinished {
+        if j.is_unschedulable() {
+            reason.get_or_insert(j.reason.as_str());
+        } else if !j.waits_on_dependency() {
+            return None;
+        }
+    }
+    reason
 }
 
 /// Polls until every job of `jobs` (step id → job id) has finished. A failed job ends the wait with
@@ -261,9 +286,37 @@ pub fn wait(
 ) -> Result<()> {
     let mut reported: BTreeSet<String> = BTreeSet::new();
     let mut last = (usize::MAX, usize::MAX);
+    let mut stalled_since: Option<std::time::Instant> = None;
     loop {
         let queue = cluster::queue()?;
         let current = current_outputs(plan, work)?;
+        let unfinished: Vec<&JobState> = jobs
+            .iter()
+            .filter(|(id, _)| !current.contains_key(*id))
+            .filter_map(|(_, j)| queue.get(j))
+            .collect();
+        match stalled(&unfinished) {
+            Some(reason) => {
+                let since = *stalled_since.get_or_insert_with(|| {
+                    progress(WaitEvent::Stalled {
+                        reason,
+                        pending: unfinished.len(),
+                    });
+                    std::time::Instant::now()
+                });
+                if since.elapsed() >= UNSCHEDULABLE_GRACE {
+                    return Err(RunnerError::Step {
+                        message: format!(
+                            "Slurm cannot start the study's {} queued job(s) for {} min: {reason} (a drained or down node, or a partition that is down: see `sinfo -R`); they stay queued and run when a node comes back — or scancel them, fix the cluster and rerun",
+                            unfinished.len(),
+                            UNSCHEDULABLE_GRACE.as_secs() / 60
+                        ),
+                        bad_input: true,
+                    });
+                }
+            }
+            None => stalled_since = None,
+        }
         let (mut running, mut pending) = (0, 0);
         let mut failed = None;
         for (id, job) in jobs {
@@ -280,19 +333,27 @@ pub fn wait(
                 // Ended (or forgotten by squeue) without a current output. squeue was read before
                 // the records, so a job that succeeded has its output counted above.
                 other => {
-                    if failed.is_none() {
+                    // Name the step that failed, not a dependant Slurm cancelled because of it
+                    // (`--kill-on-invalid-dep`): those are only reported when nothing else is.
+                    let cancelled_behind = other.is_some_and(JobState::cancelled_by_dependency);
+                    let replace = match &failed {
+                        None => true,
+                        Some((_, _, _, was_behind)) => *was_behind && !cancelled_behind,
+                    };
+                    if replace {
                         failed = Some((
                             id.clone(),
                             job.clone(),
                             other
                                 .map(|s| s.state.clone())
                                 .unwrap_or_else(|| "ENDED".into()),
+                            cancelled_behind,
                         ));
                     }
                 }
             }
         }
-        if let Some((id, job, state)) = failed {
+        if let Some((id, job, state, _)) = failed {
             let blocked: Vec<String> = jobs
                 .values()
                 .filter(|j| queue.get(*j).is_some_and(JobState::is_blocked))
@@ -340,5 +401,30 @@ pub fn wait(
             });
         }
         std::thread::sleep(poll);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_study_stalls_only_when_nothing_runs_and_no_node_takes_a_job() {
+        let job = |state: &str, reason: &str| JobState {
+            state: state.into(),
+            reason: reason.into(),
+        };
+        let drained = job(
+            "PENDING",
+            "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions",
+        );
+        let behind = job("PENDING", "Dependency");
+        let running = job("RUNNING", "None");
+        let busy = job("PENDING", "Resources");
+        assert_eq!(stalled(&[&drained, &behind]), Some(drained.reason.as_str()));
+        assert_eq!(stalled(&[&drained, &running]), None);
+        assert_eq!(stalled(&[&drained, &busy]), None);
+        assert_eq!(stalled(&[&behind]), None);
+        assert_eq!(stalled(&[]), None);
     }
 }

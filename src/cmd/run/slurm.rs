@@ -85,7 +85,8 @@ pub fn run(args: &RunArgs, config: &Config, until: Option<StepKind>) -> anyhow::
         return Ok(());
     }
     let jobs = sub.jobs();
-    slurm::wait(&p, &steps, &jobs, POLL, &mut |e| match e {
+    slurm::wait(&p, &steps, &jobs, POLL, &mut |e| {
+        match e {
         WaitEvent::Done { id, job_id } => eprintln!(
             "done  {id} (job {job_id}, {:.0} s)",
             started.elapsed().as_secs_f64()
@@ -96,6 +97,11 @@ pub fn run(args: &RunArgs, config: &Config, until: Option<StepKind>) -> anyhow::
             pending,
             total,
         } => eprintln!("waiting: {done}/{total} done, {running} running, {pending} queued"),
+        WaitEvent::Stalled { reason, pending } => eprintln!(
+            "warning: nothing runs and Slurm cannot start the {pending} queued job(s): {reason} (a drained or down node? see `sinfo -R`); waiting {} min more",
+            slurm::UNSCHEDULABLE_GRACE.as_secs() / 60
+        ),
+    }
     })?;
     let records = p
         .until(opts.until)

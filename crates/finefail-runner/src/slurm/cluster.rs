@@ -37,6 +37,34 @@ impl JobState {
     pub fn is_blocked(&self) -> bool {
         self.state == "PENDING" && self.reason.contains("DependencyNeverSatisfied")
     }
+
+    /// Pending because no node can take it: the nodes it needs are drained or down, or its
+    /// partition is down or inactive (`ReqNodeNotAvail`, "Nodes required for job are DOWN,
+    /// DRAINED or reserved …", `PartitionDown`, `PartitionInactive`). Busy nodes (`Resources`,
+    /// `Priority`) are not this: those jobs start once others finish.
+    pub fn is_unschedulable(&self) -> bool {
+        self.state == "PENDING"
+            && [
+                "ReqNodeNotAvail",
+                "DRAINED",
+                "DOWN",
+                "PartitionDown",
+                "PartitionInactive",
+            ]
+            .iter()
+            .any(|r| self.reason.contains(r))
+    }
+
+    /// Cancelled by Slurm because a job it waited on failed (`--kill-on-invalid-dep=yes`): not a
+    /// failure of its own.
+    pub fn cancelled_by_dependency(&self) -> bool {
+        self.state == "CANCELLED" && self.reason.contains("DependencyNeverSatisfied")
+    }
+
+    /// Pending behind another job of the study (`Dependency`): it can start once that one ends.
+    pub fn waits_on_dependency(&self) -> bool {
+        self.state == "PENDING" && self.reason == "Dependency"
+    }
 }
 
 fn bad(message: String) -> RunnerError {
@@ -153,6 +181,22 @@ mod tests {
         assert!(q["12"].is_active() && q["13"].is_active());
         assert!(!q["14"].is_active() && q["14"].is_blocked());
         assert!(!q["15"].is_active() && !q["15"].is_blocked());
+    }
+
+    #[test]
+    fn drained_and_down_nodes_make_a_job_unschedulable() {
+        // Reasons as squeue prints them (Slurm 22.05) for a drained node and a down partition.
+        let q = parse_queue(
+            "20|PENDING|Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions\n21|PENDING|ReqNodeNotAvail, UnavailableNodes:node1\n22|PENDING|PartitionDown\n23|PENDING|Resources\n24|PENDING|Dependency\n",
+        );
+        assert!(
+            q["20"].is_unschedulable() && q["21"].is_unschedulable() && q["22"].is_unschedulable()
+        );
+        assert!(!q["23"].is_unschedulable() && !q["24"].is_unschedulable());
+        assert!(q["24"].waits_on_dependency() && !q["23"].waits_on_dependency());
+        // What squeue showed for a dependant of a failed job with --kill-on-invalid-dep=yes.
+        let q = parse_queue("60|CANCELLED|DependencyNeverSatisfied\n59|FAILED|NonZeroExitCode\n");
+        assert!(q["60"].cancelled_by_dependency() && !q["59"].cancelled_by_dependency());
     }
 
     #[test]

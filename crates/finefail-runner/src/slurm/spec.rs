@@ -38,7 +38,8 @@ pub struct SubmitSpec {
 }
 
 impl SubmitSpec {
-    /// The full argument list for `sbatch`, with `--dependency=afterok:…` from the job ids of `after`.
+    /// The full argument list for `sbatch`, with `--dependency=afterok:…` from the job ids of `after`
+    /// (and `--kill-on-invalid-dep=yes`).
     pub fn command(&self, job_ids: &BTreeMap<String, String>) -> Vec<String> {
         let mut args = self.args.clone();
         let ids: Vec<&str> = self
@@ -47,9 +48,12 @@ impl SubmitSpec {
             .filter_map(|s| job_ids.get(s).map(String::as_str))
             .collect();
         if !ids.is_empty() {
-            // The wrapped command is the last argument; options must come before it.
+            // The wrapped command is the last argument; options must come before it. Slurm itself
+            // cancels the job when a dependency fails, so a failed step's dependants are not left
+            // pending forever — also after `--no-wait`, with no submitter watching.
             let at = args.len().saturating_sub(1);
             args.insert(at, format!("--dependency=afterok:{}", ids.join(":")));
+            args.insert(at + 1, "--kill-on-invalid-dep=yes".into());
         }
         args
     }
@@ -310,14 +314,15 @@ mod tests {
         let mut ids = live.clone();
         ids.insert("retrieve/d".into(), "78".into());
         let cmd = gold.command(&ids);
-        assert_eq!(cmd[cmd.len() - 2], "--dependency=afterok:78:77");
+        assert_eq!(cmd[cmd.len() - 3], "--dependency=afterok:78:77");
+        assert_eq!(cmd[cmd.len() - 2], "--kill-on-invalid-dep=yes");
         assert!(cmd[cmd.len() - 1].starts_with("--wrap="));
         // No dependency flag when nothing is awaited.
         let ft_less = find(&specs, "retrieve/d");
         assert!(ft_less
             .command(&ids)
             .iter()
-            .all(|a| !a.starts_with("--dependency")));
+            .all(|a| !a.starts_with("--dependency") && !a.starts_with("--kill-on-invalid-dep")));
     }
 
     #[test]
