@@ -12,6 +12,7 @@ pub mod dense;
 pub mod embed_cache;
 pub mod error;
 pub mod hybrid;
+pub mod icl_prompt;
 pub mod label_likelihood;
 pub mod metrics;
 pub mod rag_prompt;
