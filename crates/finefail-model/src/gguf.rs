@@ -214,6 +214,7 @@ impl GgmlType {
                     39 => "MXFP4",
                     40 => "NVFP4",
                     41 => "Q1_0",
+                    42 => "Q2_0",
                     _ => return format!("ggml type {id}"),
                 }
                 .to_string()

@@ -6,7 +6,7 @@
 //! `OUT/train_summary.json` and resumable `OUT/checkpoints/`. The loop reads top to bottom in
 //! [`recipe`]; the request and progress events in [`request`]; examples and truncation in
 //! [`examples`] (RAFT's gold-and-distractor contexts in [`raft`]); the loss and gradient accumulation in [`loss`]; batching and RNG in [`batching`];
-//! the optimizer in [`adamw`]; the learning-rate schedule in [`schedule`]; the loop's resumable
+//! the optimizer in [`adamw`] (as tensor ops on the device, for a GPU: [`device_adamw`]); the learning-rate schedule in [`schedule`]; the loop's resumable
 //! state in [`state`], checkpoints in [`checkpoint`], where a run may stop in [`safe_point`] and the
 //! run's identity in [`fingerprint`]; the
 //! output files and their formats in [`outputs`]. The crate never prints and never exits: progress
@@ -18,6 +18,7 @@ pub mod batching;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod device_adamw;
 pub mod error;
 pub mod examples;
 pub mod fingerprint;
