@@ -87,14 +87,14 @@ fn unsupported_tensor_type_exits_2_naming_the_file_and_what_is_supported() {
     let dir = tempfile::tempdir().unwrap();
     let gguf = dir.path().join("iq4.gguf");
     let base = fixture("gguf_tiny_llama.gguf");
-    gguf_writer::write_kquant_llama(&gguf, &base, gguf_writer::IQ4_XS, 1.0);
+    gguf_writer::write_kquant_llama(&gguf, &base, gguf_writer::IQ2_XXS, 1.0);
     let out = dir.path().join("out");
     let o = finefail(&["model", "convert", "--gguf", s(&gguf), "--out", s(&out)]);
     let err = one_line_exit_2(&o);
-    assert!(err.contains(s(&gguf)) && err.contains("IQ4_XS"), "{err}");
+    assert!(err.contains(s(&gguf)) && err.contains("IQ2_XXS"), "{err}");
     assert!(
         err.contains(
-            "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL"
+            "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS"
         ),
         "{err}"
     );
@@ -133,14 +133,14 @@ fn model_info_lists_the_tensor_types_of_a_gguf_file() {
         .sum();
     assert_eq!(counted, total, "{out}");
 
-    let iq = dir.path().join("iq4.gguf");
-    gguf_writer::write_kquant_llama(&iq, &base, gguf_writer::IQ4_XS, 1.0);
+    let iq = dir.path().join("iq2.gguf");
+    gguf_writer::write_kquant_llama(&iq, &base, gguf_writer::IQ2_XXS, 1.0);
     let o = finefail(&["model", "info", s(&iq)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let iq_row = out
         .lines()
-        .find(|l| l.trim_start().starts_with("IQ4_XS "))
-        .unwrap_or_else(|| panic!("no IQ4_XS row:\n{out}"));
+        .find(|l| l.trim_start().starts_with("IQ2_XXS "))
+        .unwrap_or_else(|| panic!("no IQ2_XXS row:\n{out}"));
     assert!(iq_row.contains("not decoded"), "{iq_row}");
 }

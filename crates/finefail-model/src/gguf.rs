@@ -12,6 +12,7 @@
 //! bad-input error naming the tensor, the type and the supported ones.
 
 pub mod block32;
+pub mod iq4xs;
 pub mod kquants;
 
 use std::collections::BTreeMap;
@@ -131,12 +132,13 @@ pub enum GgmlType {
     Q5_K,
     Q6_K,
     IQ4_NL,
+    IQ4_XS,
     /// Any other ggml type id (other i-quants, Q8_K, integers …): listed, never dequantized.
     Other(u32),
 }
 
 /// The types [`GgufFile::tensor_f32`] dequantizes, in the order error messages list them.
-pub const SUPPORTED_TYPES: [GgmlType; 14] = [
+pub const SUPPORTED_TYPES: [GgmlType; 15] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -151,6 +153,7 @@ pub const SUPPORTED_TYPES: [GgmlType; 14] = [
     GgmlType::Q5_K,
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
 ];
 
 impl GgmlType {
@@ -170,6 +173,7 @@ impl GgmlType {
             13 => Self::Q5_K,
             14 => Self::Q6_K,
             20 => Self::IQ4_NL,
+            23 => Self::IQ4_XS,
             30 => Self::BF16,
             other => Self::Other(other),
         }
@@ -192,6 +196,7 @@ impl GgmlType {
             Self::Q5_K => "Q5_K",
             Self::Q6_K => "Q6_K",
             Self::IQ4_NL => "IQ4_NL",
+            Self::IQ4_XS => "IQ4_XS",
             Self::Other(id) => {
                 return match id {
                     9 => "Q8_1",
@@ -202,7 +207,6 @@ impl GgmlType {
                     19 => "IQ1_S",
                     21 => "IQ3_S",
                     22 => "IQ2_S",
-                    23 => "IQ4_XS",
                     24 => "I8",
                     25 => "I16",
                     26 => "I32",
@@ -259,6 +263,7 @@ impl GgmlType {
             Self::Q4_0 => Some((QK, 2 + QK / 2)),
             Self::Q4_1 => Some((QK, 4 + QK / 2)),
             Self::Q8_0 => Some((QK, 2 + QK)),
+            Self::IQ4_XS => Some((iq4xs::QK_K, iq4xs::BLOCK_BYTES)),
             _ => None,
         }
     }
@@ -527,6 +532,7 @@ impl GgufFile {
             GgmlType::Q5_0 => Block32::Q5_0.dequantize(bytes),
             GgmlType::Q5_1 => Block32::Q5_1.dequantize(bytes),
             GgmlType::IQ4_NL => Block32::IQ4_NL.dequantize(bytes),
+            GgmlType::IQ4_XS => iq4xs::dequantize(bytes),
             GgmlType::Other(_) => unreachable!("tensor_bytes rejects unsupported types"),
         };
         debug_assert_eq!(values.len(), n);

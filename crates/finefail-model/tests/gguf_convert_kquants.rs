@@ -15,7 +15,7 @@ use finefail_model::convert::{convert_gguf, unpermute_rows, OutDtype};
 use finefail_model::gguf::GgufFile;
 use finefail_model::llama::Llama;
 use finefail_model::weights::Checkpoint;
-use gguf_writer::{kquant_llama_layout, HEADS, HIDDEN, IQ4_NL, IQ4_XS, KV_HEADS, Q5_0, Q5_1};
+use gguf_writer::{kquant_llama_layout, HEADS, HIDDEN, IQ2_XXS, IQ4_NL, KV_HEADS, Q5_0, Q5_1};
 use half::{bf16, f16};
 use safetensors::SafeTensors;
 
@@ -169,13 +169,13 @@ fn fallback_types_inside_a_k_quant_mix_convert_and_load_back() {
 fn unsupported_tensor_type_is_bad_input_naming_file_type_and_what_is_supported() {
     let dir = tempfile::tempdir().unwrap();
     let gguf = dir.path().join("iq.gguf");
-    write_kquant_llama(&gguf, IQ4_XS, 1.0);
+    write_kquant_llama(&gguf, IQ2_XXS, 1.0);
     let out = dir.path().join("out");
     let err = convert_gguf(&gguf, &out, OutDtype::Bf16).unwrap_err();
     let msg = err.to_string();
     assert!(err.is_bad_input(), "{msg}");
-    assert!(msg.contains("iq.gguf") && msg.contains("IQ4_XS"), "{msg}");
-    assert!(msg.contains("Q4_K, Q5_K, Q6_K, IQ4_NL"), "{msg}");
+    assert!(msg.contains("iq.gguf") && msg.contains("IQ2_XXS"), "{msg}");
+    assert!(msg.contains("Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS"), "{msg}");
     assert!(msg.contains("blk.0.ffn_down.weight"), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
     assert!(!out.exists());

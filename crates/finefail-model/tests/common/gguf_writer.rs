@@ -18,8 +18,10 @@ pub const KV_HEADS: usize = 2;
 pub const HEAD_DIM: u64 = 64;
 /// Vocabulary of `gguf_tiny_llama.gguf`, whose tokenizer the k-quant Llama reuses.
 pub const VOCAB: u64 = 273;
-/// ggml's type id of IQ4_XS (256 weights in 136 bytes), a type the reader does not dequantize.
+/// ggml's type id of IQ4_XS (256 weights in 136 bytes).
 pub const IQ4_XS: u32 = 23;
+/// ggml's type id of IQ2_XXS (256 weights in 66 bytes), a type the reader does not dequantize.
+pub const IQ2_XXS: u32 = 16;
 /// ggml's type ids of the 32-weight fallbacks inside k-quant mixes.
 pub const Q5_0: u32 = 6;
 pub const Q5_1: u32 = 7;
@@ -46,7 +48,7 @@ pub fn kquant_llama_layout() -> Vec<(&'static str, u64, u64, u32)> {
 }
 
 /// Writes the tiny k-quant Llama to `path`, taking the metadata of `base` (`gguf_tiny_llama.gguf`),
-/// with `ffn_down` of type `down_type` (a k-quant id, [`Q5_0`], [`Q5_1`], [`IQ4_NL`], or [`IQ4_XS`]
+/// with `ffn_down` of type `down_type` (a k-quant id, [`Q5_0`], [`Q5_1`], [`IQ4_NL`], [`IQ4_XS`] or [`IQ2_XXS`]
 /// to test refusals) and every
 /// norm weight equal to `norm_value`.
 pub fn write_kquant_llama(path: &Path, base: &Path, down_type: u32, norm_value: f32) {
@@ -75,6 +77,7 @@ pub fn write_kquant_llama(path: &Path, base: &Path, down_type: u32, norm_value: 
                     .flat_map(|_| norm_value.to_le_bytes())
                     .collect(),
                 IQ4_XS => vec![0u8; (rows * cols / 256 * 136) as usize],
+                IQ2_XXS => vec![0u8; (rows * cols / 256 * 66) as usize],
                 Q5_0 | Q5_1 | IQ4_NL => random_block32s(ty, (rows * cols / 32) as usize, i as u64),
                 k => random_kquant_blocks(k, (rows * cols / 256) as usize, i as u64),
             };
