@@ -214,48 +214,20 @@ fn summary(
     let rows = primary
         .iter()
         .map(|c| {
-            vec![
-                c.dataset.clone(),
-                c.model.clone(),
-                c.context.to_string(),
-                c.n.to_string(),
-                c.reference_n.to_string(),
-                c.metric.to_string(),
-                c.seeds.len().to_string(),
-                num(c.base_mean),
-                num(c.ft_mean),
-                signed(c.diff),
-                interval(c.ci_low, c.ci_high),
+            let mut row = comparison_cells(c);
+            row.extend([
                 p_value_at(c.p, alpha),
                 p_value_at(c.p_holm, alpha),
                 c.m.map_or_else(|| MISSING.to_owned(), |m| m.to_string()),
                 c.verdict.map_or(MISSING, verdict_word).to_owned(),
                 opt_num(c.mde),
-            ]
+            ]);
+            row
         })
         .collect();
     let ci = format!("{} (unadjusted)", ci_header(1.0 - alpha));
     blocks.push(Block::Table {
-        header: [
-            "dataset",
-            "model",
-            "context",
-            "N",
-            "vs N",
-            "metric",
-            "seeds",
-            "base",
-            "fine-tuned",
-            "diff",
-            ci.as_str(),
-            "p",
-            "p (Holm)",
-            "m",
-            "verdict",
-            "MDE",
-        ]
-        .map(String::from)
-        .to_vec(),
+        header: comparison_header(&ci, &["p", "p (Holm)", "m", "verdict", "MDE"]),
         rows,
     });
 }
@@ -328,43 +300,13 @@ fn exploratory(comps: &[Comparison], trends: &[Trend], alpha: f64, blocks: &mut 
                 } else {
                     "exploratory"
                 };
-                vec![
-                    c.dataset.clone(),
-                    c.model.clone(),
-                    c.context.to_string(),
-                    c.n.to_string(),
-                    c.reference_n.to_string(),
-                    c.metric.to_string(),
-                    c.seeds.len().to_string(),
-                    num(c.base_mean),
-                    num(c.ft_mean),
-                    signed(c.diff),
-                    interval(c.ci_low, c.ci_high),
-                    p_value(c.p),
-                    c.questions.to_string(),
-                    kind.to_owned(),
-                ]
+                let mut row = comparison_cells(c);
+                row.extend([p_value(c.p), c.questions.to_string(), kind.to_owned()]);
+                row
             })
             .collect();
         blocks.push(Block::Table {
-            header: [
-                "dataset",
-                "model",
-                "context",
-                "N",
-                "vs N",
-                "metric",
-                "seeds",
-                "base",
-                "fine-tuned",
-                "diff",
-                ci.as_str(),
-                "p (unadjusted)",
-                "questions",
-                "kind",
-            ]
-            .map(String::from)
-            .to_vec(),
+            header: comparison_header(&ci, &["p (unadjusted)", "questions", "kind"]),
             rows,
         });
     }
@@ -828,4 +770,43 @@ fn model_section(
         worst_regressions(a, dataset, model, metric, blocks);
     }
     scatters(a, dataset, model, &primary, blocks, plots);
+}
+
+/// The columns every comparison table starts with (who, against what, the means, the difference
+/// and its CI), so the summary and the exploratory tables read alike.
+fn comparison_cells(c: &Comparison) -> Vec<String> {
+    vec![
+        c.dataset.clone(),
+        c.model.clone(),
+        c.context.to_string(),
+        c.n.to_string(),
+        c.reference_n.to_string(),
+        c.metric.to_string(),
+        c.seeds.len().to_string(),
+        num(c.base_mean),
+        num(c.ft_mean),
+        signed(c.diff),
+        interval(c.ci_low, c.ci_high),
+    ]
+}
+
+/// The header of [`comparison_cells`] (the CI column titled `ci`), then `rest`.
+fn comparison_header(ci: &str, rest: &[&str]) -> Vec<String> {
+    [
+        "dataset",
+        "model",
+        "context",
+        "N",
+        "vs N",
+        "metric",
+        "seeds",
+        "base",
+        "fine-tuned",
+        "diff",
+        ci,
+    ]
+    .iter()
+    .chain(rest)
+    .map(|h| h.to_string())
+    .collect()
 }
