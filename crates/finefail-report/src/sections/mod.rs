@@ -317,34 +317,13 @@ fn exploratory(comps: &[Comparison], trends: &[Trend], alpha: f64, blocks: &mut 
         let rows = secondary_trends
             .iter()
             .map(|t| {
-                let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
-                vec![
-                    t.dataset.clone(),
-                    t.model.clone(),
-                    t.context.to_string(),
-                    sizes.join(", "),
-                    t.metric.to_string(),
-                    t.seeds.len().to_string(),
-                    signed(t.slope_per_doubling),
-                    interval(t.ci_low, t.ci_high),
-                    p_value(Some(t.p)),
-                ]
+                let mut row = trend_cells(t);
+                row.push(p_value(Some(t.p)));
+                row
             })
             .collect();
         blocks.push(Block::Table {
-            header: [
-                "dataset",
-                "model",
-                "context",
-                "N",
-                "metric",
-                "seeds",
-                "per doubling",
-                ci.as_str(),
-                "p (unadjusted)",
-            ]
-            .map(String::from)
-            .to_vec(),
+            header: trend_header(&ci, &["p (unadjusted)"]),
             rows,
         });
     }
@@ -572,41 +551,19 @@ fn trends(trends: &[Trend], alpha: f64, blocks: &mut Vec<Block>) {
     let rows = primary
         .iter()
         .map(|t| {
-            let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
-            vec![
-                t.dataset.clone(),
-                t.model.clone(),
-                t.context.to_string(),
-                sizes.join(", "),
-                t.metric.to_string(),
-                t.seeds.len().to_string(),
-                signed(t.slope_per_doubling),
-                interval(t.ci_low, t.ci_high),
+            let mut row = trend_cells(t);
+            row.extend([
                 p_value_at(Some(t.p), alpha),
                 p_value_at(t.p_holm, alpha),
                 t.m.map_or_else(|| MISSING.to_owned(), |m| m.to_string()),
                 t.verdict.map_or(MISSING, verdict_word).to_owned(),
-            ]
+            ]);
+            row
         })
         .collect();
     let ci = format!("{} (unadjusted)", ci_header(1.0 - alpha));
     blocks.push(Block::Table {
-        header: [
-            "dataset",
-            "model",
-            "context",
-            "N",
-            "metric",
-            "seeds",
-            "per doubling",
-            ci.as_str(),
-            "p",
-            "p (Holm)",
-            "m",
-            "verdict",
-        ]
-        .map(String::from)
-        .to_vec(),
+        header: trend_header(&ci, &["p", "p (Holm)", "m", "verdict"]),
         rows,
     });
 }
@@ -803,6 +760,40 @@ fn comparison_header(ci: &str, rest: &[&str]) -> Vec<String> {
         "base",
         "fine-tuned",
         "diff",
+        ci,
+    ]
+    .iter()
+    .chain(rest)
+    .map(|h| h.to_string())
+    .collect()
+}
+
+/// The columns every trend table starts with (who, the sizes, the slope and its CI), so the
+/// primary and the exploratory trend tables read alike.
+fn trend_cells(t: &Trend) -> Vec<String> {
+    let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
+    vec![
+        t.dataset.clone(),
+        t.model.clone(),
+        t.context.to_string(),
+        sizes.join(", "),
+        t.metric.to_string(),
+        t.seeds.len().to_string(),
+        signed(t.slope_per_doubling),
+        interval(t.ci_low, t.ci_high),
+    ]
+}
+
+/// The header of [`trend_cells`] (the CI column titled `ci`), then `rest`.
+fn trend_header(ci: &str, rest: &[&str]) -> Vec<String> {
+    [
+        "dataset",
+        "model",
+        "context",
+        "N",
+        "metric",
+        "seeds",
+        "per doubling",
         ci,
     ]
     .iter()
