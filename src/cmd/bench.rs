@@ -138,15 +138,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     )
                 })
             })?;
+            let total: f64 = report.step_seconds.iter().sum();
             println!(
-                "train {}x{} (micro-batch {}): {:.1} tok/s, peak RSS {:.0} MB (all steps: forward {:.1} s, backward {:.1} s)",
+                "train {}x{} (micro-batch {}): {:.1} tok/s, peak RSS {:.0} MB (all steps: forward {:.1} s, backward {:.1} s, optimizer {:.2} s = {:.1} % of {:.1} s)",
                 report.batch,
                 report.seq,
                 report.micro_batch,
                 report.tokens_per_s,
                 report.peak_rss_mb,
                 report.forward_s,
-                report.backward_s
+                report.backward_s,
+                report.optimizer_s,
+                100.0 * report.optimizer_s / total.max(f64::EPSILON),
+                total
             );
             write_json(a.json.as_deref(), &report)
         }

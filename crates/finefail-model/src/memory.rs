@@ -11,6 +11,11 @@
 //! - LoRA A/B with their gradients, the host copies the optimizer works on and AdamW's two moments;
 //! - activations kept for the backward: [`ACTIVATION_FLOATS`] per token per layer, or with
 //!   checkpointing each layer's input plus one layer's activations;
+//! - attention's own working set: the fused CPU kernel keeps one log-sum-exp per row and head; the
+//!   plain path (LibTorch, CUDA, `--plain`) keeps [`PLAIN_ATTENTION_TENSORS`] `[b, h, t, t]` f32
+//!   tensors per layer, which at 4 × 512 × 32 heads is ~0.4 GB per layer — the term that
+//!   dominates a 7B fine-tune without checkpointing — and its plain elementwise ops keep
+//!   [`PLAIN_EXTRA_ACTIVATION_FLOATS`] more per token;
 //! - the output head's working set (chunks of 128 rows on the fused CPU path, whole logits elsewhere);
 //! - a fixed runtime overhead.
 //!
@@ -28,6 +33,18 @@ use std::fmt;
 /// and projections' inputs, q/k/v, the attention output and the SwiGLU inputs). Mixtral's `ffn`
 /// term counts once per expert a token is routed to.
 pub const ACTIVATION_FLOATS: (f64, f64) = (4.0, 2.34);
+
+/// `[b, h, t, t]` f32 tensors the plain attention keeps per layer for the backward. Reading burn's
+/// softmax accounts for two (its exponentials, for the division, and the probabilities, for
+/// `probs · v`); measured peaks say three: fitted 2.95 on SmolLM2-135M `--plain` at 2 × 256 and
+/// 2 × 512 together with [`PLAIN_EXTRA_ACTIVATION_FLOATS`], then checked at 1 × 768 and 4 × 256
+/// (docs/precision.md).
+pub const PLAIN_ATTENTION_TENSORS: f64 = 3.0;
+
+/// Floats per token per layer, in units of the hidden size, that the plain ops keep beyond the
+/// fused kernels' [`ACTIVATION_FLOATS`] (plain RMSNorm, RoPE and SwiGLU keep their intermediates):
+/// fitted with [`PLAIN_ATTENTION_TENSORS`] on the same measurements.
+pub const PLAIN_EXTRA_ACTIVATION_FLOATS: f64 = 4.4;
 
 /// Fixed overhead of the process (code, allocator slack, thread stacks), bytes.
 pub const RUNTIME_BYTES: f64 = 20e6;
@@ -77,6 +94,9 @@ pub struct MemoryEstimate {
     pub adapters: f64,
     /// Activations (training) or the KV cache and one layer's working set (answering).
     pub activations: f64,
+    /// Attention's kept state in training: `[b, h, t, t]` probabilities on the plain path, one
+    /// log-sum-exp per row on the fused one (every layer's, or one layer's with checkpointing).
+    pub attention: f64,
     /// Output head working set (logits).
     pub head: f64,
     /// Fixed process (and GPU framework) overhead.
@@ -90,6 +110,7 @@ impl MemoryEstimate {
             + self.weight_copies
             + self.adapters
             + self.activations
+            + self.attention
             + self.head
             + self.overhead
     }
@@ -99,12 +120,13 @@ impl fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} (weights {}, weight copies {}, adapters+optimizer {}, activations {}, head {}, overhead {})",
+            "{} (weights {}, weight copies {}, adapters+optimizer {}, activations {}, attention {}, head {}, overhead {})",
             gb(self.total()),
             gb(self.weights),
             gb(self.weight_copies),
             gb(self.adapters),
             gb(self.activations),
+            gb(self.attention),
             gb(self.head),
             gb(self.overhead)
         )
@@ -218,32 +240,53 @@ pub fn estimate(
         } => {
             let tokens = (micro_batch * seq_len) as f64;
             let (a, cc) = ACTIVATION_FLOATS;
-            let per_layer = tokens * (a * d + cc * routed * ffn) * 4.0;
+            let plain_extra = if fused {
+                0.0
+            } else {
+                PLAIN_EXTRA_ACTIVATION_FLOATS * d
+            };
+            let per_layer = tokens * (a * d + cc * routed * ffn + plain_extra) * 4.0;
             let logits = if fused {
                 HEAD_CHUNK_ROWS * v * 4.0
             } else {
                 tokens * v * 4.0 * 3.0
             };
             let head_phase = head_copy + logits;
+            let (b, t, heads) = (
+                micro_batch as f64,
+                seq_len as f64,
+                c.num_attention_heads as f64,
+            );
+            let attention_layer = if fused {
+                b * heads * t * 4.0
+            } else {
+                PLAIN_ATTENTION_TENSORS * b * heads * t * t * 4.0
+            };
             // Each adapted projection: A [in, r] + B [r, out], out ≈ d (q/o) or kv (k/v).
             let lora_params = layers * targets as f64 * r as f64 * (d + (d + kv) / 2.0);
             // Device A/B and the host's values, gradients and AdamW moments (four f32 copies).
             let adapters = lora_params * 4.0 * 4.0;
-            let (copies, activations, head) = if checkpointing {
+            let (copies, activations, attention, head) = if checkpointing {
                 let inputs = layers * tokens * d * 4.0;
-                if head_phase >= per_layer + layer_copy {
-                    (0.0, inputs, head_phase)
+                if head_phase >= per_layer + attention_layer + layer_copy {
+                    (0.0, inputs, 0.0, head_phase)
                 } else {
-                    (layer_copy, inputs + per_layer, 0.0)
+                    (layer_copy, inputs + per_layer, attention_layer, 0.0)
                 }
             } else {
-                (layers * layer_copy, layers * per_layer, head_phase)
+                (
+                    layers * layer_copy,
+                    layers * per_layer,
+                    layers * attention_layer,
+                    head_phase,
+                )
             };
             MemoryEstimate {
                 weights,
                 weight_copies: copies,
                 adapters,
                 activations,
+                attention,
                 head,
                 overhead,
             }
@@ -262,6 +305,7 @@ pub fn estimate(
                 weight_copies: layer_copy + head_copy,
                 adapters: 0.0,
                 activations: cache + working,
+                attention: 0.0,
                 head: b * v * 4.0 * 2.0,
                 overhead,
             }
@@ -351,5 +395,37 @@ mod tests {
             .unwrap();
         let nf4_copies = estimate(&c, nf4, work, false, true).weight_copies;
         assert!((nf4_copies - f32_compute / 2.0).abs() < 1e6, "{nf4_copies}");
+    }
+
+    /// The plain path's attention state, by hand: 3 tensors × 4 sequences × 32 heads × 512² × 4
+    /// bytes × 32 layers = 12.88 GB (issue 23 counted two, "~8 GiB per micro-batch"; the
+    /// measurements say three); one layer's with checkpointing; the fused kernel's log-sum-exp is
+    /// t times smaller per tensor.
+    #[test]
+    fn the_plain_path_counts_its_attention_probabilities() {
+        let c = llama2_7b();
+        let work = |ck| Workload::Train {
+            micro_batch: 4,
+            seq_len: 512,
+            r: 16,
+            targets: 4,
+            checkpointing: ck,
+        };
+        let bf16 = Precision::parse("bf16", "none").unwrap();
+        let plain = estimate(&c, bf16, work(false), false, true);
+        assert!(
+            (plain.attention - 12.885e9).abs() < 1e7,
+            "{}",
+            plain.attention
+        );
+        let ck = estimate(&c, bf16, work(true), false, true);
+        assert!(
+            (ck.attention - 12.885e9 / 32.0).abs() < 1e6,
+            "{}",
+            ck.attention
+        );
+        let fused = estimate(&c, bf16, work(false), true, false);
+        assert!((fused.attention - 4.0 * 32.0 * 512.0 * 4.0 * 32.0).abs() < 1.0);
+        assert!(plain.total() - fused.total() > 12.8e9);
     }
 }
