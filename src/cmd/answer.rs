@@ -77,6 +77,7 @@ pub fn run(a: AnswerArgs) -> anyhow::Result<()> {
         },
         batch_size: a.batch_size,
         stop: finefail_core::StopFlag::process(),
+        demonstrations: None,
     };
     let started = std::time::Instant::now();
     let n = answer_test_set(

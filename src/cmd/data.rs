@@ -288,6 +288,7 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
         .into());
     }
     let records = finefail_train::examples::train_subset_records(&a.data, a.size, a.seed)?;
+    let labels = finefail_train::examples::dataset_label_set(&a.data)?;
     let corpus: std::collections::HashMap<String, String> = if a.messages_only {
         Default::default()
     } else {
@@ -298,7 +299,7 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
     };
     let mut text = String::new();
     for rec in &records {
-        let messages = finefail_train::examples::qa_chat_messages(rec)?;
+        let messages = finefail_train::examples::qa_chat_messages(rec, labels)?;
         let line = if a.messages_only {
             ExportLine {
                 messages,

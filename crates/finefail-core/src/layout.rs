@@ -7,7 +7,8 @@
 //!   data/{dataset}/            qa.parquet, corpus.parquet, chunks.parquet, splits.json, …
 //!   retrieval/{dataset}/       retrieval.parquet, retrieval_metrics.json
 //!   adapters/{dataset}/{model}/n{N}/s{seed}/   adapter/, metrics.jsonl, train_summary.json, checkpoints/
-//!   answers/{arm}/             answers.parquet (parts/ while answering)
+//!   adapters/{dataset}/{model}/{format}/n{N}/s{seed}/   the same, when `sweep.formats` has several
+//!   answers/{arm}/             answers.parquet, label_ll.parquet (parts/ while answering)
 //!   scores/{arm}/              scores.parquet
 //!   comparison.json  per_question.{parquet,csv}  report/  manifest.json  steps/
 //!   run.lock                   while a `finefail run` owns the folder
@@ -39,6 +40,12 @@ pub mod files {
     pub const ANSWERS: &str = "answers.parquet";
     /// The folder of answer part files written while answering (resume point).
     pub const ANSWER_PARTS: &str = "parts";
+    /// One arm's log-likelihood of each label of each label question (beside `answers.parquet`;
+    /// only when the test set has label questions and the arm is a local model).
+    pub const LABEL_LL: &str = "label_ll.parquet";
+    /// An in-context arm's demonstrations (K, seed, whether they carry context, their question
+    /// ids in order), beside its answers: which training examples the arm was shown.
+    pub const DEMONSTRATIONS: &str = "demonstrations.json";
     /// Scores of one arm's answers.
     pub const SCORES: &str = "scores.parquet";
     /// The paired comparisons of the whole study.
@@ -108,6 +115,23 @@ impl RunLayout {
             .join(model)
             .join(format!("n{n}"))
             .join(format!("s{seed}"))
+    }
+
+    /// The fine-tune a fine-tuned `arm` answers with (its context aside):
+    /// `adapters/{dataset}/{model}[/{format}]/n{N}/s{seed}`, the format segment only when the arm
+    /// names one (a study with several training formats). `None` for the base and in-context arms,
+    /// which have no adapter.
+    pub fn fine_tune_of(&self, arm: &ArmId) -> Option<PathBuf> {
+        let seed = arm.seed.filter(|_| arm.is_fine_tuned())?;
+        let mut dir = self
+            .root
+            .join("adapters")
+            .join(&arm.dataset)
+            .join(&arm.model);
+        if let Some(f) = &arm.format {
+            dir = dir.join(f);
+        }
+        Some(dir.join(format!("n{}", arm.n)).join(format!("s{seed}")))
     }
 
     /// The answers of `arm` (`answers/{arm}`).
@@ -184,6 +208,23 @@ mod tests {
             RunLayout::relative().fine_tune("d", "m", 50, 1),
             Path::new("adapters/d/m/n50/s1")
         );
+        assert_eq!(
+            RunLayout::relative().fine_tune_of(&arm),
+            Some(PathBuf::from("adapters/d/m/n50/s1"))
+        );
+        let raft =
+            ArmId::new("d", "m", 50, Some(1), AnswerContext::Retrieved).with_format(Some("raft"));
+        assert_eq!(
+            run.fine_tune_of(&raft),
+            Some(PathBuf::from("runs/x/adapters/d/m/raft/n50/s1"))
+        );
+        assert_eq!(
+            run.answers(&raft),
+            Path::new("runs/x/answers/d/m/raft/n50/s1")
+        );
+        let icl = ArmId::in_context("d", "m", 4, 1, AnswerContext::Retrieved);
+        assert_eq!(run.fine_tune_of(&icl), None);
+        assert_eq!(run.fine_tune_of(&arm.base()), None);
         assert_eq!(
             RunLayout::relative().comparison(),
             Path::new("comparison.json")

@@ -1,8 +1,8 @@
 //! The bottom of the finefail workspace: the few names and helpers that every other crate shares,
 //! defined once so that no crate parses another's strings again.
 //!
-//! - [`ArmId`] and [`AnswerContext`]: what an arm is (`{dataset}/{model}/n{N}[/s{seed}][@none|@gold]`)
-//!   and what it answers from. Tables store arm names as strings; every crate parses them here.
+//! - [`ArmId`] and [`AnswerContext`]: what an arm is (`{dataset}/{model}/n{N}[/s{seed}][@none|@gold]`, plus
+//!   the in-context `icl{K}` and training-format segments) and what it answers from. Tables store arm names as strings; every crate parses them here.
 //! - [`RunLayout`] and [`files`]: where a run folder keeps each artefact, and the file names of the
 //!   canonical tables.
 //! - [`atomic`]: the one atomic writer (temporary name, fsync, rename), so nothing is half-written.

@@ -28,5 +28,7 @@ pub use chunk::{ChunkConfig, ChunkUnit};
 pub use error::{DataError, Result};
 pub use importers::{ColumnMap, Format};
 pub use prepare::{load_stats, prepare, PrepareOptions, Stats};
-pub use schema::{AnswerRecord, AnswerType, Chunk, Document, Label, QaRecord, ABSTENTION};
+pub use schema::{
+    AnswerRecord, AnswerType, Chunk, Document, Label, LabelSet, QaRecord, ABSTENTION,
+};
 pub use splits::{SplitConfig, SplitUnit, Splits};

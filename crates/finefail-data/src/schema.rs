@@ -65,6 +65,47 @@ impl Label {
     }
 }
 
+/// The labels a label dataset answers with: yes and no always, maybe only when one of the
+/// dataset's questions is answered maybe (PubMedQA uses it, BoolQ never does). The prompt names
+/// exactly these, so a yes/no dataset is not offered an answer that can never be right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelSet {
+    /// yes / no (BoolQ, BioASQ yes/no).
+    YesNo,
+    /// yes / no / maybe (PubMedQA).
+    YesNoMaybe,
+}
+
+impl LabelSet {
+    /// The label set of a dataset from all of its questions (every split, so the set does not
+    /// depend on which questions a split or a training size happens to draw).
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a QaRecord>) -> Self {
+        if records.into_iter().any(|r| r.label == Some(Label::Maybe)) {
+            Self::YesNoMaybe
+        } else {
+            Self::YesNo
+        }
+    }
+
+    /// The labels, in the order prompts name them.
+    pub fn labels(self) -> &'static [Label] {
+        match self {
+            Self::YesNo => &[Label::Yes, Label::No],
+            Self::YesNoMaybe => &[Label::Yes, Label::No, Label::Maybe],
+        }
+    }
+
+    /// The labels as a prompt names them: `yes or no`, `yes, no or maybe`.
+    pub fn phrase(self) -> String {
+        let words: Vec<&str> = self.labels().iter().map(|l| l.as_str()).collect();
+        match words.split_last() {
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+}
+
 /// The constant answer of an unanswerable question: the training target of unanswerable
 /// examples, what the system line asks for, and what the `abstained` metric recognises.
 pub const ABSTENTION: &str = "I don't know.";
@@ -123,4 +164,34 @@ pub struct AnswerRecord {
     pub answer_tokens: u64,
     /// Wall time of the question's batch divided by the batch size.
     pub ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labelled(label: Label) -> QaRecord {
+        QaRecord {
+            id: label.as_str().into(),
+            dataset: "d".into(),
+            question: "q?".into(),
+            answers: vec![label.as_str().into()],
+            answer_type: AnswerType::Label,
+            label: Some(label),
+            answerable: true,
+            gold_doc_ids: Vec::new(),
+            source_split: "test".into(),
+        }
+    }
+
+    #[test]
+    fn maybe_is_offered_only_when_the_dataset_uses_it() {
+        let yes_no = [labelled(Label::Yes), labelled(Label::No)];
+        assert_eq!(LabelSet::of(&yes_no), LabelSet::YesNo);
+        assert_eq!(LabelSet::of(&yes_no).phrase(), "yes or no");
+        let all = [labelled(Label::No), labelled(Label::Maybe)];
+        assert_eq!(LabelSet::of(&all), LabelSet::YesNoMaybe);
+        assert_eq!(LabelSet::of(&all).phrase(), "yes, no or maybe");
+        assert_eq!(LabelSet::of(&[]), LabelSet::YesNo);
+    }
 }

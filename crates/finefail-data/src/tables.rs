@@ -10,6 +10,9 @@ use polars::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+mod label_ll;
+pub use label_ll::{read_label_ll, write_label_ll, LabelLlRecord};
+
 /// Writes `qa.parquet`.
 pub fn write_qa(path: &Path, rows: &[QaRecord]) -> Result<()> {
     let columns = vec![

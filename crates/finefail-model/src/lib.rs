@@ -6,7 +6,8 @@
 //! kernels or plain burn ops), checkpoint I/O for Hugging Face safetensors directories ([`weights`],
 //! [`floats`]), PEFT adapters ([`peft`]) and GGUF files ([`gguf`], [`convert`]), the tokenizer and
 //! chat template ([`tokenizer`], [`chat`]), generation with a KV cache (`cache`, [`sampling`],
-//! [`generate`]), and a checkpoint loaded to chat with ([`chat_model`]). Imports run one way:
+//! [`generate`]), continuations scored after one prompt pass ([`continuations`]: label
+//! log-likelihood), and a checkpoint loaded to chat with ([`chat_model`]). Imports run one way:
 //! `llama → lora → ops → ops::fused → kernels`.
 //! The crate never prints and never exits: errors are [`ModelError`] values.
 
@@ -16,6 +17,7 @@ mod cache;
 pub mod chat;
 pub mod chat_model;
 pub mod config;
+pub mod continuations;
 pub mod convert;
 pub mod device;
 pub mod error;

@@ -2,10 +2,14 @@
 //! RAG prompt. Batches are fixed by question order; each finished batch is one atomic part file
 //! under `OUT/parts/`, so an interrupted run resumes at the first unanswered batch and gives the
 //! same answers; `OUT/answers.parquet` is assembled atomically at the end. A stop request (Ctrl-C)
-//! is heard between batches ([`AnswerOptions::stop`]).
+//! is heard between batches ([`AnswerOptions::stop`]). Label questions are also scored by the
+//! log-likelihood of each label after the same prompt ([`crate::label_ll_answers`]) into
+//! `OUT/label_ll.parquet`.
 
 use crate::answer_parts::{merge_parts, part_path};
 use crate::error::{RagError, Result};
+use crate::icl_prompt::{icl_messages, Demonstration};
+use crate::label_ll_answers;
 use crate::rag_prompt::fitted_messages;
 use crate::test_inputs::{load_test_inputs, TestInputs};
 use finefail_core::files;
@@ -46,6 +50,10 @@ pub struct AnswerOptions {
     /// [`RagError::Stopped`], every finished batch kept as its part file, so a rerun answers only
     /// the rest. `finefail run` passes the process-wide flag its signal handler sets.
     pub stop: StopFlag,
+    /// The in-context arm's demonstrations (`icl{K}` arms: [`crate::icl_prompt::demonstrations`]),
+    /// put before every question by [`icl_messages`]; `None` for every other arm. Given exactly
+    /// when the arm is an in-context one.
+    pub demonstrations: Option<Vec<Demonstration>>,
 }
 
 pub use finefail_data::AnswerRecord;
@@ -59,15 +67,27 @@ pub fn answer_test_set(
     out_dir: &Path,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<usize> {
-    check_arm(&opts.arm, opts.context).map_err(RagError::bad_input)?;
+    let arm = check_arm(&opts.arm, opts.context).map_err(RagError::bad_input)?;
+    if arm.is_in_context() != opts.demonstrations.is_some() {
+        return Err(RagError::bad_input(format!(
+            "arm `{arm}`: {}",
+            if arm.is_in_context() {
+                "an in-context arm needs its demonstrations (run it with `finefail run` and eval.icl_shots)"
+            } else {
+                "demonstrations are for in-context (icl{K}) arms only"
+            }
+        )));
+    }
     if opts.batch_size == 0 {
         return Err(RagError::bad_input("batch size must be at least 1"));
     }
+    let inputs = load_test_inputs(data_dir, retrieval_dir, opts.context, opts.top_k)?;
     let TestInputs {
         questions,
         test,
         contexts,
-    } = load_test_inputs(data_dir, retrieval_dir, opts.context, opts.top_k)?;
+        ..
+    } = &inputs;
 
     let parts = out_dir.join(files::ANSWER_PARTS);
     std::fs::create_dir_all(&parts).map_err(|e| RagError::io(&parts, e))?;
@@ -83,7 +103,8 @@ pub fn answer_test_set(
     let mut done = 0;
     for (b, ids) in batches.iter().enumerate() {
         let part = part_path(&parts, b);
-        if part.is_file() {
+        // A batch answered without its label log-likelihoods (older code) is redone whole.
+        if part.is_file() && label_ll_answers::batch_done(&inputs, ids, &parts, b) {
             done += ids.len();
             progress(done, total);
             continue;
@@ -105,16 +126,24 @@ pub fn answer_test_set(
                     "splits.json names `{id}`, which is not in qa.parquet"
                 ))
             })?;
-            let messages = fitted_messages(
-                &q.question,
-                q.answer_type,
-                contexts.get(id).map(Vec::as_slice).unwrap_or(&[]),
-                budget,
-                &count,
-            );
+            let chunks = contexts.get(id).map(Vec::as_slice).unwrap_or(&[]);
+            let messages = match &opts.demonstrations {
+                None => fitted_messages(&q.question, inputs.form(q), chunks, budget, &count),
+                Some(demos) => icl_messages(
+                    &arm.dataset,
+                    demos,
+                    &q.question,
+                    inputs.form(q),
+                    chunks,
+                    budget,
+                    &count,
+                )?,
+            };
             prompt_lens.push(count(&messages) as u64);
             conversations.push(messages);
         }
+        // Label questions: each label's log-likelihood after the same prompt (issue 25).
+        label_ll_answers::score_batch(model, &inputs, &opts.arm, ids, &conversations, &parts, b)?;
         let started = Instant::now();
         let generations = model
             .answer(&conversations, &gen)
@@ -138,6 +167,7 @@ pub fn answer_test_set(
         done += ids.len();
         progress(done, total);
     }
+    label_ll_answers::merge(&inputs, &batches, &parts, out_dir)?;
     merge_parts(&parts, batches.len(), out_dir)
 }
 

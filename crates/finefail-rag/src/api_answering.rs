@@ -73,11 +73,13 @@ pub fn answer_test_set_api(
     }
     let client = ChatClient::new(api)
         .map_err(|e| RagError::bad_input(format!("API model `{}`: {e}", api.model)))?;
+    let inputs = load_test_inputs(data_dir, retrieval_dir, opts.context, opts.top_k)?;
     let TestInputs {
         questions,
         test,
         contexts,
-    } = load_test_inputs(data_dir, retrieval_dir, opts.context, opts.top_k)?;
+        ..
+    } = &inputs;
 
     // 2. One request body (and cache key) per question still to answer.
     let parts = out_dir.join("parts");
@@ -100,7 +102,7 @@ pub fn answer_test_set_api(
                 ))
             })?;
             let chunks = contexts.get(id).map(Vec::as_slice).unwrap_or(&[]);
-            let messages: Vec<Value> = rag_messages(&q.question, chunks, q.answer_type)
+            let messages: Vec<Value> = rag_messages(&q.question, chunks, inputs.form(q))
                 .into_iter()
                 .map(|m| json!({"role": m.role, "content": m.content}))
                 .collect();

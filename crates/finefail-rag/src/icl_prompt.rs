@@ -1,4 +1,4 @@
-//! The prompt of the in-context baseline (issue 25, `icl{K}` arms; not yet in the pipeline): the
+//! The prompt of the in-context baseline (issue 25, `icl{K}` arms, `eval.icl_shots`): the
 //! base model answers with K demonstrations in the conversation instead of an adapter, so a
 //! fine-tune at N can be compared with simply showing examples.
 //!
@@ -16,7 +16,7 @@
 //!   tokens needed and available.
 
 use crate::error::{RagError, Result};
-use crate::rag_prompt::{fitted_messages, rag_messages};
+use crate::rag_prompt::{fitted_messages, rag_messages, AnswerForm};
 use finefail_core::files;
 use finefail_data::tables::{read_qa, read_ranked_chunk_texts};
 use finefail_data::{AnswerType, QaRecord, Splits};
@@ -116,7 +116,8 @@ pub fn demonstration_turns(demos: &[Demonstration]) -> Vec<ChatMessage> {
     demos
         .iter()
         .flat_map(|d| {
-            let mut m = rag_messages(&d.question, &d.chunks, d.answer_type);
+            // Only the user turn is kept, and the answer form decides only the system line.
+            let mut m = rag_messages(&d.question, &d.chunks, AnswerForm::Text);
             let user = m.pop().expect("rag_messages ends with the user turn");
             [user, ChatMessage::new("assistant", d.answer.clone())]
         })
@@ -147,13 +148,13 @@ pub fn icl_messages(
     dataset: &str,
     demos: &[Demonstration],
     question: &str,
-    answer_type: AnswerType,
+    form: AnswerForm,
     chunks: &[String],
     budget: usize,
     count: &dyn Fn(&[ChatMessage]) -> usize,
 ) -> Result<Vec<ChatMessage>> {
     let turns = demonstration_turns(demos);
-    let bare = with_turns(&rag_messages(question, &[], answer_type), &turns);
+    let bare = with_turns(&rag_messages(question, &[], form), &turns);
     let needed = count(&bare);
     if needed > budget {
         let needed = if needed == usize::MAX {
@@ -170,7 +171,7 @@ pub fn icl_messages(
         )));
     }
     let count_all = |m: &[ChatMessage]| count(&with_turns(m, &turns));
-    let fitted = fitted_messages(question, answer_type, chunks, budget, &count_all);
+    let fitted = fitted_messages(question, form, chunks, budget, &count_all);
     Ok(with_turns(&fitted, &turns))
 }
 
@@ -200,7 +201,7 @@ mod tests {
             "t",
             &demos,
             "Who?",
-            AnswerType::Free,
+            AnswerForm::Text,
             &chunks,
             10_000,
             &chars,
@@ -211,19 +212,19 @@ mod tests {
             roles,
             ["system", "user", "assistant", "user", "assistant", "user"]
         );
-        let eval = rag_messages("Who?", &chunks, AnswerType::Free);
+        let eval = rag_messages("Who?", &chunks, AnswerForm::Text);
         assert_eq!(m[0], eval[0]);
         assert_eq!(m[5], eval[1]);
         assert_eq!(
             m[1],
-            rag_messages("demo question 0?", &demos[0].chunks, AnswerType::Free)[1]
+            rag_messages("demo question 0?", &demos[0].chunks, AnswerForm::Text)[1]
         );
         assert_eq!(m[2].content, "answer 0");
         assert_eq!(m[3].content, "demo question 1?");
         assert_eq!(m[4].content, "answer 1");
         // No demonstrations: exactly the evaluation's prompt.
         let zero =
-            icl_messages("t", &[], "Who?", AnswerType::Free, &chunks, 10_000, &chars).unwrap();
+            icl_messages("t", &[], "Who?", AnswerForm::Text, &chunks, 10_000, &chars).unwrap();
         assert_eq!(zero, eval);
     }
 
@@ -233,11 +234,11 @@ mod tests {
         let chunks = vec!["a".repeat(200), "b".repeat(200)];
         let turns = demonstration_turns(&demos);
         let whole = chars(&with_turns(
-            &rag_messages("Q?", &chunks, AnswerType::Free),
+            &rag_messages("Q?", &chunks, AnswerForm::Text),
             &turns,
         ));
         let budget = whole - 150;
-        let m = icl_messages("t", &demos, "Q?", AnswerType::Free, &chunks, budget, &chars).unwrap();
+        let m = icl_messages("t", &demos, "Q?", AnswerForm::Text, &chunks, budget, &chars).unwrap();
         assert!(chars(&m) <= budget);
         assert_eq!(m[1].content, turns[0].content, "the demonstration is whole");
         assert!(m[3].content.contains(&"a".repeat(200)));
@@ -249,14 +250,14 @@ mod tests {
     fn demonstrations_that_do_not_fit_are_bad_input_naming_k_and_the_dataset() {
         let demos: Vec<Demonstration> = (0..3).map(|i| demo(i, vec!["x".repeat(50)])).collect();
         let bare = chars(&with_turns(
-            &rag_messages("Q?", &[], AnswerType::Free),
+            &rag_messages("Q?", &[], AnswerForm::Text),
             &demonstration_turns(&demos),
         ));
         let err = icl_messages(
             "pubmedqa",
             &demos,
             "Q?",
-            AnswerType::Free,
+            AnswerForm::Text,
             &[],
             bare - 1,
             &chars,
@@ -277,7 +278,7 @@ mod tests {
             "pubmedqa",
             &demos,
             "Q?",
-            AnswerType::Free,
+            AnswerForm::Text,
             &[],
             bare,
             &chars

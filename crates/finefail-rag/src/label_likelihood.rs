@@ -10,7 +10,9 @@
 //!   `len(choice)` of the Python string, i.e. Unicode characters, without the delimiter; its byte
 //!   length is a separate metric (`acc_bytes`). For the ASCII labels used here the two are equal.
 //!
-//! Not wired into answering or scoring yet: this module is the scorer and its proof.
+//! This module is the reference scorer and its proof (one full pass per label); answering scores
+//! labels through [`crate::label_ll_answers`], which reuses [`label_tokens`] and runs the prompt once
+//! (`finefail_model::continuations`), tested equal to [`continuation_log_probs`].
 
 use crate::error::{RagError, Result};
 use burn::tensor::{Int, Tensor, TensorData};

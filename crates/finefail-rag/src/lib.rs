@@ -14,6 +14,7 @@ pub mod error;
 pub mod hybrid;
 pub mod icl_prompt;
 pub mod label_likelihood;
+pub mod label_ll_answers;
 pub mod metrics;
 pub mod rag_prompt;
 pub mod ranking;

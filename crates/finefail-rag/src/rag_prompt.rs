@@ -3,7 +3,7 @@
 //! question, which labels it may answer with), the top-k chunks numbered, then the question. The question is never trimmed; chunks are, when the prompt would
 //! not fit the model's window.
 
-use finefail_data::AnswerType;
+use finefail_data::{AnswerType, LabelSet};
 use finefail_model::chat::ChatMessage;
 
 /// The system line of the RAG prompt (retrieved or gold context).
@@ -15,22 +15,46 @@ Be brief. If the context does not contain the answer, reply exactly: I don't kno
 pub const SYSTEM_CLOSED_BOOK: &str =
     "Answer the question. Be brief. If you do not know the answer, reply exactly: I don't know.";
 
-/// Appended to the system line of a label question: every arm, base and fine-tuned, is told the
-/// label set, so a fine-tuned arm cannot win on answer format alone (the base model otherwise
-/// answers in prose, which a yes/no/maybe metric reads as wrong).
-pub const LABEL_INSTRUCTION: &str = " Start the answer with one word: yes, no or maybe.";
+/// Appended to the system line of a label question, `{labels}` replaced by the dataset's label
+/// set ([`label_instruction`]): every arm, base and fine-tuned, is told the labels, so a fine-tuned
+/// arm cannot win on answer format alone (the base model otherwise answers in prose, which a
+/// label metric reads as wrong).
+pub const LABEL_INSTRUCTION_TEMPLATE: &str = " Start the answer with one word: {labels}.";
+
+/// The label instruction for a dataset's label set: ` Start the answer with one word: yes, no or
+/// maybe.` (PubMedQA), `... yes or no.` (BoolQ).
+pub fn label_instruction(labels: LabelSet) -> String {
+    LABEL_INSTRUCTION_TEMPLATE.replace("{labels}", &labels.phrase())
+}
+
+/// What a prompt tells the model about the answer's form: nothing for free text and spans, the
+/// dataset's labels for a label question. Built per question from its answer type and its
+/// dataset's [`LabelSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerForm {
+    /// Free text or a span: the system line alone.
+    Text,
+    /// One of these labels: the system line plus [`label_instruction`].
+    Label(LabelSet),
+}
+
+impl AnswerForm {
+    /// The form of a question of `answer_type` in a dataset whose label set is `labels`.
+    pub fn of(answer_type: AnswerType, labels: LabelSet) -> Self {
+        match answer_type {
+            AnswerType::Label => Self::Label(labels),
+            AnswerType::Free | AnswerType::Span => Self::Text,
+        }
+    }
+}
 
 /// The conversation for one question: system line, then a user turn with the numbered chunks (none
-/// for closed book) and the question. Label questions get [`LABEL_INSTRUCTION`].
-pub fn rag_messages(
-    question: &str,
-    chunks: &[String],
-    answer_type: AnswerType,
-) -> Vec<ChatMessage> {
+/// for closed book) and the question. Label questions get [`label_instruction`].
+pub fn rag_messages(question: &str, chunks: &[String], form: AnswerForm) -> Vec<ChatMessage> {
     let system = |line: &str| {
         let mut s = line.to_owned();
-        if answer_type == AnswerType::Label {
-            s.push_str(LABEL_INSTRUCTION);
+        if let AnswerForm::Label(labels) = form {
+            s.push_str(&label_instruction(labels));
         }
         ChatMessage::new("system", s)
     };
@@ -55,13 +79,13 @@ pub fn rag_messages(
 /// prompt is the evaluation prompt whenever their budgets allow the same chunks.
 pub fn fitted_messages(
     question: &str,
-    answer_type: AnswerType,
+    form: AnswerForm,
     chunks: &[String],
     budget: usize,
     count: &dyn Fn(&[ChatMessage]) -> usize,
 ) -> Vec<ChatMessage> {
-    let fitted = fit_chunks(question, answer_type, chunks, budget, count);
-    rag_messages(question, &fitted, answer_type)
+    let fitted = fit_chunks(question, form, chunks, budget, count);
+    rag_messages(question, &fitted, form)
 }
 
 /// Shortens the chunks until `count(messages)` fits `budget` tokens: the last non-empty chunk loses
@@ -69,13 +93,13 @@ pub fn fitted_messages(
 /// whole longest. The question is never touched. Returns the fitted chunks.
 pub fn fit_chunks(
     question: &str,
-    answer_type: AnswerType,
+    form: AnswerForm,
     chunks: &[String],
     budget: usize,
     count: &dyn Fn(&[ChatMessage]) -> usize,
 ) -> Vec<String> {
     let mut chunks: Vec<String> = chunks.to_vec();
-    while count(&rag_messages(question, &chunks, answer_type)) > budget {
+    while count(&rag_messages(question, &chunks, form)) > budget {
         let Some(last) = chunks.iter().rposition(|c| !c.is_empty()) else {
             break;
         };
@@ -96,28 +120,42 @@ mod tests {
 
     #[test]
     fn chunks_are_numbered_and_the_question_comes_last() {
-        let m = rag_messages("Who?", &["alpha".into(), "beta".into()], AnswerType::Free);
+        let m = rag_messages("Who?", &["alpha".into(), "beta".into()], AnswerForm::Text);
         assert_eq!(m[0].content, SYSTEM_WITH_CONTEXT);
         assert_eq!(
             m[1].content,
             "Context:\n[1] alpha\n\n[2] beta\n\nQuestion: Who?"
         );
         assert_eq!(
-            rag_messages("Who?", &[], AnswerType::Span)[0].content,
+            rag_messages("Who?", &[], AnswerForm::Text)[0].content,
             SYSTEM_CLOSED_BOOK
         );
     }
 
     #[test]
-    fn label_questions_are_told_the_labels_in_every_context() {
+    fn label_questions_are_told_their_dataset_s_labels_in_every_context() {
         for chunks in [vec![], vec!["alpha".to_string()]] {
-            let m = rag_messages("Does it?", &chunks, AnswerType::Label);
+            let form = AnswerForm::of(AnswerType::Label, LabelSet::YesNoMaybe);
+            let m = rag_messages("Does it?", &chunks, form);
             assert!(
-                m[0].content.ends_with(LABEL_INSTRUCTION),
+                m[0].content
+                    .ends_with(" Start the answer with one word: yes, no or maybe."),
                 "{}",
                 m[0].content
             );
-            assert!(m[0].content.contains("yes, no or maybe"));
+            let form = AnswerForm::of(AnswerType::Label, LabelSet::YesNo);
+            let m = rag_messages("Does it?", &chunks, form);
+            assert!(
+                m[0].content
+                    .ends_with(" Start the answer with one word: yes or no."),
+                "{}",
+                m[0].content
+            );
+            assert!(!m[0].content.contains("maybe"));
+        }
+        // Free and span questions are never told labels, whatever the dataset's set.
+        for t in [AnswerType::Free, AnswerType::Span] {
+            assert_eq!(AnswerForm::of(t, LabelSet::YesNoMaybe), AnswerForm::Text);
         }
     }
 
@@ -127,17 +165,17 @@ mod tests {
         let question = "What is the long question that must survive?";
         let chunks = vec!["a".repeat(200), "b".repeat(200)];
         // Room for the first chunk whole and about half of the second.
-        let budget = count(&rag_messages(question, &chunks[..1], AnswerType::Free)) + 100;
-        let fitted = fit_chunks(question, AnswerType::Free, &chunks, budget, &count);
+        let budget = count(&rag_messages(question, &chunks[..1], AnswerForm::Text)) + 100;
+        let fitted = fit_chunks(question, AnswerForm::Text, &chunks, budget, &count);
         assert_eq!(fitted[0], "a".repeat(200));
         assert!(
             fitted[1].len() < 200 && fitted[1].len() > 50,
             "{}",
             fitted[1].len()
         );
-        let m = rag_messages(question, &fitted, AnswerType::Free);
+        let m = rag_messages(question, &fitted, AnswerForm::Text);
         assert!(count(&m) <= budget && m[1].content.ends_with(question));
         // A budget below the bare question drops every chunk but still asks the question.
-        assert!(fit_chunks(question, AnswerType::Free, &chunks, 10, &count).is_empty());
+        assert!(fit_chunks(question, AnswerForm::Text, &chunks, 10, &count).is_empty());
     }
 }

@@ -3,10 +3,11 @@
 //! way for all arms so their answers differ only by the model.
 
 use crate::error::{RagError, Result};
+use crate::rag_prompt::AnswerForm;
 use finefail_core::files;
 use finefail_core::AnswerContext;
 use finefail_data::tables::{read_chunks, read_qa, read_ranked_chunk_texts};
-use finefail_data::{Chunk, QaRecord, Splits};
+use finefail_data::{Chunk, LabelSet, QaRecord, Splits};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -18,6 +19,15 @@ pub(crate) struct TestInputs {
     pub test: Vec<String>,
     /// The chunk texts each test question is given (absent = none).
     pub contexts: HashMap<String, Vec<String>>,
+    /// The dataset's label set (from every question, not only the test ones).
+    pub labels: LabelSet,
+}
+
+impl TestInputs {
+    /// What the prompt of `q` tells the model about the answer's form.
+    pub fn form(&self, q: &QaRecord) -> AnswerForm {
+        AnswerForm::of(q.answer_type, self.labels)
+    }
 }
 
 /// Reads `qa.parquet`, `splits.json` and `chunks.parquet` of `data_dir` (and, for retrieved
@@ -43,10 +53,12 @@ pub(crate) fn load_test_inputs(
         data_dir,
         retrieval_dir,
     )?;
+    let labels = LabelSet::of(questions.values());
     Ok(TestInputs {
         questions,
         test,
         contexts,
+        labels,
     })
 }
 

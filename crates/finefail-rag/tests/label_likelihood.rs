@@ -195,7 +195,7 @@ fn default_model_scores_labels_like_its_full_logits() {
     let msgs = finefail_rag::rag_prompt::rag_messages(
         "Does daily low-dose aspirin reduce the risk of a first heart attack?",
         &chunks,
-        finefail_data::AnswerType::Label,
+        finefail_rag::rag_prompt::AnswerForm::Label(finefail_data::LabelSet::YesNoMaybe),
     );
     let labels = ["yes", "no", "maybe", "Yes", "No", "Maybe"];
     let started = std::time::Instant::now();

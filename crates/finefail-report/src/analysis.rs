@@ -185,19 +185,25 @@ impl<'a> Analysis<'a> {
         (!v.is_empty()).then(|| v.values().sum::<f64>() / v.len() as f64)
     }
 
-    /// Fine-tuned arms (every seed) of (dataset, model, N, context), sorted by seed.
+    /// Fine-tuned arms (every seed) of (dataset, model, N, training format, context), sorted by
+    /// seed; `format` is `None` in a one-format study. Never an in-context arm.
     pub fn seed_arms(
         &self,
         dataset: &str,
         model: &str,
-        n: u64,
+        (n, format): (u64, Option<&str>),
         context: AnswerContext,
     ) -> Vec<String> {
         let mut v: Vec<(Option<u64>, String)> = self
             .arms
             .iter()
             .filter(|(_, a)| {
-                a.dataset == dataset && a.model == model && a.n == n && a.context == context
+                a.dataset == dataset
+                    && a.model == model
+                    && a.n == n
+                    && a.icl.is_none()
+                    && a.format.as_deref() == format
+                    && a.context == context
             })
             .map(|(name, a)| (a.seed, name.clone()))
             .collect();
@@ -211,7 +217,7 @@ impl<'a> Analysis<'a> {
         &self,
         dataset: &str,
         model: &str,
-        n: u64,
+        size: (u64, Option<&str>),
         context: AnswerContext,
         metric: Metric,
     ) -> Vec<(String, f64, f64)> {
@@ -220,7 +226,7 @@ impl<'a> Analysis<'a> {
             return Vec::new();
         };
         let seeds: Vec<&PerQuestion> = self
-            .seed_arms(dataset, model, n, context)
+            .seed_arms(dataset, model, size, context)
             .iter()
             .filter_map(|a| self.arm_values(a, metric))
             .collect();
@@ -247,7 +253,7 @@ impl<'a> Analysis<'a> {
             .filter(|a| {
                 self.arms
                     .get(&a.arm)
-                    .is_some_and(|n| n.dataset == dataset && n.n == 0)
+                    .is_some_and(|n| n.dataset == dataset && n.is_base())
             })
             .map(|a| a.question_id.as_str())
             .collect();

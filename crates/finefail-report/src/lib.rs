@@ -17,6 +17,7 @@ mod load;
 pub mod per_question;
 mod plots;
 mod sections;
+pub mod sides;
 mod write;
 
 pub use error::ReportError;

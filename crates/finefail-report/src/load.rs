@@ -67,15 +67,13 @@ impl ReportInput {
         let mut fine_tunes: Vec<FineTuneSummary> = Vec::new();
         for arm in arms {
             let arm: ArmId = arm.parse()?;
-            if let Some(seed) = arm.seed {
+            if let Some(dir) = run.fine_tune_of(&arm) {
                 let name = ArmId {
                     context: AnswerContext::Retrieved,
                     ..arm.clone()
                 }
                 .to_string();
-                let path = run
-                    .fine_tune(&arm.dataset, &arm.model, arm.n, seed)
-                    .join(files::TRAIN_SUMMARY);
+                let path = dir.join(files::TRAIN_SUMMARY);
                 if path.is_file() && !fine_tunes.iter().any(|f| f.name == name) {
                     fine_tunes.push(read_fine_tune_summary(&path, &name)?);
                 }

@@ -1,6 +1,7 @@
 //! The arms a step is named after. Step ids are `{kind}/{subject}`; an answer or score step's
-//! subject is an arm name and a finetune step's is `{dataset}/{model}/n{N}/s{seed}`, which has the
-//! same form: both are parsed by [`finefail_core::ArmId`], the one arm grammar of the workspace.
+//! subject is an arm name (`…/n{N}/s{seed}`, `…/{format}/n{N}/s{seed}`, `…/icl{K}/s{seed}`) and a
+//! finetune step's is `{dataset}/{model}[/{format}]/n{N}/s{seed}`, which has the same form: both
+//! are parsed by [`finefail_core::ArmId`], the one arm grammar of the workspace.
 
 use crate::error::{Result, RunnerError};
 use finefail_core::ArmId;

@@ -483,12 +483,16 @@ impl From<ModelEntry> for ModelToml {
     }
 }
 
-/// Training sizes (0 = the base model) and seeds.
+/// Training sizes (0 = the base model), seeds and, optionally, several training formats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Sweep {
     pub sizes: Vec<usize>,
     pub seeds: Vec<u64>,
+    /// Training formats compared in one study (`["qa", "raft"]`); absent = the one
+    /// `train.format`. Not written when absent, so configs without it keep their hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formats: Option<Vec<finefail_train::PromptFormat>>,
 }
 
 impl Default for Sweep {
@@ -496,7 +500,24 @@ impl Default for Sweep {
         Self {
             sizes: vec![0, 50, 100],
             seeds: vec![0, 1],
+            formats: None,
         }
+    }
+}
+
+impl Config {
+    /// The training formats of the study: `sweep.formats`, or the one `train.format`.
+    pub fn formats(&self) -> Vec<finefail_train::PromptFormat> {
+        self.sweep
+            .formats
+            .clone()
+            .unwrap_or_else(|| vec![self.train.format])
+    }
+
+    /// Whether the study compares several training formats, so fine-tuned arm names carry their
+    /// format segment (`{dataset}/{model}/{format}/n{N}/s{seed}`).
+    pub fn names_formats(&self) -> bool {
+        self.formats().len() > 1
     }
 }
 
@@ -600,6 +621,14 @@ pub struct Eval {
     pub contexts: Vec<AnswerContext>,
     /// Metrics to compute (default: every deterministic metric, plus the judge's when configured).
     pub metrics: Vec<Metric>,
+    /// K demonstrations for the in-context arm `icl{K}/s{seed}` of every local model (0 = off, the
+    /// default; not written then, so configs without it keep their hash).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub icl_shots: usize,
+}
+
+fn is_zero(k: &usize) -> bool {
+    *k == 0
 }
 
 impl Default for Eval {
@@ -607,6 +636,7 @@ impl Default for Eval {
         Self {
             contexts: vec![AnswerContext::Retrieved],
             metrics: Vec::new(),
+            icl_shots: 0,
         }
     }
 }

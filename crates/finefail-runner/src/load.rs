@@ -262,6 +262,49 @@ path = "checkpoints/tiny"
         assert_eq!(c.models[1].api_model().unwrap().max_retries, Some(7));
     }
 
+    /// `eval.icl_shots` and `sweep.formats` are read and checked, and a config without them (or
+    /// with their defaults) hashes as it did before they existed, so cached studies stay cached.
+    #[test]
+    fn icl_shots_and_formats_are_checked_and_keep_old_hashes() {
+        // Named, so the hash does not follow the temporary file's name.
+        let named = format!("name = \"s\"\n{MINIMAL}");
+        let plain = load(write(&named).path(), &[]).unwrap();
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json["eval"].get("icl_shots").is_none(), "{json}");
+        assert!(json["sweep"].get("formats").is_none(), "{json}");
+        let zero = load(
+            write(&format!("{named}[eval]\nicl_shots = 0\n")).path(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(zero.hash(), plain.hash());
+        let c = load(
+            write(&named).path(),
+            &[
+                "eval.icl_shots=8".into(),
+                "sweep.formats=[\"qa\", \"raft\"]".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.eval.icl_shots, 8);
+        assert!(c.names_formats());
+        assert_ne!(c.hash(), plain.hash());
+        let err = |set: &str| {
+            load(write(MINIMAL).path(), &[set.to_string()])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("sweep.formats=[\"qa\", \"qa\"]");
+        assert!(e.contains("sweep.formats lists `qa` twice"), "{e}");
+        let e = err("sweep.formats=[]");
+        assert!(e.contains("sweep.formats is empty"), "{e}");
+        let e = err("sweep.formats=[\"qa\", \"cot\"]");
+        assert!(
+            e.contains("sweep.formats") && e.contains("`cot`: expected qa, rag or raft"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn bad_words_name_the_file_the_key_and_the_choices() {
         let err = |text: String| {
@@ -393,6 +436,7 @@ reasoning_tokens = 2048
 [sweep]
 sizes = [0, 10]
 seeds = [0]
+formats = ["qa", "raft"]
 [chunking]
 unit = "chars"
 size = 500
@@ -436,6 +480,7 @@ stop = ["\n\n"]
 [eval]
 contexts = ["retrieved", "none", "gold"]
 metrics = ["token_f1"]
+icl_shots = 2
 [judge]
 url = "http://127.0.0.1:9/v1"
 model = "gpt-4"

@@ -1,6 +1,7 @@
-//! The step graph of an experiment: prepare → retrieve → finetune(dataset, model, N, seed) →
-//! answer(arm) → score(arm) → compare → report. Each step is a unit with file inputs and outputs,
-//! so a local executor or Slurm can run it.
+//! The step graph of an experiment: prepare → retrieve → finetune(dataset, model, format (when several), N,
+//! seed) → answer(arm) → score(arm) → compare → report, plus the in-context arms' answer and score
+//! steps (prepare + retrieve → answer(icl{K}/s{seed})). Each step is a unit with file inputs and
+//! outputs, so a local executor or Slurm can run it.
 
 use crate::config::Config;
 use crate::kind::StepKind;
@@ -72,6 +73,7 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
             output: RunLayout::relative().retrieval(&d.name),
         });
         let sizes = d.sizes.as_ref().unwrap_or(&config.sweep.sizes);
+        let shots = config.eval.icl_shots;
         if let Some(pool) = prepared_pool(&RunLayout::new(&run_dir).data(&d.name)) {
             if let Some(&max) = sizes.iter().max().filter(|&&m| m > pool) {
                 warnings.push(format!(
@@ -79,7 +81,16 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                     d.name
                 ));
             }
+            if shots > pool {
+                warnings.push(format!(
+                    "dataset `{}`: eval.icl_shots = {shots} is larger than its training pool \
+                     ({pool}); lower eval.icl_shots",
+                    d.name
+                ));
+            }
         }
+        let formats = config.formats();
+        let named = config.names_formats();
         for m in &config.models {
             // An API model is never fine-tuned: only its N = 0 arms are planned.
             let sizes: &[usize] = if m.is_api() { &[0] } else { sizes };
@@ -89,44 +100,53 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
                 } else {
                     config.sweep.seeds.iter().map(|&s| Some(s)).collect()
                 };
-                for seed in seeds {
-                    let mut deps = vec![retrieve.clone()];
-                    if let Some(s) = seed {
-                        let tuned =
-                            ArmId::new(&d.name, &m.name, n as u64, seed, AnswerContext::Retrieved);
-                        let ft = format!("finetune/{tuned}");
-                        // What decides the examples: the prepared data, and for `rag` and `raft`
-                        // the retrieval (`raft` reads both directly: chunks and hard negatives).
-                        let ft_deps = match config.train.format {
-                            PromptFormat::Qa => vec![prepare.clone()],
-                            PromptFormat::Rag => vec![retrieve.clone()],
-                            PromptFormat::Raft => vec![prepare.clone(), retrieve.clone()],
-                        };
-                        steps.push(Step {
-                            id: ft.clone(),
-                            kind: StepKind::Finetune,
-                            deps: ft_deps,
-                            output: RunLayout::relative().fine_tune(&d.name, &m.name, n as u64, s),
-                        });
-                        deps.push(ft);
+                // The base arm has no format; each fine-tuned size has one arm per format.
+                let arm_formats: Vec<Option<PromptFormat>> = if n == 0 {
+                    vec![None]
+                } else {
+                    formats.iter().map(|&f| Some(f)).collect()
+                };
+                for format in arm_formats {
+                    let segment = format.filter(|_| named).map(|f| f.as_str());
+                    for &seed in &seeds {
+                        let mut deps = vec![retrieve.clone()];
+                        if seed.is_some() {
+                            let tuned = ArmId::new(
+                                &d.name,
+                                &m.name,
+                                n as u64,
+                                seed,
+                                AnswerContext::Retrieved,
+                            )
+                            .with_format(segment);
+                            let ft = format!("finetune/{tuned}");
+                            let format = format.unwrap_or(config.train.format);
+                            steps.push(Step {
+                                id: ft.clone(),
+                                kind: StepKind::Finetune,
+                                deps: fine_tune_deps(format, &prepare, &retrieve),
+                                output: RunLayout::relative()
+                                    .fine_tune_of(&tuned)
+                                    .expect("a fine-tuned arm has an adapter folder"),
+                            });
+                            deps.push(ft);
+                        }
+                        for ctx in contexts(config) {
+                            let arm = ArmId::new(&d.name, &m.name, n as u64, seed, ctx)
+                                .with_format(segment);
+                            push_arm(&mut steps, &mut scores, &arm, deps.clone());
+                        }
                     }
+                }
+            }
+            // The in-context arm: the base model (local models only: an API model's prompt is
+            // not ours to budget) with the first K training examples of each seed.
+            if shots > 0 && !m.is_api() {
+                for &seed in &config.sweep.seeds {
                     for ctx in contexts(config) {
-                        let arm = ArmId::new(&d.name, &m.name, n as u64, seed, ctx);
-                        let answer = format!("answer/{arm}");
-                        steps.push(Step {
-                            id: answer.clone(),
-                            kind: StepKind::Answer,
-                            deps: deps.clone(),
-                            output: RunLayout::relative().answers(&arm),
-                        });
-                        let score = format!("score/{arm}");
-                        steps.push(Step {
-                            id: score.clone(),
-                            kind: StepKind::Score,
-                            deps: vec![answer.clone()],
-                            output: RunLayout::relative().scores(&arm),
-                        });
-                        scores.push(score);
+                        let arm = ArmId::in_context(&d.name, &m.name, shots as u64, seed, ctx);
+                        let deps = vec![prepare.clone(), retrieve.clone()];
+                        push_arm(&mut steps, &mut scores, &arm, deps);
                     }
                 }
             }
@@ -175,6 +195,35 @@ pub fn plan(config: &Config, runs_root: &Path) -> Plan {
         steps,
         warnings,
     }
+}
+
+/// What decides a fine-tune's examples: the prepared data, and for `rag` and `raft` the retrieval
+/// (`raft` reads both directly: chunks and hard negatives).
+fn fine_tune_deps(format: PromptFormat, prepare: &str, retrieve: &str) -> Vec<String> {
+    match format {
+        PromptFormat::Qa => vec![prepare.to_owned()],
+        PromptFormat::Rag => vec![retrieve.to_owned()],
+        PromptFormat::Raft => vec![prepare.to_owned(), retrieve.to_owned()],
+    }
+}
+
+/// The answer and score steps of `arm`, the answer reading `deps`.
+fn push_arm(steps: &mut Vec<Step>, scores: &mut Vec<String>, arm: &ArmId, deps: Vec<String>) {
+    let answer = format!("answer/{arm}");
+    steps.push(Step {
+        id: answer.clone(),
+        kind: StepKind::Answer,
+        deps,
+        output: RunLayout::relative().answers(arm),
+    });
+    let score = format!("score/{arm}");
+    steps.push(Step {
+        id: score.clone(),
+        kind: StepKind::Score,
+        deps: vec![answer],
+        output: RunLayout::relative().scores(arm),
+    });
+    scores.push(score);
 }
 
 /// The contexts evaluated: `retrieved` always first, then the opt-in ones.
@@ -309,5 +358,93 @@ mod tests {
                 .unwrap();
             assert_eq!(ft.deps, deps, "{format}");
         }
+    }
+
+    /// `eval.icl_shots` adds one in-context arm per seed and context for local models only,
+    /// reading the prepared data and the retrieval, never a fine-tune.
+    #[test]
+    fn icl_shots_add_in_context_arms_per_seed_and_context() {
+        let mut c = config();
+        c.sweep.sizes = vec![0, 10];
+        c.sweep.seeds = vec![0, 1];
+        c.eval.contexts = vec![AnswerContext::Retrieved, AnswerContext::None];
+        c.models
+            .push(ModelEntry::api("gpt", "http://127.0.0.1:9", "gpt-4"));
+        let before = plan(&c, Path::new("runs"));
+        c.eval.icl_shots = 4;
+        let p = plan(&c, Path::new("runs"));
+        let icl: Vec<&Step> = p.steps.iter().filter(|s| s.id.contains("/icl")).collect();
+        let ids: Vec<&str> = icl.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "answer/d/m/icl4/s0",
+                "score/d/m/icl4/s0",
+                "answer/d/m/icl4/s0@none",
+                "score/d/m/icl4/s0@none",
+                "answer/d/m/icl4/s1",
+                "score/d/m/icl4/s1",
+                "answer/d/m/icl4/s1@none",
+                "score/d/m/icl4/s1@none",
+            ]
+        );
+        assert_eq!(icl[0].deps, ["prepare/d", "retrieve/d"]);
+        assert_eq!(icl[1].deps, ["answer/d/m/icl4/s0"]);
+        let compare = p.steps.iter().find(|s| s.id == "compare").unwrap();
+        assert!(compare.deps.contains(&"score/d/m/icl4/s1@none".to_string()));
+        // Nothing else changes: every other step is planned as before.
+        let others: Vec<&Step> = p
+            .steps
+            .iter()
+            .filter(|s| !s.id.contains("/icl") && s.id != "compare")
+            .collect();
+        let old: Vec<&Step> = before.steps.iter().filter(|s| s.id != "compare").collect();
+        assert_eq!(others, old);
+    }
+
+    /// With several formats every fine-tuned arm and fine-tune carries its format, each
+    /// fine-tune waits for what its own format reads, and the base arm stays `n0`; with one
+    /// format (`sweep.formats = [train.format]`) the plan is exactly the plain one.
+    #[test]
+    fn several_formats_name_their_arms_and_fine_tunes() {
+        let mut c = config();
+        c.sweep.sizes = vec![0, 10];
+        c.sweep.seeds = vec![0];
+        let plain = plan(&c, Path::new("runs"));
+        c.sweep.formats = Some(vec![PromptFormat::Qa]);
+        assert_eq!(plan(&c, Path::new("runs")).steps, plain.steps);
+        c.sweep.formats = Some(vec![PromptFormat::Qa, PromptFormat::Raft]);
+        let p = plan(&c, Path::new("runs"));
+        let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "prepare/d",
+                "retrieve/d",
+                "answer/d/m/n0",
+                "score/d/m/n0",
+                "finetune/d/m/qa/n10/s0",
+                "answer/d/m/qa/n10/s0",
+                "score/d/m/qa/n10/s0",
+                "finetune/d/m/raft/n10/s0",
+                "answer/d/m/raft/n10/s0",
+                "score/d/m/raft/n10/s0",
+                "compare",
+                "report"
+            ]
+        );
+        let step = |id: &str| p.steps.iter().find(|s| s.id == id).unwrap();
+        assert_eq!(step("finetune/d/m/qa/n10/s0").deps, ["prepare/d"]);
+        assert_eq!(
+            step("finetune/d/m/raft/n10/s0").deps,
+            ["prepare/d", "retrieve/d"]
+        );
+        assert_eq!(
+            step("finetune/d/m/raft/n10/s0").output,
+            Path::new("adapters/d/m/raft/n10/s0")
+        );
+        assert!(step("answer/d/m/raft/n10/s0")
+            .deps
+            .contains(&"finetune/d/m/raft/n10/s0".to_string()));
     }
 }

@@ -132,12 +132,22 @@ fn primaries(config: &Config, d: &DatasetConfig) -> Vec<Metric> {
     }
 }
 
-/// Primary tests a dataset × model contributes to the main context's family: each fine-tuned size
-/// against N = 0 and each size after the first against the one before, per primary metric.
+/// Primary tests a dataset × model contributes to the main context's family, per primary metric:
+/// per training format each fine-tuned size against N = 0 and each size after the first against
+/// the one before; with `eval.icl_shots` the in-context arm against N = 0 and every size of every
+/// format against it; with several formats, at each size each pair of formats.
 fn tests_per_model(config: &Config, d: &DatasetConfig) -> usize {
     let sizes = d.sizes.as_ref().unwrap_or(&config.sweep.sizes);
     let tuned = sizes.iter().filter(|n| **n > 0).count();
-    (2 * tuned).saturating_sub(1) * primaries(config, d).len()
+    let formats = config.formats().len();
+    let per_format = (2 * tuned).saturating_sub(1);
+    let icl = if config.eval.icl_shots > 0 {
+        1 + formats * tuned
+    } else {
+        0
+    };
+    let format_pairs = formats * formats.saturating_sub(1) / 2 * tuned;
+    (formats * per_format + icl + format_pairs) * primaries(config, d).len()
 }
 
 /// The Holm family size of a dataset's primary tests under `stats.family`.
@@ -380,6 +390,16 @@ mod tests {
         let mut wide = c.clone();
         wide.stats.family = HolmFamily::Context;
         assert_eq!(family_size(&wide, &wide.datasets[0]), 9);
+        // The in-context arm and a second format join the family: per format 3 (as above), icl
+        // vs 0 and 2 formats × 2 sizes vs icl (5), raft vs qa at 2 sizes (2) = 13 per metric.
+        let mut alts = c.clone();
+        alts.eval.icl_shots = 4;
+        alts.sweep.formats = Some(vec![
+            finefail_train::PromptFormat::Qa,
+            finefail_train::PromptFormat::Raft,
+        ]);
+        assert_eq!(family_size(&alts, &alts.datasets[0]), 13);
+        assert_eq!(family_size(&alts, &alts.datasets[1]), 26);
     }
 
     #[test]

@@ -83,11 +83,20 @@ impl StepWork for LocalSteps<'_> {
             StepKind::Retrieve => json!({ "retrieval": c.retrieval }),
             // The seed is in the step id (`…/s{seed}`), which the input hash covers; the sweep's
             // seed list is not, so adding or removing another seed leaves this step cached.
+            // With several formats the step's own format (from its id) is its `train.format`;
+            // with one, `train` is the config's as it always was.
             StepKind::Finetune => {
-                json!({ "lora": c.lora, "train": c.train, "models": own_model(c, step)? })
+                let train = finetune::train_settings(c, subject(step))?;
+                json!({ "lora": c.lora, "train": train, "models": own_model(c, step)? })
             }
             StepKind::Answer => {
-                json!({ "generation": c.generation, "models": own_model(c, step)?, "device": c.device })
+                let mut slice = json!({ "generation": c.generation, "models": own_model(c, step)?, "device": c.device });
+                // An in-context arm's demonstrations: K is in the id; whether they carry context
+                // (and how many chunks) is not.
+                if let Some(icl) = answer::icl_slice(c, subject(step))? {
+                    slice["icl"] = icl;
+                }
+                slice
             }
             StepKind::Score => {
                 json!({ "judge": c.judge, "metrics": c.eval.metrics, "judge_prompt": finefail_score::JUDGE_PROMPT_VERSION })
@@ -229,5 +238,47 @@ mod tests {
             .config_slice(&step("answer/d/gpt/n0@none", StepKind::Answer))
             .unwrap();
         assert_eq!(api["models"][0]["kind"], "api");
+    }
+
+    /// A format-named fine-tune hashes its own format as `train.format`; an in-context answer
+    /// step hashes what decides its demonstrations; a plain fine-tune and answer keep the slices
+    /// they always had.
+    #[test]
+    fn format_and_in_context_steps_hash_what_decides_them() {
+        let mut c = Config {
+            datasets: vec![DatasetConfig {
+                name: "d".into(),
+                ..Default::default()
+            }],
+            models: vec![ModelEntry::local("m", "p")],
+            ..Default::default()
+        };
+        let step = |id: &str, kind| Step {
+            id: id.into(),
+            kind,
+            deps: vec![],
+            output: "x".into(),
+        };
+        let plain = step("finetune/d/m/n50/s0", StepKind::Finetune);
+        let raft = step("finetune/d/m/raft/n50/s0", StepKind::Finetune);
+        let answer = step("answer/d/m/n0", StepKind::Answer);
+        let icl = step("answer/d/m/icl4/s0", StepKind::Answer);
+        let s = LocalSteps::new(&c);
+        assert_eq!(
+            s.config_slice(&plain).unwrap()["train"],
+            serde_json::to_value(&c.train).unwrap()
+        );
+        assert_eq!(s.config_slice(&raft).unwrap()["train"]["format"], "raft");
+        // One format listed: the unnamed fine-tune trains in it.
+        let mut one = c.clone();
+        one.sweep.formats = Some(vec![finefail_train::PromptFormat::Raft]);
+        let s1 = LocalSteps::new(&one);
+        assert_eq!(s1.config_slice(&plain).unwrap()["train"]["format"], "raft");
+        assert!(s.config_slice(&answer).unwrap().get("icl").is_none());
+        let qa = s.config_slice(&icl).unwrap()["icl"].clone();
+        assert_eq!(qa["context"], false);
+        c.train.format = finefail_train::PromptFormat::Rag;
+        let s = LocalSteps::new(&c);
+        assert_ne!(s.config_slice(&icl).unwrap()["icl"], qa);
     }
 }

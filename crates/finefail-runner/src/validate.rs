@@ -67,6 +67,7 @@ pub fn validate(c: &Config) -> Result<(), String> {
     if c.sweep.seeds.is_empty() {
         return Err("sweep.seeds is empty: give at least one seed".into());
     }
+    check_formats(c.sweep.formats.as_deref())?;
     c.chunking
         .chunk_config()
         .validate()
@@ -122,6 +123,29 @@ fn check_api_model(name: &str, m: &ApiModel) -> Result<(), String> {
         return Err(format!(
             "model `{name}`: concurrency and timeout_s must be at least 1"
         ));
+    }
+    Ok(())
+}
+
+/// `sweep.formats`: absent, or at least one format, each once (unknown words are refused when the
+/// config is read).
+fn check_formats(formats: Option<&[finefail_train::PromptFormat]>) -> Result<(), String> {
+    let Some(formats) = formats else {
+        return Ok(());
+    };
+    if formats.is_empty() {
+        return Err(
+            "sweep.formats is empty: list the training formats to compare, e.g. [\"qa\", \"raft\"], \
+             or leave it out to use train.format"
+                .into(),
+        );
+    }
+    for (i, f) in formats.iter().enumerate() {
+        if formats[..i].contains(f) {
+            return Err(format!(
+                "sweep.formats lists `{f}` twice; list each training format once"
+            ));
+        }
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod faithfulness;
 mod inputs;
 pub mod judge;
 mod label;
+mod label_ll;
 mod lexical;
 mod losses;
 mod metric;
@@ -41,11 +42,15 @@ pub use judge::{
     judge_answers, judge_label, judgment_key, Judge, JudgeConfig, JudgeItem, JudgeRequest,
 };
 pub use label::{first_label, label_accuracy, LABELS};
+pub use label_ll::label_ll_rows;
 pub use lexical::{answer_recall, exact_match, rouge_l, token_f1};
 pub use losses::{attribute_losses, Loss};
 pub use metric::Metric;
 pub use record::{score_answer, score_answers, Answer, Question, ScoreRow};
 pub use score_arms::{score_arms, ArmsToScore, ScoredArms};
+pub use stats::alternatives::{
+    compare_formats, compare_icl_with_base, compare_size_with_icl, Subject,
+};
 pub use stats::compare::{
     compare, compare_sizes, default_primary, Comparison, ComparisonInput, ComparisonKind,
     QuestionScores, SizesInput, StatsConfig, Verdict, MIN_BOOTSTRAP, TRAINING_VARIANCE_ASSESSED,

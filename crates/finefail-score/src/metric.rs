@@ -21,6 +21,13 @@ pub enum Metric {
     AnswerRecall,
     /// First yes/no/maybe word of the answer equals the label (label questions only).
     LabelAccuracy,
+    /// The label the arm's model finds likeliest as the answer's start (summed log-probability of
+    /// its tokens after the same prompt, spellings `yes`/`Yes` added) is the gold label (0/1; label
+    /// questions of local-model arms; issue 25): what the model knows, whatever it generates.
+    LabelLlAccuracy,
+    /// As [`Metric::LabelLlAccuracy`] with each label's log-probability divided by its length in
+    /// characters (lm-eval's `acc_norm`).
+    LabelLlAccuracyNorm,
     /// The answer says it does not know (0/1).
     Abstained,
     /// Share of the answer's content words found in the retrieved context.
@@ -31,21 +38,33 @@ pub enum Metric {
     Accuracy,
     /// LLM judge completeness, 1–5.
     Completeness,
+    /// Log-probability of `yes` (both spellings) as the answer's start, per label question: kept
+    /// for audit in `scores.parquet`, never compared.
+    LabelLlLogprobYes,
+    /// Log-probability of `no`, as [`Metric::LabelLlLogprobYes`].
+    LabelLlLogprobNo,
+    /// Log-probability of `maybe`, as [`Metric::LabelLlLogprobYes`] (yes/no/maybe datasets).
+    LabelLlLogprobMaybe,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 15] = [
         Metric::ExactMatch,
         Metric::TokenF1,
         Metric::RougeL,
         Metric::AnswerRecall,
         Metric::LabelAccuracy,
+        Metric::LabelLlAccuracy,
+        Metric::LabelLlAccuracyNorm,
         Metric::Abstained,
         Metric::Faithfulness,
         Metric::AnswerTokens,
         Metric::Accuracy,
         Metric::Completeness,
+        Metric::LabelLlLogprobYes,
+        Metric::LabelLlLogprobNo,
+        Metric::LabelLlLogprobMaybe,
     ];
 
     /// The canonical snake_case name.
@@ -56,11 +75,16 @@ impl Metric {
             Metric::RougeL => "rouge_l",
             Metric::AnswerRecall => "answer_recall",
             Metric::LabelAccuracy => "label_accuracy",
+            Metric::LabelLlAccuracy => "label_ll_accuracy",
+            Metric::LabelLlAccuracyNorm => "label_ll_accuracy_norm",
             Metric::Abstained => "abstained",
             Metric::Faithfulness => "faithfulness",
             Metric::AnswerTokens => "answer_tokens",
             Metric::Accuracy => "accuracy",
             Metric::Completeness => "completeness",
+            Metric::LabelLlLogprobYes => "label_ll_logprob_yes",
+            Metric::LabelLlLogprobNo => "label_ll_logprob_no",
+            Metric::LabelLlLogprobMaybe => "label_ll_logprob_maybe",
         }
     }
 
@@ -68,7 +92,11 @@ impl Metric {
     pub fn is_binary(self) -> bool {
         matches!(
             self,
-            Metric::ExactMatch | Metric::LabelAccuracy | Metric::Abstained
+            Metric::ExactMatch
+                | Metric::LabelAccuracy
+                | Metric::LabelLlAccuracy
+                | Metric::LabelLlAccuracyNorm
+                | Metric::Abstained
         )
     }
 
@@ -80,6 +108,30 @@ impl Metric {
     /// Reported with means and differences but never tested (no p, no verdict).
     pub fn is_descriptive(self) -> bool {
         matches!(self, Metric::AnswerTokens | Metric::Abstained)
+    }
+
+    /// Has `comparison.json` entries. The per-label log-probabilities are kept per question for
+    /// audit only: a difference of log-probabilities between arms is no result of the study.
+    pub fn is_compared(self) -> bool {
+        !matches!(
+            self,
+            Metric::LabelLlLogprobYes | Metric::LabelLlLogprobNo | Metric::LabelLlLogprobMaybe
+        )
+    }
+
+    /// May be a primary metric (`stats.primary`). The log-likelihood metrics never are: they are the
+    /// exploratory half of a split of `label_accuracy`'s gain (knowledge vs format), not a verdict.
+    pub fn may_be_primary(self) -> bool {
+        self.is_compared() && !matches!(self, Metric::LabelLlAccuracy | Metric::LabelLlAccuracyNorm)
+    }
+
+    /// The per-question log-probability metric of `label` (`label_ll_logprob_yes`, …).
+    pub fn label_ll_logprob(label: finefail_data::Label) -> Metric {
+        match label {
+            finefail_data::Label::Yes => Metric::LabelLlLogprobYes,
+            finefail_data::Label::No => Metric::LabelLlLogprobNo,
+            finefail_data::Label::Maybe => Metric::LabelLlLogprobMaybe,
+        }
     }
 }
 
@@ -121,11 +173,16 @@ mod tests {
                 "rouge_l",
                 "answer_recall",
                 "label_accuracy",
+                "label_ll_accuracy",
+                "label_ll_accuracy_norm",
                 "abstained",
                 "faithfulness",
                 "answer_tokens",
                 "accuracy",
-                "completeness"
+                "completeness",
+                "label_ll_logprob_yes",
+                "label_ll_logprob_no",
+                "label_ll_logprob_maybe"
             ]
         );
         for m in Metric::ALL {

@@ -7,6 +7,8 @@
 //! 2. Score every answer with the deterministic metrics. An answer's context is decided by its
 //!    arm's name (`@none`, `@gold` suffix; none = retrieved): only retrieved-context answers get a
 //!    `faithfulness` row. Retrieved-context answers come first, then the others, each in file order.
+//!    Then, for an answer file with a `label_ll.parquet` beside it (label questions of a local-model
+//!    arm), the label log-likelihood rows ([`crate::label_ll`]).
 //! 3. Write `scores.parquet` with those rows, so a judge failure cannot lose them.
 //! 4. With a judge: preflight, judge every answer (`repeats` times, cached on disk) and write
 //!    `scores.parquet` again with the judge's rows added. A judge failure is handed back beside the
@@ -18,10 +20,11 @@ use std::path::{Path, PathBuf};
 use crate::inputs::{check_question_ids, read_answers, read_questions, retrieved_contexts};
 use crate::judge::http::HttpJudge;
 use crate::judge::{judge_answers, JudgeConfig, JudgeRequest};
+use crate::label_ll::label_ll_rows;
 use crate::record::{score_answers, Answer, Question, ScoreRow};
 use crate::tables::write_scores;
 use crate::ScoreError;
-use finefail_core::{AnswerContext, ArmId};
+use finefail_core::{files, AnswerContext, ArmId};
 use finefail_data::chat_api::ChatCache;
 
 /// What to score: one dataset's arms, and the judge if one is configured.
@@ -64,9 +67,16 @@ pub fn score_arms(
     let mut answers = Vec::new();
     let mut retrieved = Vec::new();
     let mut other = Vec::new();
+    let mut label_ll = Vec::new();
     for path in what.answer_files {
         let rows = read_answers(path)?;
         check_question_ids(&rows, &questions, path)?;
+        let table = path.with_file_name(files::LABEL_LL);
+        if table.is_file() {
+            let file_answers: Vec<Answer> = rows.iter().map(|r| r.answer.clone()).collect();
+            let records = finefail_data::tables::read_label_ll(&table)?;
+            label_ll.extend(label_ll_rows(&questions, &file_answers, &records, &table)?);
+        }
         for row in rows {
             if answer_context(&row.answer.arm, &row.context, path)?.is_retrieved() {
                 retrieved.push(row.answer.clone());
@@ -79,6 +89,7 @@ pub fn score_arms(
     // 2. Deterministic metrics.
     let mut rows = score_answers(&questions, &retrieved, &contexts)?;
     rows.extend(score_answers(&questions, &other, &HashMap::new())?);
+    rows.extend(label_ll);
     // 3. Written before the judge runs.
     write_scores(scores_path, &rows)?;
     // 4. The judge.

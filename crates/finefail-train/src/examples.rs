@@ -27,10 +27,10 @@ use crate::error::{Result, TrainError};
 use crate::request::FinetuneRequest;
 use finefail_core::files;
 use finefail_data::tables::read_ranked_chunk_texts;
-use finefail_data::{AnswerType, QaRecord};
+use finefail_data::{LabelSet, QaRecord};
 use finefail_model::chat::{ChatMessage, ChatTemplate};
 use finefail_model::tokenizer::Tokenizer;
-use finefail_rag::rag_prompt::{fitted_messages, rag_messages};
+use finefail_rag::rag_prompt::{fitted_messages, rag_messages, AnswerForm};
 use std::collections::HashMap;
 
 /// One tokenized example.
@@ -143,8 +143,10 @@ pub fn target_answer(rec: &QaRecord) -> Result<String> {
 /// the question as the user turn and [`target_answer`] as the assistant turn. These are the
 /// messages [`build_examples`] renders when the example fits `max_seq_len` untrimmed; `finefail
 /// data export` writes them so the same examples can be sent to a hosted fine-tuning API.
-pub fn qa_chat_messages(rec: &QaRecord) -> Result<Vec<ChatMessage>> {
-    let mut messages = rag_messages(&rec.question, &[], rec.answer_type);
+/// `labels` is the dataset's label set ([`dataset_label_set`]).
+pub fn qa_chat_messages(rec: &QaRecord, labels: LabelSet) -> Result<Vec<ChatMessage>> {
+    let form = AnswerForm::of(rec.answer_type, labels);
+    let mut messages = rag_messages(&rec.question, &[], form);
     messages.push(ChatMessage::new("assistant", target_answer(rec)?));
     Ok(messages)
 }
@@ -177,15 +179,23 @@ pub fn train_subset_records(
         .collect()
 }
 
+/// The label set of the prepared dataset `data_dir` (from all of its questions): what a label
+/// question's prompt offers, as training and evaluation build it.
+pub fn dataset_label_set(data_dir: &std::path::Path) -> Result<LabelSet> {
+    let records = finefail_data::tables::read_qa(&data_dir.join(files::QA))?;
+    Ok(LabelSet::of(&records))
+}
+
 /// What an example is made of before tokenization.
 struct Parts {
     question: String,
-    answer_type: AnswerType,
+    form: AnswerForm,
     chunks: Option<Vec<String>>,
 }
 
-/// Tokenizes the examples of `ids` (in that order). `contexts` holds each question's chunk texts by
-/// rank for the `rag` format (`None` = `qa`).
+/// Tokenizes the examples of `ids` (in that order). `records` is every question of the dataset
+/// (its label set, [`LabelSet::of`], is what label prompts offer); `contexts` holds each
+/// question's chunk texts by rank for the `rag` format (`None` = `qa`).
 pub fn build_examples(
     ids: &[String],
     records: &HashMap<String, QaRecord>,
@@ -194,6 +204,7 @@ pub fn build_examples(
     tokenizer: &Tokenizer,
     max_seq_len: usize,
 ) -> Result<Vec<Example>> {
+    let labels = LabelSet::of(records.values());
     ids.iter()
         .map(|id| {
             let rec = records.get(id).ok_or_else(|| {
@@ -213,7 +224,7 @@ pub fn build_examples(
             };
             let parts = Parts {
                 question: rec.question.clone(),
-                answer_type: rec.answer_type,
+                form: AnswerForm::of(rec.answer_type, labels),
                 chunks,
             };
             fit_example(
@@ -247,10 +258,10 @@ fn fit_example(
         ))
     };
     let chunks = parts.chunks.unwrap_or_default();
-    let (_, answer_tokens) = render(&rag_messages(&parts.question, &chunks, parts.answer_type))?;
+    let (_, answer_tokens) = render(&rag_messages(&parts.question, &chunks, parts.form))?;
     let budget = max_seq_len.saturating_sub(answer_tokens.len());
     let count = |m: &[ChatMessage]| render(m).map_or(usize::MAX, |(p, _)| p.len());
-    let mut messages = fitted_messages(&parts.question, parts.answer_type, &chunks, budget, &count);
+    let mut messages = fitted_messages(&parts.question, parts.form, &chunks, budget, &count);
     let mut question = parts.question;
     let mut rounds = 0;
     loop {
@@ -290,6 +301,6 @@ fn fit_example(
             format!("{} … {}", head.trim(), tail.trim())
         };
         // Every chunk is gone by now (the fitting above drops them before the question is cut).
-        messages = rag_messages(&question, &[], parts.answer_type);
+        messages = rag_messages(&question, &[], parts.form);
     }
 }

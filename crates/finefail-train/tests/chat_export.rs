@@ -6,7 +6,9 @@ mod common;
 use common::Fixture;
 use finefail_model::chat::ChatTemplate;
 use finefail_model::tokenizer::Tokenizer;
-use finefail_train::examples::{qa_chat_messages, train_subset_records, RunExamples};
+use finefail_train::examples::{
+    dataset_label_set, qa_chat_messages, train_subset_records, RunExamples,
+};
 
 #[test]
 fn exported_messages_render_to_the_training_examples() {
@@ -23,7 +25,8 @@ fn exported_messages_render_to_the_training_examples() {
         let trained: Vec<&str> = run.train.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, trained, "seed {seed}");
         for (rec, ex) in recs.iter().zip(&run.train) {
-            let messages = qa_chat_messages(rec).unwrap();
+            let labels = dataset_label_set(&fx.data).unwrap();
+            let messages = qa_chat_messages(rec, labels).unwrap();
             let (answer, prompt) = messages.split_last().unwrap();
             assert_eq!(answer.role, "assistant");
             let (p, a) = tpl

@@ -9,11 +9,11 @@ mod common;
 
 use common::Fixture;
 use finefail_data::tables::{write_retrieval, RetrievalRow};
-use finefail_data::{AnswerType, Chunk, QaRecord};
+use finefail_data::{Chunk, QaRecord};
 use finefail_model::chat::{ChatMessage, ChatTemplate};
 use finefail_model::tokenizer::Tokenizer;
 use finefail_rag::icl_prompt::{demonstration_records, demonstrations, icl_messages};
-use finefail_rag::rag_prompt::rag_messages;
+use finefail_rag::rag_prompt::{rag_messages, AnswerForm};
 use finefail_train::examples::{target_answer, train_subset_records};
 
 /// Pool of the fixture: 16 questions less 2 test and 2 validation.
@@ -118,7 +118,7 @@ fn with_retrieval_each_demonstration_carries_its_top_k_chunks() {
         "tiny",
         &demos,
         "what is the colour of the sea ?",
-        AnswerType::Free,
+        AnswerForm::Text,
         &[],
         10_000,
         &|m| m.iter().map(|x| x.content.len()).sum(),
@@ -127,7 +127,7 @@ fn with_retrieval_each_demonstration_carries_its_top_k_chunks() {
     // A demonstration's user turn is the evaluation's user turn of that question and context.
     assert_eq!(
         m[1],
-        rag_messages(&demos[0].question, &demos[0].chunks, AnswerType::Free)[1]
+        rag_messages(&demos[0].question, &demos[0].chunks, AnswerForm::Text)[1]
     );
     assert!(m[1].content.starts_with("Context:\n[1] the sky is blue 1"));
 }
@@ -156,7 +156,7 @@ fn the_budget_is_checked_in_the_model_s_own_tokens() {
         "tiny",
         &demos,
         question,
-        AnswerType::Free,
+        AnswerForm::Text,
         &chunks,
         budget,
         &count,
@@ -167,7 +167,7 @@ fn the_budget_is_checked_in_the_model_s_own_tokens() {
         roles,
         ["system", "user", "assistant", "user", "assistant", "user"]
     );
-    assert_eq!(m[5], rag_messages(question, &chunks, AnswerType::Free)[1]);
+    assert_eq!(m[5], rag_messages(question, &chunks, AnswerForm::Text)[1]);
     let used = count(&m);
     assert!(used <= budget, "{used} > {budget}");
 
@@ -177,7 +177,7 @@ fn the_budget_is_checked_in_the_model_s_own_tokens() {
         "tiny",
         &all,
         question,
-        AnswerType::Free,
+        AnswerForm::Text,
         &chunks,
         60,
         &count,
@@ -190,7 +190,7 @@ fn the_budget_is_checked_in_the_model_s_own_tokens() {
     assert!(text.contains("budget is 60 tokens"), "{text}");
     // Needed: the smallest prompt the question can have (no chunk left: the closed-book system
     // line and the bare question) with every demonstration whole.
-    let bare = rag_messages(question, &[], AnswerType::Free);
+    let bare = rag_messages(question, &[], AnswerForm::Text);
     let needed = count(
         &[
             vec![bare[0].clone()],

@@ -130,7 +130,10 @@ fn training_prompts_equal_the_evaluation_prompts() {
         let budget = max_seq_len - ex.answer_len();
         let messages = finefail_rag::rag_prompt::fitted_messages(
             &rec.question,
-            rec.answer_type,
+            finefail_rag::rag_prompt::AnswerForm::of(
+                rec.answer_type,
+                finefail_data::LabelSet::of(by_id.values()),
+            ),
             &chunks,
             budget,
             &count,

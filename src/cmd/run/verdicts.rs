@@ -58,8 +58,8 @@ pub fn table(file: &ComparisonFile) -> Vec<String> {
             vec![
                 c.dataset.clone(),
                 c.model.clone(),
-                c.n.to_string(),
-                c.reference_n.to_string(),
+                finefail_report::sides::treated(c),
+                finefail_report::sides::reference(c),
                 c.context.to_string(),
                 c.metric.to_string(),
                 c.seeds.len().to_string(),
@@ -105,10 +105,14 @@ pub fn trend_table(file: &ComparisonFile) -> Vec<String> {
         .iter()
         .map(|t| {
             let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
+            let sizes = match &t.format {
+                Some(f) => format!("{f}:{}", sizes.join(",")),
+                None => sizes.join(","),
+            };
             vec![
                 t.dataset.clone(),
                 t.model.clone(),
-                sizes.join(","),
+                sizes,
                 t.context.to_string(),
                 t.metric.to_string(),
                 t.seeds.len().to_string(),

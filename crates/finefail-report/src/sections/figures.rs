@@ -66,22 +66,41 @@ pub(super) fn curves(
                     .map(|c| c.base_mean)
                     .or_else(|| a.arm_mean(&base_arm(dataset, model, ctx), metric));
                 let Some(base) = base else { continue };
-                let mut points = vec![CurvePoint {
-                    n: 0.0,
-                    mean: base,
-                    low: base,
-                    high: base,
-                }];
-                points.extend(entries.iter().map(|c| CurvePoint {
-                    n: c.n as f64,
-                    mean: c.ft_mean,
-                    low: c.ci_low.map_or(c.ft_mean, |l| c.base_mean + l),
-                    high: c.ci_high.map_or(c.ft_mean, |h| c.base_mean + h),
-                }));
-                lines.push(CurveLine {
-                    label: model.clone(),
-                    points,
-                });
+                // One line per training format when the study names several (`model · raft`).
+                let mut formats: Vec<Option<&str>> =
+                    entries.iter().map(|c| c.format.as_deref()).collect();
+                formats.dedup();
+                formats.sort();
+                formats.dedup();
+                if formats.is_empty() {
+                    formats.push(None);
+                }
+                for format in formats {
+                    let mut points = vec![CurvePoint {
+                        n: 0.0,
+                        mean: base,
+                        low: base,
+                        high: base,
+                    }];
+                    points.extend(
+                        entries
+                            .iter()
+                            .filter(|c| c.format.as_deref() == format)
+                            .map(|c| CurvePoint {
+                                n: c.n as f64,
+                                mean: c.ft_mean,
+                                low: c.ci_low.map_or(c.ft_mean, |l| c.base_mean + l),
+                                high: c.ci_high.map_or(c.ft_mean, |h| c.base_mean + h),
+                            }),
+                    );
+                    lines.push(CurveLine {
+                        label: match format {
+                            Some(f) => format!("{model} · {f}"),
+                            None => model.clone(),
+                        },
+                        points,
+                    });
+                }
             }
             if lines.is_empty() || lines.iter().all(|l| l.points.len() < 2) && !ctx.is_retrieved() {
                 continue;
@@ -135,16 +154,22 @@ pub(super) fn scatters(
     plots: &mut Vec<(String, PlotSpec)>,
 ) {
     for ctx in CONTEXTS {
-        let ns: BTreeSet<u64> = a
+        // (N, training format): the format is named only when `sweep.formats` has several.
+        let ns: BTreeSet<(u64, Option<&str>)> = a
             .arms
             .values()
             .filter(|x| x.dataset == dataset && x.model == model && x.context == ctx && x.n > 0)
-            .map(|x| x.n)
+            .map(|x| (x.n, x.format.as_deref()))
             .collect();
-        for n in ns {
-            let seeds = a.seed_arms(dataset, model, n, ctx).len();
+        for (size, format) in ns {
+            let seeds = a.seed_arms(dataset, model, (size, format), ctx).len();
+            // `raft__n50` in the file name and `N = raft 50` in the text when named.
+            let (stem_n, n) = match format {
+                Some(f) => (format!("{f}__n{size}"), format!("{f} {size}")),
+                None => (format!("n{size}"), size.to_string()),
+            };
             for &metric in primary {
-                let pts = a.paired_points(dataset, model, n, ctx, metric);
+                let pts = a.paired_points(dataset, model, (size, format), ctx, metric);
                 if pts.is_empty() {
                     continue;
                 }
@@ -153,7 +178,7 @@ pub(super) fn scatters(
                 let tie = pts.len() - above - below;
                 let jitter = if metric.is_binary() { 0.05 } else { 0.012 };
                 let stem = format!(
-                    "{dataset}__{model}__n{n}__{metric}__scatter{}",
+                    "{dataset}__{model}__{stem_n}__{metric}__scatter{}",
                     context_suffix(ctx)
                 );
                 let ctx_note = if ctx.is_retrieved() {

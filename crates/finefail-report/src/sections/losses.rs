@@ -162,16 +162,19 @@ pub(super) fn worst_regressions(
     metric: Metric,
     blocks: &mut Vec<Block>,
 ) {
-    let ns: BTreeSet<u64> = a
+    // (N, training format): one format per study unless `sweep.formats` names several.
+    let ns: BTreeSet<(u64, Option<&str>)> = a
         .arms
         .values()
         .filter(|x| x.dataset == dataset && x.model == model && x.context.is_retrieved())
         .filter(|x| x.n > 0)
-        .map(|x| x.n)
+        .map(|x| (x.n, x.format.as_deref()))
         .collect();
     let mut drops: Vec<(f64, u64, String, f64, f64)> = Vec::new();
-    for n in ns {
-        for (q, base, ft) in a.paired_points(dataset, model, n, AnswerContext::Retrieved, metric) {
+    for (n, format) in ns {
+        let size = (n, format);
+        for (q, base, ft) in a.paired_points(dataset, model, size, AnswerContext::Retrieved, metric)
+        {
             if ft < base {
                 drops.push((ft - base, n, q, base, ft));
             }

@@ -195,8 +195,13 @@ fn summary(
             caption: format!(
                 "Every primary comparison: the difference (fine-tuned minus its reference size) \
                  with its {} (unadjusted), green = helps, red = hurts, grey = inconclusive; \
-                 filled points compare with N = 0, hollow ones with the previous size.{}",
+                 filled points compare with N = 0, hollow ones with the previous size{}.{}",
                 ci_header(1.0 - alpha),
+                if primary.iter().any(|c| crate::sides::is_alternative(c)) {
+                    ", the in-context arm (icl) or another training format"
+                } else {
+                    ""
+                },
                 font_note(plot.texts())
             ),
         });
@@ -469,7 +474,12 @@ fn forest_plot(primary: &[&Comparison]) -> Option<ForestPlot> {
             if !c.context.is_retrieved() {
                 label.push_str(&format!(" @{}", c.context));
             }
-            label.push_str(&format!(" · {} · N={} vs {}", c.metric, c.n, c.reference_n));
+            label.push_str(&format!(
+                " · {} · N={} vs {}",
+                c.metric,
+                crate::sides::treated(c),
+                crate::sides::reference(c)
+            ));
             let verdict = match c.verdict {
                 Some(Verdict::Helps | Verdict::HelpsOneAdapter) => RowVerdict::Helps,
                 Some(Verdict::Hurts | Verdict::HurtsOneAdapter) => RowVerdict::Hurts,
@@ -481,7 +491,8 @@ fn forest_plot(primary: &[&Comparison]) -> Option<ForestPlot> {
                 low,
                 high,
                 verdict,
-                vs_previous: c.kind == ComparisonKind::VsPrevious,
+                // Hollow: set against another fine-tune or the in-context arm, not N = 0.
+                vs_previous: !crate::sides::against_base(c),
             })
         })
         .collect();
@@ -516,7 +527,13 @@ fn smallest_n(primary: &[&Comparison]) -> Vec<String> {
                 entries
                     .iter()
                     .find(|c| c.verdict.is_some_and(|v| calls.contains(&v)))
-                    .map(|c| format!("N = {} ({})", c.n, c.verdict.map_or(MISSING, verdict_word)))
+                    .map(|c| {
+                        format!(
+                            "N = {} ({})",
+                            crate::sides::treated(c),
+                            c.verdict.map_or(MISSING, verdict_word)
+                        )
+                    })
             };
             let helps = first([Verdict::Helps, Verdict::HelpsOneAdapter]);
             let hurts = first([Verdict::Hurts, Verdict::HurtsOneAdapter]);
@@ -736,8 +753,8 @@ fn comparison_cells(c: &Comparison) -> Vec<String> {
         c.dataset.clone(),
         c.model.clone(),
         c.context.to_string(),
-        c.n.to_string(),
-        c.reference_n.to_string(),
+        crate::sides::treated(c),
+        crate::sides::reference(c),
         c.metric.to_string(),
         c.seeds.len().to_string(),
         num(c.base_mean),
@@ -772,11 +789,15 @@ fn comparison_header(ci: &str, rest: &[&str]) -> Vec<String> {
 /// primary and the exploratory trend tables read alike.
 fn trend_cells(t: &Trend) -> Vec<String> {
     let sizes: Vec<String> = t.sizes.iter().map(u64::to_string).collect();
+    let sizes = match &t.format {
+        Some(f) => format!("{f}: {}", sizes.join(", ")),
+        None => sizes.join(", "),
+    };
     vec![
         t.dataset.clone(),
         t.model.clone(),
         t.context.to_string(),
-        sizes.join(", "),
+        sizes,
         t.metric.to_string(),
         t.seeds.len().to_string(),
         signed(t.slope_per_doubling),

@@ -1,8 +1,9 @@
-//! The metric tables of a (dataset, model): one row per N with the comparison's numbers, and the
-//! baselines (closed book, gold context, majority label).
+//! The metric tables of a (dataset, model): one row per N (per format when the study names several,
+//! and the in-context arm `icl{K}`) with the comparison's numbers against N = 0, and the baselines
+//! (closed book, gold context, majority label).
 
 use finefail_core::AnswerContext;
-use finefail_score::{Comparison, Metric};
+use finefail_score::{Comparison, ComparisonKind, Metric};
 
 use super::verdict_word;
 use crate::analysis::{base_arm, Analysis};
@@ -24,7 +25,7 @@ fn comparison_row(c: &Comparison, alpha: f64) -> Vec<String> {
     let seeds: Vec<String> = c.seeds.iter().map(u64::to_string).collect();
     vec![
         c.metric.to_string(),
-        c.n.to_string(),
+        crate::sides::treated(c),
         num(c.ft_mean),
         signed(c.diff),
         interval(c.ci_low, c.ci_high),
@@ -55,7 +56,7 @@ pub(super) fn metric_table(
             .into_iter()
             .filter(|c| c.context == context && c.metric == metric)
             .collect();
-        entries.sort_by_key(|c| c.n);
+        entries.sort_by_key(|c| (c.n, c.format.clone()));
         let base_name = base_arm(dataset, model, context);
         let base_mean = entries
             .first()
@@ -73,6 +74,17 @@ pub(super) fn metric_table(
             row.push(questions.to_string());
             rows.push(row);
         }
+        // The in-context arm (`icl{K}`, also against N = 0) between the base model and the sizes.
+        rows.extend(
+            a.input
+                .comparison
+                .comparisons
+                .iter()
+                .filter(|c| c.kind == ComparisonKind::VsIcl && c.n == 0)
+                .filter(|c| c.dataset == dataset && c.model == model)
+                .filter(|c| c.context == context && c.metric == metric)
+                .map(|c| comparison_row(c, alpha)),
+        );
         rows.extend(entries.into_iter().map(|c| comparison_row(c, alpha)));
     }
     (!rows.is_empty()).then(|| Block::Table {

@@ -30,7 +30,13 @@ fn revision(kind: StepKind) -> u32 {
         // 2: `splits.json` no longer stores training orders (computed on demand per seed), so a
         // prepared dataset does not depend on the sweep's seeds (issue 26).
         StepKind::Prepare => 2,
-        StepKind::Retrieve | StepKind::Finetune | StepKind::Answer | StepKind::Score => 1,
+        StepKind::Retrieve | StepKind::Finetune => 1,
+        // 2: label questions scored by log-likelihood, `label_ll.parquet` (issue 25: label
+        // log-likelihood).
+        StepKind::Answer => 2,
+        // 2: `label_ll_accuracy`, `label_ll_accuracy_norm` and the per-label log-probabilities
+        // (issue 25: label log-likelihood).
+        StepKind::Score => 2,
         // 2: per-(dataset, model, context) Holm families, one-adapter verdicts, vs_previous
         // comparisons and trends (issue 24).
         // 3: the MDE of the pivot itself with several seeds, and each entry's variance components.
@@ -39,14 +45,23 @@ fn revision(kind: StepKind) -> u32 {
         // 4: exploratory metrics apart, the majority-label line, the validation-loss flag.
         // 5: the steps kept by `--keep-stale`, recall@k on the test questions, Baselines text
         // naming only the rows that ran (issue 26).
-        StepKind::Report => 5,
+        // 6: the answer-format text says each prompt names its dataset's labels (issue 26).
+        // 7: the knowledge-or-format split of a label-accuracy gain beside the answer-format
+        // table (issue 25: label log-likelihood).
+        StepKind::Report => 7,
     }
 }
 
 /// The constants that decide what a step of `kind` writes, as text.
 fn code_inputs(kind: StepKind) -> Vec<String> {
-    use finefail_rag::rag_prompt::{LABEL_INSTRUCTION, SYSTEM_CLOSED_BOOK, SYSTEM_WITH_CONTEXT};
-    let rag_prompt = [SYSTEM_WITH_CONTEXT, SYSTEM_CLOSED_BOOK, LABEL_INSTRUCTION].map(String::from);
+    use finefail_data::LabelSet;
+    use finefail_rag::rag_prompt::{label_instruction, SYSTEM_CLOSED_BOOK, SYSTEM_WITH_CONTEXT};
+    let rag_prompt = [
+        SYSTEM_WITH_CONTEXT.to_string(),
+        SYSTEM_CLOSED_BOOK.to_string(),
+        label_instruction(LabelSet::YesNo),
+        label_instruction(LabelSet::YesNoMaybe),
+    ];
     match kind {
         StepKind::Prepare => vec![
             finefail_data::ABSTENTION.into(),
@@ -155,9 +170,14 @@ mod tests {
     #[test]
     fn a_prompt_line_is_an_input_of_the_kinds_that_use_it() {
         let has = |kind, s: &str| code_inputs(kind).iter().any(|i| i == s);
-        let line = finefail_rag::rag_prompt::LABEL_INSTRUCTION;
-        assert!(has(StepKind::Answer, line) && has(StepKind::Finetune, line));
-        assert!(!has(StepKind::Prepare, line) && !has(StepKind::Score, line));
+        for labels in [
+            finefail_data::LabelSet::YesNo,
+            finefail_data::LabelSet::YesNoMaybe,
+        ] {
+            let line = &finefail_rag::rag_prompt::label_instruction(labels);
+            assert!(has(StepKind::Answer, line) && has(StepKind::Finetune, line));
+            assert!(!has(StepKind::Prepare, line) && !has(StepKind::Score, line));
+        }
         assert!(has(StepKind::Score, finefail_score::JUDGE_PROMPT_VERSION));
     }
 }

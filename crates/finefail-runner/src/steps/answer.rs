@@ -1,15 +1,18 @@
 //! `answer/{arm}`: one arm's answers to its dataset's test set (`answers/{arm}/`); an API
-//! model's arm is answered by `api_answer`.
+//! model's arm is answered by `api_answer`. An in-context arm (`icl{K}/s{seed}`) is the base model
+//! with the seed's first K training examples as demonstrations ([`finefail_rag::icl_prompt`]).
 
 use crate::arm::step_arm;
 use crate::config::{Config, ModelSource};
-use crate::error::Result;
+use crate::error::{Result, RunnerError};
 use crate::progress::{ProgressSink, StepProgress};
 use finefail_core::{files, RunLayout, StopFlag};
 use finefail_model::chat_model::ChatModel;
 use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::sampling::SamplingConfig;
 use finefail_rag::answering::{answer_test_set, AnswerOptions};
+use finefail_rag::icl_prompt::Demonstration;
+use serde_json::{json, Value};
 use std::path::Path;
 
 /// Loads the arm's model (base, plus its adapter when N > 0) and answers into `scratch`; a stop
@@ -30,10 +33,25 @@ pub fn run(
         ModelSource::Local(local) => local,
     };
     let run = RunLayout::new(run_dir);
-    let adapter = parts.seed.map(|seed| {
-        run.fine_tune(&parts.dataset, &parts.model, parts.n, seed)
-            .join(files::ADAPTER_DIR)
-    });
+    let adapter = run
+        .fine_tune_of(&parts)
+        .map(|dir| dir.join(files::ADAPTER_DIR));
+    let demonstrations = match (parts.icl, parts.seed) {
+        (Some(k), Some(seed)) => {
+            progress(StepProgress::stage("reading the demonstrations"));
+            let demos = demonstrations(config, &run, &parts.dataset, k, seed)?;
+            let record = json!({
+                "k": k,
+                "seed": seed,
+                "context": demonstrations_use_context(config),
+                "ids": demos.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            });
+            std::fs::create_dir_all(scratch).map_err(RunnerError::io(scratch))?;
+            finefail_core::atomic::write_json(&scratch.join(files::DEMONSTRATIONS), &record)?;
+            Some(demos)
+        }
+        _ => None,
+    };
     progress(StepProgress::stage("loading the model"));
     let precision = entry
         .precision()
@@ -57,6 +75,7 @@ pub fn run(
         },
         batch_size: g.batch_size,
         stop: stop.clone(),
+        demonstrations,
     };
     answer_test_set(
         &model,
@@ -67,4 +86,53 @@ pub fn run(
         &mut |done, total| progress(StepProgress::count("questions", done, total)),
     )?;
     Ok(())
+}
+
+/// Whether an in-context arm's demonstrations carry their retrieved chunks: when the study's
+/// training format trains with context (`rag`, `raft`), so the demonstrations look like what a
+/// fine-tune of that format learns from; `qa` shows them closed book. The study's format is its
+/// one format (`sweep.formats` with one entry, else `train.format`); with several, `train.format`.
+fn demonstrations_use_context(config: &Config) -> bool {
+    match config.formats().as_slice() {
+        [one] => one.reads_retrieval(),
+        _ => config.train.format.reads_retrieval(),
+    }
+}
+
+/// The first `k` training examples of `seed` for `dataset`, with the training crate's targets and,
+/// when [`demonstrations_use_context`], their top-k retrieved chunks.
+fn demonstrations(
+    config: &Config,
+    run: &RunLayout,
+    dataset: &str,
+    k: u64,
+    seed: u64,
+) -> Result<Vec<Demonstration>> {
+    let retrieval = run.retrieval(dataset);
+    let retrieval =
+        demonstrations_use_context(config).then_some((retrieval.as_path(), config.retrieval.top_k));
+    let target = |r: &finefail_data::QaRecord| {
+        finefail_train::examples::target_answer(r).map_err(|e| e.to_string())
+    };
+    Ok(finefail_rag::icl_prompt::demonstrations(
+        &run.data(dataset),
+        k as usize,
+        seed,
+        retrieval,
+        &target,
+    )?)
+}
+
+/// What an in-context answer step's demonstrations depend on beyond its id (which holds K and the
+/// seed): whether they carry context and how many chunks; `None` for every other arm.
+pub fn icl_slice(config: &Config, subject: &str) -> Result<Option<Value>> {
+    let arm = step_arm(subject, Path::new("config"))?;
+    if !arm.is_in_context() {
+        return Ok(None);
+    }
+    let context = demonstrations_use_context(config);
+    Ok(Some(json!({
+        "context": context,
+        "top_k": context.then_some(config.retrieval.top_k),
+    })))
 }

@@ -1,4 +1,5 @@
-//! `finetune/{dataset}/{model}/n{N}/s{seed}`: one LoRA adapter (`adapters/…`).
+//! `finetune/{dataset}/{model}[/{format}]/n{N}/s{seed}`: one LoRA adapter (`adapters/…`), in the
+//! format its id names (several formats) or `train.format`.
 
 use crate::arm::{arm_seed, step_arm};
 use crate::config::Config;
@@ -22,8 +23,9 @@ pub fn run(
     let seed = arm_seed(&parts, run_dir)?;
     let run = RunLayout::new(run_dir);
     let entry = config.model(&parts.model)?.checkpoint()?;
+    let train = train_settings(config, rest)?;
     let settings: finefail_train::FinetuneSettings =
-        serde_json::from_value(json!({ "train": config.train, "lora": config.lora }))
+        serde_json::from_value(json!({ "train": train, "lora": config.lora }))
             .map_err(|e| RunnerError::config("config", format!("train/lora settings: {e}")))?;
     let data = run.data(&parts.dataset);
     let mut req =
@@ -34,7 +36,7 @@ pub fn run(
     req.precision = entry.precision();
     req.resume = scratch.join(files::CHECKPOINTS_DIR).is_dir();
     req.stop = stop.clone();
-    if config.train.format.reads_retrieval() {
+    if train.format.reads_retrieval() {
         req.retrieval_dir = Some(run.retrieval(&parts.dataset));
     }
     progress(StepProgress::stage("loading the model and the examples"));
@@ -59,4 +61,19 @@ pub fn run(
         }
     })?;
     Ok(())
+}
+
+/// The `[train]` settings of the fine-tune `subject` (`{dataset}/{model}[/{format}]/n{N}/s{seed}`):
+/// the config's, with `format` set to the one the id names when the study compares several, or to
+/// the one format of `sweep.formats` when it lists one (absent: `train.format` as it is).
+pub fn train_settings(config: &Config, subject: &str) -> Result<finefail_train::TrainConfig> {
+    let arm = step_arm(subject, Path::new("config"))?;
+    let mut train = config.train.clone();
+    train.format = match &arm.format {
+        Some(word) => word.parse().map_err(|e: finefail_train::TrainError| {
+            RunnerError::config("config", e.to_string())
+        })?,
+        None => config.formats().first().copied().unwrap_or(train.format),
+    };
+    Ok(train)
 }

@@ -180,11 +180,18 @@ pub fn comparison_key(c: &Value) -> String {
     )
 }
 
-/// The params every arm-shaped step shares: dataset, model, N and seed.
+/// The params every arm-shaped step shares: dataset, model, N and seed, plus the in-context K
+/// and the training format when the arm has them.
 fn arm_params(b: &mut Batch, arm: &ArmId) {
     b.params.push(("dataset".into(), arm.dataset.clone()));
     b.params.push(("model".into(), arm.model.clone()));
     b.params.push(("n".into(), arm.n.to_string()));
+    if let Some(k) = arm.icl {
+        b.params.push(("icl_shots".into(), k.to_string()));
+    }
+    if let Some(f) = &arm.format {
+        b.params.push(("format".into(), f.clone()));
+    }
     if let Some(seed) = arm.seed {
         b.params.push(("seed".into(), seed.to_string()));
     }

@@ -108,6 +108,13 @@ pub enum ComparisonKind {
     VsBase,
     /// Size N against the previous fine-tuned size (`reference_n`), seeds paired by seed.
     VsPrevious,
+    /// The in-context arm `icl{K}` (`icl_shots`) against the base model (`n` 0: the in-context arm
+    /// is the treated side), or size N against `icl{K}` (`n` > 0: the in-context arm is the
+    /// reference), seeds paired by seed ([`super::alternatives`]).
+    VsIcl,
+    /// Size N trained in `format` against size N trained in `reference_format`, seeds paired by
+    /// seed ([`super::alternatives`]).
+    VsFormat,
 }
 
 /// Whether a comparison's uncertainty includes the training seeds (`training_variance`).
@@ -122,11 +129,22 @@ pub struct Comparison {
     pub dataset: String,
     /// Model name.
     pub model: String,
-    /// Training size N (> 0).
+    /// Training size N (> 0; 0 only for the in-context arm against the base, `vs_icl`).
     pub n: u64,
-    /// `vs_base` (N against N = 0) or `vs_previous` (N against the previous size).
+    /// `vs_base` (N against N = 0), `vs_previous` (N against the previous size), `vs_icl` or
+    /// `vs_format`.
     #[serde(default)]
     pub kind: ComparisonKind,
+    /// The training format of the N side, in a study with several formats (`sweep.formats`);
+    /// absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// `vs_format`: the format the N side is set against (same N, seeds paired); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_format: Option<String>,
+    /// `vs_icl`: K of the in-context arm `icl{K}`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icl_shots: Option<u64>,
     /// The size N is compared with: 0 for `vs_base`, the previous size for `vs_previous`. The
     /// `base_*` fields describe that arm.
     #[serde(default)]
@@ -259,7 +277,7 @@ pub struct SizesInput<'a> {
 }
 
 /// What the fine-tuned seeds are set against.
-enum Reference<'a> {
+pub(super) enum Reference<'a> {
     /// The base arm: every seed's difference is taken against it.
     Base(&'a QuestionScores),
     /// One arm per fine-tuned seed (the same seed at the previous size), in the seeds' order.
@@ -276,15 +294,66 @@ impl Reference<'_> {
 }
 
 /// The identifying fields of an entry.
-struct Entry<'a> {
-    dataset: &'a str,
-    model: &'a str,
-    n: u64,
-    kind: ComparisonKind,
-    reference_n: u64,
-    context: AnswerContext,
-    metric: Metric,
-    primary: bool,
+pub(super) struct Entry<'a> {
+    pub(super) dataset: &'a str,
+    pub(super) model: &'a str,
+    pub(super) n: u64,
+    pub(super) kind: ComparisonKind,
+    pub(super) reference_n: u64,
+    pub(super) context: AnswerContext,
+    pub(super) metric: Metric,
+    pub(super) primary: bool,
+    /// The N side's training format (several formats only).
+    pub(super) format: Option<&'a str>,
+    /// `vs_format`'s other format.
+    pub(super) reference_format: Option<&'a str>,
+    /// `vs_icl`'s K.
+    pub(super) icl_shots: Option<u64>,
+}
+
+impl Entry<'_> {
+    /// What the entry compares, for error messages: `… at N = 50 vs N = 20`, `… icl4 vs N = 0`.
+    fn describe(&self) -> String {
+        let side = |format: Option<&str>, n: u64| match format {
+            Some(f) => format!("{f} N = {n}"),
+            None => format!("N = {n}"),
+        };
+        let k = self.icl_shots.unwrap_or(0);
+        let (this, against) = match self.kind {
+            ComparisonKind::VsBase => (side(self.format, self.n), String::new()),
+            ComparisonKind::VsPrevious => (
+                side(self.format, self.n),
+                format!(" vs N = {}", self.reference_n),
+            ),
+            ComparisonKind::VsIcl if self.n == 0 => (format!("icl{k}"), " vs N = 0".into()),
+            ComparisonKind::VsIcl => (side(self.format, self.n), format!(" vs icl{k}")),
+            ComparisonKind::VsFormat => (
+                side(self.format, self.n),
+                format!(" vs {}", side(self.reference_format, self.n)),
+            ),
+        };
+        format!(
+            "{} × {} at {this}{against} ({} context) {}",
+            self.dataset, self.model, self.context, self.metric
+        )
+    }
+}
+
+/// The pairs (reference seed arm, seed arm) of the seeds both sides ran, paired by seed id, in
+/// `seeds` order.
+pub(super) fn pair_by_seed<'a>(
+    reference: &'a [(u64, QuestionScores)],
+    seeds: &'a [(u64, QuestionScores)],
+) -> (Vec<&'a QuestionScores>, Vec<(u64, &'a QuestionScores)>) {
+    let mut refs = Vec::new();
+    let mut paired = Vec::new();
+    for (s, scores) in seeds {
+        if let Some((_, r)) = reference.iter().find(|(rs, _)| rs == s) {
+            refs.push(r);
+            paired.push((*s, scores));
+        }
+    }
+    (refs, paired)
 }
 
 fn check_config(cfg: &StatsConfig) -> Result<(), ScoreError> {
@@ -321,6 +390,9 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
         context: input.context,
         metric: input.metric,
         primary: input.primary,
+        format: None,
+        reference_format: None,
+        icl_shots: None,
     };
     let seeds: Vec<(u64, &QuestionScores)> = input.seeds.iter().map(|(s, q)| (*s, q)).collect();
     compare_with(&entry, &Reference::Base(input.base), &seeds, cfg)
@@ -334,14 +406,7 @@ pub fn compare(input: &ComparisonInput<'_>, cfg: &StatsConfig) -> Result<Compari
 /// CI). `base_mean` / `seed_means` are then the previous size's mean / size N's per-seed means.
 /// Bad input when the two sizes share no seed, or as [`compare`].
 pub fn compare_sizes(input: &SizesInput<'_>, cfg: &StatsConfig) -> Result<Comparison, ScoreError> {
-    let mut refs = Vec::new();
-    let mut seeds = Vec::new();
-    for (s, scores) in input.seeds {
-        if let Some((_, r)) = input.reference.iter().find(|(rs, _)| rs == s) {
-            refs.push(r);
-            seeds.push((*s, scores));
-        }
-    }
+    let (refs, seeds) = pair_by_seed(input.reference, input.seeds);
     let entry = Entry {
         dataset: input.dataset,
         model: input.model,
@@ -351,33 +416,30 @@ pub fn compare_sizes(input: &SizesInput<'_>, cfg: &StatsConfig) -> Result<Compar
         context: input.context,
         metric: input.metric,
         primary: input.primary,
+        format: None,
+        reference_format: None,
+        icl_shots: None,
     };
     compare_with(&entry, &Reference::PerSeed(refs), &seeds, cfg)
 }
 
-fn compare_with(
+/// [`compare`] / [`compare_sizes`] with the entry's fields given: the one implementation every
+/// kind of comparison goes through.
+pub(super) fn compare_with(
     input: &Entry<'_>,
     reference: &Reference<'_>,
     seeds: &[(u64, &QuestionScores)],
     cfg: &StatsConfig,
 ) -> Result<Comparison, ScoreError> {
-    let against = match input.kind {
-        ComparisonKind::VsBase => String::new(),
-        ComparisonKind::VsPrevious => format!(" vs N = {}", input.reference_n),
+    let what = input.describe();
+    let against = match reference {
+        Reference::Base(_) => "",
+        Reference::PerSeed(_) => " (the two arms share no training seed)",
     };
-    let what = format!(
-        "{} × {} at N = {}{against} ({} context) {}",
-        input.dataset, input.model, input.n, input.context, input.metric
-    );
     check_config(cfg)?;
     if seeds.is_empty() {
         return Err(ScoreError::BadInput(format!(
-            "{what}: no fine-tuned seed to compare{}",
-            if against.is_empty() {
-                ""
-            } else {
-                " (the two sizes share no training seed)"
-            }
+            "{what}: no fine-tuned seed to compare{against}"
         )));
     }
     let ref_arms = reference.arms();
@@ -393,10 +455,10 @@ fn compare_with(
     if paired.is_empty() {
         return Err(ScoreError::BadInput(format!(
             "{what}: no question is scored in both the {} and every seed",
-            if against.is_empty() {
-                "base arm"
-            } else {
-                "previous size"
+            match (reference, input.kind) {
+                (Reference::Base(_), _) => "base arm",
+                (_, ComparisonKind::VsPrevious) => "previous size",
+                _ => "reference arm",
             }
         )));
     }
@@ -452,6 +514,9 @@ fn compare_with(
         model: input.model.to_owned(),
         n: input.n,
         kind: input.kind,
+        format: input.format.map(str::to_owned),
+        reference_format: input.reference_format.map(str::to_owned),
+        icl_shots: input.icl_shots,
         reference_n: input.reference_n,
         context: input.context,
         metric: input.metric,

@@ -2,6 +2,7 @@
 //! training seed, a seeds × questions pivot with several), CIs, Holm per family, MDE, verdicts;
 //! Wilcoxon and McNemar as extra columns.
 
+pub mod alternatives;
 pub mod bootstrap;
 pub mod compare;
 pub mod components;

@@ -33,6 +33,10 @@ pub struct Trend {
     pub context: AnswerContext,
     /// The metric.
     pub metric: Metric,
+    /// The training format of the sizes, in a study with several formats (one trend per
+    /// format); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// Primary metric (Holm-adjusted, with a verdict) or exploratory.
     pub primary: bool,
     /// The fine-tuned sizes the slope is fitted over, ascending.
@@ -157,6 +161,7 @@ pub fn trend(input: &TrendInput<'_>, cfg: &StatsConfig) -> Result<Option<Trend>,
         model: input.model.to_owned(),
         context: input.context,
         metric: input.metric,
+        format: None,
         primary: input.primary,
         sizes: sizes.iter().map(|(n, _)| *n).collect(),
         seeds,
