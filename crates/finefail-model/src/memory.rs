@@ -16,7 +16,9 @@
 //!   tensors per layer, which at 4 × 512 × 32 heads is ~0.4 GB per layer — the term that
 //!   dominates a 7B fine-tune without checkpointing — and its plain elementwise ops keep
 //!   [`PLAIN_EXTRA_ACTIVATION_FLOATS`] more per token;
-//! - the output head's working set (chunks of 128 rows on the fused CPU path, whole logits elsewhere);
+//! - the output head's working set: chunks of 128 rows on the fused CPU path, of
+//!   [`crate::ops::chunked_head::CHUNK_VALUES`] logits elsewhere (the head read in the compute
+//!   dtype, so a bf16 head with bf16 compute needs no copy);
 //! - a fixed runtime overhead.
 //!
 //! The constants were fitted on SmolLM2-135M and checked on a random 1.1B Llama at two batch
@@ -246,10 +248,17 @@ pub fn estimate(
                 PLAIN_EXTRA_ACTIVATION_FLOATS * d
             };
             let per_layer = tokens * (a * d + cc * routed * ffn + plain_extra) * 4.0;
+            // Elsewhere the chunked head (`ops::chunked_head`): a chunk's f32 logits and softmax.
             let logits = if fused {
                 HEAD_CHUNK_ROWS * v * 4.0
             } else {
-                tokens * v * 4.0 * 3.0
+                crate::ops::chunked_head::chunk_rows(c.vocab_size) as f64 * v * 4.0 * 2.0
+            };
+            // The loss reads the head in the compute dtype: a copy only when stored otherwise.
+            let head_copy = if dense_bytes(p) == compute_bytes {
+                0.0
+            } else {
+                v * d * compute_bytes
             };
             let head_phase = head_copy + logits;
             let (b, t, heads) = (

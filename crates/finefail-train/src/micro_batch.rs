@@ -57,7 +57,7 @@ impl MicroBatch {
         let device = hidden.device();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(self.rows.clone(), [n]), &device);
         let h = hidden.reshape([b * t, d]).select(0, rows);
-        finefail_model::ops::head_cross_entropy(h, model.output_weight(), &self.targets)
+        finefail_model::ops::head_cross_entropy(h, model.output_weight_for_loss(), &self.targets)
             .sum()
             .div_scalar(norm)
     }

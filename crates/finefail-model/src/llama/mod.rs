@@ -371,6 +371,28 @@ impl Llama {
         }
     }
 
+    /// The output head `[d, vocab]` in the dtype the projections compute in (the first
+    /// projection's): what the training loss multiplies by (`ops::head_cross_entropy`), so on a GPU
+    /// with bf16 compute the head's product runs in bf16 with no f32 copy of the head (issue 23,
+    /// item 3). f32 compute gives [`Llama::output_weight`].
+    pub fn output_weight_for_loss(&self) -> Tensor<2> {
+        let compute = self
+            .linears()
+            .first()
+            .map_or(FloatDType::F32, |(_, l)| l.compute);
+        if compute == FloatDType::F32 {
+            return self.output_weight();
+        }
+        let w = match &self.lm_head {
+            Some(w) => w.val(),
+            None => self.embed_tokens.val().transpose(),
+        };
+        match (w.dtype(), compute) {
+            (DType::BF16, FloatDType::BF16) | (DType::F16, FloatDType::F16) => w,
+            _ => w.cast(compute),
+        }
+    }
+
     /// Logits `[b, t, vocab]` of hidden states `[b, t, d]`.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = hidden.dims();

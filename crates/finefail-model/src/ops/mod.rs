@@ -13,10 +13,15 @@
 //! | `rope` | rotation | the cos/sin tables |
 //! | `attention` | causal GQA, masked blocks skipped | q, k, v, log-sum-exp per row |
 //! | [`head_cross_entropy`] | head + cross-entropy, 128 rows at a time | ∂loss/∂h (the logits never exist whole) |
+//!
+//! The head has a third path for a frozen head off the fused kernels (LibTorch, CUDA, `--plain`):
+//! [`chunked_head`], generic burn ops a chunk of rows at a time in the head's dtype, keeping only
+//! ∂loss/∂h as well.
 //! | `linear_rows` | `x · w` for a few rows (decoding) | — (inference only) |
 //!
 //! Tests compare values and gradients of each fused op with its plain path.
 
+pub mod chunked_head;
 mod fused;
 mod plain;
 
@@ -93,12 +98,15 @@ pub(crate) fn attention(
 
 /// Negative log-likelihood of `targets` under `softmax(hidden · w)`, one value per row of `hidden`
 /// `[n, d]`, with `w` `[d, vocab]` the (frozen) output head. The fused path never holds more than 128
-/// rows of logits; a trainable head takes the plain path.
+/// rows of logits, the chunked one ([`chunked_head`], every other device) one chunk in `w`'s dtype;
+/// a trainable head takes the plain path.
 pub fn head_cross_entropy(hidden: Tensor<2>, w: Tensor<2>, targets: &[i64]) -> Tensor<1> {
-    if on(&hidden) && !w.is_require_grad() {
+    if w.is_require_grad() {
+        plain::head_cross_entropy(hidden, w, targets)
+    } else if on(&hidden) {
         fused::head_cross_entropy(hidden, w, targets)
     } else {
-        plain::head_cross_entropy(hidden, w, targets)
+        chunked_head::head_cross_entropy(hidden, w, targets)
     }
 }
 
