@@ -5,9 +5,10 @@
 use crate::cmd::precision::PrecisionArgs;
 use clap::{Args, Subcommand};
 use finefail_model::bench::{generate_bench, GenerateBenchOptions};
-use finefail_model::device::parse_device;
+use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::ops::with_plain_kernels;
 use finefail_train::bench::{train_bench, TrainBenchOptions};
+use finefail_train::optimizer::optimizer_path;
 use std::path::{Path, PathBuf};
 
 /// `finefail bench …`
@@ -109,6 +110,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 device: parse_device(&a.device)?,
                 precision: a.precision.resolve(&a.device, &a.model)?,
                 checkpointing: a.checkpointing,
+                optimizer: optimizer_path(DeviceSpec::parse(&a.device)?),
             };
             let kernels = if a.plain {
                 "plain burn ops"
@@ -140,7 +142,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             })?;
             let total: f64 = report.step_seconds.iter().sum();
             println!(
-                "train {}x{} (micro-batch {}): {:.1} tok/s, peak RSS {:.0} MB (all steps: forward {:.1} s, backward {:.1} s, optimizer {:.2} s = {:.1} % of {:.1} s)",
+                "train {}x{} (micro-batch {}): {:.1} tok/s, peak RSS {:.0} MB (all steps: forward {:.1} s, backward {:.1} s, optimizer ({}) {:.2} s = {:.1} % of {:.1} s)",
                 report.batch,
                 report.seq,
                 report.micro_batch,
@@ -148,6 +150,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 report.peak_rss_mb,
                 report.forward_s,
                 report.backward_s,
+                report.optimizer,
                 report.optimizer_s,
                 100.0 * report.optimizer_s / total.max(f64::EPSILON),
                 total

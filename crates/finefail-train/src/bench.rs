@@ -1,13 +1,14 @@
 //! `finefail bench train`: the recipe's own training step (answer-token cross-entropy, micro-batches
-//! with gradient accumulation, global-norm clipping, AdamW on host vectors) on synthetic tokens, so
-//! its tokens/s and peak memory can be put beside PyTorch + PEFT. Every position is a loss target,
-//! as in the peer's benchmark.
+//! with gradient accumulation, global-norm clipping, AdamW on the path the trainer takes on the
+//! device: host vectors on the CPU, tensor ops on the device elsewhere,
+//! [`crate::optimizer::optimizer_path`]) on synthetic tokens, so its tokens/s and peak memory can
+//! be put beside PyTorch + PEFT. Every position is a loss target, as in the peer's benchmark.
 
-use crate::adamw::{clip_global_norm, AdamWParams, AdamWState};
-use crate::adapter;
+use crate::adamw::{AdamWParams, AdamWState};
 use crate::error::{Result, TrainError};
 use crate::examples::Example;
 use crate::loss::micro_loss;
+use crate::optimizer::{AdapterGrads, BatchGrads, Optimizer, OptimizerPath};
 use crate::recompute::checkpointed_grads;
 use burn::tensor::Device;
 use finefail_model::bench::peak_rss_mb;
@@ -15,7 +16,6 @@ use finefail_model::llama::Llama;
 use finefail_model::lora::LoraConfig;
 use finefail_model::precision::Precision;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -38,6 +38,9 @@ pub struct TrainBenchOptions {
     pub precision: Precision,
     /// Recompute each decoder layer in the backward (`train.gradient_checkpointing`).
     pub checkpointing: bool,
+    /// Where the optimizer step runs: the trainer's choice for the device
+    /// ([`crate::optimizer::optimizer_path`]).
+    pub optimizer: OptimizerPath,
 }
 
 /// What was measured.
@@ -53,6 +56,8 @@ pub struct TrainBenchReport {
     pub precision: String,
     /// Whether layers were recomputed in the backward.
     pub checkpointing: bool,
+    /// Where the optimizer step ran: `host` or `device`.
+    pub optimizer: String,
     /// Wall seconds of every step.
     pub step_seconds: Vec<f64>,
     /// Loss of every step.
@@ -62,10 +67,12 @@ pub struct TrainBenchReport {
     pub forward_s: f64,
     /// Seconds in backward passes, summed over all steps (0 with checkpointing).
     pub backward_s: f64,
-    /// Seconds in the optimizer, summed over all steps: the adapter gradients read to the host
-    /// and accumulated, global-norm clipping, AdamW and the new values written back — the host
-    /// round trip that issue 23 moves onto the device. Every phase ends with a device
-    /// synchronize, so on an asynchronous device (CUDA) each one is charged its own kernels.
+    /// Seconds in the optimizer, summed over all steps: the adapter gradients taken from each
+    /// backward and accumulated (host path: read to the host; device path: added on the device;
+    /// with checkpointing this happens inside the layer loop and counts in `forward_s`),
+    /// global-norm clipping, AdamW and the new values written back, and on the device path the
+    /// step's one read of the losses and norm. Every phase ends with a device synchronize, so on
+    /// an asynchronous device (CUDA) each one is charged its own kernels.
     pub optimizer_s: f64,
     /// Trained tokens per second, mean over the steps after the first (all steps when only one).
     pub tokens_per_s: f64,
@@ -119,7 +126,7 @@ pub fn train_bench(
         eps: 1e-8,
         weight_decay: 0.0,
     };
-    let mut adam = AdamWState::default();
+    let mut adam = Optimizer::new(opts.optimizer, AdamWState::default(), &model)?;
     let (mut step_seconds, mut losses) = (Vec::new(), Vec::new());
     let (mut forward_s, mut backward_s, mut optimizer_s) = (0.0, 0.0, 0.0);
     let sync = || {
@@ -130,37 +137,40 @@ pub fn train_bench(
     for step in 0..opts.steps {
         let t0 = Instant::now();
         let refs: Vec<&Example> = examples.iter().collect();
-        let mut grads: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-        let mut loss = 0.0;
+        let mut grads = AdapterGrads::new(opts.optimizer);
+        let mut micro_losses = Vec::new();
         for mb in refs.chunks(micro) {
             if opts.checkpointing {
                 let tf = Instant::now();
-                let (l, g) = checkpointed_grads(&model, mb, targets, 0, step as u64, &device)?;
+                let l =
+                    checkpointed_grads(&model, mb, targets, 0, step as u64, &device, &mut grads)?;
                 sync()?;
                 forward_s += tf.elapsed().as_secs_f64();
-                loss += l;
-                let to = Instant::now();
-                adapter::add_gradients(&mut grads, g);
-                optimizer_s += to.elapsed().as_secs_f64();
+                micro_losses.push(l);
                 continue;
             }
             let tf = Instant::now();
             let l = micro_loss(&model, mb, targets, 0, &device);
-            loss += f64::from(l.clone().into_scalar::<f32>());
+            micro_losses.push(l.clone().inner());
+            sync()?;
             forward_s += tf.elapsed().as_secs_f64();
             let tb = Instant::now();
             let g = l.backward();
             sync()?;
             backward_s += tb.elapsed().as_secs_f64();
             let to = Instant::now();
-            adapter::add_gradients(&mut grads, adapter::gradients(&model, &g)?);
+            grads.add_backward(&model, &g, None)?;
+            sync()?;
             optimizer_s += to.elapsed().as_secs_f64();
         }
         let to = Instant::now();
-        clip_global_norm(&mut grads, 1.0);
-        let mut params = adapter::values(&model)?;
-        adam.step(&hp, 1e-4, &mut params, &grads);
-        adapter::set_values(&mut model, &params, 0.0, &device)?;
+        let batch = BatchGrads {
+            losses: micro_losses,
+            grads,
+        };
+        let loss = adam
+            .step(&mut model, batch, &hp, 1e-4, 1.0, 0.0, &device)?
+            .loss;
         sync()?;
         optimizer_s += to.elapsed().as_secs_f64();
         let s = t0.elapsed().as_secs_f64();
@@ -180,6 +190,11 @@ pub fn train_bench(
         micro_batch: micro,
         precision: opts.precision.to_string(),
         checkpointing: opts.checkpointing,
+        optimizer: match opts.optimizer {
+            OptimizerPath::Host => "host",
+            OptimizerPath::Device => "device",
+        }
+        .into(),
         step_seconds,
         losses,
         forward_s,

@@ -207,9 +207,23 @@ pub fn shapes(model: &Llama) -> BTreeMap<String, [usize; 2]> {
 /// Gradients of every adapter tensor after `loss.backward()`, left on the device; a tensor the
 /// loss does not reach gets zeros (as [`crate::adapter::gradients`]).
 pub fn gradients(model: &Llama, grads: &Gradients) -> DeviceTensors {
+    gradients_where(model, grads, |_| true)
+}
+
+/// Gradients of the adapter tensors of decoder layer `layer` only, left on the device (activation
+/// checkpointing back-propagates one layer at a time; as [`crate::adapter::layer_gradients`]).
+pub fn layer_gradients(model: &Llama, grads: &Gradients, layer: usize) -> DeviceTensors {
+    let prefix = format!("model.layers.{layer}.");
+    gradients_where(model, grads, |path| path.starts_with(&prefix))
+}
+
+/// Gradients of the adapters of the projections whose path passes `keep`.
+fn gradients_where(model: &Llama, grads: &Gradients, keep: impl Fn(&str) -> bool) -> DeviceTensors {
     let mut out = BTreeMap::new();
     for (path, lin) in model.linears() {
-        let Some(l) = &lin.lora else { continue };
+        let Some(l) = lin.lora.as_ref().filter(|_| keep(&path)) else {
+            continue;
+        };
         for (suffix, p) in [("a", &l.a), ("b", &l.b)] {
             let val = p.val();
             let g = val.grad(grads).unwrap_or_else(|| val.inner().zeros_like());

@@ -6,7 +6,7 @@
 //! `OUT/train_summary.json` and resumable `OUT/checkpoints/`. The loop reads top to bottom in
 //! [`recipe`]; the request and progress events in [`request`]; examples and truncation in
 //! [`examples`] (RAFT's gold-and-distractor contexts in [`raft`]); the loss and gradient accumulation in [`loss`]; batching and RNG in [`batching`];
-//! the optimizer in [`adamw`] (as tensor ops on the device, for a GPU: [`device_adamw`]); the learning-rate schedule in [`schedule`]; the loop's resumable
+//! the optimizer in [`adamw`] (as tensor ops on the device, for a GPU: [`device_adamw`]; which one a run takes: [`optimizer`]); the learning-rate schedule in [`schedule`]; the loop's resumable
 //! state in [`state`], checkpoints in [`checkpoint`], where a run may stop in [`safe_point`] and the
 //! run's identity in [`fingerprint`]; the
 //! output files and their formats in [`outputs`]. The crate never prints and never exits: progress
@@ -24,6 +24,7 @@ pub mod examples;
 pub mod fingerprint;
 pub mod loss;
 pub mod micro_batch;
+pub mod optimizer;
 pub mod outputs;
 pub mod raft;
 pub mod recipe;

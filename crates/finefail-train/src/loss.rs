@@ -2,11 +2,11 @@
 //! head (the hidden states of the loss positions are gathered first), so the `[positions × vocab]`
 //! logits of the prompt are never computed.
 
-use crate::adapter;
 use crate::batching::micro_step_seed;
 use crate::error::Result;
 use crate::examples::Example;
 use crate::micro_batch::MicroBatch;
+use crate::optimizer::{AdapterGrads, BatchGrads, OptimizerPath};
 use crate::recompute::checkpointed_grads;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 /// returned loss is the per-token mean over the batch and k micro-batches of b equal one batch of
 /// k·b. Dropout is reseeded per micro-step from (seed, step, micro-step), so a resumed run draws the
 /// same masks. With `checkpointing`, each micro-batch runs through [`checkpointed_grads`].
+/// The host path's result: [`batch_grads`] on [`OptimizerPath::Host`], the loss read back.
 #[allow(clippy::too_many_arguments)] // the recipe's loop state, passed as it is
 pub fn accumulate_grads(
     model: &Llama,
@@ -30,25 +31,51 @@ pub fn accumulate_grads(
     checkpointing: bool,
     device: &Device,
 ) -> Result<(f64, BTreeMap<String, Vec<f32>>)> {
+    let b = batch_grads(
+        model,
+        batch,
+        micro,
+        seed,
+        step,
+        pad,
+        checkpointing,
+        device,
+        OptimizerPath::Host,
+    )?;
+    Ok((b.loss(), b.grads.into_host()?))
+}
+
+/// As [`accumulate_grads`], with the gradients summed on `path` (on the device path nothing is
+/// read back: the micro-batch losses stay `[1]` tensors and the gradients device tensors).
+#[allow(clippy::too_many_arguments)] // the recipe's loop state, passed as it is
+pub fn batch_grads(
+    model: &Llama,
+    batch: &[&Example],
+    micro: usize,
+    seed: u64,
+    step: usize,
+    pad: u32,
+    checkpointing: bool,
+    device: &Device,
+    path: OptimizerPath,
+) -> Result<BatchGrads> {
     let answer_tokens: usize = batch.iter().map(|e| e.answer_len()).sum();
-    let mut grads: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    let mut loss = 0.0;
+    let mut grads = AdapterGrads::new(path);
+    let mut losses = Vec::new();
     for (mi, mb) in batch.chunks(micro).enumerate() {
         let micro_seed = micro_step_seed(seed, step, mi);
-        let g = if checkpointing {
-            let (l, g) =
-                checkpointed_grads(model, mb, answer_tokens as f64, pad, micro_seed, device)?;
-            loss += l;
-            g
+        if checkpointing {
+            let norm = answer_tokens as f64;
+            let l = checkpointed_grads(model, mb, norm, pad, micro_seed, device, &mut grads)?;
+            losses.push(l);
         } else {
             device.seed(micro_seed);
             let l = micro_loss(model, mb, answer_tokens as f64, pad, device);
-            loss += f64::from(l.clone().into_scalar::<f32>());
-            adapter::gradients(model, &l.backward())?
-        };
-        adapter::add_gradients(&mut grads, g);
+            losses.push(l.clone().inner());
+            grads.add_backward(model, &l.backward(), None)?;
+        }
     }
-    Ok((loss, grads))
+    Ok(BatchGrads { losses, grads })
 }
 
 /// Sum of answer-token cross-entropies of one micro-batch, divided by `norm` (a `[1]` tensor).

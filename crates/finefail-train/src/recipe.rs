@@ -9,7 +9,8 @@
 //!    the number of answer tokens of the whole effective batch, and gradients are summed — so the
 //!    step's loss is the per-token mean over the effective batch and k micro-batches of b equal one
 //!    batch of k·b ([`crate::loss`]); then global-norm clipping, the scheduled learning rate and
-//!    AdamW ([`crate::adamw`]);
+//!    AdamW ([`crate::adamw`]) — on host vectors on the CPU, as tensor ops on the device
+//!    elsewhere ([`crate::optimizer::optimizer_path`]);
 //! 4. validation every epoch (or `eval_every` steps) and at the last step; early stopping; the best
 //!    adapter kept aside when `keep = "best"`;
 //! 5. checkpoints every `checkpoint_every` steps, after each minute of training and at the end
@@ -20,14 +21,14 @@
 //!    ([`crate::outputs`]); for `train.format = "raft"`, `OUT/raft_examples.jsonl` (written with
 //!    the examples in step 1: [`crate::raft`]).
 
-use crate::adamw::{clip_global_norm, AdamWParams, AdamWState};
-use crate::adapter;
+use crate::adamw::{AdamWParams, AdamWState};
 use crate::checkpoint;
 use crate::config::{Keep, PromptFormat};
 use crate::error::{Result, TrainError};
 use crate::examples::{Example, RunExamples};
 use crate::fingerprint::{fingerprint, mismatch};
-use crate::loss::{accumulate_grads, validation_loss};
+use crate::loss::{batch_grads, validation_loss};
+use crate::optimizer::{optimizer_path, Optimizer, StepNumbers};
 use crate::outputs::{self, StepMetrics, TrainSummary};
 use crate::request::{Event, FinetuneRequest};
 use crate::safe_point::{CheckpointParts, SafePoint};
@@ -94,7 +95,9 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
     };
 
     // Fresh start or resume.
-    let (mut st, mut adam) = start_or_resume(req, &ck_root, &fingerprint, &mut model)?;
+    let (mut st, adam) = start_or_resume(req, &ck_root, &fingerprint, &mut model)?;
+    let path = req.optimizer.unwrap_or(optimizer_path(spec));
+    let mut adam = Optimizer::new(path, adam, &model)?;
     let mut metrics =
         outputs::Metrics::open(&req.out_dir.join(files::TRAIN_METRICS), st.step, req.resume)?;
     progress(&Event::Started {
@@ -102,6 +105,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         val_examples: val.len(),
         start_step: st.step,
         total_steps,
+        optimizer: adam.path(),
     });
 
     // 3–5. The loop.
@@ -127,7 +131,7 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
         }
         let t0 = Instant::now();
         let batch_ex: Vec<&Example> = st.next_batch().iter().map(|&i| &train[i]).collect();
-        let (loss, mut grads) = accumulate_grads(
+        let grads = batch_grads(
             &model,
             &batch_ex,
             micro,
@@ -136,6 +140,19 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
             pad,
             s.train.gradient_checkpointing,
             &device,
+            path,
+        )?;
+        let lr = schedule.lr_at(st.step);
+        // The loss is read back with the step (once, on the device path): a non-finite one ends
+        // the run before anything of this step is kept.
+        let StepNumbers { loss, grad_norm } = adam.step(
+            &mut model,
+            grads,
+            &hp,
+            lr,
+            s.train.max_grad_norm,
+            s.lora.dropout,
+            &device,
         )?;
         if !loss.is_finite() {
             return Err(TrainError::Other(format!(
@@ -143,11 +160,6 @@ pub fn finetune(req: &FinetuneRequest, progress: &mut dyn FnMut(&Event)) -> Resu
                 st.step + 1
             )));
         }
-        let grad_norm = clip_global_norm(&mut grads, s.train.max_grad_norm);
-        let lr = schedule.lr_at(st.step);
-        let mut params = adapter::values(&model)?;
-        adam.step(&hp, lr, &mut params, &grads);
-        adapter::set_values(&mut model, &params, s.lora.dropout, &device)?;
         let tokens: usize = batch_ex.iter().map(|e| e.tokens.len()).sum();
         let answer_tokens: usize = batch_ex.iter().map(|e| e.answer_len()).sum();
         st.count_step(tokens, answer_tokens, loss);
@@ -217,7 +229,7 @@ fn ck_parts<'a>(
     root: &'a Path,
     model: &'a Llama,
     adapter_cfg: &'a AdapterConfig,
-    adam: &'a AdamWState,
+    adam: &'a Optimizer,
     state: &'a LoopState,
 ) -> CheckpointParts<'a> {
     CheckpointParts {

@@ -17,18 +17,19 @@
 //! burn API runs on every backend; burn's own `gradient_checkpointing()` only recomputes
 //! memory-bound ops and has no per-block form (burn-autodiff 0.22, `checkpoint` strategies).
 
-use crate::adapter;
 use crate::error::{Result, TrainError};
 use crate::examples::Example;
 use crate::micro_batch::MicroBatch;
+use crate::optimizer::AdapterGrads;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use finefail_model::attention_input::AttentionInput;
 use finefail_model::llama::Llama;
-use std::collections::BTreeMap;
 
-/// The loss and adapter gradients of one micro-batch (loss divided by `norm`), computed with one
-/// decoder layer's activations alive at a time. `dropout_seed` is the micro-step's seed.
+/// The loss of one micro-batch (divided by `norm`; a detached `[1]` tensor, not read back) with
+/// its adapter gradients added into `acc` (on `acc`'s path: host vectors or device tensors),
+/// computed with one decoder layer's activations alive at a time. `dropout_seed` is the
+/// micro-step's seed.
 pub fn checkpointed_grads(
     model: &Llama,
     exs: &[&Example],
@@ -36,7 +37,8 @@ pub fn checkpointed_grads(
     pad: u32,
     dropout_seed: u64,
     device: &Device,
-) -> Result<(f64, BTreeMap<String, Vec<f32>>)> {
+    acc: &mut AdapterGrads,
+) -> Result<Tensor<1>> {
     let mb = MicroBatch::new(exs, pad, device);
     let ctx = model.layer_context(AttentionInput::causal(mb.t, 0, device), device);
     let layers = model.num_layers();
@@ -55,23 +57,24 @@ pub fn checkpointed_grads(
 
     let top = h.require_grad();
     let loss = mb.loss_of_hidden(model, model.final_norm(top.clone()), norm);
-    let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+    let loss_value = loss.clone().inner();
     let grads = loss.backward();
-    let mut upstream = constant_grad(top.grad(&grads), device)?;
+    let mut upstream = constant_grad(top.grad(&grads))?;
 
-    let mut out = BTreeMap::new();
+    // Each layer's adapters get their gradient from that layer's backward alone, so adding them
+    // into `acc` layer by layer is the same sum as adding the micro-batch's gradients at once.
     for i in (0..layers).rev() {
         device.seed(layer_dropout_seed(dropout_seed, i));
         let x = inputs.pop().expect("one input per layer");
         let x = if i > 0 { x.require_grad() } else { x };
         let y = model.forward_layer(i, x.clone(), &ctx);
         let grads = (y * upstream.clone()).sum().backward();
-        out.extend(adapter::layer_gradients(model, &grads, i)?);
+        acc.add_backward(model, &grads, Some(i))?;
         if i > 0 {
-            upstream = constant_grad(x.grad(&grads), device)?;
+            upstream = constant_grad(x.grad(&grads))?;
         }
     }
-    Ok((loss_value, out))
+    Ok(loss_value)
 }
 
 /// The dropout seed of layer `i` within a micro-step (both passes use it).
@@ -81,11 +84,11 @@ fn layer_dropout_seed(micro_seed: u64, layer: usize) -> u64 {
     )
 }
 
-/// A gradient read back from a backward pass, as a constant on the autodiff device (a copy through
-/// host memory: `[b, t, d]` floats per layer, which is negligible next to the layer's compute).
-fn constant_grad(g: Option<Tensor<3>>, device: &Device) -> Result<Tensor<3>> {
+/// A gradient from a backward pass (a plain tensor) as an untracked constant on the autodiff
+/// device, without leaving the device (no host copy, so no synchronization per layer on a GPU).
+fn constant_grad(g: Option<Tensor<3>>) -> Result<Tensor<3>> {
     let g = g.ok_or_else(|| {
         TrainError::Other("activation checkpointing: no gradient reached a layer input".into())
     })?;
-    Ok(Tensor::from_data(g.into_data(), device))
+    Ok(Tensor::from_inner(g))
 }

@@ -3,6 +3,7 @@
 //! events.
 
 use crate::config::FinetuneSettings;
+use crate::optimizer::OptimizerPath;
 use crate::outputs::StepMetrics;
 use finefail_core::StopFlag;
 use finefail_model::precision::Precision;
@@ -50,6 +51,12 @@ pub struct FinetuneRequest {
     /// Default 60 s; `None` turns it off. Not a setting: checkpoints never change a number, so it
     /// stays out of the run's fingerprint and of every input hash.
     pub checkpoint_interval: Option<Duration>,
+    /// Where the optimizer step runs: `None` (the default) lets the device decide
+    /// ([`crate::optimizer::optimizer_path`]: host vectors on the CPU, tensor ops on the device
+    /// elsewhere). Testing aid: `Some(OptimizerPath::Device)` runs the device path on the CPU.
+    /// Not a setting: both paths give the same numbers, so it is in no fingerprint.
+    #[doc(hidden)]
+    pub optimizer: Option<OptimizerPath>,
 }
 
 impl FinetuneRequest {
@@ -71,6 +78,7 @@ impl FinetuneRequest {
             stop_after_step: None,
             stop: StopFlag::process(),
             checkpoint_interval: Some(CHECKPOINT_INTERVAL),
+            optimizer: None,
         }
     }
 }
@@ -89,6 +97,8 @@ pub enum Event {
         start_step: usize,
         /// Total optimizer steps.
         total_steps: usize,
+        /// Where the optimizer step runs ([`crate::optimizer::optimizer_path`]).
+        optimizer: OptimizerPath,
     },
     /// An optimizer step finished.
     Step(StepMetrics),

@@ -7,9 +7,9 @@
 //! state, the shuffling RNG), so writing one at any step changes no number: a run stopped and
 //! resumed here ends bit-identical to one that never stopped.
 
-use crate::adamw::AdamWState;
 use crate::checkpoint;
 use crate::error::{Result, TrainError};
+use crate::optimizer::Optimizer;
 use crate::request::{Event, FinetuneRequest};
 use crate::state::LoopState;
 use finefail_core::StopFlag;
@@ -35,8 +35,9 @@ pub struct CheckpointParts<'a> {
     pub model: &'a Llama,
     /// The adapter's PEFT config.
     pub adapter_cfg: &'a AdapterConfig,
-    /// The optimizer's moments.
-    pub adam: &'a AdamWState,
+    /// The optimizer (its moments are read back from the device, on the device path, only when
+    /// a checkpoint is written: the checkpoint holds the host form either way).
+    pub adam: &'a Optimizer,
     /// The loop's state after the step.
     pub state: &'a LoopState,
 }
@@ -67,7 +68,8 @@ impl SafePoint {
         progress: &mut dyn FnMut(&Event),
     ) -> Result<()> {
         let st = parts.state;
-        checkpoint::save(parts.root, parts.model, parts.adapter_cfg, parts.adam, st)?;
+        let adam = parts.adam.host_state()?;
+        checkpoint::save(parts.root, parts.model, parts.adapter_cfg, &adam, st)?;
         checkpoint::prune_best(parts.root, st.best_val.map(|b| b.1))?;
         self.last_write = Instant::now();
         self.saved_step = Some(st.step);
