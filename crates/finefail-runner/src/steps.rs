@@ -143,6 +143,28 @@ mod tests {
     use super::*;
     use crate::config::{DatasetConfig, ModelEntry};
 
+    /// A config of dataset `d` and local model `m`, every other key at its default.
+    fn one_dataset_one_model() -> Config {
+        Config {
+            datasets: vec![DatasetConfig {
+                name: "d".into(),
+                ..Default::default()
+            }],
+            models: vec![ModelEntry::local("m", "p")],
+            ..Default::default()
+        }
+    }
+
+    /// A step of `kind` named `id`, without deps (a slice depends on the id and kind only).
+    fn step(id: &str, kind: StepKind) -> Step {
+        Step {
+            id: id.into(),
+            kind,
+            deps: vec![],
+            output: "x".into(),
+        }
+    }
+
     /// No step's slice holds the sweep's seed list: a seed's steps are told apart by their ids
     /// (`…/s{seed}`), so adding or removing a seed changes no other step's input hash.
     #[test]
@@ -206,20 +228,7 @@ mod tests {
 
     #[test]
     fn adding_a_model_changes_no_other_models_step_hash() {
-        let mut c = Config {
-            datasets: vec![DatasetConfig {
-                name: "d".into(),
-                ..Default::default()
-            }],
-            models: vec![ModelEntry::local("m", "p")],
-            ..Default::default()
-        };
-        let step = |id: &str, kind| Step {
-            id: id.into(),
-            kind,
-            deps: vec![],
-            output: "x".into(),
-        };
+        let mut c = one_dataset_one_model();
         let answer = step("answer/d/m/n0", StepKind::Answer);
         let finetune = step("finetune/d/m/n50/s0", StepKind::Finetune);
         let before = |c: &Config| {
@@ -245,20 +254,7 @@ mod tests {
     /// they always had.
     #[test]
     fn format_and_in_context_steps_hash_what_decides_them() {
-        let mut c = Config {
-            datasets: vec![DatasetConfig {
-                name: "d".into(),
-                ..Default::default()
-            }],
-            models: vec![ModelEntry::local("m", "p")],
-            ..Default::default()
-        };
-        let step = |id: &str, kind| Step {
-            id: id.into(),
-            kind,
-            deps: vec![],
-            output: "x".into(),
-        };
+        let mut c = one_dataset_one_model();
         let plain = step("finetune/d/m/n50/s0", StepKind::Finetune);
         let raft = step("finetune/d/m/raft/n50/s0", StepKind::Finetune);
         let answer = step("answer/d/m/n0", StepKind::Answer);

@@ -162,6 +162,14 @@ pub fn analyse_run(
             Err(e) if is_primary => Err(e),
             Err(_) => Ok(()),
         };
+        // What an alternatives comparison (vs_icl, vs_format) of one metric is about.
+        let subject_of = |metric: Metric, primary: bool| Subject {
+            dataset,
+            model,
+            context: *context,
+            metric,
+            primary,
+        };
         let scores_of = |seeds: &Seeds, metric: Metric| {
             seeds
                 .iter()
@@ -241,13 +249,7 @@ pub fn analyse_run(
         }
         for (k, icl_seeds) in &group.icl {
             for &(metric, is_primary) in &compared {
-                let subject = Subject {
-                    dataset,
-                    model,
-                    context: *context,
-                    metric,
-                    primary: is_primary,
-                };
+                let subject = subject_of(metric, is_primary);
                 let icl = scores_of(icl_seeds, metric);
                 let base_scores = by_arm[base].get(&metric).unwrap_or(&empty);
                 keep(
@@ -261,13 +263,7 @@ pub fn analyse_run(
                         continue;
                     }
                     for &(metric, is_primary) in &compared {
-                        let subject = Subject {
-                            dataset,
-                            model,
-                            context: *context,
-                            metric,
-                            primary: is_primary,
-                        };
+                        let subject = subject_of(metric, is_primary);
                         let icl = scores_of(icl_seeds, metric);
                         let tuned = scores_of(seeds, metric);
                         let c = compare_size_with_icl(
@@ -299,13 +295,7 @@ pub fn analyse_run(
                         continue;
                     }
                     for &(metric, is_primary) in &compared {
-                        let subject = Subject {
-                            dataset,
-                            model,
-                            context: *context,
-                            metric,
-                            primary: is_primary,
-                        };
+                        let subject = subject_of(metric, is_primary);
                         let reference = scores_of(reference_seeds, metric);
                         let tuned = scores_of(seeds, metric);
                         let c = compare_formats(
