@@ -24,6 +24,9 @@
 pub mod chunked_head;
 mod fused;
 mod plain;
+#[cfg(feature = "tch")]
+#[allow(deprecated)] // burn's LibTorch backend is deprecated upstream; the `tch` feature opts in
+mod torch_attention;
 
 use burn::tensor::{DType, Device, Tensor};
 use std::cell::Cell;
@@ -81,7 +84,9 @@ pub(crate) fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
 
 /// Causal grouped-query attention of `q` `[b, h, t, hd]` over `k`/`v` `[b, kvh, tk, hd]`. `mask` is
 /// the additive mask `[b or 1, 1, t, tk]` the plain path uses; the fused kernel applies causality
-/// itself, so `causal_only` lets it skip the mask entirely (training, unpadded prompts).
+/// itself, so `causal_only` lets it skip the mask entirely (training, unpadded prompts). On LibTorch
+/// CPU/CUDA devices under autodiff, a `causal_only` call runs LibTorch's fused kernels with their
+/// own backward (`torch_attention`, feature `tch`), keeping nothing of size t².
 pub(crate) fn attention(
     q: Tensor<4>,
     k: Tensor<4>,
@@ -90,10 +95,13 @@ pub(crate) fn attention(
     causal_only: bool,
 ) -> Tensor<4> {
     if on(&q) {
-        fused::attention(q, k, v, (!causal_only).then_some(mask))
-    } else {
-        plain::attention(q, k, v, mask)
+        return fused::attention(q, k, v, (!causal_only).then_some(mask));
     }
+    #[cfg(feature = "tch")]
+    if causal_only && !PLAIN.with(Cell::get) && torch_attention::serves(&q, &k) {
+        return torch_attention::attention(q, k, v);
+    }
+    plain::attention(q, k, v, mask)
 }
 
 /// Negative log-likelihood of `targets` under `softmax(hidden · w)`, one value per row of `hidden`
