@@ -10,7 +10,7 @@ use finefail_model::convert::{convert_gguf_with_progress, OutDtype};
 use finefail_model::device::parse_device;
 use finefail_model::gguf::GgufFile;
 use finefail_model::llama::Llama;
-use finefail_model::memory::{estimate, gb, weight_bytes, Workload};
+use finefail_model::memory::{estimate, gb, weight_bytes, Kernels, Workload};
 use finefail_model::peft::load_adapter;
 use finefail_model::precision::Precision;
 use finefail_model::tokenizer::Tokenizer;
@@ -277,7 +277,7 @@ fn memory_table(config: &ModelConfig, a: &MemoryArgs) -> anyhow::Result<()> {
         finefail_model::device::DeviceSpec::Cuda(_)
             | finefail_model::device::DeviceSpec::TchCuda(_)
     );
-    let fused = spec == finefail_model::device::DeviceSpec::Cpu;
+    let kernels = Kernels::of(spec);
     println!(
         "memory plan (estimates, device {}): fine-tune micro-batch {} × {} tokens, LoRA r {} on {} \
          projections; answer {} × ({} + {}) tokens",
@@ -312,9 +312,9 @@ fn memory_table(config: &ModelConfig, a: &MemoryArgs) -> anyhow::Result<()> {
             "  {:<14} {:>10} {:>12} {:>24} {:>10}",
             p.to_string(),
             gb(weight_bytes(config, p)),
-            gb(estimate(config, p, train(false), fused, gpu).total()),
-            gb(estimate(config, p, train(true), fused, gpu).total()),
-            gb(estimate(config, p, answer, fused, gpu).total())
+            gb(estimate(config, p, train(false), kernels, gpu).total()),
+            gb(estimate(config, p, train(true), kernels, gpu).total()),
+            gb(estimate(config, p, answer, kernels, gpu).total())
         );
     }
     Ok(())

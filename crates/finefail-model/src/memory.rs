@@ -58,6 +58,30 @@ pub const GPU_OVERHEAD_BYTES: f64 = 1.5e9;
 /// Rows of logits the fused head + cross-entropy holds at once.
 const HEAD_CHUNK_ROWS: f64 = 128.0;
 
+/// Which kernels a training step runs on a device, for what their backward keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// The CPU `flex` device (f32): every op fused (`ops::fused`).
+    FusedCpu,
+    /// LibTorch (`tch-cpu`, `tch-cuda:N`): LibTorch's fused attention in training
+    /// (`ops::torch_attention`, one log-sum-exp per row kept), every other op plain.
+    TorchAttention,
+    /// burn-cuda (`cuda:N`) and `bench --plain`: plain burn ops.
+    Plain,
+}
+
+impl Kernels {
+    /// The kernels training runs with on `spec`.
+    pub fn of(spec: crate::device::DeviceSpec) -> Self {
+        use crate::device::DeviceSpec;
+        match spec {
+            DeviceSpec::Cpu => Self::FusedCpu,
+            DeviceSpec::TchCpu | DeviceSpec::TchCuda(_) => Self::TorchAttention,
+            DeviceSpec::Cuda(_) => Self::Plain,
+        }
+    }
+}
+
 /// What a step does, for the estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Workload {
@@ -192,8 +216,9 @@ pub fn weight_bytes(c: &ModelConfig, p: Precision) -> f64 {
         + n.norms * 4.0
 }
 
-/// Estimates the peak of `work` on a model of config `c` stored as `p` (resolved). `fused` = the
-/// CPU device with its fused kernels (the head then holds 128 rows of logits, not all of them);
+/// Estimates the peak of `work` on a model of config `c` stored as `p` (resolved), trained with
+/// `kernels` (the fused CPU head holds 128 rows of logits, the chunked one a chunk; fused
+/// attention keeps a log-sum-exp per row, plain attention `t²` probabilities);
 /// `gpu` adds the framework overhead.
 ///
 /// Training is the larger of its phases: without checkpointing, everything the backward needs at
@@ -203,9 +228,10 @@ pub fn estimate(
     c: &ModelConfig,
     p: Precision,
     work: Workload,
-    fused: bool,
+    kernels: Kernels,
     gpu: bool,
 ) -> MemoryEstimate {
+    let fused = kernels == Kernels::FusedCpu;
     let n = counts(c, p);
     let layers = c.num_hidden_layers as f64;
     let (d, ffn, v) = (
@@ -266,7 +292,7 @@ pub fn estimate(
                 seq_len as f64,
                 c.num_attention_heads as f64,
             );
-            let attention_layer = if fused {
+            let attention_layer = if kernels != Kernels::Plain {
                 b * heads * t * 4.0
             } else {
                 PLAIN_ATTENTION_TENSORS * b * heads * t * t * 4.0
@@ -370,9 +396,9 @@ mod tests {
         };
         let bf16 = Precision::parse("bf16", "none").unwrap();
         let nf4 = Precision::parse("bf16", "nf4").unwrap();
-        let plain = estimate(&c, bf16, work(false), false, true).total();
-        let ck = estimate(&c, bf16, work(true), false, true).total();
-        let q = estimate(&c, nf4, work(true), false, true).total();
+        let plain = estimate(&c, bf16, work(false), Kernels::Plain, true).total();
+        let ck = estimate(&c, bf16, work(true), Kernels::Plain, true).total();
+        let q = estimate(&c, nf4, work(true), Kernels::Plain, true).total();
         assert!(ck < plain && q < ck, "{plain} {ck} {q}");
     }
 
@@ -394,15 +420,15 @@ mod tests {
                 .with_compute(compute)
                 .unwrap()
         };
-        let f32_compute = estimate(&c, p("f32"), work, false, true).weight_copies;
-        let bf16_compute = estimate(&c, p("bf16"), work, false, true).weight_copies;
+        let f32_compute = estimate(&c, p("f32"), work, Kernels::Plain, true).weight_copies;
+        let bf16_compute = estimate(&c, p("bf16"), work, Kernels::Plain, true).weight_copies;
         assert_eq!(bf16_compute, 0.0);
         assert!((f32_compute / 1e9 - 25.9).abs() < 0.2, "{f32_compute}");
         let nf4 = Precision::parse("bf16", "nf4")
             .unwrap()
             .with_compute("bf16")
             .unwrap();
-        let nf4_copies = estimate(&c, nf4, work, false, true).weight_copies;
+        let nf4_copies = estimate(&c, nf4, work, Kernels::Plain, true).weight_copies;
         assert!((nf4_copies - f32_compute / 2.0).abs() < 1e6, "{nf4_copies}");
     }
 
@@ -421,20 +447,24 @@ mod tests {
             checkpointing: ck,
         };
         let bf16 = Precision::parse("bf16", "none").unwrap();
-        let plain = estimate(&c, bf16, work(false), false, true);
+        let plain = estimate(&c, bf16, work(false), Kernels::Plain, true);
         assert!(
             (plain.attention - 12.885e9).abs() < 1e7,
             "{}",
             plain.attention
         );
-        let ck = estimate(&c, bf16, work(true), false, true);
+        let ck = estimate(&c, bf16, work(true), Kernels::Plain, true);
         assert!(
             (ck.attention - 12.885e9 / 32.0).abs() < 1e6,
             "{}",
             ck.attention
         );
-        let fused = estimate(&c, bf16, work(false), true, false);
+        let fused = estimate(&c, bf16, work(false), Kernels::FusedCpu, false);
         assert!((fused.attention - 4.0 * 32.0 * 512.0 * 4.0 * 32.0).abs() < 1.0);
         assert!(plain.total() - fused.total() > 12.8e9);
+        // LibTorch's fused attention keeps the log-sum-exp only; its other ops stay plain.
+        let torch = estimate(&c, bf16, work(false), Kernels::TorchAttention, true);
+        assert_eq!(torch.attention, fused.attention);
+        assert_eq!(torch.activations, plain.activations);
     }
 }

@@ -5,7 +5,7 @@
 use crate::config::{Config, LocalModel};
 use finefail_model::config::ModelConfig;
 use finefail_model::device::DeviceSpec;
-use finefail_model::memory::{estimate, gb, MemoryEstimate, Workload};
+use finefail_model::memory::{estimate, gb, Kernels, MemoryEstimate, Workload};
 
 /// Prompt tokens an answer step is planned for: the RAG prompt (top-k chunks of up to ~250
 /// tokens each, the question, the template) rarely exceeds it.
@@ -34,7 +34,7 @@ pub fn memory_plan(c: &Config) -> (Vec<MemoryLine>, Vec<String>) {
         return (lines, skipped);
     };
     let gpu = matches!(spec, DeviceSpec::Cuda(_) | DeviceSpec::TchCuda(_));
-    let fused = spec == DeviceSpec::Cpu;
+    let kernels = Kernels::of(spec);
     let limit =
         c.device_memory_gb
             .map(|g| g * 1e9)
@@ -73,7 +73,7 @@ pub fn memory_plan(c: &Config) -> (Vec<MemoryLine>, Vec<String>) {
             if step == "finetune" && !trains {
                 continue;
             }
-            let e = estimate(&mc, p, work, fused, gpu);
+            let e = estimate(&mc, p, work, kernels, gpu);
             lines.push(MemoryLine {
                 model: m.name.clone(),
                 step,

@@ -13,11 +13,12 @@
 //! | `rope` | rotation | the cos/sin tables |
 //! | `attention` | causal GQA, masked blocks skipped | q, k, v, log-sum-exp per row |
 //! | [`head_cross_entropy`] | head + cross-entropy, 128 rows at a time | ∂loss/∂h (the logits never exist whole) |
-//!
-//! The head has a third path for a frozen head off the fused kernels (LibTorch, CUDA, `--plain`):
-//! [`chunked_head`], generic burn ops a chunk of rows at a time in the head's dtype, keeping only
-//! ∂loss/∂h as well.
 //! | `linear_rows` | `x · w` for a few rows (decoding) | — (inference only) |
+//!
+//! Off the CPU two ops have paths of their own: a frozen head runs [`chunked_head`] (generic burn
+//! ops, a chunk of rows at a time in the head's dtype, keeping only ∂loss/∂h), and on LibTorch
+//! devices causal training attention runs LibTorch's fused kernels with their own backward
+//! (`torch_attention`, feature `tch`: q, k, v, the output and the log-sum-exp kept).
 //!
 //! Tests compare values and gradients of each fused op with its plain path.
 
