@@ -30,6 +30,38 @@ pub struct Moments {
     pub v: Vec<f32>,
 }
 
+/// The f32 scalars of AdamW step `step` (counted from 1), computed in f64 and rounded once: the
+/// one place both the host loop and the device path ([`crate::device_adamw`]) take them from, so
+/// the two round alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepScalars {
+    /// `lr / (1 − β₁ᵗ)`.
+    pub step_size: f32,
+    /// `√(1 − β₂ᵗ)`.
+    pub bc2_sqrt: f32,
+    /// `1 − lr · weight_decay`.
+    pub decay: f32,
+    pub b1: f32,
+    pub b2: f32,
+    pub eps: f32,
+}
+
+impl StepScalars {
+    /// The scalars of step `step` with learning rate `lr`.
+    pub fn new(hp: &AdamWParams, lr: f64, step: u64) -> Self {
+        let t = step as i32;
+        let (b1, b2) = (hp.betas[0], hp.betas[1]);
+        Self {
+            step_size: (lr / (1.0 - b1.powi(t))) as f32,
+            bc2_sqrt: (1.0 - b2.powi(t)).sqrt() as f32,
+            decay: (1.0 - lr * hp.weight_decay) as f32,
+            b1: b1 as f32,
+            b2: b2 as f32,
+            eps: hp.eps as f32,
+        }
+    }
+}
+
 /// Optimizer state: the step count and the moments, keyed by tensor name.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AdamWState {
@@ -49,14 +81,14 @@ impl AdamWState {
         grads: &BTreeMap<String, Vec<f32>>,
     ) {
         self.step += 1;
-        let t = self.step as i32;
-        let (b1, b2) = (hp.betas[0], hp.betas[1]);
-        let bc1 = 1.0 - b1.powi(t);
-        let bc2 = 1.0 - b2.powi(t);
-        let step_size = (lr / bc1) as f32;
-        let bc2_sqrt = bc2.sqrt() as f32;
-        let decay = (1.0 - lr * hp.weight_decay) as f32;
-        let (b1f, b2f, eps) = (b1 as f32, b2 as f32, hp.eps as f32);
+        let StepScalars {
+            step_size,
+            bc2_sqrt,
+            decay,
+            b1: b1f,
+            b2: b2f,
+            eps,
+        } = StepScalars::new(hp, lr, self.step);
         for (name, p) in params.iter_mut() {
             let Some(g) = grads.get(name) else { continue };
             let st = self.moments.entry(name.clone()).or_insert_with(|| Moments {

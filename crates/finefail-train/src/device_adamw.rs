@@ -14,7 +14,7 @@
 //! The global norm is summed in f64 on the device (as the host sums it in f64), so the clipping
 //! factor agrees with the host's to f64 rounding rather than to an f32 sum's error.
 
-use crate::adamw::{AdamWParams, AdamWState, Moments};
+use crate::adamw::{AdamWParams, AdamWState, Moments, StepScalars};
 use crate::error::{Result, TrainError};
 use burn::module::Param;
 use burn::tensor::{Device, FloatDType, Gradients, Tensor, TensorData};
@@ -115,14 +115,14 @@ impl DeviceAdamW {
         grads: &DeviceTensors,
     ) {
         self.step += 1;
-        let t = self.step as i32;
-        let (b1, b2) = (hp.betas[0], hp.betas[1]);
-        let bc1 = 1.0 - b1.powi(t);
-        let bc2 = 1.0 - b2.powi(t);
-        let step_size = (lr / bc1) as f32;
-        let bc2_sqrt = bc2.sqrt() as f32;
-        let decay = (1.0 - lr * hp.weight_decay) as f32;
-        let (b1f, b2f, eps) = (b1 as f32, b2 as f32, hp.eps as f32);
+        let StepScalars {
+            step_size,
+            bc2_sqrt,
+            decay,
+            b1: b1f,
+            b2: b2f,
+            eps,
+        } = StepScalars::new(hp, lr, self.step);
         for (name, g) in grads {
             // Taken out of the map so that a tensor no one else holds is updated in place.
             let Some(mut p) = params.remove(name) else {
