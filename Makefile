@@ -69,17 +69,19 @@ test-quick:
 bench: build model
 	FINEFAIL=$(BIN) MODEL=checkpoints/smollm2-135m-instruct bash scripts/bench/run.sh
 
-## check-gpu: build with the LibTorch backend (feature tch) and run the tiny-model tests on it:
-## tch-cuda:0 when nvidia-smi sees a GPU, else tch-cpu. LibTorch comes from a Python with torch 2.9
-## (TORCH_VENV, default: the benchmark peers' venv). Not part of `make test`.
+## check-gpu: build with the LibTorch backend (feature tch) and run the tiny-model tests and the
+## device AdamW against the host AdamW on it: tch-cuda:0 when nvidia-smi sees a GPU, else tch-cpu.
+## LibTorch comes from a Python with torch (TORCH_VENV, default: the benchmark peers' venv; the GPU
+## machine's torch 2.11 is scripts/gpu/setup-torch.sh's venv). Not part of `make test`.
 TORCH_VENV ?= $(HOME)/.cache/finefail/peers/venv
 check-gpu:
 	@test -x "$(TORCH_VENV)/bin/python" || { echo "check-gpu: no Python venv with torch at $(TORCH_VENV) (set TORCH_VENV, or run scripts/bench/setup-peers.sh torch)" >&2; exit 2; }
 	set -e; torch_lib=$$("$(TORCH_VENV)/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'); \
 	dev=tch-cpu; if nvidia-smi -L >/dev/null 2>&1; then dev=tch-cuda:0; fi; echo "check-gpu: device $$dev"; \
-	VIRTUAL_ENV="$(TORCH_VENV)" PATH="$(TORCH_VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
-	LD_LIBRARY_PATH="$$torch_lib:$$LD_LIBRARY_PATH" FINEFAIL_TEST_DEVICE=$$dev \
-	$(CARGO) test -p finefail-model --features tch --test other_device
+	export VIRTUAL_ENV="$(TORCH_VENV)" PATH="$(TORCH_VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
+	LD_LIBRARY_PATH="$$torch_lib:$$LD_LIBRARY_PATH" FINEFAIL_TEST_DEVICE=$$dev; \
+	$(CARGO) test -p finefail-model --features tch --test other_device; \
+	$(CARGO) test -p finefail-train --features tch --test device_adamw
 
 ## gpu-pack: finefail --features tch against torch 2.11 (the lent GPU machine's) + SmolLM2's tokenizer
 ## into .gpu/, for scripts/gpu/device-check.sh (docs/gpu-check.md). GPU_VENV: scripts/gpu/setup-torch.sh.
