@@ -8,7 +8,7 @@ use finefail_model::bench::{generate_bench, GenerateBenchOptions};
 use finefail_model::device::{parse_device, DeviceSpec};
 use finefail_model::ops::with_plain_kernels;
 use finefail_train::bench::{train_bench, TrainBenchOptions};
-use finefail_train::optimizer::optimizer_path;
+use finefail_train::optimizer::{optimizer_path, OptimizerPath};
 use std::path::{Path, PathBuf};
 
 /// `finefail bench …`
@@ -47,6 +47,10 @@ pub struct TrainArgs {
     /// Recompute each decoder layer in the backward (`train.gradient_checkpointing`).
     #[arg(long)]
     checkpointing: bool,
+    /// Where the optimizer step runs: host | device (default: the device's own path, as a
+    /// fine-tune takes it — host on `cpu`, device elsewhere). For comparing the two paths.
+    #[arg(long, value_parser = ["host", "device"])]
+    optimizer: Option<String>,
     #[command(flatten)]
     precision: PrecisionArgs,
     /// Also write the result as JSON here.
@@ -110,7 +114,11 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 device: parse_device(&a.device)?,
                 precision: a.precision.resolve(&a.device, &a.model)?,
                 checkpointing: a.checkpointing,
-                optimizer: optimizer_path(DeviceSpec::parse(&a.device)?),
+                optimizer: match a.optimizer.as_deref() {
+                    Some("host") => OptimizerPath::Host,
+                    Some("device") => OptimizerPath::Device,
+                    _ => optimizer_path(DeviceSpec::parse(&a.device)?),
+                },
             };
             let kernels = if a.plain {
                 "plain burn ops"

@@ -149,26 +149,58 @@ impl Linear {
 
     /// `x · W + b + scale · (dropout(x) · A) · B` over the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_shared(&ProjectionInput::f32(x))
+    }
+
+    /// [`Linear::forward`] of an input that other projections read too (its compute-dtype copy
+    /// made once for all of them); the output in f32.
+    pub fn forward_shared<const D: usize>(&self, input: &ProjectionInput<D>) -> Tensor<D> {
+        let x_f32 = || input.as_f32();
         let mut y = if self.compute == FloatDType::F32 {
-            let w = self.weight.dense_f32();
-            ops::linear_rows(&x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze::<D>()))
+            let (x, w) = (x_f32(), self.weight.dense_f32());
+            ops::linear_rows(&x, &w).unwrap_or_else(|| x.matmul(w.unsqueeze::<D>()))
         } else {
-            let w = self.weight.dense_as(self.compute);
-            x.clone()
-                .cast(self.compute)
-                .matmul(w.unsqueeze::<D>())
-                .cast(FloatDType::F32)
+            self.product_in_compute(input).cast(FloatDType::F32)
         };
         if let Some(b) = &self.bias {
             y = y + b.val().unsqueeze::<D>();
         }
-        match &self.lora {
-            Some(l) if !self.merged => {
-                let h = l.dropout.forward(x).matmul(l.a.val().unsqueeze::<D>());
-                y + h.matmul(l.b.val().unsqueeze::<D>()).mul_scalar(l.scale)
-            }
-            _ => y,
+        match self.active_adapter() {
+            Some(l) => y + Self::adapter_update(l, x_f32()),
+            None => y,
         }
+    }
+
+    /// The same value as [`Linear::forward_shared`], left in the compute dtype when that is
+    /// 16-bit: for a projection whose output only feeds the next projection (SwiGLU's gate and up
+    /// feed down), so the product is not cast up to f32 and back down again. With an adapter or a
+    /// bias the sum is taken in f32 and rounded once, as PEFT adds its f32 adapter to a bf16 base:
+    /// the value is always `forward`'s rounded to the compute dtype.
+    pub fn forward_in_compute<const D: usize>(&self, input: &ProjectionInput<D>) -> Tensor<D> {
+        if self.compute == FloatDType::F32 {
+            return self.forward_shared(input);
+        }
+        if self.active_adapter().is_some() || self.bias.is_some() {
+            return self.forward_shared(input).cast(self.compute);
+        }
+        self.product_in_compute(input)
+    }
+
+    /// `x · W` multiplied in the (16-bit) compute dtype, the product left in it.
+    fn product_in_compute<const D: usize>(&self, input: &ProjectionInput<D>) -> Tensor<D> {
+        let w = self.weight.dense_as(self.compute);
+        input.as_dtype(self.compute).matmul(w.unsqueeze::<D>())
+    }
+
+    /// The adapter, when its update is not folded into the weight.
+    fn active_adapter(&self) -> Option<&LoraAdapter> {
+        self.lora.as_ref().filter(|_| !self.merged)
+    }
+
+    /// `scale · (dropout(x) · A) · B`, in f32.
+    fn adapter_update<const D: usize>(l: &LoraAdapter, x: Tensor<D>) -> Tensor<D> {
+        let h = l.dropout.forward(x).matmul(l.a.val().unsqueeze::<D>());
+        h.matmul(l.b.val().unsqueeze::<D>()).mul_scalar(l.scale)
     }
 
     /// Attaches a fresh adapter: A Kaiming-uniform from `seed`, B zero (the output is unchanged).
@@ -245,6 +277,69 @@ impl Linear {
                 .matmul(l.b.val().detach())
                 .mul_scalar(l.scale),
         )
+    }
+}
+
+/// The input of one or more projections in the forms they read: f32 (an f32-compute product, the
+/// adapter path) and the 16-bit compute dtype (the base product on a GPU). Q, K and V read one
+/// input, gate and up another: made once here, its cast is one pass over `[tokens, d]` in the
+/// forward (and one over its gradient in the backward) instead of one per projection; an input
+/// that arrives in the compute dtype (SwiGLU's output, for down) is cast up only if something
+/// needs f32.
+pub struct ProjectionInput<const D: usize> {
+    /// The input in f32, when it exists in f32.
+    f32: Option<Tensor<D>>,
+    /// The input in the compute dtype, when a 16-bit projection reads it.
+    low: Option<Tensor<D>>,
+}
+
+impl<const D: usize> ProjectionInput<D> {
+    /// An f32 input read by one projection (casts, if any, happen where it is read).
+    pub fn f32(x: Tensor<D>) -> Self {
+        Self {
+            f32: Some(x),
+            low: None,
+        }
+    }
+
+    /// An input shared by `readers`: cast once to their compute dtype when they multiply in 16
+    /// bits (the projections of one model share one compute dtype). `x` may be f32 or already in
+    /// that dtype.
+    pub fn shared(x: Tensor<D>, readers: &[&Linear]) -> Self {
+        let compute = readers
+            .iter()
+            .map(|l| l.compute)
+            .find(|c| *c != FloatDType::F32);
+        let dtype = x.dtype();
+        match compute {
+            Some(c) if dtype == c.into() => Self {
+                f32: None,
+                low: Some(x),
+            },
+            Some(c) => Self {
+                low: Some(x.clone().cast(c)),
+                f32: Some(x),
+            },
+            None if dtype == burn::tensor::DType::F32 => Self::f32(x),
+            None => Self::f32(x.cast(FloatDType::F32)),
+        }
+    }
+
+    /// The input in f32.
+    fn as_f32(&self) -> Tensor<D> {
+        match (&self.f32, &self.low) {
+            (Some(x), _) => x.clone(),
+            (None, Some(low)) => low.clone().cast(FloatDType::F32),
+            (None, None) => unreachable!("a projection input holds at least one form"),
+        }
+    }
+
+    /// The input in `dtype` (the reader's compute dtype).
+    fn as_dtype(&self, dtype: FloatDType) -> Tensor<D> {
+        match &self.low {
+            Some(low) if low.dtype() == dtype.into() => low.clone(),
+            _ => self.as_f32().cast(dtype),
+        }
     }
 }
 

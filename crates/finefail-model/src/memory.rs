@@ -9,7 +9,8 @@
 //!   projection's during training without checkpointing (autodiff keeps them for the backward of
 //!   `x · W`), one layer's otherwise, plus the head's f32 copy when it is not stored in f32;
 //! - LoRA A/B with their gradients, the host copies the optimizer works on and AdamW's two moments;
-//! - activations kept for the backward: [`ACTIVATION_FLOATS`] per token per layer, or with
+//! - activations kept for the backward: [`ACTIVATION_FLOATS`] per token per layer (the MLP's
+//!   `ffn`-wide ones in the compute dtype, so half as many bytes with a 16-bit one), or with
 //!   checkpointing each layer's input plus one layer's activations;
 //! - attention's own working set: the fused CPU kernel keeps one log-sum-exp per row and head; the
 //!   plain path (LibTorch, CUDA, `--plain`) keeps [`PLAIN_ATTENTION_TENSORS`] `[b, h, t, t]` f32
@@ -273,7 +274,10 @@ pub fn estimate(
             } else {
                 PLAIN_EXTRA_ACTIVATION_FLOATS * d
             };
-            let per_layer = tokens * (a * d + cc * routed * ffn + plain_extra) * 4.0;
+            // The MLP's `[tokens, ffn]` activations are kept in the compute dtype: with a 16-bit
+            // one gate, up and SwiGLU stay in it (`lora::Linear::forward_in_compute`).
+            let ffn_bytes = compute_bytes.min(4.0);
+            let per_layer = tokens * ((a * d + plain_extra) * 4.0 + cc * routed * ffn * ffn_bytes);
             // Elsewhere the chunked head (`ops::chunked_head`): a chunk's f32 logits and softmax.
             let logits = if fused {
                 HEAD_CHUNK_ROWS * v * 4.0
@@ -430,6 +434,31 @@ mod tests {
             .unwrap();
         let nf4_copies = estimate(&c, nf4, work, Kernels::Plain, true).weight_copies;
         assert!((nf4_copies - f32_compute / 2.0).abs() < 1e6, "{nf4_copies}");
+    }
+
+    /// With a 16-bit compute dtype the MLP's activations are kept in it (issue 23, item 4): by
+    /// hand, 32 layers × 2,048 tokens × 2.34 × 11,008 values × 2 bytes fewer than in f32.
+    #[test]
+    fn a_16_bit_compute_dtype_keeps_the_mlp_activations_in_16_bits() {
+        let c = llama2_7b();
+        let work = Workload::Train {
+            micro_batch: 4,
+            seq_len: 512,
+            r: 16,
+            targets: 4,
+            checkpointing: false,
+        };
+        let p = |compute: &str| {
+            Precision::parse("bf16", "none")
+                .unwrap()
+                .with_compute(compute)
+                .unwrap()
+        };
+        let acts =
+            |compute| estimate(&c, p(compute), work, Kernels::TorchAttention, true).activations;
+        let saved = acts("f32") - acts("bf16");
+        let by_hand = 32.0 * 2048.0 * ACTIVATION_FLOATS.1 * 11008.0 * 2.0;
+        assert!((saved - by_hand).abs() < 1.0, "{saved} vs {by_hand}");
     }
 
     /// The plain path's attention state, by hand: 3 tensors × 4 sequences × 32 heads × 512² × 4

@@ -365,3 +365,71 @@ fn a_bf16_checkpoint_loads_the_same_without_the_f32_round_trip() {
     let d = max_abs_diff(&fast, &f32_read);
     assert!(d <= 1e-6 * scale.max(1.0), "max |diff| {d}");
 }
+
+/// Issue 23, item 4 (fewer casts): an input that several bf16-compute projections read is cast
+/// once and gives each the value its own `forward` gives; a projection whose output only feeds
+/// the next one (gate, up) hands it over in bf16 — exactly `forward`'s value rounded to bf16,
+/// with or without an adapter and a bias — and the next one (down) reads a bf16 input as `forward`
+/// reads it cast up to f32. The f32 compute dtype keeps f32 everywhere.
+#[test]
+fn shared_inputs_are_cast_once_and_gate_up_hand_over_in_the_compute_dtype() {
+    use burn::tensor::{DType, FloatDType};
+    use finefail_model::lora::{Linear, ProjectionInput};
+    let dev = Device::flex();
+    let (rows, d_in, d_out) = (5, 24, 24); // square, so down can read gate's output
+    let w: Vec<f32> = (0..d_out * d_in)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.0131)
+        .collect();
+    let x: Vec<f32> = (0..rows * d_in)
+        .map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.0377)
+        .collect();
+    let bias: Vec<f32> = (0..d_out).map(|i| i as f32 * 0.11 - 0.7).collect();
+    let storage = Precision::parse("bf16", "none").unwrap();
+    let linear = |compute: &str, with_bias: bool, adapter: bool| {
+        let p = storage.with_compute(compute).unwrap();
+        let wt = FrozenWeight::from_checkpoint(&w, d_out, d_in, p, &dev);
+        let b =
+            with_bias.then(|| Tensor::<1>::from_data(TensorData::new(bias.clone(), [d_out]), &dev));
+        let mut l = Linear::from_weight(wt, b).computing_in(p.compute_dtype());
+        if adapter {
+            let a: Vec<f32> = (0..d_in * 3)
+                .map(|i| (i % 7) as f32 * 0.05 - 0.15)
+                .collect();
+            let bm: Vec<f32> = (0..3 * d_out)
+                .map(|i| (i % 5) as f32 * 0.04 - 0.1)
+                .collect();
+            l.set_lora(a, bm, 3, 2.0, 0.0, &dev);
+        }
+        l
+    };
+    let xt = Tensor::<2>::from_data(TensorData::new(x, [rows, d_in]), &dev);
+    for (with_bias, adapter) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (gate, up) = (
+            linear("bf16", with_bias, adapter),
+            linear("bf16", with_bias, adapter),
+        );
+        let shared = ProjectionInput::shared(xt.clone(), &[&gate, &up]);
+        for l in [&gate, &up] {
+            let own = l.forward(xt.clone());
+            assert_eq!(values_of(l.forward_shared(&shared)), values_of(own.clone()));
+            let handed = l.forward_in_compute(&shared);
+            assert_eq!(handed.dtype(), DType::BF16);
+            let want = own.cast(FloatDType::BF16).cast(FloatDType::F32);
+            assert_eq!(values_of(handed.cast(FloatDType::F32)), values_of(want));
+        }
+        // down reads SwiGLU's bf16 output without an f32 round trip of its own.
+        let down = linear("bf16", with_bias, adapter);
+        let h = gate.forward_in_compute(&shared);
+        let got = down.forward_shared(&ProjectionInput::shared(h.clone(), &[&down]));
+        assert_eq!(got.dtype(), DType::F32);
+        assert_eq!(
+            values_of(got),
+            values_of(down.forward(h.cast(FloatDType::F32)))
+        );
+
+        let f32c = linear("f32", with_bias, adapter);
+        let handed = f32c.forward_in_compute(&ProjectionInput::shared(xt.clone(), &[&f32c]));
+        assert_eq!(handed.dtype(), DType::F32);
+        assert_eq!(values_of(handed), values_of(f32c.forward(xt.clone())));
+    }
+}

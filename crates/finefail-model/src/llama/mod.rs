@@ -26,7 +26,7 @@ use crate::attention_input::AttentionInput;
 use crate::cache::KvCache;
 use crate::config::{ModelConfig, RopeScaling};
 use crate::error::{ModelError, Result};
-use crate::lora::Linear;
+use crate::lora::{Linear, ProjectionInput};
 use crate::ops;
 use crate::weights::tensor_values;
 use burn::module::{Module, Param};
@@ -122,9 +122,10 @@ impl Attention {
         let [b, t, _] = x.dims();
         let split =
             |y: Tensor<3>, heads: usize| y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2);
-        let q = split(self.q_proj.forward(x.clone()), self.heads);
-        let k = split(self.k_proj.forward(x.clone()), self.kv_heads);
-        let v = split(self.v_proj.forward(x), self.kv_heads);
+        let x = ProjectionInput::shared(x, &[&self.q_proj, &self.k_proj, &self.v_proj]);
+        let q = split(self.q_proj.forward_shared(&x), self.heads);
+        let k = split(self.k_proj.forward_shared(&x), self.kv_heads);
+        let v = split(self.v_proj.forward_shared(&x), self.kv_heads);
         let q = ops::rope(q, rope.0.clone(), rope.1.clone());
         let k = ops::rope(k, rope.0.clone(), rope.1.clone());
         let (k, v) = match cache {
@@ -151,14 +152,18 @@ struct Mlp {
 }
 
 impl Mlp {
-    /// Applies the MLP to the last dimension.
+    /// Applies the MLP to the last dimension. With a 16-bit compute dtype gate, up and SwiGLU stay
+    /// in it (their outputs only feed down, which multiplies in it anyway), so `[tokens, ffn]`
+    /// is neither cast up nor kept in f32 for the backward; the output is f32.
     fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let g = self.gate_proj.forward(x.clone());
-        let u = self.up_proj.forward(x);
+        let x = ProjectionInput::shared(x, &[&self.gate_proj, &self.up_proj]);
+        let g = self.gate_proj.forward_in_compute(&x);
+        let u = self.up_proj.forward_in_compute(&x);
         let dims = g.dims();
         let (rows, ffn) = (dims[..D - 1].iter().product::<usize>(), dims[D - 1]);
         let h = ops::swiglu(g.reshape([1, rows, ffn]), u.reshape([1, rows, ffn])).reshape(dims);
-        self.down_proj.forward(h)
+        self.down_proj
+            .forward_shared(&ProjectionInput::shared(h, &[&self.down_proj]))
     }
 }
 
