@@ -20,7 +20,7 @@
 //! - the output head's working set: chunks of 128 rows on the fused CPU path, of
 //!   [`crate::ops::chunked_head::CHUNK_VALUES`] logits elsewhere (the head read in the compute
 //!   dtype, so a bf16 head with bf16 compute needs no copy);
-//! - a fixed runtime overhead.
+//! - a fixed runtime overhead ([`RUNTIME_BYTES`], plus [`LIBTORCH_CPU_RUNTIME_BYTES`] on `tch-cpu`).
 //!
 //! The constants were fitted on SmolLM2-135M and checked on a random 1.1B Llama at two batch
 //! shapes each (measured peaks and estimates side by side in docs/precision.md; `make bench`'s
@@ -51,6 +51,13 @@ pub const PLAIN_EXTRA_ACTIVATION_FLOATS: f64 = 4.4;
 
 /// Fixed overhead of the process (code, allocator slack, thread stacks), bytes.
 pub const RUNTIME_BYTES: f64 = 20e6;
+
+/// LibTorch's own runtime on the CPU (`tch-cpu`: its libraries, thread pools and kernel
+/// workspaces) over flex's, bytes. Measured with SmolLM2-135M: a trivial `bench generate` peaks
+/// 477 MB above flex's, and with jemalloc (which returns freed memory) `bench train` on `tch-cpu`
+/// peaked 362–480 MB above the plan without it at 2 × 128, 2 × 512 and 2 × 512 checkpointed
+/// (docs/precision.md). On a GPU this is host memory, not part of the GPU plan.
+pub const LIBTORCH_CPU_RUNTIME_BYTES: f64 = 0.45e9;
 
 /// Extra overhead on a GPU device (CUDA context and the caching allocator's slack), bytes: an
 /// assumption, not measured here.
@@ -257,7 +264,15 @@ pub fn estimate(
     } else {
         n.layer_linear * compute_bytes
     };
-    let overhead = RUNTIME_BYTES + if gpu { GPU_OVERHEAD_BYTES } else { 0.0 };
+    // LibTorch's fused attention runs on LibTorch devices only, so without a GPU this is tch-cpu.
+    let libtorch_cpu = kernels == Kernels::TorchAttention && !gpu;
+    let overhead = RUNTIME_BYTES
+        + if gpu { GPU_OVERHEAD_BYTES } else { 0.0 }
+        + if libtorch_cpu {
+            LIBTORCH_CPU_RUNTIME_BYTES
+        } else {
+            0.0
+        };
     let weights = weight_bytes(c, p);
     match work {
         Workload::Train {
@@ -459,6 +474,31 @@ mod tests {
         let saved = acts("f32") - acts("bf16");
         let by_hand = 32.0 * 2048.0 * ACTIVATION_FLOATS.1 * 11008.0 * 2.0;
         assert!((saved - by_hand).abs() < 1.0, "{saved} vs {by_hand}");
+    }
+
+    /// On `tch-cpu` the plan adds LibTorch's runtime; on a LibTorch GPU it does not (host memory),
+    /// and flex never does.
+    #[test]
+    fn libtorch_on_the_cpu_adds_its_runtime() {
+        let c = llama2_7b();
+        let work = Workload::Train {
+            micro_batch: 1,
+            seq_len: 256,
+            r: 16,
+            targets: 4,
+            checkpointing: true,
+        };
+        let p = Precision::parse("f32", "none").unwrap();
+        let over = |k, gpu| estimate(&c, p, work, k, gpu).overhead;
+        assert_eq!(
+            over(Kernels::TorchAttention, false) - over(Kernels::FusedCpu, false),
+            LIBTORCH_CPU_RUNTIME_BYTES
+        );
+        assert_eq!(
+            over(Kernels::TorchAttention, true),
+            over(Kernels::Plain, true)
+        );
+        assert_eq!(over(Kernels::FusedCpu, false), RUNTIME_BYTES);
     }
 
     /// The plain path's attention state, by hand: 3 tensors × 4 sequences × 32 heads × 512² × 4
