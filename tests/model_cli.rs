@@ -1,9 +1,14 @@
 //! `finefail model convert` as a user runs it: the `--dtype` flag (bf16 by default, reported by
 //! `model info`), and bad input — an unknown dtype, a tensor type the reader cannot dequantize —
-//! as one line on stderr and exit code 2.
+//! as one line on stderr and exit code 2. And `model logits --compute-dtypes`: several compute
+//! dtypes from one load.
 
 #[path = "../crates/finefail-model/tests/common/gguf_writer.rs"]
 mod gguf_writer;
+
+#[path = "../crates/finefail-train/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod tiny;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -143,4 +148,59 @@ fn model_info_lists_the_tensor_types_of_a_gguf_file() {
         .find(|l| l.trim_start().starts_with("IQ2_XXS "))
         .unwrap_or_else(|| panic!("no IQ2_XXS row:\n{out}"));
     assert!(iq_row.contains("not decoded"), "{iq_row}");
+}
+
+/// `model logits --compute-dtypes f32,bf16` (one load, the GPU check's way) writes exactly the
+/// files two runs with `--compute-dtype f32` and `--compute-dtype bf16` write, and the two differ;
+/// an `--out` without `{compute}` or a dtype named twice is bad input (exit 2, nothing written).
+#[test]
+fn logits_for_several_compute_dtypes_come_from_one_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny::write_tiny_model(&model, 7);
+    let text = "what is the colour of the sky ?";
+    let base = [
+        "model",
+        "logits",
+        "--model",
+        s(&model),
+        "--text",
+        text,
+        "--dtype",
+        "bf16",
+    ];
+    let run = |extra: &[&str]| {
+        let o = finefail(&[&base[..], extra].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let pattern = dir.path().join("one.{compute}.npy");
+    let ids = run(&["--out", s(&pattern), "--compute-dtypes", "f32,bf16"]);
+    let read = |p: PathBuf| std::fs::read(p).unwrap();
+    for c in ["f32", "bf16"] {
+        let single = dir.path().join(format!("single.{c}.npy"));
+        assert_eq!(run(&["--out", s(&single), "--compute-dtype", c]), ids);
+        assert_eq!(
+            read(dir.path().join(format!("one.{c}.npy"))),
+            read(single),
+            "{c}: one load vs its own run"
+        );
+    }
+    assert_ne!(
+        read(dir.path().join("one.f32.npy")),
+        read(dir.path().join("one.bf16.npy"))
+    );
+
+    let plain = dir.path().join("bad.npy");
+    for extra in [
+        vec!["--out", s(&plain), "--compute-dtypes", "f32,bf16"],
+        vec!["--out", s(&pattern), "--compute-dtypes", "bf16,bf16"],
+    ] {
+        let err = one_line_exit_2(&finefail(&[&base[..], &extra[..]].concat()));
+        assert!(
+            err.contains("--compute-dtypes") || err.contains("--out"),
+            "{err}"
+        );
+    }
+    assert!(!plain.exists());
 }

@@ -343,16 +343,15 @@ ckpt_section() {
         --tokenizer "$TOKENIZER" --device "$torch_device" --reference-text "$text"
 }
 # logits_run FINEFAIL PYTHON DIR TEXT DEVICE TORCH_DEVICE PREFIX JSON: finefail's logits with f32
-# and bf16 compute (both are tried), compared with transformers' (compare_logits.py).
+# and bf16 compute from one load of the model (f32 written first, so a bf16 failure keeps it),
+# compared with transformers' (compare_logits.py).
 logits_run() {
     local finefail="$1" python="$2" dir="$3" text="$4" device="$5" torch_device="$6" prefix="$7" json="$8"
-    local rc=0 c extra=()
-    for c in f32 bf16; do
-        rm -f "$prefix.$c.npy"
-        echo "logits: finefail model logits --compute-dtype $c"
-        "$finefail" model logits --model "$dir" --text "$text" --out "$prefix.$c.npy" --device "$device" \
-            --dtype bf16 --compute-dtype "$c" > "$prefix.$c.ids" || { echo "logits: --compute-dtype $c failed"; rc=1; }
-    done
+    local rc=0 extra=()
+    rm -f "$prefix.f32.npy" "$prefix.bf16.npy"
+    echo "logits: finefail model logits --compute-dtypes f32,bf16"
+    "$finefail" model logits --model "$dir" --text "$text" --out "$prefix.{compute}.npy" --device "$device" \
+        --dtype bf16 --compute-dtypes f32,bf16 > "$prefix.f32.ids" || { echo "logits: model logits failed"; rc=1; }
     [[ -f $prefix.f32.npy ]] || { echo "logits: no f32 logits to compare"; return 1; }
     [[ -f $prefix.bf16.npy ]] && extra=(--logits-16 "$prefix.bf16.npy")
     "$python" scripts/gpu/compare_logits.py --model "$dir" --logits "$prefix.f32.npy" "${extra[@]}" \

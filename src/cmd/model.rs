@@ -2,6 +2,7 @@
 
 use crate::cmd::precision::PrecisionArgs;
 use crate::exit::BadInput;
+use anyhow::Context;
 use clap::Subcommand;
 use finefail_model::chat::ChatTemplate;
 use finefail_model::chat_model::check_vocab;
@@ -60,6 +61,11 @@ pub enum ModelCommand {
         device: String,
         #[command(flatten)]
         precision: PrecisionArgs,
+        /// Logits for each of these compute dtypes (e.g. `f32,bf16`) from one load of the model:
+        /// `--out` must contain `{compute}`, replaced by each dtype's name. Instead of
+        /// `--compute-dtype`.
+        #[arg(long, value_delimiter = ',', conflicts_with = "compute_dtype")]
+        compute_dtypes: Vec<String>,
     },
 }
 
@@ -80,10 +86,18 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             text,
             out,
             device,
-            precision,
+            mut precision,
+            compute_dtypes,
         } => {
-            let precision = precision.resolve(&device, &model)?;
-            logits(&model, adapter.as_deref(), &text, &out, &device, precision)
+            // Every output's precision resolved (and checked) before the model is loaded.
+            let mut outputs = Vec::new();
+            for (compute, path) in logits_outputs(&out, &compute_dtypes)? {
+                if let Some(c) = compute {
+                    precision.compute_dtype = c;
+                }
+                outputs.push((precision.resolve(&device, &model)?, path));
+            }
+            logits(&model, adapter.as_deref(), &text, &outputs, &device)
         }
     }
 }
@@ -211,17 +225,46 @@ fn info(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The files `model logits` writes: `out` as given (the compute dtype of `--compute-dtype`,
+/// `None`), or one per entry of `--compute-dtypes` with `{compute}` in `out` replaced by its name.
+fn logits_outputs(
+    out: &Path,
+    compute_dtypes: &[String],
+) -> anyhow::Result<Vec<(Option<String>, PathBuf)>> {
+    if compute_dtypes.is_empty() {
+        return Ok(vec![(None, out.to_path_buf())]);
+    }
+    let pattern = out.to_string_lossy();
+    if !pattern.contains("{compute}") {
+        return Err(BadInput(format!(
+            "--out {pattern}: with --compute-dtypes it must contain {{compute}} (one file per dtype)"
+        ))
+        .into());
+    }
+    let mut outputs: Vec<(Option<String>, PathBuf)> = Vec::new();
+    for c in compute_dtypes {
+        if outputs.iter().any(|(seen, _)| seen.as_ref() == Some(c)) {
+            return Err(BadInput(format!("--compute-dtypes names {c} twice")).into());
+        }
+        outputs.push((
+            Some(c.clone()),
+            PathBuf::from(pattern.replace("{compute}", c)),
+        ));
+    }
+    Ok(outputs)
+}
+
 fn logits(
     dir: &Path,
     adapter: Option<&Path>,
     text: &str,
-    out: &Path,
+    outputs: &[(Precision, PathBuf)],
     device: &str,
-    precision: Precision,
 ) -> anyhow::Result<()> {
     let device = parse_device(device)?;
     let tokenizer = Tokenizer::from_dir(dir)?;
-    let mut model = Llama::load_with(dir, &device, precision)?;
+    let (first, _) = outputs.first().context("no logits to write")?;
+    let mut model = Llama::load_with(dir, &device, *first)?;
     check_vocab(&model, &tokenizer, dir)?;
     if let Some(adapter) = adapter {
         load_adapter(&mut model, adapter)?;
@@ -230,8 +273,12 @@ fn logits(
     if ids.is_empty() {
         return Err(BadInput("--text encodes to no tokens".into()).into());
     }
-    let values = model.logits_of_ids(&ids)?;
-    write_npy_f32(out, &[ids.len(), model.config().vocab_size], &values)?;
+    for (precision, out) in outputs {
+        // Outputs differ in their compute dtype only (the storage is the first's).
+        model.set_compute_dtype(precision.compute_dtype());
+        let values = model.logits_of_ids(&ids)?;
+        write_npy_f32(out, &[ids.len(), model.config().vocab_size], &values)?;
+    }
     println!(
         "{}",
         ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")

@@ -433,3 +433,29 @@ fn shared_inputs_are_cast_once_and_gate_up_hand_over_in_the_compute_dtype() {
         assert_eq!(values_of(handed), values_of(f32c.forward(xt.clone())));
     }
 }
+
+/// `Llama::set_compute_dtype` (one load serving f32 and bf16 logits) switches every projection,
+/// Mixtral's experts included: the switched model gives exactly the logits of a model loaded
+/// with that compute dtype, both ways.
+#[test]
+fn switching_the_compute_dtype_equals_loading_with_it() {
+    use burn::tensor::FloatDType;
+    let dev = Device::flex();
+    for name in ["tiny_llama", "tiny_mixtral"] {
+        let tokens = ref_tokens(&reference(name));
+        let storage = Precision::parse("bf16", "none").unwrap();
+        let p = |c: &str| storage.with_compute(c).unwrap();
+        let logits = |m: &Llama| values(m.forward(token_row(&tokens, &dev)));
+        let load = |c: &str| Llama::load_with(&fixture(name), &dev, p(c)).unwrap();
+        let (f32_loaded, bf16_loaded) = (logits(&load("f32")), logits(&load("bf16")));
+        assert_ne!(
+            f32_loaded, bf16_loaded,
+            "{name}: bf16 compute changed nothing"
+        );
+        let mut m = load("f32");
+        m.set_compute_dtype(FloatDType::BF16);
+        assert_eq!(logits(&m), bf16_loaded, "{name}: f32 → bf16");
+        m.set_compute_dtype(FloatDType::F32);
+        assert_eq!(logits(&m), f32_loaded, "{name}: back to f32");
+    }
+}

@@ -376,6 +376,28 @@ impl Llama {
         }
     }
 
+    /// Makes every projection (Mixtral's experts included) multiply in `compute` from now on, the
+    /// stored weights untouched: one load of a big base then serves several compute dtypes (the
+    /// GPU check's f32 and bf16 logits, `model logits --compute-dtypes`).
+    pub fn set_compute_dtype(&mut self, compute: FloatDType) {
+        let set = |l: &mut Linear| l.compute = compute;
+        for layer in &mut self.layers {
+            let a = &mut layer.self_attn;
+            for l in [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj] {
+                set(l);
+            }
+            let mlps: Vec<&mut Mlp> = match &mut layer.mlp {
+                FeedForward::Dense(m) => vec![m],
+                FeedForward::Moe(moe) => moe.experts.iter_mut().collect(),
+            };
+            for m in mlps {
+                for l in [&mut m.gate_proj, &mut m.up_proj, &mut m.down_proj] {
+                    set(l);
+                }
+            }
+        }
+    }
+
     /// The output head `[d, vocab]` in the dtype the projections compute in (the first
     /// projection's): what the training loss multiplies by (`ops::head_cross_entropy`), so on a GPU
     /// with bf16 compute the head's product runs in bf16 with no f32 copy of the head (issue 23,
