@@ -13,7 +13,7 @@ use finefail_model::gguf::GgufFile;
 use finefail_model::llama::Llama;
 use finefail_model::memory::{estimate, gb, weight_bytes, Kernels, Workload};
 use finefail_model::peft::load_adapter;
-use finefail_model::precision::Precision;
+use finefail_model::precision::{Precision, WeightDtype};
 use finefail_model::tokenizer::Tokenizer;
 use finefail_model::weights::{write_npy_f32, Checkpoint};
 use std::path::{Path, PathBuf};
@@ -243,6 +243,7 @@ fn logits_outputs(
     }
     let mut outputs: Vec<(Option<String>, PathBuf)> = Vec::new();
     for c in compute_dtypes {
+        WeightDtype::parse_option(c, "--compute-dtypes")?;
         if outputs.iter().any(|(seen, _)| seen.as_ref() == Some(c)) {
             return Err(BadInput(format!("--compute-dtypes names {c} twice")).into());
         }

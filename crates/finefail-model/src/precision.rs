@@ -42,7 +42,7 @@ impl WeightDtype {
     }
 
     /// Parses `auto | f32 | bf16 | f16` for the option named `flag` (named in the error).
-    fn parse_option(s: &str, flag: &str) -> Result<Self> {
+    pub fn parse_option(s: &str, flag: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "f32" | "float32" => Ok(Self::F32),
