@@ -256,6 +256,19 @@ fn in_context_arm_and_two_formats_run_end_to_end() {
     );
     assert!(icl.is_some() && icl < qa && qa < raft, "{md}");
     assert!(run_dir.join("report/plots/forest.png").is_file());
+    // The metric-vs-N curve draws the in-context arm beside the formats' lines, and says so.
+    let plots = run_dir.join("report/plots");
+    let curve = std::fs::read_dir(&plots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.contains("label_accuracy__vs_n") && name.ends_with(".svg")
+        })
+        .expect("a label_accuracy curve");
+    let svg = std::fs::read_to_string(&curve).unwrap();
+    assert!(svg.contains("· icl2"), "{}", curve.display());
+    assert!(md.contains("is its in-context arm (icl{K}"), "{md}");
     // The label section splits each format's generated gain into knowledge and format.
     let split = md
         .find("knowledge (Δ label_ll_accuracy)")

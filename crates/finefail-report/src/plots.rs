@@ -106,14 +106,28 @@ pub(crate) struct ReferenceLine {
     pub value: f64,
 }
 
-/// Metric vs training size N, one line per model, the band drawn from `low` to `high`, and an
-/// optional dashed reference line.
+/// A model's in-context arm (`icl{K}`: the base model shown K demonstrations) on a curve: a dotted
+/// horizontal line in the colour of that model's curve, so the fine-tuned curve reads against the
+/// cheaper alternative at every N.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InContextLine {
+    /// The legend's text (e.g. "smollm2 · icl8").
+    pub label: String,
+    /// The in-context arm's mean.
+    pub value: f64,
+    /// Index into [`CurvePlot::lines`] of the curve whose colour it takes.
+    pub line: usize,
+}
+
+/// Metric vs training size N, one line per model, the band drawn from `low` to `high`, an
+/// optional dashed reference line and a dotted line per model's in-context arm.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CurvePlot {
     pub title: String,
     pub y_label: String,
     pub lines: Vec<CurveLine>,
     pub reference: Option<ReferenceLine>,
+    pub in_context: Vec<InContextLine>,
 }
 
 /// Per-question base score (x) against fine-tuned score (y).
@@ -194,6 +208,7 @@ impl CurvePlot {
         let mut t = vec![self.title.as_str(), self.y_label.as_str()];
         t.extend(self.lines.iter().map(|l| l.label.as_str()));
         t.extend(self.reference.iter().map(|r| r.label.as_str()));
+        t.extend(self.in_context.iter().map(|r| r.label.as_str()));
         t
     }
 
@@ -214,6 +229,14 @@ impl CurvePlot {
                 label: drawable(&r.label),
                 value: r.value,
             }),
+            in_context: self
+                .in_context
+                .iter()
+                .map(|r| InContextLine {
+                    label: drawable(&r.label),
+                    ..r.clone()
+                })
+                .collect(),
         }
     }
 }
@@ -274,9 +297,10 @@ fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) 
         y1 = y1.max(pt.high).max(pt.mean);
         x1 = x1.max(pt.n);
     }
-    if let Some(r) = &p.reference {
-        y0 = y0.min(r.value);
-        y1 = y1.max(r.value);
+    let levels = p.reference.iter().map(|r| r.value);
+    for v in levels.chain(p.in_context.iter().map(|r| r.value)) {
+        y0 = y0.min(v);
+        y1 = y1.max(v);
     }
     let (y0, y1) = padded(y0, y1);
     let x1 = if x1 > 0.0 { x1 } else { 1.0 };
@@ -328,6 +352,21 @@ fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) 
             .label(r.label.as_str())
             .legend(move |(x, y)| {
                 DashedPathElement::new(vec![(x, y), (x + 18, y)], 5, 3, grey.stroke_width(2))
+            });
+    }
+    for r in &p.in_context {
+        let c = color(r.line);
+        // Dots: short dashes with gaps as long.
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(-0.03 * x1, r.value), (1.04 * x1, r.value)],
+                2,
+                4,
+                c.stroke_width(2),
+            ))?
+            .label(r.label.as_str())
+            .legend(move |(x, y)| {
+                DashedPathElement::new(vec![(x, y), (x + 18, y)], 2, 3, c.stroke_width(2))
             });
     }
     chart
@@ -550,6 +589,7 @@ mod tests {
                 points: vec![pt(0.0, 0.4), pt(50.0, 0.45), pt(100.0, 0.38)],
             }],
             reference: None,
+            in_context: vec![],
         };
         let r = curve("c", &p)?;
         assert!(r.svg.contains("<svg") && r.svg.contains("</svg>"));
@@ -587,6 +627,7 @@ mod tests {
                 points: vec![pt(0.0, 0.2), pt(50.0, 0.3)],
             }],
             reference: None,
+            in_context: vec![],
         };
         let plain = curve("plain", &p)?;
         assert!(!plain.svg.contains("majority label"));
@@ -612,6 +653,55 @@ mod tests {
             "{}",
             r.svg
         );
+        assert_ne!(r.png, plain.png);
+        Ok(())
+    }
+
+    /// A model's in-context arm is a dotted line in its curve's colour, in the legend, and the y
+    /// axis reaches it; without one the plot is as before.
+    #[test]
+    fn an_in_context_arm_is_a_dotted_line_in_its_model_s_colour() -> Result<(), ReportError> {
+        let pt = |n, mean| CurvePoint {
+            n,
+            mean,
+            low: mean - 0.05,
+            high: mean + 0.05,
+        };
+        let mut p = CurvePlot {
+            title: "pqa: label_accuracy vs N".into(),
+            y_label: "label_accuracy".into(),
+            lines: vec![
+                CurveLine {
+                    label: "m1".into(),
+                    points: vec![pt(0.0, 0.2), pt(50.0, 0.3)],
+                },
+                CurveLine {
+                    label: "m2".into(),
+                    points: vec![pt(0.0, 0.25), pt(50.0, 0.35)],
+                },
+            ],
+            reference: None,
+            in_context: vec![],
+        };
+        let plain = curve("plain", &p)?;
+        p.in_context.push(InContextLine {
+            label: "m2 · icl8".into(),
+            value: 0.72,
+            line: 1,
+        });
+        assert!(p.texts().contains(&"m2 · icl8"));
+        let r = curve("icl", &p)?;
+        assert!(r.svg.contains("m2 · icl8"), "{}", r.svg);
+        // Dotted in m2's colour: many short segments of it beyond the plain plot's.
+        let m2 = color(1);
+        let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", m2.0, m2.1, m2.2);
+        assert!(
+            r.svg.matches(&stroke).count() > plain.svg.matches(&stroke).count() + 20,
+            "{} vs {}",
+            r.svg.matches(&stroke).count(),
+            plain.svg.matches(&stroke).count()
+        );
+        assert!(r.svg.contains("\n0.70\n") && !plain.svg.contains("\n0.70\n"));
         assert_ne!(r.png, plain.png);
         Ok(())
     }
@@ -689,6 +779,7 @@ mod tests {
                 points: vec![pt(0.0, 0.4), pt(50.0, 0.5)],
             }],
             reference: None,
+            in_context: vec![],
         };
         let greek = curve("g", &plot("modèle-β"))?;
         assert!(greek.svg.contains("modèle-β"));

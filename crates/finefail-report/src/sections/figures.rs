@@ -3,14 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use finefail_score::{Comparison, Metric};
+use finefail_score::{Comparison, ComparisonKind, Metric};
 
 use super::{context_suffix, PlotSpec, CONTEXTS};
 use crate::analysis::{base_arm, Analysis};
 use crate::document::Block;
 use crate::format::{ci_header, num, percent};
 use crate::plots::{
-    missing_glyphs, CurveLine, CurvePlot, CurvePoint, ReferenceLine, ScatterPlot, REPLACEMENT,
+    missing_glyphs, CurveLine, CurvePlot, CurvePoint, InContextLine, ReferenceLine, ScatterPlot,
+    REPLACEMENT,
 };
 
 /// A sentence for a caption when the PNG cannot draw some characters of the plot's texts (names
@@ -54,6 +55,7 @@ pub(super) fn curves(
     for ctx in CONTEXTS {
         for &metric in &metrics {
             let mut lines = Vec::new();
+            let mut in_context = Vec::new();
             for model in models {
                 let mut entries: Vec<&Comparison> = a
                     .comparisons(dataset, Some(model))
@@ -66,6 +68,22 @@ pub(super) fn curves(
                     .map(|c| c.base_mean)
                     .or_else(|| a.arm_mean(&base_arm(dataset, model, ctx), metric));
                 let Some(base) = base else { continue };
+                // The model's in-context arm (its `icl{K}` vs N = 0 entry: the treated mean), in
+                // the colour of the model's first curve.
+                in_context.extend(
+                    a.input
+                        .comparison
+                        .comparisons
+                        .iter()
+                        .filter(|c| c.kind == ComparisonKind::VsIcl && c.n == 0)
+                        .filter(|c| c.dataset == dataset && c.model == *model)
+                        .filter(|c| c.context == ctx && c.metric == metric)
+                        .map(|c| InContextLine {
+                            label: format!("{model} · icl{}", c.icl_shots.unwrap_or(0)),
+                            value: c.ft_mean,
+                            line: lines.len(),
+                        }),
+                );
                 // One line per training format when the study names several (`model · raft`).
                 let mut formats: Vec<Option<&str>> =
                     entries.iter().map(|c| c.format.as_deref()).collect();
@@ -121,6 +139,12 @@ pub(super) fn curves(
                          `{label}` scores {share}."
                     )
                 });
+            let icl_note = if in_context.is_empty() {
+                ""
+            } else {
+                " A dotted line in a model's colour is its in-context arm (icl{K}: the base model \
+                 shown K training examples in the prompt, mean over seeds)."
+            };
             let plot = CurvePlot {
                 title: format!("{dataset}: {metric} vs N{ctx_note}"),
                 y_label: metric.to_string(),
@@ -129,13 +153,14 @@ pub(super) fn curves(
                     label: format!("majority label ({label})"),
                     value,
                 }),
+                in_context,
             };
             blocks.push(Block::Figure {
                 stem: stem.clone(),
                 caption: format!(
                     "{dataset}: {metric} vs training size N{ctx_note}, one line per model; points \
                      are means (N > 0: per question averaged over seeds), the band is the base mean \
-                     plus the {} of the paired difference.{majority_note}{}",
+                     plus the {} of the paired difference.{majority_note}{icl_note}{}",
                     ci_header(1.0 - a.input.comparison.alpha),
                     font_note(plot.texts())
                 ),
