@@ -256,6 +256,35 @@ fn in_context_arm_and_two_formats_run_end_to_end() {
     );
     assert!(icl.is_some() && icl < qa && qa < raft, "{md}");
     assert!(run_dir.join("report/plots/forest.png").is_file());
+    // per_question names each row's format and in-context shots, so `n == 0` splits cleanly.
+    let file = std::fs::File::open(run_dir.join("per_question.parquet")).unwrap();
+    let pq = {
+        use polars::prelude::SerReader;
+        polars::prelude::ParquetReader::new(file).finish().unwrap()
+    };
+    let col = |name: &str| pq.column(name).unwrap().as_materialized_series().clone();
+    let (arm, format, shots) = (col("arm"), col("format"), col("icl_shots"));
+    let (arm, format, shots) = (
+        arm.str().unwrap(),
+        format.str().unwrap(),
+        shots.i64().unwrap(),
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    for i in 0..pq.height() {
+        let name = arm.get(i).unwrap();
+        let want = if name.contains("/icl2/") {
+            (None, Some(2))
+        } else if name.contains("/raft/") {
+            (Some("raft"), None)
+        } else if name.contains("/qa/") {
+            (Some("qa"), None)
+        } else {
+            (None, None)
+        };
+        assert_eq!((format.get(i), shots.get(i)), want, "{name}");
+        kinds.insert(want);
+    }
+    assert_eq!(kinds.len(), 4, "base, icl2, qa and raft rows: {kinds:?}");
     // The metric-vs-N curve draws the in-context arm beside the formats' lines, and says so.
     let plots = run_dir.join("report/plots");
     let curve = std::fs::read_dir(&plots)

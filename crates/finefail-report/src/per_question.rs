@@ -16,12 +16,16 @@ use polars::prelude::*;
 use crate::analysis::{base_arm, Analysis};
 use crate::ReportError;
 
-/// The fixed leading columns (metric columns follow: `{metric}`, `{metric}_vs_base`).
-pub const FIXED_COLUMNS: [&str; 15] = [
+/// The fixed leading columns (metric columns follow: `{metric}`, `{metric}_vs_base`). `format`
+/// (the training format when the study names several) and `icl_shots` (K of an in-context arm)
+/// are null elsewhere: with them a filter on `n == 0` can tell the base arm from `icl{K}`.
+pub const FIXED_COLUMNS: [&str; 17] = [
     "dataset",
     "model",
     "arm",
     "n",
+    "format",
+    "icl_shots",
     "seed",
     "context",
     "question_id",
@@ -41,6 +45,8 @@ struct Row<'a> {
     model: &'a str,
     arm: &'a str,
     n: u64,
+    format: Option<&'a str>,
+    icl_shots: Option<u64>,
     seed: Option<u64>,
     context: AnswerContext,
     question_id: &'a str,
@@ -92,6 +98,8 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
             model: &arm.model,
             arm: &ans.arm,
             n: arm.n,
+            format: arm.format.as_deref(),
+            icl_shots: arm.icl,
             seed: arm.seed,
             context: arm.context,
             question_id: &ans.question_id,
@@ -162,6 +170,13 @@ fn columns(a: &Analysis<'_>, lists_as_json: bool) -> Result<(usize, Vec<Column>)
         Column::new(
             "n".into(),
             rows.iter().map(|r| r.n as i64).collect::<Vec<i64>>(),
+        ),
+        strs("format", &|r| r.format.map(str::to_owned)),
+        Column::new(
+            "icl_shots".into(),
+            rows.iter()
+                .map(|r| r.icl_shots.map(|k| k as i64))
+                .collect::<Vec<Option<i64>>>(),
         ),
         Column::new(
             "seed".into(),

@@ -48,7 +48,8 @@ fn revision(kind: StepKind) -> u32 {
         // 6: the answer-format text says each prompt names its dataset's labels (issue 26).
         // 7: the knowledge-or-format split of a label-accuracy gain beside the answer-format
         // table (issue 25: label log-likelihood).
-        // 8: each model's in-context arm as a dotted line on the metric-vs-N curves.
+        // 8: each model's in-context arm as a dotted line on the metric-vs-N curves;
+        // `per_question` gains `format` and `icl_shots`.
         StepKind::Report => 8,
     }
 }
