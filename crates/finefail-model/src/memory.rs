@@ -378,6 +378,25 @@ mod tests {
         ModelConfig::from_json_str(text, std::path::Path::new("config.json")).unwrap()
     }
 
+    /// A LoRA r 16 fine-tune on q/k/v/o of `micro_batch` × `seq_len` tokens.
+    fn train(micro_batch: usize, seq_len: usize, checkpointing: bool) -> Workload {
+        Workload::Train {
+            micro_batch,
+            seq_len,
+            r: 16,
+            targets: 4,
+            checkpointing,
+        }
+    }
+
+    /// A bf16 base multiplied in `compute`.
+    fn bf16_base_computing(compute: &str) -> Precision {
+        Precision::parse("bf16", "none")
+            .unwrap()
+            .with_compute(compute)
+            .unwrap()
+    }
+
     #[test]
     fn weights_of_llama2_7b_in_each_format() {
         let c = llama2_7b();
@@ -406,13 +425,7 @@ mod tests {
     #[test]
     fn checkpointing_and_quantization_lower_the_training_peak() {
         let c = llama2_7b();
-        let work = |ck| Workload::Train {
-            micro_batch: 4,
-            seq_len: 1024,
-            r: 16,
-            targets: 4,
-            checkpointing: ck,
-        };
+        let work = |ck| train(4, 1024, ck);
         let bf16 = Precision::parse("bf16", "none").unwrap();
         let nf4 = Precision::parse("bf16", "nf4").unwrap();
         let plain = estimate(&c, bf16, work(false), Kernels::Plain, true).total();
@@ -426,19 +439,8 @@ mod tests {
     #[test]
     fn a_16_bit_compute_dtype_needs_no_copies_of_a_16_bit_base() {
         let c = llama2_7b();
-        let work = Workload::Train {
-            micro_batch: 1,
-            seq_len: 512,
-            r: 16,
-            targets: 4,
-            checkpointing: false,
-        };
-        let p = |compute: &str| {
-            Precision::parse("bf16", "none")
-                .unwrap()
-                .with_compute(compute)
-                .unwrap()
-        };
+        let work = train(1, 512, false);
+        let p = bf16_base_computing;
         let f32_compute = estimate(&c, p("f32"), work, Kernels::Plain, true).weight_copies;
         let bf16_compute = estimate(&c, p("bf16"), work, Kernels::Plain, true).weight_copies;
         assert_eq!(bf16_compute, 0.0);
@@ -456,21 +458,17 @@ mod tests {
     #[test]
     fn a_16_bit_compute_dtype_keeps_the_mlp_activations_in_16_bits() {
         let c = llama2_7b();
-        let work = Workload::Train {
-            micro_batch: 4,
-            seq_len: 512,
-            r: 16,
-            targets: 4,
-            checkpointing: false,
+        let work = train(4, 512, false);
+        let acts = |compute| {
+            estimate(
+                &c,
+                bf16_base_computing(compute),
+                work,
+                Kernels::TorchAttention,
+                true,
+            )
+            .activations
         };
-        let p = |compute: &str| {
-            Precision::parse("bf16", "none")
-                .unwrap()
-                .with_compute(compute)
-                .unwrap()
-        };
-        let acts =
-            |compute| estimate(&c, p(compute), work, Kernels::TorchAttention, true).activations;
         let saved = acts("f32") - acts("bf16");
         let by_hand = 32.0 * 2048.0 * ACTIVATION_FLOATS.1 * 11008.0 * 2.0;
         assert!((saved - by_hand).abs() < 1.0, "{saved} vs {by_hand}");
@@ -481,13 +479,7 @@ mod tests {
     #[test]
     fn libtorch_on_the_cpu_adds_its_runtime() {
         let c = llama2_7b();
-        let work = Workload::Train {
-            micro_batch: 1,
-            seq_len: 256,
-            r: 16,
-            targets: 4,
-            checkpointing: true,
-        };
+        let work = train(1, 256, true);
         let p = Precision::parse("f32", "none").unwrap();
         let over = |k, gpu| estimate(&c, p, work, k, gpu).overhead;
         assert_eq!(
@@ -508,13 +500,7 @@ mod tests {
     #[test]
     fn the_plain_path_counts_its_attention_probabilities() {
         let c = llama2_7b();
-        let work = |ck| Workload::Train {
-            micro_batch: 4,
-            seq_len: 512,
-            r: 16,
-            targets: 4,
-            checkpointing: ck,
-        };
+        let work = |ck| train(4, 512, ck);
         let bf16 = Precision::parse("bf16", "none").unwrap();
         let plain = estimate(&c, bf16, work(false), Kernels::Plain, true);
         assert!(

@@ -573,14 +573,19 @@ pub(crate) fn forest(name: &str, p: &ForestPlot) -> Result<Rendered, ReportError
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_valid_svg_and_png() -> Result<(), ReportError> {
-        let pt = |n, mean| CurvePoint {
+    /// A curve point at `mean` with a band of ± `half_band`.
+    fn point(n: f64, mean: f64, half_band: f64) -> CurvePoint {
+        CurvePoint {
             n,
             mean,
-            low: mean - 0.05,
-            high: mean + 0.05,
-        };
+            low: mean - half_band,
+            high: mean + half_band,
+        }
+    }
+
+    #[test]
+    fn renders_valid_svg_and_png() -> Result<(), ReportError> {
+        let pt = |n, mean| point(n, mean, 0.05);
         let p = CurvePlot {
             title: "ds: token_f1 vs N".into(),
             y_label: "token_f1".into(),
@@ -613,12 +618,7 @@ mod tests {
     /// legend entry, even when it lies outside the curves' range; without one nothing is dashed.
     #[test]
     fn a_reference_line_is_dashed_and_in_the_legend() -> Result<(), ReportError> {
-        let pt = |n, mean| CurvePoint {
-            n,
-            mean,
-            low: mean - 0.05,
-            high: mean + 0.05,
-        };
+        let pt = |n, mean| point(n, mean, 0.05);
         let mut p = CurvePlot {
             title: "pqa: label_accuracy vs N".into(),
             y_label: "label_accuracy".into(),
@@ -661,12 +661,7 @@ mod tests {
     /// axis reaches it; without one the plot is as before.
     #[test]
     fn an_in_context_arm_is_a_dotted_line_in_its_model_s_colour() -> Result<(), ReportError> {
-        let pt = |n, mean| CurvePoint {
-            n,
-            mean,
-            low: mean - 0.05,
-            high: mean + 0.05,
-        };
+        let pt = |n, mean| point(n, mean, 0.05);
         let mut p = CurvePlot {
             title: "pqa: label_accuracy vs N".into(),
             y_label: "label_accuracy".into(),
@@ -765,12 +760,7 @@ mod tests {
     /// a name the font lacks is drawn as U+FFFD, not as an empty box.
     #[test]
     fn non_ascii_names_render() -> Result<(), ReportError> {
-        let pt = |n, mean| CurvePoint {
-            n,
-            mean,
-            low: mean,
-            high: mean,
-        };
+        let pt = |n, mean| point(n, mean, 0.0);
         let plot = |label: &str| CurvePlot {
             title: format!("{label}: token_f1 vs N"),
             y_label: "token_f1".into(),
