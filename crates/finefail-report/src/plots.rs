@@ -13,6 +13,7 @@
 use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -340,34 +341,14 @@ fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) 
                 .map(|q| Circle::new((q.n, q.mean), 4, c.filled())),
         )?;
     }
+    let span = (-0.03 * x1, 1.04 * x1);
     if let Some(r) = &p.reference {
         let grey = RGBColor(90, 90, 90);
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(-0.03 * x1, r.value), (1.04 * x1, r.value)],
-                7,
-                5,
-                grey.stroke_width(2),
-            ))?
-            .label(r.label.as_str())
-            .legend(move |(x, y)| {
-                DashedPathElement::new(vec![(x, y), (x + 18, y)], 5, 3, grey.stroke_width(2))
-            });
+        horizontal_line(&mut chart, span, r.value, &r.label, grey, (7, 5))?;
     }
     for r in &p.in_context {
-        let c = color(r.line);
         // Dots: short dashes with gaps as long.
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(-0.03 * x1, r.value), (1.04 * x1, r.value)],
-                2,
-                4,
-                c.stroke_width(2),
-            ))?
-            .label(r.label.as_str())
-            .legend(move |(x, y)| {
-                DashedPathElement::new(vec![(x, y), (x + 18, y)], 2, 3, c.stroke_width(2))
-            });
+        horizontal_line(&mut chart, span, r.value, &r.label, color(r.line), (2, 4))?;
     }
     chart
         .configure_series_labels()
@@ -377,6 +358,36 @@ fn draw_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &CurvePlot) 
         .position(SeriesLabelPosition::LowerRight)
         .draw()?;
     root.present()
+}
+
+/// A horizontal line at `value` across `span` of the x axis, dashed (`dash` = on, off pixels), in
+/// `colour`, with its legend entry: the majority-label baseline and the in-context arms.
+fn horizontal_line<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    span: (f64, f64),
+    value: f64,
+    label: &str,
+    colour: RGBColor,
+    dash: (u32, u32),
+) -> DrawResult<DB> {
+    let legend_dash = (dash.0.min(5), 3);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(span.0, value), (span.1, value)],
+            dash.0,
+            dash.1,
+            colour.stroke_width(2),
+        ))?
+        .label(label)
+        .legend(move |(x, y)| {
+            DashedPathElement::new(
+                vec![(x, y), (x + 18, y)],
+                legend_dash.0,
+                legend_dash.1,
+                colour.stroke_width(2),
+            )
+        });
+    Ok(())
 }
 
 /// Deterministic jitter in [-1, 1] for point `i` (so tied discrete scores stay visible).
