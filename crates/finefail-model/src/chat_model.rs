@@ -3,7 +3,7 @@
 
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{ModelError, Result};
-use crate::generate::{generate, Generation, GenerationConfig};
+use crate::generate::{generate, generate_scoring_first, Generation, GenerationConfig};
 use crate::llama::Llama;
 use crate::peft::load_adapter;
 use crate::precision::Precision;
@@ -102,6 +102,23 @@ impl ChatModel {
             .collect::<Result<Vec<_>>>()?;
         let decode = |ids: &[u32]| self.tokenizer.decode(ids, true);
         generate(&self.model, &prompts, config, &decode)
+    }
+
+    /// [`ChatModel::answer`], plus the log-probability of each id in `first_tokens[i]` as the
+    /// first token of answer `i` (one list per conversation, or none), from the generation's own
+    /// first step ([`generate_scoring_first`]): label questions scored without a pass of their own.
+    pub fn answer_scoring_first(
+        &self,
+        conversations: &[Vec<ChatMessage>],
+        config: &GenerationConfig,
+        first_tokens: &[Vec<u32>],
+    ) -> Result<(Vec<Generation>, Vec<Vec<f64>>)> {
+        let prompts = conversations
+            .iter()
+            .map(|m| self.prompt_tokens(m))
+            .collect::<Result<Vec<_>>>()?;
+        let decode = |ids: &[u32]| self.tokenizer.decode(ids, true);
+        generate_scoring_first(&self.model, &prompts, config, &decode, first_tokens)
     }
 }
 

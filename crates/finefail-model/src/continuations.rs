@@ -112,8 +112,9 @@ fn head_rows(model: &Llama, hidden: Tensor<3>) -> Result<Vec<f32>> {
     tensor_values(hidden.reshape([t, d]).matmul(model.output_weight()))
 }
 
-/// `log Σ exp(row)` in f64, max-shifted so large logits stay exact.
-fn log_sum_exp(row: &[f32]) -> f64 {
+/// `log Σ exp(row)` in f64, max-shifted so large logits stay exact (also what generation's
+/// first-step scores use, so both paths normalise alike).
+pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
     let max = row
         .iter()
         .fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));

@@ -3,9 +3,14 @@
 //!
 //! Each row has its own sampler seeded with the same seed, and padding changes neither its positions
 //! nor what it attends to, so a prompt gets the same answer alone or in a batch (tested).
+//!
+//! [`generate_scoring_first`] also reads, from the logits the first step computes anyway, the
+//! log-probability of a few given first tokens per prompt: one-token continuations (a label
+//! question's `yes` / `No` / …) are scored at no cost beyond the generation.
 
 use crate::attention_input::AttentionInput;
 use crate::cache::KvCache;
+use crate::continuations::log_sum_exp;
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
 use crate::sampling::{Sampler, SamplingConfig};
@@ -59,9 +64,44 @@ pub fn generate(
     config: &GenerationConfig,
     decode: &(dyn Fn(&[u32]) -> Result<String> + Sync),
 ) -> Result<Vec<Generation>> {
+    generate_scoring_first(model, prompts, config, decode, &[]).map(|(g, _)| g)
+}
+
+/// [`generate`], plus for each prompt `r` the log-probability (natural log, log-softmax in f64)
+/// of each id in `first_tokens[r]` as the answer's first token, read from the first step's logits
+/// (the same numbers [`crate::continuations::continuation_log_probs_cached`] reads from a pass of
+/// its own). `first_tokens` is empty (nothing scored) or has one list per prompt.
+pub fn generate_scoring_first(
+    model: &Llama,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+    decode: &(dyn Fn(&[u32]) -> Result<String> + Sync),
+    first_tokens: &[Vec<u32>],
+) -> Result<(Vec<Generation>, Vec<Vec<f64>>)> {
+    if !first_tokens.is_empty() && first_tokens.len() != prompts.len() {
+        return Err(ModelError::bad_input(
+            "first tokens",
+            format!(
+                "{} lists of first tokens for {} prompts",
+                first_tokens.len(),
+                prompts.len()
+            ),
+        ));
+    }
+    let vocab = model.config().vocab_size;
+    if let Some(&id) = first_tokens
+        .iter()
+        .flatten()
+        .find(|&&id| id as usize >= vocab)
+    {
+        return Err(ModelError::bad_input(
+            "first tokens",
+            format!("token id {id} is outside the vocabulary ({vocab})"),
+        ));
+    }
     // Run the whole generation on a worker of the thread pool: every kernel of a decode step then
     // forks from inside the pool instead of waking it from outside and sleeping this thread.
-    rayon::scope(|_| generate_on_pool(model, prompts, config, decode))
+    rayon::scope(|_| generate_on_pool(model, prompts, config, decode, first_tokens))
 }
 
 fn generate_on_pool(
@@ -69,9 +109,10 @@ fn generate_on_pool(
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
     decode: &(dyn Fn(&[u32]) -> Result<String> + Sync),
-) -> Result<Vec<Generation>> {
+    first_tokens: &[Vec<u32>],
+) -> Result<(Vec<Generation>, Vec<Vec<f64>>)> {
     if prompts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let vocab = model.config().vocab_size;
     if let Some(i) = prompts.iter().position(Vec::is_empty) {
@@ -110,6 +151,17 @@ fn generate_on_pool(
     let mut answers: Vec<Vec<u32>> = vec![Vec::new(); b];
 
     let mut logits = step(model, &seqs, &valid, longest, cache.as_mut())?;
+    let scores: Vec<Vec<f64>> = first_tokens
+        .iter()
+        .enumerate()
+        .map(|(r, ids)| {
+            let row = &logits[r * vocab..(r + 1) * vocab];
+            let lse = log_sum_exp(row);
+            ids.iter()
+                .map(|&id| f64::from(row[id as usize]) - lse)
+                .collect()
+        })
+        .collect();
     for n in 0..config.max_new_tokens {
         let mut next = vec![0u32; b];
         for r in 0..b {
@@ -147,13 +199,15 @@ fn generate_on_pool(
         }
         logits = step(model, &seqs, &valid, 1, cache.as_mut())?;
     }
-    out.into_iter()
+    let generations = out
+        .into_iter()
         .zip(answers)
         .map(|(g, a)| match g {
             Some(g) => Ok(g),
             None => finish(&a, StopReason::MaxTokens, config, decode),
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((generations, scores))
 }
 
 /// Runs the model on the last `t` tokens of each row (all of them without a cache) and returns the

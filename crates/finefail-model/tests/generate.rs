@@ -125,3 +125,43 @@ fn bad_prompts_are_bad_input() {
     let err = generate(&model, &[vec![64]], &config(2, true, 0.0), &ids_text).unwrap_err();
     assert!(err.is_bad_input() && err.to_string().contains("64"));
 }
+
+/// The first-step scores of a left-padded batch ([`generate_scoring_first`]) are the one-token
+/// continuation log-probabilities a pass of each prompt's own gives
+/// (`continuation_log_probs_cached`, itself checked against the full-pass reference in
+/// finefail-rag) up to float rounding; the generations are `generate`'s; a prompt given no tokens
+/// gets no scores; bad lists are bad input.
+#[test]
+fn first_step_scores_equal_a_pass_of_each_prompt_s_own() {
+    use finefail_model::continuations::continuation_log_probs_cached;
+    use finefail_model::generate::generate_scoring_first;
+    for name in ["tiny_llama", "tiny_mixtral", "tiny_qwen2"] {
+        let model = Llama::load(&fixture(name), &Device::flex()).unwrap();
+        let p = prompts();
+        let wanted: Vec<Vec<u32>> = vec![vec![4, 9, 63], vec![], vec![0, 1], vec![7]];
+        let cfg = config(5, true, 0.0);
+        let (gens, scores) = generate_scoring_first(&model, &p, &cfg, &ids_text, &wanted).unwrap();
+        let tokens: Vec<Vec<u32>> = gens.into_iter().map(|g| g.tokens).collect();
+        assert_eq!(tokens, run(&model, &p, &cfg), "{name}");
+        assert_eq!(scores.len(), p.len());
+        for ((prompt, ids), got) in p.iter().zip(&wanted).zip(&scores) {
+            assert_eq!(got.len(), ids.len());
+            if ids.is_empty() {
+                continue;
+            }
+            let one_token: Vec<Vec<u32>> = ids.iter().map(|&i| vec![i]).collect();
+            let own = continuation_log_probs_cached(&model, prompt, &one_token).unwrap();
+            for (g, o) in got.iter().zip(&own) {
+                assert!((g - o).abs() <= 1e-5, "{name}: {g} vs {o}");
+                assert!(*g < 0.0);
+            }
+        }
+        let (_, none) = generate_scoring_first(&model, &p, &cfg, &ids_text, &[]).unwrap();
+        assert!(none.is_empty());
+        let short = generate_scoring_first(&model, &p, &cfg, &ids_text, &wanted[..2]);
+        assert!(short.unwrap_err().is_bad_input());
+        let outside = vec![vec![64_000], vec![], vec![], vec![]];
+        let err = generate_scoring_first(&model, &p, &cfg, &ids_text, &outside).unwrap_err();
+        assert!(err.is_bad_input());
+    }
+}

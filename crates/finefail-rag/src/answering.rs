@@ -9,7 +9,7 @@
 use crate::answer_parts::{merge_parts, part_path};
 use crate::error::{RagError, Result};
 use crate::icl_prompt::{icl_messages, Demonstration};
-use crate::label_ll_answers;
+use crate::label_ll_answers::{self, BatchLabels};
 use crate::rag_prompt::fitted_messages;
 use crate::test_inputs::{load_test_inputs, TestInputs};
 use finefail_core::files;
@@ -142,13 +142,16 @@ pub fn answer_test_set(
             prompt_lens.push(count(&messages) as u64);
             conversations.push(messages);
         }
-        // Label questions: each label's log-likelihood after the same prompt (issue 25).
-        label_ll_answers::score_batch(model, &inputs, &opts.arm, ids, &conversations, &parts, b)?;
+        // Label questions: each label's log-likelihood after the same prompt (issue 25), read
+        // from the generation's first step where the labels are one token each.
+        let labels = BatchLabels::new(model, &inputs, ids, &conversations, &parts, b)?;
         let started = Instant::now();
-        let generations = model
-            .answer(&conversations, &gen)
+        let (generations, first_scores) = model
+            .answer_scoring_first(&conversations, &gen, &labels.first_tokens(ids.len()))
             .map_err(|e| RagError::Other(e.to_string()))?;
         let ms = (started.elapsed().as_millis() as u64) / ids.len() as u64;
+        // Before the answer part: a batch whose answer part exists has its label part too.
+        labels.write(model, &opts.arm, &first_scores, &parts, b)?;
         let rows: Vec<AnswerRecord> = ids
             .iter()
             .zip(generations)

@@ -33,7 +33,9 @@ fn revision(kind: StepKind) -> u32 {
         StepKind::Retrieve | StepKind::Finetune => 1,
         // 2: label questions scored by log-likelihood, `label_ll.parquet` (issue 25: label
         // log-likelihood).
-        StepKind::Answer => 2,
+        // 3: one-token labels scored from the generation's first step instead of a pass of
+        // their own (the same distribution, equal up to float rounding; `ms` 0 for them).
+        StepKind::Answer => 3,
         // 2: `label_ll_accuracy`, `label_ll_accuracy_norm` and the per-label log-probabilities
         // (issue 25: label log-likelihood).
         StepKind::Score => 2,
