@@ -3,7 +3,7 @@
 //! the arm uses) are run through the arm's model as loaded (adapter merged), and every label of
 //! the dataset's label set is scored as the start of the assistant's reply. When every spelling of
 //! every label is one token (SmolLM2: `yes`, `Yes`, `no`, … each one token), the scores are read
-//! from the first step of the batch's own generation ([`BatchLabels::first_tokens`],
+//! from the first step of the batch's own generation (`BatchLabels::first_tokens`,
 //! `ChatModel::answer_scoring_first`): no pass of their own, and `ms` is 0. Otherwise the question
 //! gets its own pass ([`finefail_model::continuations`]: the prompt once, each label from its KV
 //! cache); both read the same next-token distribution, equal up to float rounding (tested).
