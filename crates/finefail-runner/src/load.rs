@@ -300,8 +300,12 @@ path = "checkpoints/tiny"
         assert!(e.contains("sweep.formats is empty"), "{e}");
         let e = err("sweep.formats=[\"qa\", \"cot\"]");
         assert!(
-            e.contains("sweep.formats") && e.contains("`cot`: expected qa, rag or raft"),
+            e.contains("sweep.formats: `cot`: expected qa, rag or raft"),
             "{e}"
+        );
+        assert!(
+            !e.contains("train.format"),
+            "names the key it sat under only: {e}"
         );
     }
 

@@ -204,6 +204,13 @@ trait ConfigWord: Copy + PartialEq + 'static {
 
     /// The value of `word`; an unknown word is bad input naming the key and the choices.
     fn parse_word(word: &str) -> Result<Self> {
+        Self::lookup(word).map_err(|m| TrainError::bad_input(Self::KEY, m))
+    }
+
+    /// The value of `word`, or what is wrong with it (the word and the choices) without a key:
+    /// for serde, whose caller names the key the value sat under (`train.format`, or
+    /// `sweep.formats` for a list of formats).
+    fn lookup(word: &str) -> std::result::Result<Self, String> {
         match Self::CHOICES.iter().find(|(w, _)| *w == word) {
             Some((_, v)) => Ok(*v),
             None => {
@@ -214,10 +221,7 @@ trait ConfigWord: Copy + PartialEq + 'static {
                     }
                     _ => words.concat(),
                 };
-                Err(TrainError::bad_input(
-                    Self::KEY,
-                    format!("`{word}`: expected {choices}"),
-                ))
+                Err(format!("`{word}`: expected {choices}"))
             }
         }
     }
@@ -254,10 +258,10 @@ macro_rules! config_word {
         }
 
         impl TryFrom<String> for $t {
-            type Error = TrainError;
+            type Error = String;
 
-            fn try_from(s: String) -> Result<Self> {
-                s.parse()
+            fn try_from(s: String) -> std::result::Result<Self, String> {
+                Self::lookup(&s)
             }
         }
     };
@@ -475,10 +479,15 @@ mod tests {
                     .contains("train.keep: `worst`: expected best or last"),
             "{e}"
         );
+        // Through serde the word's error leaves the key to the reader, which names the key the
+        // value sat under (here `train.format`; a list under `sweep.formats` names that).
         let e = toml::from_str::<FinetuneSettings>("[train]\nformat = \"chat\"\n").unwrap_err();
+        assert_eq!(e.message(), "`chat`: expected qa, rag or raft");
+        let e = s.apply_set("train.format=chat").unwrap_err();
         assert!(
-            e.message()
-                .contains("train.format: `chat`: expected qa, rag or raft"),
+            e.is_bad_input()
+                && e.to_string()
+                    .contains("train.format: `chat`: expected qa, rag or raft"),
             "{e}"
         );
         assert_eq!("qa".parse::<PromptFormat>().unwrap(), PromptFormat::Qa);
