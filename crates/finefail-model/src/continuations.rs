@@ -39,16 +39,11 @@ pub fn continuation_log_probs_cached(
             "continuation scoring needs at least one continuation, none of them empty".into(),
         ));
     }
-    let vocab = model.config().vocab_size;
-    if let Some(&id) = prompt
-        .iter()
-        .chain(continuations.iter().flatten())
-        .find(|&&i| i as usize >= vocab)
-    {
-        return Err(bad(format!(
-            "token id {id} is outside the vocabulary ({vocab})"
-        )));
-    }
+    crate::generate::within_vocabulary(
+        model,
+        prompt.iter().chain(continuations.iter().flatten()),
+        "tokens",
+    )?;
     let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
     let window = model.config().max_position_embeddings;
     if prompt.len() + longest > window {

@@ -88,17 +88,7 @@ pub fn generate_scoring_first(
             ),
         ));
     }
-    let vocab = model.config().vocab_size;
-    if let Some(&id) = first_tokens
-        .iter()
-        .flatten()
-        .find(|&&id| id as usize >= vocab)
-    {
-        return Err(ModelError::bad_input(
-            "first tokens",
-            format!("token id {id} is outside the vocabulary ({vocab})"),
-        ));
-    }
+    within_vocabulary(model, first_tokens.iter().flatten(), "first tokens")?;
     // Run the whole generation on a worker of the thread pool: every kernel of a decode step then
     // forks from inside the pool instead of waking it from outside and sleeping this thread.
     rayon::scope(|_| generate_on_pool(model, prompts, config, decode, first_tokens))
@@ -121,12 +111,7 @@ fn generate_on_pool(
             format!("prompt {i} has no tokens"),
         ));
     }
-    if let Some(&id) = prompts.iter().flatten().find(|&&id| id as usize >= vocab) {
-        return Err(ModelError::bad_input(
-            "prompt",
-            format!("token id {id} is outside the vocabulary ({vocab})"),
-        ));
-    }
+    within_vocabulary(model, prompts.iter().flatten(), "prompt")?;
     let device = model.device();
     let b = prompts.len();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
@@ -208,6 +193,23 @@ fn generate_on_pool(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((generations, scores))
+}
+
+/// Bad input (named `what`) when one of `ids` is outside `model`'s vocabulary: it would index past
+/// the embedding or the logits.
+pub(crate) fn within_vocabulary<'a>(
+    model: &Llama,
+    ids: impl IntoIterator<Item = &'a u32>,
+    what: &str,
+) -> Result<()> {
+    let vocab = model.config().vocab_size;
+    match ids.into_iter().find(|&&id| id as usize >= vocab) {
+        Some(id) => Err(ModelError::bad_input(
+            what,
+            format!("token id {id} is outside the vocabulary ({vocab})"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Runs the model on the last `t` tokens of each row (all of them without a cache) and returns the
