@@ -384,8 +384,29 @@ fn gradients_where(model: &Llama, grads: &Gradients, keep: impl Fn(&str) -> bool
 }
 
 /// Adds gradients `g` into the running sum `acc` on the device (gradient accumulation over
-/// micro-batches; a tensor `acc` lacks is taken as it is).
+/// micro-batches; a tensor `acc` lacks is taken as it is). When both hold the same tensors (every
+/// micro-batch of a step without checkpointing) the sum is one addition over all of them,
+/// flattened, instead of one per tensor.
 pub fn add_gradients(acc: &mut DeviceTensors, g: DeviceTensors) {
+    if acc.is_empty() {
+        *acc = g;
+        return;
+    }
+    let same_tensors = acc.len() == g.len()
+        && acc
+            .iter()
+            .zip(&g)
+            .all(|((ka, a), (kg, b))| ka == kg && a.dims() == b.dims());
+    if same_tensors {
+        let layout: Vec<(String, [usize; 2])> = acc
+            .iter()
+            .map(|(name, t)| (name.clone(), t.dims()))
+            .collect();
+        let sum = flatten(std::mem::take(acc).into_values().collect())
+            + flatten(g.into_values().collect());
+        *acc = unflatten(sum, &layout);
+        return;
+    }
     for (k, v) in g {
         match acc.remove(&k) {
             Some(a) => {
