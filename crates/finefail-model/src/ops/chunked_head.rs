@@ -123,6 +123,12 @@ mod tests {
         (loss, grad)
     }
 
+    /// A tensor's f32 values, widened to f64 for comparison with the f64 reference.
+    fn as_f64s<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+        let values = t.into_data().try_to_vec::<f32>().unwrap();
+        values.into_iter().map(f64::from).collect()
+    }
+
     fn run(dtype: FloatDType, rows: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
         let (n, d, vocab) = (23, 12, 50);
         let (h, w, t) = case(n, d, vocab);
@@ -131,28 +137,13 @@ mod tests {
         let wt =
             Tensor::<2>::from_data(TensorData::new(w.clone(), [d, vocab]), &device).cast(dtype);
         let loss = in_chunks(ht.clone(), wt, &t, rows);
-        let values: Vec<f64> = loss
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-            .into_iter()
-            .map(f64::from)
-            .collect();
+        let values = as_f64s(loss.clone());
         // Weight the rows differently, so a gradient routed to the wrong row shows.
         let weights: Vec<f32> = (0..n).map(|i| 1.0 + i as f32 / 10.0).collect();
         let weighted =
             loss * Tensor::<1>::from_data(TensorData::new(weights.clone(), [n]), &device);
         let grads = weighted.sum().backward();
-        let g: Vec<f64> = ht
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-            .into_iter()
-            .map(f64::from)
-            .collect();
+        let g = as_f64s(ht.grad(&grads).unwrap());
         let (rl, mut rg) = reference(&h, &w, &t, d, vocab);
         for i in 0..n {
             for k in 0..d {
